@@ -1,0 +1,199 @@
+// `stacklab`: the command-line shell over the core. Built natively and, unchanged, to WebAssembly
+// (build/wasm/stacklab-cli.js, run under node with the real file system), so both must print the
+// same bytes. File I/O lives here, at the edge; the core only sees bytes.
+//
+// Every subcommand accepts --json and then prints exactly one JSON document on stdout.
+// Errors go to stderr as "stacklab: <problem>" with exit code 1 (bad input) or 2 (bad usage).
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "chip/catalog.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace stacklab;
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+const char* kUsage =
+    "usage: stacklab <command> [options] [--json]\n"
+    "\n"
+    "commands:\n"
+    "  chips [--chips DIR]              list the chip catalog (bundled, or the *.json files in DIR)\n"
+    "  chips show ID [--chips DIR]      one chip with every figure and its source\n"
+    "  chips validate FILE...           check chip files against the catalog format\n"
+    "  version                          print the version\n"
+    "  help                             this text\n"
+    "\n"
+    "--json prints one JSON document on stdout; errors always go to stderr with a non-zero exit code.\n";
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+struct InputError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct Args {
+    bool json = false;
+    std::string chips_dir;
+    std::vector<std::string> positional;
+};
+
+Args parse_args(int argc, char** argv) {
+    Args a;
+    for (int i = 1; i < argc; ++i) {
+        std::string s = argv[i];
+        if (s == "--json") {
+            a.json = true;
+        } else if (s == "--chips") {
+            if (i + 1 >= argc) throw UsageError("--chips needs a directory");
+            a.chips_dir = argv[++i];
+        } else if (s == "-h" || s == "--help") {
+            a.positional.insert(a.positional.begin(), "help");
+        } else if (s.size() > 1 && s[0] == '-') {
+            throw UsageError("unknown option " + s);
+        } else {
+            a.positional.push_back(s);
+        }
+    }
+    return a;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw InputError(path + ": cannot open file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::vector<chip::CatalogFile> catalog_files(const Args& a) {
+    if (a.chips_dir.empty()) return chip::bundled_catalog_files();
+    std::error_code ec;
+    if (!fs::is_directory(a.chips_dir, ec)) throw InputError(a.chips_dir + ": not a directory");
+    std::vector<std::string> paths;
+    for (const auto& entry : fs::directory_iterator(a.chips_dir, ec))
+        if (entry.path().extension() == ".json") paths.push_back(entry.path().string());
+    if (ec) throw InputError(a.chips_dir + ": cannot list directory: " + ec.message());
+    if (paths.empty()) throw InputError(a.chips_dir + ": no *.json chip files");
+    std::sort(paths.begin(), paths.end());
+    std::vector<chip::CatalogFile> files;
+    for (const auto& p : paths) files.push_back({p, read_file(p)});
+    return files;
+}
+
+int cmd_chips_list(const Args& a) {
+    auto chips = chip::load_catalog(catalog_files(a));
+    if (a.json) {
+        std::cout << chip::catalog_json(chips) << "\n";
+        return 0;
+    }
+    std::printf("%-20s %-34.34s %-18s %-18s %-18s %-14s\n", "id", "name", "int8_tops", "fp16_tflops",
+                "memory_gbps", "tdp_w");
+    for (const auto& c : chips)
+        std::printf("%-20s %-34.34s %-18s %-18s %-18s %-14s\n", c.id.c_str(), c.name.c_str(),
+                    chip::format_figure(c.figure("int8_tops")).c_str(), chip::format_figure(c.figure("fp16_tflops")).c_str(),
+                    chip::format_figure(c.figure("memory_bandwidth_gbps")).c_str(), chip::format_figure(c.figure("tdp_w")).c_str());
+    std::printf("\n[a-b]: range of public claims; (a): assumed; (r): reported only in news. 'stacklab chips show ID' lists the sources.\n");
+    return 0;
+}
+
+int cmd_chips_show(const Args& a, const std::string& id) {
+    auto chips = chip::load_catalog(catalog_files(a));
+    for (const auto& c : chips) {
+        if (c.id != id) continue;
+        json doc = json::parse(chip::catalog_json({c}))["chips"][0];
+        if (a.json) {
+            std::cout << doc.dump(2) << "\n";
+            return 0;
+        }
+        std::printf("%s — %s (%s, %s)\n%s\n\n", c.id.c_str(), c.name.c_str(), c.vendor.c_str(), c.segment.c_str(),
+                    c.summary.c_str());
+        for (const auto& key : chip::figure_keys()) {
+            const chip::Figure& f = c.figure(key.name);
+            std::printf("  %-22s %s\n", key.name, chip::format_figure(f).c_str());
+            if (f.provenance == chip::Provenance::sourced)
+                std::printf("  %-22s   source%s: %s\n", "", f.reported ? " (reported)" : "", f.source.c_str());
+            for (const auto& cl : f.claims) {
+                std::printf("  %-22s   claim %s%s: %s\n", "", chip::format_value(cl.value).c_str(), cl.reported ? " (reported)" : "",
+                            cl.source.c_str());
+            }
+            if (!f.reason.empty()) std::printf("  %-22s   reason: %s\n", "", f.reason.c_str());
+        }
+        return 0;
+    }
+    throw InputError("no chip with id \"" + id + "\" in the catalog");
+}
+
+int cmd_chips_validate(const Args& a, const std::vector<std::string>& files) {
+    if (files.empty()) throw UsageError("chips validate needs at least one FILE");
+    json results = json::array();
+    int failed = 0;
+    for (const auto& path : files) {
+        try {
+            chip::ChipSpec c = chip::parse_chip(read_file(path), path);
+            results.push_back({{"file", path}, {"ok", true}, {"id", c.id}});
+            if (!a.json) std::printf("ok  %s (%s)\n", path.c_str(), c.id.c_str());
+        } catch (const std::exception& e) {
+            ++failed;
+            results.push_back({{"file", path}, {"ok", false}, {"error", e.what()}});
+            std::cerr << "stacklab: " << e.what() << "\n";
+        }
+    }
+    if (a.json) std::cout << json{{"files", results}, {"failed", failed}}.dump(2) << "\n";
+    return failed ? 1 : 0;
+}
+
+int run(int argc, char** argv) {
+    Args a = parse_args(argc, argv);
+    if (a.positional.empty()) throw UsageError("no command given");
+    const std::string& cmd = a.positional[0];
+    if (cmd == "help") {
+        std::cout << kUsage;
+        return 0;
+    }
+    if (cmd == "version") {
+        if (a.json)
+            std::cout << json{{"name", "stacklab"}, {"version", kVersion}}.dump(2) << "\n";
+        else
+            std::cout << "stacklab " << kVersion << "\n";
+        return 0;
+    }
+    if (cmd == "chips") {
+        const std::string sub = a.positional.size() > 1 ? a.positional[1] : "list";
+        if (sub == "list") return cmd_chips_list(a);
+        if (sub == "show") {
+            if (a.positional.size() != 3) throw UsageError("chips show needs exactly one ID");
+            return cmd_chips_show(a, a.positional[2]);
+        }
+        if (sub == "validate")
+            return cmd_chips_validate(a, std::vector<std::string>(a.positional.begin() + 2, a.positional.end()));
+        throw UsageError("unknown chips subcommand \"" + sub + "\"");
+    }
+    throw UsageError("unknown command \"" + cmd + "\"");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const UsageError& e) {
+        std::cerr << "stacklab: " << e.what() << "\n" << kUsage;
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "stacklab: " << e.what() << "\n";
+        return 1;
+    }
+}

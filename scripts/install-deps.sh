@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs everything StackLab needs on a Debian bookworm machine (as root), idempotently:
+# a second run finds everything present and installs nothing.
+# Sources: Debian packages and the npm registry only.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+say() { printf '[install] %s\n' "$*" >&2; }
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+# Debian packages the project needs. Kept in one list so the check and the install agree.
+pkgs=(
+  build-essential cmake ninja-build pkg-config dpkg-dev
+  emscripten                     # em++ for the WebAssembly targets (Debian ships 3.1.6)
+  libxtensor-dev nlohmann-json3-dev libboost-test-dev libsodium-dev
+  libglfw3-dev libgl-dev libgl1-mesa-dri   # desktop app: GLFW + OpenGL3 (Mesa llvmpipe under Xvfb)
+  libstb-dev                               # stb_image_write for the desktop app's --screenshot
+  fonts-dejavu-core                        # the UI font, embedded in both targets
+  chromium xvfb xauth                      # browser and desktop tests
+)
+# Node.js runs the wasm builds and the browser tests. The machine image ships Node 20 with npm;
+# only where no node is present do we fall back to Debian's nodejs + npm.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then pkgs+=(nodejs npm); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+# Dear ImGui comes as Debian source so both targets compile the same version from source.
+src_list=/etc/apt/sources.list.d/stacklab-deb-src.sources
+need_src=0
+if [ ! -f third_party/imgui/imgui.h ]; then need_src=1; fi
+if [ "$need_src" = 1 ] && [ ! -f "$src_list" ]; then
+  say "adding a deb-src entry for bookworm main (for 'apt-get source imgui')"
+  $SUDO tee "$src_list" >/dev/null <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+
+if [ "${#missing[@]}" -gt 0 ] || [ "$need_src" = 1 ]; then
+  say "apt-get update"
+  $SUDO apt-get update -qq
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing: ${missing[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+if [ "$need_src" = 1 ]; then
+  say "fetching Dear ImGui sources (apt-get source imgui) into third_party/imgui"
+  tmp=$(mktemp -d)
+  ( cd "$tmp" && apt-get source -qq imgui >&2 )
+  dir=$(find "$tmp" -maxdepth 1 -mindepth 1 -type d -name 'imgui-*' | head -n1)
+  [ -n "$dir" ] || { say "apt-get source imgui produced no folder"; exit 1; }
+  rm -rf third_party/imgui
+  mkdir -p third_party
+  mv "$dir" third_party/imgui
+  rm -rf "$tmp"
+fi
+
+# npm packages (playwright-core drives Debian's Chromium; nothing downloads a browser).
+if ! npm ls --depth=0 >/dev/null 2>&1; then
+  say "npm ci (playwright-core, pngjs)"
+  if [ -f package-lock.json ]; then
+    npm ci --ignore-scripts --no-audit --no-fund >&2
+  else
+    npm install --ignore-scripts --no-audit --no-fund >&2
+  fi
+fi
+say "all dependencies present"

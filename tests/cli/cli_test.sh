@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# CLI behaviour, native and wasm side by side: same bytes on stdout, same errors, same exit codes.
+# usage: cli_test.sh build/native/stacklab build/wasm/stacklab-cli.js   (run from the repo root)
+set -u
+native=$1
+wasm_js=$2
+wasm() { node --no-experimental-fetch "$wasm_js" "$@"; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/     /' <<<"$2"; }
+
+[ -x "$native" ] || { echo "FAIL native CLI missing: $native"; echo "0 passed, 1 failed"; exit 1; }
+[ -f "$wasm_js" ] || { echo "FAIL wasm CLI missing: $wasm_js"; echo "0 passed, 1 failed"; exit 1; }
+
+# 1. Same output, byte for byte, on both targets.
+for args in "chips --json" "chips show ascend-910b --json" "version --json" "chips" "chips show nvidia-h100"; do
+  "$native" $args >"$tmp/n.out" 2>"$tmp/n.err"; n_rc=$?
+  wasm $args >"$tmp/w.out" 2>"$tmp/w.err"; w_rc=$?
+  if [ $n_rc -eq 0 ] && [ $w_rc -eq 0 ] && cmp -s "$tmp/n.out" "$tmp/w.out" && [ -s "$tmp/n.out" ]; then
+    ok "'$args': native and wasm print identical output ($(wc -c <"$tmp/n.out") bytes)"
+  else
+    bad "'$args': native rc=$n_rc, wasm rc=$w_rc, outputs differ or are empty" "$(diff "$tmp/n.out" "$tmp/w.out" | head -5; cat "$tmp/w.err")"
+  fi
+done
+
+# 2. --json output is one JSON document with the catalog.
+"$native" chips --json >"$tmp/chips.json"
+if node -e '
+  const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const ids = d.chips.map(c => c.id);
+  for (const id of ["ascend-910b","ascend-310p","kunlun-k200","cambricon-mlu370-x8","biren-br100",
+                    "hygon-dcu-k100","horizon-journey5","nvidia-a100","nvidia-h100"])
+    if (!ids.includes(id)) throw new Error("missing " + id);
+  for (const c of d.chips) for (const k of ["id","name","vendor","figures"]) if (!(k in c)) throw new Error(c.id + " lacks " + k);
+' "$tmp/chips.json" 2>"$tmp/err"; then
+  ok "chips --json is one JSON document listing every required chip"
+else
+  bad "chips --json is not the expected document" "$(cat "$tmp/err")"
+fi
+
+# 3. The bundled files all validate, from disk, on both targets.
+for tool in native wasm; do
+  if [ $tool = native ]; then run=("$native"); else run=(wasm); fi
+  if "${run[@]}" chips validate models/chips/*.json >"$tmp/v.out" 2>&1; then
+    ok "$tool: chips validate accepts every file in models/chips"
+  else
+    bad "$tool: chips validate rejected a shipped file" "$(cat "$tmp/v.out")"
+  fi
+  "${run[@]}" chips --json --chips models/chips >"$tmp/dir.json" 2>"$tmp/dir.err"
+  "$native" chips --json >"$tmp/bundled.json"
+  # Loading from disk names files by path, but the figures must be the same as the bundled copy.
+  if cmp -s "$tmp/dir.json" "$tmp/bundled.json"; then
+    ok "$tool: --chips models/chips gives the same catalog as the bundled copy"
+  else
+    bad "$tool: --chips models/chips differs from the bundled catalog" "$(head -3 "$tmp/dir.err")"
+  fi
+done
+
+# 4. Bad input: a clear error naming the file and the problem, non-zero exit, nothing on stdout.
+expect_error() {  # name, expected rc, stderr pattern, args...
+  local name=$1 want_rc=$2 pattern=$3; shift 3
+  for tool in native wasm; do
+    if [ $tool = native ]; then "$native" "$@" >"$tmp/o" 2>"$tmp/e"; rc=$?; else wasm "$@" >"$tmp/o" 2>"$tmp/e"; rc=$?; fi
+    if [ $rc -eq "$want_rc" ] && grep -Eq "$pattern" "$tmp/e" && { [ ! -s "$tmp/o" ] || [ "$2" = validate ]; }; then
+      ok "$tool: $name -> exit $rc: $(head -1 "$tmp/e")"
+    else
+      bad "$tool: $name: rc=$rc (want $want_rc), stderr did not match /$pattern/" "$(cat "$tmp/e" "$tmp/o" | head -5)"
+    fi
+  done
+}
+expect_error "malformed chip file" 1 'bad-chips/malformed/broken\.json: malformed JSON: parse error at line 5' \
+  chips --json --chips tests/data/bad-chips/malformed
+expect_error "wrong field type" 1 'wrong-field\.json: /figures/memory_bandwidth_gbps/value: expected a number, found string' \
+  chips --json --chips tests/data/bad-chips/wrong-field
+expect_error "validate a broken file" 1 'broken\.json: malformed JSON' \
+  chips validate --json tests/data/bad-chips/malformed/broken.json
+expect_error "missing directory" 1 'no-such-dir: not a directory' chips --json --chips tests/data/no-such-dir
+expect_error "unknown chip id" 1 'no chip with id "nope"' chips show nope --json
+expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
+
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,101 @@
+// The browser build, end to end: serve build/web on loopback, open it in headless Debian Chromium
+// (WebGL2 through SwiftShader) with playwright-core, wait for the app's first frames, and check
+// what a person would see plus what the page's JS API returns.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { serve } from '../../scripts/serve.mjs';
+import { imageStats, assertNotBlank } from './image.mjs';
+
+const webDir = process.env.STACKLAB_WEB || 'build/web';
+const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
+
+let server, browser, baseUrl;
+const pageErrors = [];
+
+before(async () => {
+  server = await serve(webDir, 0);
+  baseUrl = `http://127.0.0.1:${server.address().port}/`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           '--no-first-run', '--disable-quic'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise(r => server ? server.close(r) : r());
+});
+
+async function openApp(viewport = { width: 1440, height: 900 }) {
+  const page = await browser.newPage({ viewport });
+  page.on('pageerror', e => pageErrors.push(String(e)));
+  page.on('console', m => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  await page.goto(baseUrl);
+  await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
+  return page;
+}
+
+test('the page draws the app in WebGL2 and the Chips panel shows the catalog', async () => {
+  const page = await openApp();
+  // Let a few more frames go by so the layout has settled (ImGui sizes columns on frame 2).
+  await page.waitForFunction(() => window.stacklab.uiReport().frame >= 10, null, { timeout: 30000 });
+  const shot = await page.screenshot();
+  const stats = imageStats(shot);
+  assertNotBlank(assert, stats, 'browser screenshot');
+  // The table region (upper right of the sidebar) holds text, not an empty panel.
+  assertNotBlank(assert, imageStats(shot, { x: 300, y: 60, w: 1000, h: 250 }), 'chips table region');
+
+  const report = await page.evaluate(() => window.stacklab.uiReport());
+  const catalog = await page.evaluate(() => window.stacklab.chips());
+  assert.equal(report.load_error, '');
+  assert.equal(report.chips_panel.rows_drawn, catalog.chips.length);
+  assert.deepEqual([...report.chips_panel.row_ids].sort(), catalog.chips.map(c => c.id).sort());
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser.png'), shot);
+  else fs.writeFileSync(path.join(os.tmpdir(), 'stacklab-browser.png'), shot);
+  await page.close();
+});
+
+test('window.stacklab.chips() returns exactly what the native CLI prints', async () => {
+  const page = await openApp();
+  const fromPage = await page.evaluate(() => window.stacklab.chipsJson());
+  const fromCli = execFileSync(cli, ['chips', '--json'], { encoding: 'utf8' });
+  assert.equal(fromPage + '\n', fromCli);
+  await page.close();
+});
+
+test('clicking a column header sorts the chips table', async () => {
+  const page = await openApp();
+  const before = await page.evaluate(() => window.stacklab.uiReport());
+  assert.equal(before.chips_panel.sorted_by, 'name');
+  // The UI reports where it drew each header; click "INT8 TOPS" like a person would, twice for
+  // descending order.
+  const headers = await page.evaluate(() => window.stacklab.uiReport().chips_panel.headers);
+  const int8 = headers.find(h => h.key === 'int8_tops');
+  assert.ok(int8, 'the UI reports where the INT8 header is');
+  await page.mouse.click(int8.x + int8.w / 2, int8.y + int8.h / 2);
+  await page.waitForFunction(() => window.stacklab.uiReport().chips_panel.sorted_by === 'int8_tops', null, { timeout: 10000 });
+  await page.mouse.click(int8.x + int8.w / 2, int8.y + int8.h / 2);
+  await page.waitForFunction(() => !window.stacklab.uiReport().chips_panel.ascending, null, { timeout: 10000 });
+  const after = await page.evaluate(() => window.stacklab.uiReport());
+  const catalog = await page.evaluate(() => window.stacklab.chips());
+  const int8Of = id => catalog.chips.find(c => c.id === id).figures.int8_tops.value;
+  const known = after.chips_panel.row_ids.filter(id => int8Of(id) !== null).map(int8Of);
+  assert.ok(known.length >= 5);
+  for (let i = 1; i < known.length; i++) assert.ok(known[i - 1] >= known[i], `not descending: ${known}`);
+  // Unknown figures sort last.
+  const firstUnknown = after.chips_panel.row_ids.findIndex(id => int8Of(id) === null);
+  if (firstUnknown >= 0) assert.equal(firstUnknown, known.length);
+  await page.close();
+});
+
+test('the page raised no errors', () => {
+  assert.deepEqual(pageErrors, []);
+});

@@ -1,0 +1,97 @@
+// The browser shell: Emscripten's GLFW on a WebGL2 canvas, the same ui/ as the desktop app.
+// It also exports a small C API that web/index.html wraps as window.stacklab:
+//   stacklab_chips_json()      the document `stacklab chips --json` prints
+//   stacklab_ui_report_json()  what the UI drew in the last frame (for the browser tests)
+#include <cstdio>
+#include <string>
+
+#include <GLFW/glfw3.h>
+#include <emscripten.h>
+#include <emscripten/html5.h>
+#include <imgui.h>
+#include <imgui_impl_glfw.h>
+#include <imgui_impl_opengl3.h>
+#include <nlohmann/json.hpp>
+
+#include "chip/catalog.hpp"
+#include "ui/app.hpp"
+
+namespace {
+
+GLFWwindow* g_window = nullptr;
+stacklab::ui::AppState* g_state = nullptr;
+std::string g_out;  // keeps the last string handed to JS alive until the next call
+
+int canvas_css_width() { return EM_ASM_INT({ return window.innerWidth; }); }
+int canvas_css_height() { return EM_ASM_INT({ return window.innerHeight; }); }
+
+void frame() {
+    int w = canvas_css_width(), h = canvas_css_height();
+    int cur_w = 0, cur_h = 0;
+    glfwGetWindowSize(g_window, &cur_w, &cur_h);
+    if (w > 0 && h > 0 && (w != cur_w || h != cur_h)) glfwSetWindowSize(g_window, w, h);
+
+    glfwPollEvents();
+    ImGui_ImplOpenGL3_NewFrame();
+    ImGui_ImplGlfw_NewFrame();
+    ImGui::NewFrame();
+    stacklab::ui::draw_app(*g_state);
+    ImGui::Render();
+    int fb_w = 0, fb_h = 0;
+    glfwGetFramebufferSize(g_window, &fb_w, &fb_h);
+    glViewport(0, 0, fb_w, fb_h);
+    const ImVec4 bg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];
+    glClearColor(bg.x, bg.y, bg.z, 1.0f);
+    glClear(GL_COLOR_BUFFER_BIT);
+    ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+    // The page tells tests (and people) that the app is up once real frames have been drawn.
+    if (g_state->frame == 2)
+        EM_ASM({ document.documentElement.setAttribute('data-stacklab-ready', 'true'); });
+}
+
+}  // namespace
+
+extern "C" {
+
+EMSCRIPTEN_KEEPALIVE const char* stacklab_chips_json() {
+    try {
+        g_out = stacklab::chip::catalog_json(stacklab::chip::load_catalog(stacklab::chip::bundled_catalog_files()));
+    } catch (const std::exception& e) {
+        g_out = nlohmann::json{{"error", e.what()}}.dump();
+    }
+    return g_out.c_str();
+}
+
+EMSCRIPTEN_KEEPALIVE const char* stacklab_ui_report_json() {
+    g_out = g_state ? stacklab::ui::ui_report_json(*g_state) : std::string("{}");
+    return g_out.c_str();
+}
+
+}  // extern "C"
+
+int main() {
+    if (!glfwInit()) {
+        std::fprintf(stderr, "stacklab: cannot initialise GLFW\n");
+        return 1;
+    }
+    glfwWindowHint(GLFW_CLIENT_API, GLFW_OPENGL_ES_API);
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 0);
+    g_window = glfwCreateWindow(canvas_css_width(), canvas_css_height(), "StackLab", nullptr, nullptr);
+    if (!g_window) {
+        std::fprintf(stderr, "stacklab: cannot create a WebGL2 context\n");
+        EM_ASM({ document.documentElement.setAttribute('data-stacklab-error', 'webgl2'); });
+        return 1;
+    }
+    glfwMakeContextCurrent(g_window);
+
+    IMGUI_CHECKVERSION();
+    ImGui::CreateContext();
+    static stacklab::ui::AppState state = stacklab::ui::make_app_state();
+    g_state = &state;
+    stacklab::ui::setup_ui(state, float(emscripten_get_device_pixel_ratio()));
+    ImGui_ImplGlfw_InitForOpenGL(g_window, true);
+    ImGui_ImplOpenGL3_Init("#version 300 es");
+    emscripten_set_main_loop(frame, 0, false);
+    return 0;
+}
