@@ -1,7 +1,6 @@
 #include "ui/charts.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
 #include <imgui.h>
 
@@ -22,7 +21,9 @@ void bar_chart(const char* id, const char* title, const char* unit, const std::v
     float label_w = 0.0f;
     for (const auto& b : bars) label_w = std::max(label_w, ImGui::CalcTextSize(b.label.c_str()).x);
     label_w += 8.0f;
-    const float value_w = ImGui::CalcTextSize("00000 [0000-0000]").x;
+    float value_w = 0.0f;
+    for (const auto& b : bars) value_w = std::max(value_w, ImGui::CalcTextSize(b.text.c_str()).x);
+    value_w += 10.0f;
     const float bar_x0 = origin.x + label_w;
     const float bar_w = std::max(10.0f, width - label_w - value_w);
     double vmax = 0.0;
@@ -40,7 +41,6 @@ void bar_chart(const char* id, const char* title, const char* unit, const std::v
         if (b.highlighted)
             dl->AddRectFilled(ImVec2(origin.x, y), ImVec2(origin.x + width, y + row_h - 2.0f), hl_col);
         dl->AddText(ImVec2(origin.x, y), text_col, b.label.c_str());
-        char buf[64];
         if (!b.known) {
             dl->AddText(ImVec2(bar_x0 + 2.0f, y), dim_col, "n/a");
             continue;
@@ -64,11 +64,8 @@ void bar_chart(const char* id, const char* title, const char* unit, const std::v
             dl->AddLine(ImVec2(wl, wy), ImVec2(wh, wy), whisker_col, 2.0f);
             dl->AddLine(ImVec2(wl, p0.y), ImVec2(wl, p1.y), whisker_col, 2.0f);
             dl->AddLine(ImVec2(wh, p0.y), ImVec2(wh, p1.y), whisker_col, 2.0f);
-            std::snprintf(buf, sizeof buf, "%.0f [%.0f-%.0f]", b.value, b.lo, b.hi);
-        } else {
-            std::snprintf(buf, sizeof buf, "%.0f%s", b.value, b.uncertain ? " *" : "");
         }
-        dl->AddText(ImVec2(bar_x0 + bar_w + 6.0f, y), text_col, buf);
+        dl->AddText(ImVec2(bar_x0 + bar_w + 6.0f, y), text_col, b.text.c_str());
     }
     if (hovered) {
         const int row = int((ImGui::GetIO().MousePos.y - origin.y - 2.0f) / row_h);
@@ -81,6 +78,7 @@ void bar_chart(const char* id, const char* title, const char* unit, const std::v
                 ImGui::SetTooltip("%s: no public figure", b.label.c_str());
         }
     }
+    ImGui::TextDisabled("whisker: range of public claims; hatched: assumed or only reported");
     ImGui::PopID();
 }
 

@@ -90,6 +90,7 @@ std::vector<Bar> bars_for(const AppState& state, const std::vector<size_t>& orde
         b.label = c.id;  // ids are short and stable; the table has the full names
         b.highlighted = c.id == state.selected_chip;
         b.known = f.known();
+        b.text = chip::format_figure(f);
         if (b.known) {
             b.value = f.number();
             std::tie(b.lo, b.hi) = f.range();
