@@ -5,21 +5,16 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "quant/gemm_kernels.hpp"
 
 namespace stacklab::quant::detail {
 namespace {
 
-inline int32_t load_pair(const uint8_t* a, int k, int K, uint8_t x) {
-    const uint32_t lo = uint8_t(a[k] ^ x);
-    const uint32_t hi = k + 1 < K ? uint8_t(a[k + 1] ^ x) : 0u;  // beyond K, packed B is zero
-    return int32_t(lo | (hi << 16));
-}
-
 template <int MR, int NP>
-void block(const uint8_t* A, int lda, uint8_t x, const int8_t* b0, size_t panel_stride, int K, int k2, int32_t* C,
-           int ldc, int n_valid) {
+void block(const uint16_t* A, size_t lda, const int8_t* b0, size_t panel_stride, int k2, int32_t* C, int ldc,
+           int n_valid) {
     __m256i acc[MR][NP];
     for (int r = 0; r < MR; ++r)
         for (int j = 0; j < NP; ++j) acc[r][j] = _mm256_setzero_si256();
@@ -29,7 +24,9 @@ void block(const uint8_t* A, int lda, uint8_t x, const int8_t* b0, size_t panel_
             b[j] = _mm256_cvtepi8_epi16(
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + size_t(j) * panel_stride + size_t(kp) * 16)));
         for (int r = 0; r < MR; ++r) {
-            const __m256i a = _mm256_set1_epi32(load_pair(A + size_t(r) * size_t(lda), 2 * kp, K, x));
+            int32_t pair;
+            std::memcpy(&pair, A + size_t(r) * lda + 2 * size_t(kp), 4);
+            const __m256i a = _mm256_set1_epi32(pair);
             for (int j = 0; j < NP; ++j) acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(a, b[j]));
         }
     }
@@ -47,7 +44,7 @@ void block(const uint8_t* A, int lda, uint8_t x, const int8_t* b0, size_t panel_
         }
 }
 
-using BlockFn = void (*)(const uint8_t*, int, uint8_t, const int8_t*, size_t, int, int, int32_t*, int, int);
+using BlockFn = void (*)(const uint16_t*, size_t, const int8_t*, size_t, int, int32_t*, int, int);
 
 template <int MR>
 BlockFn pick_np(int np) {
@@ -70,13 +67,19 @@ void raw_gemm_avx2(const uint8_t* A, int M, int lda, uint8_t a_xor, const Packed
     const int k2 = (K + 1) / 2;
     const int panels = (N + kPairPanel - 1) / kPairPanel;
     const size_t panel_stride = size_t(k2) * 16;
+    // A widened to uint16 once (sign flip applied, K padded to even with zeros), so the inner loop
+    // broadcasts a k pair straight from memory.
+    const size_t wide_ld = 2 * size_t(k2);
+    std::vector<uint16_t> wide(size_t(M) * wide_ld, 0);
+    for (int m = 0; m < M; ++m)
+        for (int k = 0; k < K; ++k) wide[size_t(m) * wide_ld + size_t(k)] = uint8_t(A[size_t(m) * size_t(lda) + size_t(k)] ^ a_xor);
     for (int p = 0; p < panels; p += 2) {
         const int np = panels - p < 2 ? panels - p : 2;
         const int8_t* b0 = B.data.data() + size_t(p) * panel_stride;
         const int n_valid = N - p * kPairPanel;
         for (int m = 0; m < M; m += 4) {
             const int mr = M - m < 4 ? M - m : 4;
-            pick(mr, np)(A + size_t(m) * size_t(lda), lda, a_xor, b0, panel_stride, K, k2,
+            pick(mr, np)(wide.data() + size_t(m) * wide_ld, wide_ld, b0, panel_stride, k2,
                          C + size_t(m) * size_t(ldc) + size_t(p) * kPairPanel, ldc, n_valid);
         }
     }

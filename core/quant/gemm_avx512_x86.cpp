@@ -4,27 +4,16 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "quant/gemm_kernels.hpp"
 
 namespace stacklab::quant::detail {
 namespace {
 
-inline int32_t load_quad(const uint8_t* a, int k, int K, uint32_t xor4) {
-    uint32_t w = 0;
-    if (k + 4 <= K) {
-        std::memcpy(&w, a + k, 4);
-        return int32_t(w ^ xor4);
-    }
-    uint8_t tmp[4] = {0, 0, 0, 0};
-    for (int t = 0; k + t < K; ++t) tmp[t] = uint8_t(a[k + t] ^ uint8_t(xor4));
-    std::memcpy(&w, tmp, 4);  // beyond K, packed B is zero: any A value would do; zero is tidy
-    return int32_t(w);
-}
-
 template <int MR, int NP>
-void block(const uint8_t* A, int lda, uint32_t xor4, const int8_t* b0, size_t panel_stride, int K, int k4,
-           int32_t* C, int ldc, int n_valid) {
+void block(const uint8_t* A, size_t lda, const int8_t* b0, size_t panel_stride, int k4, int32_t* C, int ldc,
+           int n_valid) {
     __m512i acc[MR][NP];
     for (int r = 0; r < MR; ++r)
         for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_setzero_si512();
@@ -33,7 +22,9 @@ void block(const uint8_t* A, int lda, uint32_t xor4, const int8_t* b0, size_t pa
         for (int j = 0; j < NP; ++j)
             b[j] = _mm512_loadu_si512(reinterpret_cast<const void*>(b0 + size_t(j) * panel_stride + size_t(kq) * 64));
         for (int r = 0; r < MR; ++r) {
-            const __m512i a = _mm512_set1_epi32(load_quad(A + size_t(r) * size_t(lda), 4 * kq, K, xor4));
+            int32_t quad;
+            std::memcpy(&quad, A + size_t(r) * lda + 4 * size_t(kq), 4);
+            const __m512i a = _mm512_set1_epi32(quad);
             for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], a, b[j]);
         }
     }
@@ -48,7 +39,7 @@ void block(const uint8_t* A, int lda, uint32_t xor4, const int8_t* b0, size_t pa
         }
 }
 
-using BlockFn = void (*)(const uint8_t*, int, uint32_t, const int8_t*, size_t, int, int, int32_t*, int, int);
+using BlockFn = void (*)(const uint8_t*, size_t, const int8_t*, size_t, int, int32_t*, int, int);
 
 template <int MR>
 BlockFn pick_np(int np) {
@@ -76,7 +67,12 @@ void raw_gemm_avx512vnni(const uint8_t* A, int M, int lda, uint8_t a_xor, const 
     const int k4 = (K + 3) / 4;
     const int panels = (N + kQuadPanel - 1) / kQuadPanel;
     const size_t panel_stride = size_t(k4) * 64;
-    const uint32_t xor4 = uint32_t(a_xor) * 0x01010101u;
+    // A copied once with the sign flip applied and K padded to a multiple of 4 with zeros (packed B
+    // is zero there too), so the inner loop broadcasts 4 bytes straight from memory.
+    const size_t pad_ld = 4 * size_t(k4);
+    std::vector<uint8_t> padded(size_t(M) * pad_ld, 0);
+    for (int m = 0; m < M; ++m)
+        for (int k = 0; k < K; ++k) padded[size_t(m) * pad_ld + size_t(k)] = uint8_t(A[size_t(m) * size_t(lda) + size_t(k)] ^ a_xor);
     // Panels outermost: a group of 4 panels (64 columns x K bytes) stays in L2 while every row of A
     // streams past it.
     for (int p = 0; p < panels; p += 4) {
@@ -85,7 +81,7 @@ void raw_gemm_avx512vnni(const uint8_t* A, int M, int lda, uint8_t a_xor, const 
         const int n_valid = N - p * kQuadPanel;
         for (int m = 0; m < M; m += 4) {
             const int mr = M - m < 4 ? M - m : 4;
-            pick(mr, np)(A + size_t(m) * size_t(lda), lda, xor4, b0, panel_stride, K, k4,
+            pick(mr, np)(padded.data() + size_t(m) * pad_ld, pad_ld, b0, panel_stride, k4,
                          C + size_t(m) * size_t(ldc) + size_t(p) * kQuadPanel, ldc, n_valid);
         }
     }
