@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chip/catalog.hpp"
+#include "nn/node_test.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -32,6 +33,7 @@ const char* kUsage =
     "  chips [--chips DIR]              list the chip catalog (bundled, or the *.json files in DIR)\n"
     "  chips show ID [--chips DIR]      one chip with every figure and its source\n"
     "  chips validate FILE...           check chip files against the catalog format\n"
+    "  onnx-test DIR...                 run ONNX backend node tests (model.onnx + test_data_set_*/)\n"
     "  version                          print the version\n"
     "  help                             this text\n"
     "\n"
@@ -155,6 +157,70 @@ int cmd_chips_validate(const Args& a, const std::vector<std::string>& files) {
     return failed ? 1 : 0;
 }
 
+// Reads one ONNX backend node test folder: model.onnx and test_data_set_*/{input,output}_N.pb,
+// numbered in order. Problems become a failed result naming the folder, never an abort.
+nn::NodeTestResult run_onnx_test_dir(const std::string& dir) {
+    std::string name = fs::path(dir).lexically_normal().filename().string();
+    if (name.empty() || name == ".") name = fs::path(dir).lexically_normal().parent_path().filename().string();
+    try {
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec)) throw InputError(dir + ": not a directory");
+        const std::string model = read_file((fs::path(dir) / "model.onnx").string());
+        std::vector<std::string> set_dirs;
+        for (const auto& e : fs::directory_iterator(dir, ec))
+            if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0)
+                set_dirs.push_back(e.path().string());
+        std::sort(set_dirs.begin(), set_dirs.end());
+        if (set_dirs.empty()) throw InputError(dir + ": no test_data_set_* folders");
+        std::vector<nn::NodeTestDataSet> sets;
+        for (const auto& sd : set_dirs) {
+            nn::NodeTestDataSet set;
+            set.label = fs::path(sd).filename().string();
+            for (const char* kind : {"input", "output"}) {
+                auto& list = std::string(kind) == "input" ? set.input_pbs : set.output_pbs;
+                for (int i = 0;; ++i) {
+                    const fs::path f = fs::path(sd) / (std::string(kind) + "_" + std::to_string(i) + ".pb");
+                    if (!fs::exists(f, ec)) break;
+                    list.push_back(read_file(f.string()));
+                }
+            }
+            sets.push_back(std::move(set));
+        }
+        return nn::run_node_test(name, model, sets);
+    } catch (const std::exception& e) {
+        nn::NodeTestResult r;
+        r.name = name;
+        r.passed = false;
+        r.error = e.what();
+        return r;
+    }
+}
+
+int cmd_onnx_test(const Args& a, const std::vector<std::string>& dirs) {
+    if (dirs.empty()) throw UsageError("onnx-test needs at least one test folder");
+    json tests = json::array();
+    int passed = 0, failed = 0;
+    for (const auto& d : dirs) {
+        const nn::NodeTestResult r = run_onnx_test_dir(d);
+        (r.passed ? passed : failed)++;
+        json t = {{"name", r.name}, {"passed", r.passed}, {"max_abs_err", r.max_abs_err}};
+        if (!r.error.empty()) t["error"] = r.error;
+        tests.push_back(t);
+        if (!a.json) {
+            if (r.passed)
+                std::printf("PASS %-50s max_abs_err %g\n", r.name.c_str(), r.max_abs_err);
+            else
+                std::printf("FAIL %-50s %s\n", r.name.c_str(), r.error.c_str());
+        }
+        if (!r.passed) std::cerr << "stacklab: onnx-test " << r.name << " failed: " << r.error << "\n";
+    }
+    if (a.json)
+        std::cout << json{{"tests", tests}, {"passed", passed}, {"failed", failed}}.dump(2) << "\n";
+    else
+        std::printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
 int run(int argc, char** argv) {
     Args a = parse_args(argc, argv);
     if (a.positional.empty()) throw UsageError("no command given");
@@ -181,6 +247,8 @@ int run(int argc, char** argv) {
             return cmd_chips_validate(a, std::vector<std::string>(a.positional.begin() + 2, a.positional.end()));
         throw UsageError("unknown chips subcommand \"" + sub + "\"");
     }
+    if (cmd == "onnx-test")
+        return cmd_onnx_test(a, std::vector<std::string>(a.positional.begin() + 1, a.positional.end()));
     throw UsageError("unknown command \"" + cmd + "\"");
 }
 
