@@ -226,7 +226,10 @@ int run(int argc, char** argv) {
     if (a.positional.empty()) throw UsageError("no command given");
     const std::string& cmd = a.positional[0];
     if (cmd == "help") {
-        std::cout << kUsage;
+        if (a.json)
+            std::cout << json{{"usage", kUsage}}.dump(2) << "\n";
+        else
+            std::cout << kUsage;
         return 0;
     }
     if (cmd == "version") {

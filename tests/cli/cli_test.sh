@@ -40,6 +40,16 @@ else
   bad "chips --json is not the expected document" "$(cat "$tmp/err")"
 fi
 
+# 2b. Every command given --json prints exactly one JSON document on stdout.
+for args in "help --json" "version --json" "chips --json" "chips show nvidia-a100 --json" \
+            "chips validate models/chips/nvidia-h100.json --json"; do
+  if "$native" $args >"$tmp/j.out" 2>"$tmp/j.err" && node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$tmp/j.out" 2>"$tmp/j.err"; then
+    ok "'$args' prints one JSON document"
+  else
+    bad "'$args' does not print one JSON document" "$(head -3 "$tmp/j.err")"
+  fi
+done
+
 # 3. The bundled files all validate, from disk, on both targets.
 for tool in native wasm; do
   if [ $tool = native ]; then run=("$native"); else run=(wasm); fi
