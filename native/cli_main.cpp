@@ -5,10 +5,13 @@
 // Every subcommand accepts --json and then prints exactly one JSON document on stdout.
 // Errors go to stderr as "stacklab: <problem>" with exit code 1 (bad input) or 2 (bad usage).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -16,6 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "chip/catalog.hpp"
+#include "chip/llm.hpp"
+#include "chip/roofline.hpp"
 #include "nn/node_test.hpp"
 
 namespace fs = std::filesystem;
@@ -34,6 +39,12 @@ const char* kUsage =
     "  chips show ID [--chips DIR]      one chip with every figure and its source\n"
     "  chips validate FILE...           check chip files against the catalog format\n"
     "  onnx-test DIR...                 run ONNX backend node tests (model.onnx + test_data_set_*/)\n"
+    "  simulate --chip ID --gemm M,N,K [--dtype int8|fp16|bf16] [--fidelity roofline] [--pick nominal|low|high]\n"
+    "                                   one GEMM on a chip: time, bound, intensity, ridge point\n"
+    "  llm --chip ID --llm ID [--quant w16a16|w8a8|w8a16|w6a16|w4a16] [--kv-int8] [--batch B]\n"
+    "      [--prompt P] [--output O] [--chips N --link-gbps G] [--pick nominal|low|high]\n"
+    "                                   LLM serving estimate: TTFT, decode time, tokens/s, KV cache\n"
+    "  llm list                         the bundled LLM shapes (models/llm)\n"
     "  version                          print the version\n"
     "  help                             this text\n"
     "\n"
@@ -48,9 +59,21 @@ struct InputError : std::runtime_error {
 
 struct Args {
     bool json = false;
-    std::string chips_dir;
+    std::string chips_dir;  // `llm` reads it as the number of chips (--chips N)
+    std::map<std::string, std::string> options;  // --name value, for the names in kValueOptions
+    std::set<std::string> flags;                 // --name, for the names in kFlagOptions
     std::vector<std::string> positional;
+
+    bool has(const std::string& name) const { return options.count(name) > 0; }
+    std::string get(const std::string& name, const std::string& fallback) const {
+        auto it = options.find(name);
+        return it == options.end() ? fallback : it->second;
+    }
 };
+
+const std::set<std::string> kValueOptions = {"--chip", "--gemm", "--dtype", "--fidelity", "--pick", "--llm",
+                                             "--quant", "--batch", "--prompt", "--output", "--link-gbps"};
+const std::set<std::string> kFlagOptions = {"--kv-int8"};
 
 Args parse_args(int argc, char** argv) {
     Args a;
@@ -61,6 +84,11 @@ Args parse_args(int argc, char** argv) {
         } else if (s == "--chips") {
             if (i + 1 >= argc) throw UsageError("--chips needs a directory");
             a.chips_dir = argv[++i];
+        } else if (kValueOptions.count(s)) {
+            if (i + 1 >= argc) throw UsageError(s + " needs a value");
+            a.options[s] = argv[++i];
+        } else if (kFlagOptions.count(s)) {
+            a.flags.insert(s);
         } else if (s == "-h" || s == "--help") {
             a.positional.insert(a.positional.begin(), "help");
         } else if (s.size() > 1 && s[0] == '-') {
@@ -221,6 +249,140 @@ int cmd_onnx_test(const Args& a, const std::vector<std::string>& dirs) {
     return failed ? 1 : 0;
 }
 
+// Whole numbers and decimals from the command line, with an error naming the option.
+double parse_number(const std::string& option, const std::string& text) {
+    try {
+        size_t used = 0;
+        const double v = std::stod(text, &used);
+        if (used == text.size() && std::isfinite(v)) return v;
+    } catch (const std::exception&) {
+    }
+    throw UsageError(option + " expects a number, got \"" + text + "\"");
+}
+
+int parse_count(const std::string& option, const std::string& text) {
+    const double v = parse_number(option, text);
+    if (v < 1 || v > 1e9 || v != std::floor(v)) throw UsageError(option + " expects a whole number >= 1, got \"" + text + "\"");
+    return int(v);
+}
+
+const chip::ChipSpec& find_chip(const std::vector<chip::ChipSpec>& chips, const std::string& id) {
+    for (const auto& c : chips)
+        if (c.id == id) return c;
+    throw InputError("no chip with id \"" + id + "\" in the catalog");
+}
+
+std::string fixed(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+int cmd_simulate(const Args& a) {
+    if (!a.has("--chip") || !a.has("--gemm")) throw UsageError("simulate needs --chip ID and --gemm M,N,K");
+    const std::string fidelity = a.get("--fidelity", "roofline");
+    if (fidelity != "roofline")
+        throw UsageError("--fidelity " + fidelity + " is not available yet (roofline is)");
+    std::vector<double> mnk;
+    std::stringstream ss(a.get("--gemm", ""));
+    for (std::string part; std::getline(ss, part, ',');) mnk.push_back(parse_count("--gemm", part));
+    if (mnk.size() != 3) throw UsageError("--gemm expects M,N,K");
+    const chip::DType dtype = chip::parse_dtype(a.get("--dtype", "int8"));
+    const chip::Pick pick = chip::parse_pick(a.get("--pick", "nominal"));
+    const auto chips = chip::load_catalog(catalog_files(Args{}));
+    const chip::ChipPeak peak = chip::chip_peak(find_chip(chips, a.get("--chip", "")), dtype, pick);
+    // int8 GEMMs accumulate in int32; fp16/bf16 ones write their own type.
+    chip::OpWork w = chip::gemm_work(mnk[0], mnk[1], mnk[2], dtype, dtype == chip::DType::int8 ? 4 : 2);
+    w.name = "gemm";
+    const chip::RooflineRow r = chip::roofline(peak, w);
+    if (a.json) {
+        json row = {{"name", w.name}, {"op", w.op}, {"bound", chip::bound_name(r.bound)}, {"ops", r.work.ops},
+                    {"bytes", {{"offchip", r.work.bytes}}}, {"intensity_ops_per_byte", r.intensity},
+                    {"compute_us", r.compute_s * 1e6}, {"memory_us", r.memory_s * 1e6}, {"time_us", r.time_s * 1e6},
+                    {"utilization", r.utilization}};
+        std::cout << json{{"chip", peak.chip_id}, {"dtype", chip::dtype_name(dtype)}, {"fidelity", fidelity},
+                          {"pick", chip::pick_name(pick)}, {"peak_tops", peak.ops_per_s / 1e12},
+                          {"bandwidth_gbps", peak.mem_bytes_per_s / 1e9}, {"ridge_ops_per_byte", peak.ridge_ops_per_byte()},
+                          {"time_us", r.time_s * 1e6}, {"ops", {row}}}
+                         .dump(2)
+                  << "\n";
+        return 0;
+    }
+    std::printf("%s, %s, roofline (%s figures): peak %s TOPS, %s GB/s, ridge %s ops/byte\n", peak.chip_id.c_str(),
+                chip::dtype_name(dtype), chip::pick_name(pick), fixed(peak.ops_per_s / 1e12, 1).c_str(),
+                fixed(peak.mem_bytes_per_s / 1e9, 1).c_str(), fixed(peak.ridge_ops_per_byte(), 1).c_str());
+    std::printf("gemm %gx%gx%g: %s us (%s-bound; compute %s us, memory %s us), intensity %s ops/byte, utilization %s%%\n",
+                mnk[0], mnk[1], mnk[2], fixed(r.time_s * 1e6, 3).c_str(), chip::bound_name(r.bound),
+                fixed(r.compute_s * 1e6, 3).c_str(), fixed(r.memory_s * 1e6, 3).c_str(), fixed(r.intensity, 2).c_str(),
+                fixed(100 * r.utilization, 1).c_str());
+    return 0;
+}
+
+int cmd_llm(const Args& a) {
+    if (a.positional.size() > 1 && a.positional[1] == "list") {
+        const auto llms = chip::bundled_llms();
+        json list = json::array();
+        for (const auto& s : llms) {
+            const chip::LlmParams p = chip::count_params(s);
+            list.push_back({{"id", s.id}, {"name", s.name}, {"source", s.source}, {"layers", s.layers},
+                            {"hidden_size", s.hidden}, {"moe", s.moe}, {"params_b", p.total() / 1e9},
+                            {"active_params_b", p.active(s) / 1e9}});
+            if (!a.json)
+                std::printf("%-20s %-22s %3d layers  %6.2fB params (%5.2fB active)%s\n", s.id.c_str(), s.name.c_str(),
+                            s.layers, p.total() / 1e9, p.active(s) / 1e9, s.moe ? "  MoE" : "");
+        }
+        if (a.json) std::cout << json{{"llms", list}}.dump(2) << "\n";
+        return 0;
+    }
+    if (!a.has("--chip") || !a.has("--llm")) throw UsageError("llm needs --chip ID and --llm ID (or: llm list)");
+    const auto chips = chip::load_catalog(catalog_files(Args{}));
+    const chip::ChipSpec& c = find_chip(chips, a.get("--chip", ""));
+    chip::LlmShape shape;
+    try {
+        shape = chip::find_llm(a.get("--llm", ""));
+    } catch (const std::invalid_argument& e) {
+        throw InputError(e.what());
+    }
+    const chip::LlmQuant q = chip::parse_llm_quant(a.get("--quant", "w16a16"), a.flags.count("--kv-int8") > 0);
+    chip::LlmSystem sys;
+    sys.chips = a.chips_dir.empty() ? 1 : parse_count("--chips", a.chips_dir);
+    if (a.has("--link-gbps")) sys.link_bytes_per_s = parse_number("--link-gbps", a.get("--link-gbps", "")) * 1e9;
+    chip::LlmWorkload w;
+    w.batch = parse_count("--batch", a.get("--batch", "1"));
+    w.prompt = parse_count("--prompt", a.get("--prompt", "512"));
+    w.output = parse_count("--output", a.get("--output", "128"));
+    const chip::LlmEstimate e = chip::estimate_llm(shape, c, q, sys, w, chip::parse_pick(a.get("--pick", "nominal")));
+    const double gib = double(1ull << 30);
+    if (a.json) {
+        std::cout << json{{"llm", e.llm}, {"chip", e.chip}, {"chips", e.chips}, {"quant", e.quant},
+                          {"matrix_dtype", chip::dtype_name(e.matrix_dtype)}, {"batch", w.batch}, {"prompt", w.prompt},
+                          {"output", w.output}, {"ttft_ms", e.ttft_s * 1e3}, {"decode_ms_per_token", e.decode_s_per_token * 1e3},
+                          {"tokens_per_s", e.tokens_per_s}, {"kv_cache_gib", e.kv_cache_bytes / gib},
+                          {"weights_gib", e.weight_bytes / gib}, {"memory_per_chip_gib", e.memory_per_chip_bytes / gib},
+                          {"memory_capacity_gib", e.memory_capacity_bytes / gib}, {"fits", e.fits},
+                          {"max_batch", e.max_batch}, {"bound", chip::bound_name(e.decode_bound)},
+                          {"prefill_bound", chip::bound_name(e.prefill.bound)},
+                          {"decode_memory_floor_ms", e.decode_memory_floor_s * 1e3},
+                          {"prefill_compute_floor_ms", e.prefill_compute_floor_s * 1e3}}
+                         .dump(2)
+                  << "\n";
+        return 0;
+    }
+    std::printf("%s on %d x %s, %s (matrix unit in %s), batch %d, prompt %d, output %d\n", e.llm.c_str(), e.chips,
+                e.chip.c_str(), e.quant.c_str(), chip::dtype_name(e.matrix_dtype), w.batch, w.prompt, w.output);
+    std::printf("  TTFT (prefill)       %s ms   (%s-bound)\n", fixed(e.ttft_s * 1e3, 2).c_str(), chip::bound_name(e.prefill.bound));
+    std::printf("  decode per token     %s ms   (%s-bound; memory floor %s ms)\n", fixed(e.decode_s_per_token * 1e3, 3).c_str(),
+                chip::bound_name(e.decode_bound), fixed(e.decode_memory_floor_s * 1e3, 3).c_str());
+    std::printf("  tokens/s             %s\n", fixed(e.tokens_per_s, 1).c_str());
+    std::printf("  weights              %s GiB, KV cache %s GiB; per chip %s of %s GiB -> %s\n",
+                fixed(e.weight_bytes / gib, 2).c_str(), fixed(e.kv_cache_bytes / gib, 3).c_str(),
+                fixed(e.memory_per_chip_bytes / gib, 2).c_str(), fixed(e.memory_capacity_bytes / gib, 1).c_str(),
+                e.fits ? "fits" : "does NOT fit");
+    std::printf("  largest batch        %d\n", e.max_batch);
+    std::printf("Roofline estimate from the catalog's peak figures: a lower bound on time, not a measurement.\n");
+    return 0;
+}
+
 int run(int argc, char** argv) {
     Args a = parse_args(argc, argv);
     if (a.positional.empty()) throw UsageError("no command given");
@@ -250,6 +412,8 @@ int run(int argc, char** argv) {
             return cmd_chips_validate(a, std::vector<std::string>(a.positional.begin() + 2, a.positional.end()));
         throw UsageError("unknown chips subcommand \"" + sub + "\"");
     }
+    if (cmd == "simulate") return cmd_simulate(a);
+    if (cmd == "llm") return cmd_llm(a);
     if (cmd == "onnx-test")
         return cmd_onnx_test(a, std::vector<std::string>(a.positional.begin() + 1, a.positional.end()));
     throw UsageError("unknown command \"" + cmd + "\"");

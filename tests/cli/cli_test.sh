@@ -15,7 +15,10 @@ bad() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/    
 [ -f "$wasm_js" ] || { echo "FAIL wasm CLI missing: $wasm_js"; echo "0 passed, 1 failed"; exit 1; }
 
 # 1. Same output, byte for byte, on both targets.
-for args in "chips --json" "chips show ascend-910b --json" "version --json" "chips" "chips show nvidia-h100"; do
+for args in "chips --json" "chips show ascend-910b --json" "version --json" "chips" "chips show nvidia-h100" \
+            "simulate --chip ascend-910b --gemm 1,4096,4096 --dtype fp16 --pick low --json" \
+            "llm list" "llm --chip nvidia-h100 --llm deepseek-v2-lite --batch 64 --prompt 1000 --output 300 --json" \
+            "llm --chip ascend-910b --llm qwen2.5-72b --quant w8a8 --kv-int8 --chips 8 --link-gbps 56 --batch 16"; do
   "$native" $args >"$tmp/n.out" 2>"$tmp/n.err"; n_rc=$?
   wasm $args >"$tmp/w.out" 2>"$tmp/w.err"; w_rc=$?
   if [ $n_rc -eq 0 ] && [ $w_rc -eq 0 ] && cmp -s "$tmp/n.out" "$tmp/w.out" && [ -s "$tmp/n.out" ]; then
@@ -42,7 +45,8 @@ fi
 
 # 2b. Every command given --json prints exactly one JSON document on stdout.
 for args in "help --json" "version --json" "chips --json" "chips show nvidia-a100 --json" \
-            "chips validate models/chips/nvidia-h100.json --json"; do
+            "chips validate models/chips/nvidia-h100.json --json" "llm list --json" \
+            "llm --chip nvidia-a100 --llm qwen2.5-7b --json" "simulate --chip nvidia-h100 --gemm 8,8,8 --json"; do
   if "$native" $args >"$tmp/j.out" 2>"$tmp/j.err" && node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$tmp/j.out" 2>"$tmp/j.err"; then
     ok "'$args' prints one JSON document"
   else
@@ -73,7 +77,7 @@ expect_error() {  # name, expected rc, stderr pattern, args...
   local name=$1 want_rc=$2 pattern=$3; shift 3
   for tool in native wasm; do
     if [ $tool = native ]; then "$native" "$@" >"$tmp/o" 2>"$tmp/e"; rc=$?; else wasm "$@" >"$tmp/o" 2>"$tmp/e"; rc=$?; fi
-    if [ $rc -eq "$want_rc" ] && grep -Eq "$pattern" "$tmp/e" && { [ ! -s "$tmp/o" ] || [ "$2" = validate ]; }; then
+    if [ $rc -eq "$want_rc" ] && grep -Eq -e "$pattern" "$tmp/e" && { [ ! -s "$tmp/o" ] || [ "$2" = validate ]; }; then
       ok "$tool: $name -> exit $rc: $(head -1 "$tmp/e")"
     else
       bad "$tool: $name: rc=$rc (want $want_rc), stderr did not match /$pattern/" "$(cat "$tmp/e" "$tmp/o" | head -5)"
@@ -88,6 +92,11 @@ expect_error "validate a broken file" 1 'broken\.json: malformed JSON' \
   chips validate --json tests/data/bad-chips/malformed/broken.json
 expect_error "missing directory" 1 'no-such-dir: not a directory' chips --json --chips tests/data/no-such-dir
 expect_error "unknown chip id" 1 'no chip with id "nope"' chips show nope --json
+expect_error "llm without a link for 2 chips" 1 '2 chips need a chip-to-chip link bandwidth' \
+  llm --chip nvidia-a100 --llm llama-3-8b --chips 2 --json
+expect_error "unknown LLM" 1 'no LLM with id "gpt-9" \(known: deepseek-v2-lite' llm --chip nvidia-a100 --llm gpt-9
+expect_error "bad batch" 2 '--batch expects a whole number >= 1, got "-3"' llm --chip nvidia-a100 --llm llama-3-8b --batch -3
+expect_error "gemm without K" 2 '--gemm expects M,N,K' simulate --chip nvidia-a100 --gemm 4,4
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
 
 echo "$passed passed, $failed failed"
