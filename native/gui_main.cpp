@@ -4,6 +4,7 @@
 //   --screenshot FILE   with --frames: write the last frame as PNG
 //   --width W --height H  window size in screen coordinates (default 1440x900)
 //   --light             start with the light theme
+//   --scenario Q        a scenario as in the browser's URL hash, e.g. "tab=llm&chip=nvidia-h100"
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,12 +28,13 @@ struct Options {
     std::string screenshot;
     int width = 1440, height = 900;
     bool light = false;
+    std::string scenario;
 };
 
 int usage(const char* problem) {
     std::fprintf(stderr,
                  "stacklab-gui: %s\nusage: stacklab-gui [--frames N] [--screenshot FILE.png] [--width W] "
-                 "[--height H] [--light]\n",
+                 "[--height H] [--light] [--scenario key=value&...]\n",
                  problem);
     return 2;
 }
@@ -66,6 +68,7 @@ int main(int argc, char** argv) {
         else if (a == "--width") opt.width = std::atoi(next("--width"));
         else if (a == "--height") opt.height = std::atoi(next("--height"));
         else if (a == "--light") opt.light = true;
+        else if (a == "--scenario") opt.scenario = next("--scenario");
         else return usage(("unknown option " + a).c_str());
     }
     if (!opt.screenshot.empty() && opt.frames <= 0) return usage("--screenshot needs --frames N");
@@ -96,6 +99,10 @@ int main(int argc, char** argv) {
     ImGui::CreateContext();
     stacklab::ui::AppState state = stacklab::ui::make_app_state();
     state.dark_theme = !opt.light;
+    if (!opt.scenario.empty()) {
+        const std::string problem = stacklab::ui::apply_scenario(state, opt.scenario);
+        if (!problem.empty()) std::fprintf(stderr, "stacklab-gui: %s\n", problem.c_str());
+    }
     stacklab::ui::setup_ui(state, xscale);
     ImGui_ImplGlfw_InitForOpenGL(window, true);
     ImGui_ImplOpenGL3_Init("#version 330 core");

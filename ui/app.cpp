@@ -1,5 +1,8 @@
 #include "ui/app.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <imgui.h>
 #include <nlohmann/json.hpp>
 
@@ -12,10 +15,61 @@ AppState make_app_state() {
     try {
         state.chips = chip::load_catalog(chip::bundled_catalog_files());
         if (!state.chips.empty()) state.selected_chip = state.chips.front().id;
+        state.llms = chip::bundled_llms();
+        for (size_t i = 0; i < state.llms.size(); ++i)
+            if (state.llms[i].id == "qwen2.5-7b") state.llm_choice.llm = int(i);
     } catch (const std::exception& e) {
         state.load_error = e.what();
     }
     return state;
+}
+
+std::string apply_scenario(AppState& state, const std::string& query) {
+    std::string errors;
+    auto problem = [&](const std::string& p) { errors += (errors.empty() ? "" : "; ") + p; };
+    size_t start = 0;
+    std::string q = query;
+    if (!q.empty() && q[0] == '#') q.erase(0, 1);
+    while (start < q.size()) {
+        size_t end = q.find('&', start);
+        if (end == std::string::npos) end = q.size();
+        const std::string part = q.substr(start, end - start);
+        start = end + 1;
+        if (part.empty()) continue;
+        const size_t eq = part.find('=');
+        if (eq == std::string::npos) {
+            problem("\"" + part + "\" is not key=value");
+            continue;
+        }
+        const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+        if (key == "tab") {
+            if (value == "chips") state.requested_tab = "Chips";
+            else if (value == "llm") state.requested_tab = "LLM serving";
+            else problem("tab \"" + value + "\" is not chips or llm");
+        } else if (key == "chip") {
+            const bool known = std::any_of(state.chips.begin(), state.chips.end(), [&](const chip::ChipSpec& c) { return c.id == value; });
+            if (known) state.selected_chip = value;
+            else problem("no chip \"" + value + "\"");
+        } else if (key == "llm") {
+            auto it = std::find_if(state.llms.begin(), state.llms.end(), [&](const chip::LlmShape& s) { return s.id == value; });
+            if (it != state.llms.end()) state.llm_choice.llm = int(it - state.llms.begin());
+            else problem("no LLM \"" + value + "\"");
+        } else if (key == "quant") {
+            const auto& names = llm_quant_names();
+            auto it = std::find(names.begin(), names.end(), value);
+            if (it != names.end()) state.llm_choice.quant = int(it - names.begin());
+            else problem("quantization \"" + value + "\" is not one of w16a16, w8a8, w8a16, w6a16, w4a16");
+        } else if (key == "batch") {
+            char* endp = nullptr;
+            const long b = std::strtol(value.c_str(), &endp, 10);
+            if (!value.empty() && *endp == '\0' && b >= 1 && b <= 4096) state.llm_choice.batch = int(b);
+            else problem("batch \"" + value + "\" is not a whole number in [1, 4096]");
+        } else {
+            problem("unknown scenario key \"" + key + "\"");
+        }
+    }
+    state.scenario_error = errors.empty() ? "" : "Scenario: " + errors;
+    return state.scenario_error;
 }
 
 void apply_theme(const AppState& state) {
@@ -62,6 +116,27 @@ void draw_sidebar(AppState& state) {
         }
         ImGui::EndCombo();
     }
+    if (!state.llms.empty()) {
+        ImGui::Spacing();
+        ImGui::Text("LLM");
+        ImGui::SetNextItemWidth(-1);
+        LlmChoice& ch = state.llm_choice;
+        ch.llm = std::clamp(ch.llm, 0, int(state.llms.size()) - 1);
+        if (ImGui::BeginCombo("##llm", state.llms[size_t(ch.llm)].name.c_str())) {
+            for (size_t i = 0; i < state.llms.size(); ++i)
+                if (ImGui::Selectable(state.llms[i].name.c_str(), int(i) == ch.llm)) ch.llm = int(i);
+            ImGui::EndCombo();
+        }
+        ImGui::Text("Quantization");
+        ImGui::SetNextItemWidth(-1);
+        const auto& qn = llm_quant_names();
+        if (ImGui::BeginCombo("##quant", qn[size_t(ch.quant)].c_str())) {
+            for (size_t i = 0; i < qn.size(); ++i)
+                if (ImGui::Selectable(qn[i].c_str(), int(i) == ch.quant)) ch.quant = int(i);
+            ImGui::EndCombo();
+        }
+        ImGui::Checkbox("int8 KV cache", &ch.int8_kv);
+    }
     ImGui::Spacing();
     ImGui::Separator();
     if (ImGui::Checkbox("Dark theme", &state.dark_theme)) apply_theme(state);
@@ -81,9 +156,10 @@ void draw_app(AppState& state) {
                                    ImGuiWindowFlags_NoSavedSettings | ImGuiWindowFlags_NoBringToFrontOnFocus;
     ImGui::Begin("StackLab", nullptr, flags);
 
-    if (!state.load_error.empty()) {
+    if (!state.load_error.empty() || !state.scenario_error.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.35f, 1.0f));
-        ImGui::TextWrapped("Chip catalog did not load: %s", state.load_error.c_str());
+        if (!state.load_error.empty()) ImGui::TextWrapped("Chip catalog did not load: %s", state.load_error.c_str());
+        if (!state.scenario_error.empty()) ImGui::TextWrapped("%s", state.scenario_error.c_str());
         ImGui::PopStyleColor();
     }
 
@@ -94,10 +170,19 @@ void draw_app(AppState& state) {
     ImGui::SameLine();
     ImGui::BeginChild("panels", ImVec2(0, 0), false);
     if (ImGui::BeginTabBar("tabs")) {
-        if (ImGui::BeginTabItem("Chips")) {
-            draw_chips_panel(state);
-            ImGui::EndTabItem();
+        struct Tab {
+            const char* name;
+            void (*draw)(AppState&);
+        };
+        for (const Tab& tab : {Tab{"Chips", draw_chips_panel}, Tab{"LLM serving", draw_llm_panel}}) {
+            const ImGuiTabItemFlags f = state.requested_tab == tab.name ? ImGuiTabItemFlags_SetSelected : 0;
+            if (ImGui::BeginTabItem(tab.name, nullptr, f)) {
+                state.active_tab = tab.name;
+                tab.draw(state);
+                ImGui::EndTabItem();
+            }
         }
+        state.requested_tab.clear();
         ImGui::EndTabBar();
     }
     ImGui::EndChild();
@@ -112,6 +197,20 @@ std::string ui_report_json(const AppState& state) {
     nlohmann::json headers = nlohmann::json::array();
     for (const auto& h : state.chips_report.headers)
         headers.push_back({{"key", h.key}, {"x", h.x}, {"y", h.y}, {"w", h.w}, {"h", h.h}});
+    j["active_tab"] = state.active_tab;
+    j["scenario_error"] = state.scenario_error;
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& r : state.llm_report.rows) {
+        nlohmann::json row = {{"chip", r.chip}, {"ok", r.ok}};
+        if (r.ok)
+            row.update({{"ttft_ms", r.ttft_ms}, {"decode_ms_per_token", r.decode_ms_per_token},
+                        {"tokens_per_s", r.tokens_per_s}, {"fits", r.fits}, {"bound", r.bound}});
+        else
+            row["error"] = r.error;
+        rows.push_back(row);
+    }
+    j["llm_panel"] = {{"llm", state.llm_report.llm}, {"quant", state.llm_report.quant},
+                      {"chips", state.llm_report.chips}, {"rows", rows}};
     j["chips_panel"] = {{"rows_drawn", state.chips_report.rows_drawn},
                         {"headers", headers},
                         {"sorted_by", state.chips_report.sorted_by},

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "chip/catalog.hpp"
+#include "chip/llm.hpp"
 
 namespace stacklab::ui {
 
@@ -23,6 +24,31 @@ struct ChipsPanelReport {
     std::vector<HeaderRect> headers;
 };
 
+// The LLM-serving scenario the user picked (indices into the bundled lists) and what the panel
+// computed from it in the last frame, for tests and the browser's JS API.
+struct LlmChoice {
+    int llm = 0;
+    int quant = 0;  // into llm_quant_names()
+    bool int8_kv = false;
+    int batch = 1, prompt = 512, output = 128;
+    int chips = 1;
+    float link_gbps = 56.0f;
+};
+struct LlmPanelReport {
+    std::string llm, quant;
+    int chips = 1;
+    struct Row {
+        std::string chip;
+        bool ok = false;
+        std::string error;
+        double ttft_ms = 0, decode_ms_per_token = 0, tokens_per_s = 0;
+        bool fits = false;
+        std::string bound;
+    };
+    std::vector<Row> rows;  // one per chip, catalog order
+};
+const std::vector<std::string>& llm_quant_names();
+
 // View state only: the core's results (the chip catalog) are loaded by the shell and handed in.
 struct AppState {
     std::vector<chip::ChipSpec> chips;
@@ -34,10 +60,22 @@ struct AppState {
     int chips_sort_column = 0;  // column index in the chips table
     bool chips_sort_ascending = true;
     ChipsPanelReport chips_report;
+    std::vector<chip::LlmShape> llms;  // models/llm, bundled
+    LlmChoice llm_choice;
+    LlmPanelReport llm_report;
+    std::string active_tab = "Chips";  // the tab drawn last frame
+    std::string requested_tab;         // a tab to open on the next frame (URL hash, --scenario)
+    std::string scenario_error;        // what apply_scenario could not use, shown as a banner
 };
 
 // Loads the bundled catalog into the state (errors go to load_error, never a crash).
 AppState make_app_state();
+
+// Applies a scenario given as "key=value&key=value" (the browser's URL hash, the desktop app's
+// --scenario): tab=chips|llm, chip=ID, llm=ID, quant=w8a8|..., batch=N. Unknown keys or values are
+// reported in state.load_error-style banner text (returned, and kept in state.scenario_error);
+// the valid parts still apply.
+std::string apply_scenario(AppState& state, const std::string& query);
 
 // Fonts, theme and DPI scale. Call after ImGui::CreateContext and before the first frame.
 void setup_ui(AppState& state, float dpi_scale);
@@ -48,6 +86,7 @@ void draw_app(AppState& state);
 
 // The panels, one function each.
 void draw_chips_panel(AppState& state);
+void draw_llm_panel(AppState& state);
 
 // A JSON document describing what the UI showed last frame (used by the browser tests).
 std::string ui_report_json(const AppState& state);

@@ -1,13 +1,15 @@
 #include "ui/charts.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 
 #include <imgui.h>
 
 namespace stacklab::ui {
 
 void bar_chart(const char* id, const char* title, const char* unit, const std::vector<Bar>& bars,
-               float width, unsigned int color) {
+               float width, unsigned int color, const char* legend) {
     ImGui::PushID(id);
     ImGui::TextUnformatted(title);
     const float row_h = ImGui::GetTextLineHeightWithSpacing() + 2.0f;
@@ -78,7 +80,109 @@ void bar_chart(const char* id, const char* title, const char* unit, const std::v
                 ImGui::SetTooltip("%s: no public figure", b.label.c_str());
         }
     }
-    ImGui::TextDisabled("whisker: range of public claims; hatched: assumed or only reported");
+    ImGui::TextDisabled("%s", legend);
+    ImGui::PopID();
+}
+
+}  // namespace stacklab::ui
+
+namespace stacklab::ui {
+
+namespace {
+
+// "1 T", "100 G", ... for the y axis; "0.1", "10", ... for x.
+std::string si(double v) {
+    const char* units[] = {"", "k", "M", "G", "T", "P"};
+    int u = 0;
+    while (v >= 1000.0 && u < 5) {
+        v /= 1000.0;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, v < 10 && v != std::floor(v) ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
+}
+
+}  // namespace
+
+void roofline_chart(const char* id, const std::vector<Roof>& roofs, const std::vector<RoofPoint>& points,
+                    float width, float height) {
+    ImGui::PushID(id);
+    if (width <= 0.0f) width = ImGui::GetContentRegionAvail().x;
+    const ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("roofline", ImVec2(width, height));
+    const bool hovered = ImGui::IsItemHovered();
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const float fs = ImGui::GetFontSize();
+    const ImVec2 p0(origin.x + 4.5f * fs, origin.y + 0.5f * fs);          // plot area, top left
+    const ImVec2 p1(origin.x + width - 1.5f * fs, origin.y + height - 2.2f * fs);  // bottom right
+
+    // Axis ranges in decades: x from 0.1 to beyond the highest ridge and point; y two decades
+    // under the lowest point up to the highest peak.
+    double x_hi = 1e3, y_hi = 1e12, y_lo = 1e15;
+    for (const auto& r : roofs) {
+        x_hi = std::max(x_hi, 4.0 * r.peak_ops_per_s / r.bytes_per_s);
+        y_hi = std::max(y_hi, r.peak_ops_per_s);
+        y_lo = std::min(y_lo, 0.1 * r.bytes_per_s);
+    }
+    for (const auto& p : points) {
+        if (p.intensity > 0) x_hi = std::max(x_hi, 2.0 * p.intensity);
+        if (p.ops_per_s > 0) y_lo = std::min(y_lo, 0.5 * p.ops_per_s);
+    }
+    const double lx0 = -1.0, lx1 = std::ceil(std::log10(x_hi));
+    const double ly1 = std::ceil(std::log10(y_hi * 1.5)), ly0 = std::min(std::floor(std::log10(y_lo)), ly1 - 2);
+    auto X = [&](double v) { return p0.x + float((std::log10(v) - lx0) / (lx1 - lx0)) * (p1.x - p0.x); };
+    auto Y = [&](double v) { return p1.y - float((std::log10(v) - ly0) / (ly1 - ly0)) * (p1.y - p0.y); };
+
+    const ImU32 grid = ImGui::GetColorU32(ImGuiCol_TextDisabled, 0.35f);
+    const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
+    const ImU32 dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
+    dl->AddRect(p0, p1, grid);
+    for (double e = lx0; e <= lx1 + 1e-9; e += 1.0) {
+        const float x = X(std::pow(10.0, e));
+        dl->AddLine(ImVec2(x, p0.y), ImVec2(x, p1.y), grid);
+        const std::string t = e < 0 ? "0.1" : si(std::pow(10.0, e));
+        dl->AddText(ImVec2(x - ImGui::CalcTextSize(t.c_str()).x * 0.5f, p1.y + 0.2f * fs), dim, t.c_str());
+    }
+    for (double e = ly0; e <= ly1 + 1e-9; e += 1.0) {
+        const float y = Y(std::pow(10.0, e));
+        dl->AddLine(ImVec2(p0.x, y), ImVec2(p1.x, y), grid);
+        const std::string t = si(std::pow(10.0, e)) + "ops/s";
+        dl->AddText(ImVec2(origin.x, y - fs * 0.5f), dim, t.c_str());
+    }
+    const char* xlabel = "arithmetic intensity (ops per off-chip byte)";
+    dl->AddText(ImVec2((p0.x + p1.x - ImGui::CalcTextSize(xlabel).x) * 0.5f, p1.y + 1.2f * fs), dim, xlabel);
+
+    dl->PushClipRect(p0, p1, true);
+    float legend_y = p0.y + 0.3f * fs;
+    for (const auto& r : roofs) {
+        const double ridge = r.peak_ops_per_s / r.bytes_per_s;
+        const double xa = std::pow(10.0, lx0), xb = std::pow(10.0, lx1);
+        dl->AddLine(ImVec2(X(xa), Y(xa * r.bytes_per_s)), ImVec2(X(ridge), Y(r.peak_ops_per_s)), r.color, 2.5f);
+        dl->AddLine(ImVec2(X(ridge), Y(r.peak_ops_per_s)), ImVec2(X(xb), Y(r.peak_ops_per_s)), r.color, 2.5f);
+        dl->AddCircleFilled(ImVec2(X(ridge), Y(r.peak_ops_per_s)), 4.0f, r.color);
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "%s: %s ops/s, ridge at %.0f ops/byte", r.label.c_str(),
+                      si(r.peak_ops_per_s).c_str(), ridge);
+        dl->AddText(ImVec2(p0.x + 0.5f * fs, legend_y), r.color, buf);
+        legend_y += fs * 1.2f;
+    }
+    int hovered_point = -1;
+    const ImVec2 mouse = ImGui::GetIO().MousePos;
+    for (size_t i = 0; i < points.size(); ++i) {
+        const RoofPoint& p = points[i];
+        if (!(p.intensity > 0) || !(p.ops_per_s > 0)) continue;
+        const ImVec2 c(X(p.intensity), Y(p.ops_per_s));
+        dl->AddCircleFilled(c, 5.0f, p.color);
+        dl->AddCircle(c, 5.0f, text);
+        dl->AddText(ImVec2(c.x + 7.0f, c.y - fs - 2.0f), text, p.label.c_str());
+        if (hovered && std::abs(mouse.x - c.x) < 8 && std::abs(mouse.y - c.y) < 8) hovered_point = int(i);
+    }
+    dl->PopClipRect();
+    if (hovered_point >= 0) {
+        const RoofPoint& p = points[size_t(hovered_point)];
+        ImGui::SetTooltip("%s\nintensity %.2f ops/byte\n%s ops/s", p.label.c_str(), p.intensity, si(p.ops_per_s).c_str());
+    }
     ImGui::PopID();
 }
 

@@ -17,9 +17,33 @@ struct Bar {
 };
 
 // Horizontal bar chart: one row per bar, a whisker for the claimed range, `text` at the end,
-// and a one-line legend under it.
+// and a one-line legend under it (`legend`).
 // `width` <= 0 takes the available width.
 void bar_chart(const char* id, const char* title, const char* unit, const std::vector<Bar>& bars,
-               float width, unsigned int color);
+               float width, unsigned int color,
+               const char* legend = "whisker: range of public claims; hatched: assumed or only reported");
+
+}  // namespace stacklab::ui
+
+namespace stacklab::ui {
+
+// One roof of a roofline chart: min(peak, intensity * bandwidth).
+struct Roof {
+    std::string label;      // e.g. "int8 peak"
+    double peak_ops_per_s = 0;
+    double bytes_per_s = 0;
+    unsigned int color = 0;
+};
+// One operator (or step) on the chart: its arithmetic intensity and the rate it reaches.
+struct RoofPoint {
+    std::string label;
+    double intensity = 0;   // ops per byte
+    double ops_per_s = 0;
+    unsigned int color = 0;
+};
+// Log-log roofline chart: decades of ops/byte on x and ops/s on y, each roof with its ridge point
+// marked, each point labelled; hovering a point shows its numbers. `size.x` <= 0 takes the width.
+void roofline_chart(const char* id, const std::vector<Roof>& roofs, const std::vector<RoofPoint>& points,
+                    float width, float height);
 
 }  // namespace stacklab::ui

@@ -69,7 +69,7 @@ EMSCRIPTEN_KEEPALIVE const char* stacklab_ui_report_json() {
 
 }  // extern "C"
 
-int main() {
+int main(int argc, char** argv) {
     if (!glfwInit()) {
         std::fprintf(stderr, "stacklab: cannot initialise GLFW\n");
         return 1;
@@ -90,6 +90,9 @@ int main() {
     static stacklab::ui::AppState state = stacklab::ui::make_app_state();
     g_state = &state;
     stacklab::ui::setup_ui(state, float(emscripten_get_device_pixel_ratio()));
+    // The scenario can come in the URL, index.html#tab=llm&chip=ascend-910b&llm=qwen2.5-7b: the page
+    // passes the decoded hash as argv[1].
+    if (argc > 1) stacklab::ui::apply_scenario(state, argv[1]);
     ImGui_ImplGlfw_InitForOpenGL(g_window, true);
     ImGui_ImplOpenGL3_Init("#version 300 es");
     emscripten_set_main_loop(frame, 0, false);

@@ -3,7 +3,7 @@
 // what a person would see plus what the page's JS API returns.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -93,6 +93,51 @@ test('clicking a column header sorts the chips table', async () => {
   // Unknown figures sort last.
   const firstUnknown = after.chips_panel.row_ids.findIndex(id => int8Of(id) === null);
   if (firstUnknown >= 0) assert.equal(firstUnknown, known.length);
+  await page.close();
+});
+
+test('the LLM serving tab opens from the URL and shows the numbers the CLI computes', async () => {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.on('pageerror', e => pageErrors.push(String(e)));
+  await page.goto(baseUrl + '#tab=llm&chip=nvidia-h100&llm=llama-3-8b');
+  await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
+  await page.waitForFunction(() => window.stacklab.uiReport().active_tab === 'LLM serving', null, { timeout: 30000 });
+  const report = await page.evaluate(() => window.stacklab.uiReport());
+  assert.equal(report.scenario_error, '');
+  assert.equal(report.selected_chip, 'nvidia-h100');
+  assert.equal(report.llm_panel.llm, 'llama-3-8b');
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot, { x: 250, y: 200, w: 600, h: 500 }), 'roofline chart region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-llm.png'), shot);
+  // Every chip's row is the estimate the native CLI prints for the same scenario, to the last bit.
+  let compared = 0;
+  for (const row of report.llm_panel.rows) {
+    const r = spawnSync(cli, ['llm', '--chip', row.chip, '--llm', 'llama-3-8b', '--json'], { encoding: 'utf8' });
+    if (!row.ok) {
+      assert.notEqual(r.status, 0, `${row.chip}: the page has no estimate but the CLI does`);
+      continue;
+    }
+    const doc = JSON.parse(r.stdout);
+    assert.equal(row.tokens_per_s, doc.tokens_per_s, row.chip);
+    assert.equal(row.ttft_ms, doc.ttft_ms, row.chip);
+    assert.equal(row.fits, doc.fits, row.chip);
+    compared++;
+  }
+  assert.ok(compared >= 6, `only ${compared} chips compared`);
+  await page.close();
+});
+
+test('a bad scenario in the URL shows a banner and the app still runs', async () => {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  page.on('pageerror', e => pageErrors.push(String(e)));
+  await page.goto(baseUrl + '#tab=robots&chip=nope&batch=-4');
+  await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
+  const report = await page.evaluate(() => window.stacklab.uiReport());
+  assert.match(report.scenario_error, /tab "robots" is not chips or llm/);
+  assert.match(report.scenario_error, /no chip "nope"/);
+  assert.match(report.scenario_error, /batch "-4" is not a whole number/);
+  assert.equal(report.active_tab, 'Chips');
+  assert.ok(report.chips_panel.rows_drawn > 0);
   await page.close();
 });
 

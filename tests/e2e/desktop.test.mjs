@@ -36,6 +36,31 @@ test('desktop app renders the chip catalog under Xvfb and exits cleanly', () => 
   if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop.png'));
 });
 
+test('desktop app opens the LLM serving tab from --scenario with the CLI\'s numbers', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'llm.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--scenario', 'tab=llm&chip=ascend-910b&llm=qwen2.5-7b&quant=w8a8&batch=4']);
+  assert.equal(r.status, 0, r.stderr);
+  assertNotBlank(assert, imageStats(fs.readFileSync(shot)), 'LLM tab screenshot');
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.active_tab, 'LLM serving');
+  assert.equal(report.llm_panel.quant, 'w8a8');
+  const row = report.llm_panel.rows.find(x => x.chip === 'ascend-910b');
+  const cliDoc = JSON.parse(execFileSync(cli, ['llm', '--chip', 'ascend-910b', '--llm', 'qwen2.5-7b', '--quant', 'w8a8',
+                                               '--batch', '4', '--json'], { encoding: 'utf8' }));
+  assert.equal(row.tokens_per_s, cliDoc.tokens_per_s);
+  assert.equal(row.ttft_ms, cliDoc.ttft_ms);
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-llm.png'));
+});
+
+test('desktop app reports a bad --scenario and still renders', () => {
+  const r = runGui(['--frames', '3', '--scenario', 'llm=gpt-9&quant=w3']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /no LLM "gpt-9"/);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.match(report.scenario_error, /quantization "w3" is not one of/);
+});
+
 test('desktop app light theme also renders', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
   const shot = path.join(dir, 'light.png');
