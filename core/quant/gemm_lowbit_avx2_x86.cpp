@@ -43,7 +43,9 @@ __m256 lanes_below(int rem) {  // all-ones in lanes < rem
 struct GroupedDec {
     const GroupedView& w;
     __m256i ctrl, shifts, mask, offset;
+    int group_shift = 0;
     explicit GroupedDec(const GroupedView& v) : w(v) {
+        while ((1 << group_shift) < v.group_size) ++group_shift;
         alignas(32) int8_t c[32];
         alignas(32) int32_t s[8];
         for (int j = 0; j < 8; ++j) {
@@ -62,7 +64,7 @@ struct GroupedDec {
     __m256 decode(uint64_t bytes, size_t n, size_t c) const {
         const __m256i b = _mm256_set1_epi64x(int64_t(bytes));
         const __m256i code = _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(b, ctrl), shifts), mask);
-        const size_t g = n * w.groups + (8 * c) / size_t(w.group_size);
+        const size_t g = n * w.groups + ((8 * c) >> group_shift);  // group sizes are powers of two
         const __m256 d = _mm256_set1_ps(_cvtsh_ss(w.scales[g]));
         const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(code, offset)), d);
         return w.mins ? _mm256_add_ps(rounded(t), _mm256_set1_ps(_cvtsh_ss(w.mins[g]))) : t;
