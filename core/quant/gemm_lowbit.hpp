@@ -29,7 +29,7 @@
 // lanes in its AVX2 path, so its own paths differ in the last bits; ours do not.)
 //
 // Isa::scalar runs the reference. Isa::avx512vnni runs the AVX2+FMA+F16C kernels for these
-// formats (a 16-wide decode did not pay off against the memory-bound GEMV; see the benchmark).
+// formats (no 16-wide decoder has been written or measured yet).
 // Errors: std::invalid_argument naming `K` (Q4_0/Q8_0 need K % 32 == 0), `W` fields whose sizes
 // disagree with the shape, leading dimensions, or `isa`. The integer path also throws (naming `X`)
 // for a non-finite activation, as quantize_q8_0 does.
