@@ -109,6 +109,16 @@ for (const r of rows) {
 console.log(`int8 GEMM (u8 x s8 -> s32), GOPS, single thread, median of ${RUNS} runs; ` +
             `native kernel: ${native.isa}; measured VNNI peak: ${fmt(native.peak_gops)} GOPS`);
 console.log(lines.join('\n'));
+if (native.lowbit) {
+  console.log('\nLLM weight paths (ours), GFLOPS / weight GB/s, single thread, median');
+  console.log('| kind | M x N x K | native | wasm |');
+  console.log('|---|---|---:|---:|');
+  native.lowbit.forEach((r, i) => {
+    const w = wasm.lowbit?.[i];
+    console.log(`| ${r.kind} | ${r.M} x ${r.N} x ${r.K} | ${fmt(r.gflops_median)} / ${fmt(r.weight_gbps_median, 2)} | ` +
+                `${w ? fmt(w.gflops_median) + ' / ' + fmt(w.weight_gbps_median, 2) : 'n/a'} |`);
+  });
+}
 
 const doc = {
   date: new Date().toISOString(), quick, runs: RUNS, native_isa: native.isa, wasm_isa: wasm.isa,
@@ -116,6 +126,9 @@ const doc = {
   onnxruntime_node: pkgVersion('onnxruntime-node'),
   onnxruntime_web: pkgVersion('onnxruntime-web'),
   rows,
+  // LLM weight paths (GEMV / 16-bit GEMM), ours only: see gemm_bench.cpp.
+  lowbit_native: native.lowbit ?? null,
+  lowbit_wasm: wasm.lowbit ?? null,
 };
 fs.mkdirSync(path.join(root, 'benchmarks/results'), { recursive: true });
 fs.writeFileSync(path.join(root, 'benchmarks/results/gemm.json'), JSON.stringify(doc, null, 2) + '\n');
