@@ -20,14 +20,6 @@
 namespace stacklab::quant::detail {
 namespace {
 
-// C++ lets the compiler contract a * b + c into one FMA (GCC does so by default for C++, even at
-// -std=c++17), which would round once where the reference rounds twice. Passing the product
-// through an empty asm makes it an opaque value, so the add stays a separate, rounded add.
-__m256 rounded(__m256 v) {
-    __asm__("" : "+x"(v));
-    return v;
-}
-
 float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -67,7 +59,7 @@ struct GroupedDec {
         const size_t g = n * w.groups + ((8 * c) >> group_shift);  // group sizes are powers of two
         const __m256 d = _mm256_set1_ps(_cvtsh_ss(w.scales[g]));
         const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(code, offset)), d);
-        return w.mins ? _mm256_add_ps(rounded(t), _mm256_set1_ps(_cvtsh_ss(w.mins[g]))) : t;
+        return w.mins ? _mm256_add_ps(t, _mm256_set1_ps(_cvtsh_ss(w.mins[g]))) : t;
     }
     __m256 load(size_t n, size_t c) const {
         const size_t at = n * w.row_bytes + c * size_t(w.bits);
@@ -226,7 +218,7 @@ float dot_q4_0_q8_0_avx2(const BlockQ4_0* w, const BlockQ8_0* x, size_t nb) {
         const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dw))),
                                        _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dx))));
         // (d_w * d_x) * isum, then + : two roundings, as the reference (no FMA).
-        p = _mm256_add_ps(p, rounded(_mm256_mul_ps(d, _mm256_cvtepi32_ps(reduce8(v)))));
+        p = _mm256_add_ps(p, _mm256_mul_ps(d, _mm256_cvtepi32_ps(reduce8(v))));
     }
     if (b < nb) {
         // Missing lanes add (+0) * 0 = +0, which leaves a partial sum unchanged (it is never -0).
@@ -239,7 +231,7 @@ float dot_q4_0_q8_0_avx2(const BlockQ4_0* w, const BlockQ8_0* x, size_t nb) {
         }
         const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dw))),
                                        _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dx))));
-        p = _mm256_add_ps(p, rounded(_mm256_mul_ps(d, _mm256_cvtepi32_ps(reduce8(v)))));
+        p = _mm256_add_ps(p, _mm256_mul_ps(d, _mm256_cvtepi32_ps(reduce8(v))));
     }
     // ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7)), the reference order.
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(p), _mm256_extractf128_ps(p, 1));
