@@ -501,6 +501,40 @@ PackedConvF32 pack_conv2d_f32(const Conv2DShape& s, const float* w) {
     return p;
 }
 
+namespace {
+
+// fp32 depthwise (in_channels / groups == 1): the int8 depthwise loop in float; each output is
+// bias + its taps in (kh, kw) order, K + 1 terms like the GEMM path, so the same bound holds.
+void conv_f32_depthwise(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, float* y) {
+    const Conv2DAttrs& a = s.attrs;
+    const int mult = s.out_per_group(), KK = s.kernel_h * s.kernel_w;
+    const size_t P = size_t(s.out_h) * size_t(s.out_w), plane = size_t(s.in_h) * size_t(s.in_w);
+    for (int n = 0; n < s.batch; ++n)
+        for (int o = 0; o < s.out_channels; ++o) {
+            const float* xc = x + (size_t(n) * size_t(s.in_channels) + size_t(o / mult)) * plane;
+            float* acc = y + (size_t(n) * size_t(s.out_channels) + size_t(o)) * P;
+            std::fill_n(acc, P, bias ? bias[o] : 0.0f);
+            const float* wo = pw.weights.data() + size_t(o) * size_t(KK);
+            for (int kh = 0; kh < s.kernel_h; ++kh)
+                for (int kw = 0; kw < s.kernel_w; ++kw) {
+                    const float wv = wo[kh * s.kernel_w + kw];
+                    const int64_t off = int64_t(kw) * a.dilation_w - a.pad_left;
+                    const int64_t l = std::min<int64_t>(off >= 0 ? 0 : (-off + a.stride_w - 1) / a.stride_w, s.out_w);
+                    const int64_t h = std::max(l, std::min<int64_t>(s.in_w - 1 - off < 0 ? 0 : (s.in_w - 1 - off) / a.stride_w + 1,
+                                                                    s.out_w));
+                    for (int oy = 0; oy < s.out_h; ++oy) {
+                        const int ih = oy * a.stride_h - a.pad_top + kh * a.dilation_h;
+                        if (ih < 0 || ih >= s.in_h) continue;
+                        const float* xr = xc + size_t(ih) * size_t(s.in_w);
+                        float* ar = acc + size_t(oy) * size_t(s.out_w);
+                        for (int64_t ox = l; ox < h; ++ox) ar[ox] += wv * xr[ox * a.stride_w + off];
+                    }
+                }
+        }
+}
+
+}  // namespace
+
 void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, float* y) {
     check_pointers("conv2d_f32", x, &pw, y);
     if (pw.out_channels != s.out_channels || pw.in_per_group != s.in_per_group() || pw.kernel_h != s.kernel_h ||
@@ -508,6 +542,7 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
         fail("conv2d_f32: the packed weights are for out_channels " + str(pw.out_channels) + ", in_channels / groups " +
              str(pw.in_per_group) + ", kernel " + dims2(pw.kernel_h, pw.kernel_w) + ", groups " + str(pw.groups) +
              ", not for this shape");
+    if (s.in_per_group() == 1) return conv_f32_depthwise(s, x, pw, bias, y);
     const Conv2DAttrs& a = s.attrs;
     const int Cg = s.in_per_group(), Og = s.out_per_group(), K = s.gemm_k();
     const int P = s.out_h * s.out_w;

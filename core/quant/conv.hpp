@@ -34,8 +34,9 @@
 //   result up to the double summation error (about K * 2^-53 relative), far below float's.
 //   fast path: im2col panels of kF32PanelCols output pixels and a cache-blocked fp32 GEMM whose
 //   inner loop (over output pixels) g++ and em++ auto-vectorize. It sums in float in a fixed
-//   order (deterministic, the same natively and in wasm only up to FMA contraction, which we do
-//   not enable). Error bound asserted by the tests, from the classic dot-product bound
+//   order (deterministic; the same natively and in wasm unless a compiler contracts a * b + c into
+//   an FMA, which our flags do not enable). Depthwise (in_channels / groups == 1) runs a direct
+//   loop instead (bias, then the taps in (kh, kw) order), as for int8. Error bound asserted by the tests, from the classic dot-product bound
 //   |fl(sum) - sum| <= gamma_n * sum |x_i w_i|, gamma_n = n u / (1 - n u), u = 2^-24 (Higham,
 //   Accuracy and Stability of Numerical Algorithms, 2nd ed., eq. 3.5), with n = K + 1 terms (the
 //   bias is one more) and one more rounding of the reference:
