@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <type_traits>
 
+#include "quant/conv.hpp"
 #include "quant/formats.hpp"
 #include "quant/gemm.hpp"
 
@@ -770,6 +772,48 @@ std::vector<Tensor> op_conv(const Ctx& c) {
     return {std::move(y)};
 }
 
+// 2-D convolutions go through core/quant's packed convolution (im2col + GEMM or depthwise), which
+// equals conv_sums bit for bit (tests/core/quant_conv_test.cpp). A uint8 W becomes int8 with the
+// same differences: (w - 128) - (zw - 128) == w - zw. Shapes outside its limits (K > kMaxGemmK,
+// dimensions > 2^24) return nothing and take the loops below.
+std::optional<std::vector<int64_t>> fast_conv_int_sums(const ConvShape& s, const Tensor& x, int64_t zx, const Tensor& wt,
+                                                       const std::vector<int64_t>& zw) {
+    const Window& w = s.w;
+    if (w.rank != 2) return std::nullopt;
+    constexpr int64_t kMax = int64_t{1} << 24;  // quant::conv2d_shape's limit
+    for (int64_t v : {w.batch, w.channels, w.in[1], w.in[2], w.k[1], w.k[2], w.stride[1], w.stride[2], w.dil[1], w.dil[2],
+                      s.M, s.group, s.cin_per_group})
+        if (v < 1 || v > kMax) return std::nullopt;
+    for (int64_t v : {w.pad[1], w.pad[2], w.pad_end[1], w.pad_end[2]})
+        if (v < 0 || v > kMax) return std::nullopt;
+    if (s.cin_per_group * w.k[1] * w.k[2] > quant::kMaxGemmK) return std::nullopt;
+    quant::Conv2DAttrs a;
+    a.stride_h = int(w.stride[1]);
+    a.stride_w = int(w.stride[2]);
+    a.pad_top = int(w.pad[1]);
+    a.pad_left = int(w.pad[2]);
+    a.pad_bottom = int(w.pad_end[1]);
+    a.pad_right = int(w.pad_end[2]);
+    a.dilation_h = int(w.dil[1]);
+    a.dilation_w = int(w.dil[2]);
+    a.groups = int(s.group);
+    const quant::Conv2DShape cs = quant::conv2d_shape(int(w.batch), int(w.channels), int(w.in[1]), int(w.in[2]), int(s.M),
+                                                      int(s.cin_per_group), int(w.k[1]), int(w.k[2]), a);
+    const bool w_unsigned = wt.dtype == DataType::UINT8;
+    std::vector<int32_t> zw32(zw.size());
+    for (size_t i = 0; i < zw.size(); ++i) zw32[i] = int32_t(zw[i] - (w_unsigned ? 128 : 0));
+    std::vector<int8_t> w8(cs.w_size());
+    for (size_t i = 0; i < w8.size(); ++i)
+        w8[i] = w_unsigned ? int8_t(int(wt.as<uint8_t>()[i]) - 128) : wt.as<int8_t>()[i];
+    const quant::PackedConv packed = quant::pack_conv2d(cs, w8.data(), zw32);
+    std::vector<int32_t> acc(cs.y_size());
+    if (x.dtype == DataType::UINT8)
+        quant::conv2d_u8s8_s32(cs, x.as<uint8_t>(), int32_t(zx), packed, nullptr, acc.data());
+    else
+        quant::conv2d_s8s8_s32(cs, x.as<int8_t>(), int32_t(zx), packed, nullptr, acc.data());
+    return std::vector<int64_t>(acc.begin(), acc.end());
+}
+
 // x_zero_point: one value. w_zero_point: one value or one per output channel.
 std::vector<int64_t> conv_int_sums(const ConvShape& s, const Tensor& x, const Tensor* x_zp, const Tensor& wt,
                                    const Tensor* w_zp) {
@@ -790,6 +834,7 @@ std::vector<int64_t> conv_int_sums(const ConvShape& s, const Tensor& x, const Te
         zw.resize(static_cast<size_t>(w_zp->numel()));
         for (size_t i = 0; i < zw.size(); ++i) zw[i] = int_at(*w_zp, i, "w_zero_point");
     }
+    if (std::optional<std::vector<int64_t>> fast = fast_conv_int_sums(s, x, zx, wt, zw)) return std::move(*fast);
     return conv_sums<int64_t>(
         s, [&](size_t i) { return int_at(x, i, "x") - zx; },
         [&](size_t i, int64_t m) { return int_at(wt, i, "w") - zw[zw.size() > 1 ? static_cast<size_t>(m) : 0]; });

@@ -1,8 +1,9 @@
 // Reference executor for single ONNX nodes: short, obviously-correct loops that follow the ONNX
 // operator documentation (onnx/docs/Operators.md) and onnx/reference/ops/*.py, so that ONNX's own
 // backend node tests can check our kernels (`stacklab onnx-test`). Speed is not a goal; the
-// integer matrix products do go through core/quant's GEMM where the types fit (u8/s8 A, s8 B), so
-// the suite exercises those kernels too.
+// integer matrix products do go through core/quant's GEMM where the types fit (u8/s8 A, s8 B), and
+// 2-D ConvInteger / QLinearConv accumulators through core/quant's packed convolution (conv.hpp;
+// the requantization stays the double-product rule below), so the suite exercises those kernels too.
 //
 // What runs (default domain only; opsets 1-22 unless a higher first version is given):
 //   op                    opsets  element types                  notes

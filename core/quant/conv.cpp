@@ -1,0 +1,863 @@
+#include "quant/conv.hpp"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+namespace stacklab::quant {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+// Dimensions, strides, dilations and pads are at most 2^24, so window arithmetic on int64 cannot
+// overflow and out_h / out_w fit an int.
+constexpr int kMaxDim = 1 << 24;
+
+void check_range(const char* fn, const char* name, int v, int lo) {
+    if (v < lo || v > kMaxDim)
+        fail(std::string(fn) + ": " + name + " is " + str(v) + " (expected " + str(lo) + " to " + str(kMaxDim) + ")");
+}
+
+// Element counts are addressed with size_t (32 bits in wasm) and byte offsets up to 4 bytes each.
+size_t checked_count(const char* fn, const char* what, std::initializer_list<int> dims) {
+    const uint64_t limit = uint64_t(std::numeric_limits<ptrdiff_t>::max()) / 4;
+    uint64_t n = 1;
+    for (int d : dims) {
+        if (n > limit / uint64_t(d))
+            fail(std::string(fn) + ": " + what + " would have more than " + std::to_string(limit) + " elements");
+        n *= uint64_t(d);
+    }
+    return size_t(n);
+}
+
+// Output size along one axis (explicit pads); eff is the dilated kernel size.
+struct Axis {
+    int64_t eff = 0, padded = 0, out = 0;
+};
+Axis axis_size(int in, int k, int stride, int dil, int pad_begin, int pad_end, bool ceil_mode) {
+    Axis a;
+    a.eff = int64_t(k - 1) * dil + 1;
+    a.padded = int64_t(in) + pad_begin + pad_end;
+    const int64_t span = a.padded - a.eff;
+    if (span < 0) return a;  // out = 0 marks "does not fit"; the caller words the error
+    a.out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    // ceil_mode must not start a window in the end padding (ONNX MaxPool note, PyTorch).
+    if (ceil_mode && (a.out - 1) * stride >= int64_t(in) + pad_begin) --a.out;
+    return a;
+}
+
+std::string dims2(int64_t h, int64_t w) { return str(h) + "x" + str(w); }
+
+int32_t sat_i32(int64_t v) {
+    return int32_t(std::min<int64_t>(std::max<int64_t>(v, INT32_MIN), INT32_MAX));
+}
+
+template <class T>
+constexpr const char* type_name() {
+    return std::is_same_v<T, uint8_t> ? "uint8" : "int8";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument checks shared by the int8 reference and fast paths.
+
+void check_pointers(const char* fn, const void* x, const void* w, const void* y) {
+    if (!x) fail(std::string(fn) + ": x is null");
+    if (!w) fail(std::string(fn) + ": w is null");
+    if (!y) fail(std::string(fn) + ": y is null");
+}
+
+template <class XT>
+void check_x_zp(const char* fn, int32_t x_zp) {
+    if (x_zp < int32_t(std::numeric_limits<XT>::min()) || x_zp > int32_t(std::numeric_limits<XT>::max()))
+        fail(std::string(fn) + ": x_zp " + str(x_zp) + " is outside the range of " + type_name<XT>() + " x");
+}
+
+void check_w_zp(const char* fn, const std::vector<int32_t>& w_zp, int out_channels) {
+    if (w_zp.size() != 1 && w_zp.size() != size_t(out_channels))
+        fail(std::string(fn) + ": w_zp has " + str(int64_t(w_zp.size())) + " values, expected 1 or out_channels = " +
+             str(out_channels));
+    for (size_t i = 0; i < w_zp.size(); ++i)
+        if (w_zp[i] < -128 || w_zp[i] > 127)
+            fail(std::string(fn) + ": w_zp[" + str(int64_t(i)) + "] = " + str(w_zp[i]) + " is outside int8");
+}
+
+void check_k(const char* fn, const Conv2DShape& s) {
+    if (s.gemm_k() > kMaxGemmK)
+        fail(std::string(fn) + ": in_channels / groups * kernel_h * kernel_w = " + str(s.gemm_k()) + " exceeds " +
+             str(kMaxGemmK) + " (int32 sums would overflow)");
+}
+
+template <class YT>
+void check_requant(const char* fn, const std::vector<RequantParams>& rq, int out_channels) {
+    if (rq.size() != 1 && rq.size() != size_t(out_channels))
+        fail(std::string(fn) + ": requant has " + str(int64_t(rq.size())) + " entries, expected 1 or out_channels = " +
+             str(out_channels));
+    const bool want_signed = std::is_same_v<YT, int8_t>;
+    for (size_t i = 0; i < rq.size(); ++i) {
+        if (rq[i].is_signed != want_signed)
+            fail(std::string(fn) + ": requant[" + str(int64_t(i)) + "].is_signed is " + (rq[i].is_signed ? "true" : "false") +
+                 " but y is " + type_name<YT>());
+        if (rq[i].zero_point < qmin(want_signed) || rq[i].zero_point > qmax(want_signed))
+            fail(std::string(fn) + ": requant[" + str(int64_t(i)) + "].zero_point " + str(rq[i].zero_point) +
+                 " is outside " + type_name<YT>());
+    }
+}
+
+// The two output stages: ConvInteger's int32 (+ bias, saturated) and QLinearConv's requantization.
+struct S32Stage {
+    const int32_t* bias;
+    int32_t* y;
+    void operator()(size_t i, int o, int64_t acc) const { y[i] = sat_i32(acc + (bias ? bias[o] : 0)); }
+};
+
+template <class YT>
+struct RequantStage {
+    const int32_t* bias;
+    const std::vector<RequantParams>* rq;
+    bool relu;
+    YT* y;
+    void operator()(size_t i, int o, int64_t acc) const {
+        const RequantParams& p = (*rq)[rq->size() > 1 ? size_t(o) : 0];
+        y[i] = YT(requantize(int32_t(acc), bias ? bias[o] : 0, p, relu));
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// int8 reference: the definition, one output at a time.
+
+template <class XT, class Stage>
+void conv_int_ref(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_zp, const int8_t* w,
+                  const std::vector<int32_t>& w_zp, const Stage& stage) {
+    check_x_zp<XT>(fn, x_zp);
+    check_w_zp(fn, w_zp, s.out_channels);
+    check_k(fn, s);
+    const Conv2DAttrs& a = s.attrs;
+    const int Cg = s.in_per_group(), Og = s.out_per_group();
+    size_t i = 0;
+    for (int n = 0; n < s.batch; ++n)
+        for (int o = 0; o < s.out_channels; ++o) {
+            const int g = o / Og;
+            const int64_t zw = w_zp[w_zp.size() > 1 ? size_t(o) : 0];
+            for (int oy = 0; oy < s.out_h; ++oy)
+                for (int ox = 0; ox < s.out_w; ++ox) {
+                    int64_t acc = 0;
+                    for (int c = 0; c < Cg; ++c)
+                        for (int kh = 0; kh < s.kernel_h; ++kh)
+                            for (int kw = 0; kw < s.kernel_w; ++kw) {
+                                const int64_t ih = int64_t(oy) * a.stride_h - a.pad_top + int64_t(kh) * a.dilation_h;
+                                const int64_t iw = int64_t(ox) * a.stride_w - a.pad_left + int64_t(kw) * a.dilation_w;
+                                const bool inside = ih >= 0 && ih < s.in_h && iw >= 0 && iw < s.in_w;
+                                const int64_t xv =
+                                    inside ? int64_t(x[((size_t(n) * size_t(s.in_channels) + size_t(g * Cg + c)) *
+                                                            size_t(s.in_h) + size_t(ih)) * size_t(s.in_w) + size_t(iw)])
+                                           : int64_t(x_zp);  // ONNX: padding reads x_zero_point
+                                const int64_t wv =
+                                    w[((size_t(o) * size_t(Cg) + size_t(c)) * size_t(s.kernel_h) + size_t(kh)) *
+                                          size_t(s.kernel_w) + size_t(kw)];
+                                acc += (xv - x_zp) * (wv - zw);
+                            }
+                    if (acc > INT32_MAX || acc < INT32_MIN) throw std::overflow_error(std::string(fn) + ": int32 overflow");
+                    stage(i++, o, acc);
+                }
+        }
+}
+
+// ---------------------------------------------------------------------------------------------
+// int8 fast paths. Both hand blocks of int32 accumulators to `emit(n, o, p0, rows, acc, stride)`:
+// output channel o, output pixels p0 .. p0 + rows of image n, accumulator of pixel p0 + r at
+// acc[r * stride].
+
+void check_packed(const char* fn, const Conv2DShape& s, const PackedConv& pw) {
+    if (pw.out_channels != s.out_channels || pw.in_per_group != s.in_per_group() || pw.kernel_h != s.kernel_h ||
+        pw.kernel_w != s.kernel_w || pw.groups != s.attrs.groups)
+        fail(std::string(fn) + ": the packed weights are for out_channels " + str(pw.out_channels) + ", in_channels / groups " +
+             str(pw.in_per_group) + ", kernel " + dims2(pw.kernel_h, pw.kernel_w) + ", groups " + str(pw.groups) +
+             "; the shape has " + str(s.out_channels) + ", " + str(s.in_per_group()) + ", " +
+             dims2(s.kernel_h, s.kernel_w) + ", " + str(s.attrs.groups));
+}
+
+template <class XT, class Emit>
+void conv_int_im2col(const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& pw, Emit emit) {
+    const Conv2DAttrs& a = s.attrs;
+    const int Cg = s.in_per_group(), Og = s.out_per_group(), K = s.gemm_k();
+    const int P = s.out_h * s.out_w;
+    const int block = std::min(P, kIm2colRows);
+    std::vector<XT> cols(size_t(block) * size_t(K));
+    std::vector<int32_t> acc(size_t(block) * size_t(Og));
+    const size_t plane = size_t(s.in_h) * size_t(s.in_w);
+    for (int n = 0; n < s.batch; ++n)
+        for (int g = 0; g < a.groups; ++g) {
+            const XT* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
+            for (int p0 = 0; p0 < P; p0 += block) {
+                const int rows = std::min(block, P - p0);
+                // Row r: output pixel p0 + r; column (c, kh, kw) in OIHW order, padding = x_zp.
+                for (int r = 0; r < rows; ++r) {
+                    const int oy = (p0 + r) / s.out_w, ox = (p0 + r) % s.out_w;
+                    XT* row = cols.data() + size_t(r) * size_t(K);
+                    for (int c = 0; c < Cg; ++c) {
+                        const XT* xc = xg + size_t(c) * plane;
+                        for (int kh = 0; kh < s.kernel_h; ++kh) {
+                            const int ih = oy * a.stride_h - a.pad_top + kh * a.dilation_h;
+                            const bool row_in = ih >= 0 && ih < s.in_h;
+                            for (int kw = 0; kw < s.kernel_w; ++kw) {
+                                const int iw = ox * a.stride_w - a.pad_left + kw * a.dilation_w;
+                                *row++ = (row_in && iw >= 0 && iw < s.in_w) ? xc[size_t(ih) * size_t(s.in_w) + size_t(iw)]
+                                                                           : XT(x_zp);
+                            }
+                        }
+                    }
+                }
+                if constexpr (std::is_same_v<XT, uint8_t>)
+                    gemm_u8s8_s32(cols.data(), rows, K, x_zp, pw.per_group[size_t(g)], acc.data(), Og);
+                else
+                    gemm_s8s8_s32(cols.data(), rows, K, x_zp, pw.per_group[size_t(g)], acc.data(), Og);
+                for (int j = 0; j < Og; ++j) emit(n, g * Og + j, p0, rows, acc.data() + j, size_t(Og));
+            }
+        }
+}
+
+// Depthwise: each output channel o reads input channel o / multiplier only. For each kernel tap
+// the valid output columns form one interval, so the inner loop adds a contiguous row with no
+// bounds tests (taps in the padding contribute (x_zp - x_zp) * w = 0 and are skipped).
+template <class XT, class Emit>
+void conv_int_depthwise(const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& pw, Emit emit) {
+    const Conv2DAttrs& a = s.attrs;
+    const int mult = s.out_per_group(), KK = s.kernel_h * s.kernel_w;
+    const int P = s.out_h * s.out_w;
+    std::vector<int32_t> acc(static_cast<size_t>(P));
+    std::vector<int> lo(size_t(s.kernel_w)), hi(size_t(s.kernel_w));
+    for (int kw = 0; kw < s.kernel_w; ++kw) {
+        // ox valid iff 0 <= ox * stride_w - pad_left + kw * dilation_w < in_w.
+        const int64_t off = int64_t(kw) * a.dilation_w - a.pad_left;
+        int64_t l = off >= 0 ? 0 : (-off + a.stride_w - 1) / a.stride_w;
+        int64_t h = s.in_w - 1 - off < 0 ? 0 : (s.in_w - 1 - off) / a.stride_w + 1;
+        l = std::min<int64_t>(l, s.out_w);
+        h = std::min<int64_t>(h, s.out_w);
+        lo[size_t(kw)] = int(l);
+        hi[size_t(kw)] = int(std::max(l, h));
+    }
+    const size_t plane = size_t(s.in_h) * size_t(s.in_w);
+    for (int n = 0; n < s.batch; ++n)
+        for (int o = 0; o < s.out_channels; ++o) {
+            const XT* xc = x + (size_t(n) * size_t(s.in_channels) + size_t(o / mult)) * plane;
+            std::fill(acc.begin(), acc.end(), 0);
+            const int16_t* wo = pw.depthwise.data() + size_t(o) * size_t(KK);
+            for (int kh = 0; kh < s.kernel_h; ++kh)
+                for (int kw = 0; kw < s.kernel_w; ++kw) {
+                    const int32_t wv = wo[kh * s.kernel_w + kw];
+                    if (wv == 0) continue;
+                    const int l = lo[size_t(kw)], h = hi[size_t(kw)];
+                    for (int oy = 0; oy < s.out_h; ++oy) {
+                        const int ih = oy * a.stride_h - a.pad_top + kh * a.dilation_h;
+                        if (ih < 0 || ih >= s.in_h) continue;
+                        const XT* xr = xc + size_t(ih) * size_t(s.in_w);
+                        int32_t* ar = acc.data() + size_t(oy) * size_t(s.out_w);
+                        const int off = kw * a.dilation_w - a.pad_left;
+                        if (a.stride_w == 1) {
+                            const XT* xs = xr + (l + off);  // input column of output column l
+                            int32_t* as = ar + l;
+                            for (int t = 0; t < h - l; ++t) as[t] += wv * (int32_t(xs[t]) - x_zp);
+                        } else {
+                            for (int ox = l; ox < h; ++ox) ar[ox] += wv * (int32_t(xr[ox * a.stride_w + off]) - x_zp);
+                        }
+                    }
+                }
+            emit(n, o, 0, P, acc.data(), size_t(1));
+        }
+}
+
+template <class XT, class Stage>
+void conv_int_fast(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& pw,
+                   const Stage& stage) {
+    check_x_zp<XT>(fn, x_zp);
+    check_k(fn, s);
+    check_packed(fn, s, pw);
+    const size_t P = size_t(s.out_h) * size_t(s.out_w);
+    auto emit = [&](int n, int o, int p0, int rows, const int32_t* acc, size_t stride) {
+        const size_t base = (size_t(n) * size_t(s.out_channels) + size_t(o)) * P + size_t(p0);
+        for (int r = 0; r < rows; ++r) stage(base + size_t(r), o, acc[size_t(r) * stride]);
+    };
+    if (pw.algo == ConvAlgo::depthwise_direct)
+        conv_int_depthwise(s, x, x_zp, pw, emit);
+    else
+        conv_int_im2col(s, x, x_zp, pw, emit);
+}
+
+}  // namespace
+
+// -------------------------------------------------------------------------------------------------
+// Shapes.
+
+size_t Conv2DShape::x_size() const { return size_t(batch) * size_t(in_channels) * size_t(in_h) * size_t(in_w); }
+size_t Conv2DShape::w_size() const { return size_t(out_channels) * size_t(gemm_k()); }
+size_t Conv2DShape::y_size() const { return size_t(batch) * size_t(out_channels) * size_t(out_h) * size_t(out_w); }
+
+Conv2DShape conv2d_shape(int batch, int in_channels, int in_h, int in_w, int out_channels, int weight_in_channels,
+                         int kernel_h, int kernel_w, const Conv2DAttrs& at) {
+    const char* fn = "conv2d";
+    check_range(fn, "batch", batch, 1);
+    check_range(fn, "in_channels", in_channels, 1);
+    check_range(fn, "in_h", in_h, 1);
+    check_range(fn, "in_w", in_w, 1);
+    check_range(fn, "out_channels", out_channels, 1);
+    check_range(fn, "weight_in_channels", weight_in_channels, 1);
+    check_range(fn, "kernel_h", kernel_h, 1);
+    check_range(fn, "kernel_w", kernel_w, 1);
+    check_range(fn, "stride_h", at.stride_h, 1);
+    check_range(fn, "stride_w", at.stride_w, 1);
+    check_range(fn, "dilation_h", at.dilation_h, 1);
+    check_range(fn, "dilation_w", at.dilation_w, 1);
+    check_range(fn, "pad_top", at.pad_top, 0);
+    check_range(fn, "pad_left", at.pad_left, 0);
+    check_range(fn, "pad_bottom", at.pad_bottom, 0);
+    check_range(fn, "pad_right", at.pad_right, 0);
+    check_range(fn, "groups", at.groups, 1);
+    if (in_channels % at.groups != 0)
+        fail("conv2d: in_channels " + str(in_channels) + " is not divisible by groups " + str(at.groups));
+    if (out_channels % at.groups != 0)
+        fail("conv2d: out_channels " + str(out_channels) + " is not divisible by groups " + str(at.groups));
+    if (weight_in_channels != in_channels / at.groups)
+        fail("conv2d: W has " + str(weight_in_channels) + " input channels per group, expected in_channels / groups = " +
+             str(in_channels) + " / " + str(at.groups) + " = " + str(in_channels / at.groups));
+    const Axis ah = axis_size(in_h, kernel_h, at.stride_h, at.dilation_h, at.pad_top, at.pad_bottom, false);
+    const Axis aw = axis_size(in_w, kernel_w, at.stride_w, at.dilation_w, at.pad_left, at.pad_right, false);
+    if (ah.out == 0 || aw.out == 0) {
+        const std::string dil = at.dilation_h == at.dilation_w ? str(at.dilation_h) : dims2(at.dilation_h, at.dilation_w);
+        fail("conv2d: kernel " + dims2(kernel_h, kernel_w) + " with dilation " + dil + " (spanning " +
+             dims2(ah.eff, aw.eff) + ") does not fit padded input " + dims2(ah.padded, aw.padded));
+    }
+    Conv2DShape s;
+    s.batch = batch;
+    s.in_channels = in_channels;
+    s.in_h = in_h;
+    s.in_w = in_w;
+    s.out_channels = out_channels;
+    s.kernel_h = kernel_h;
+    s.kernel_w = kernel_w;
+    s.attrs = at;
+    s.out_h = int(ah.out);
+    s.out_w = int(aw.out);
+    checked_count(fn, "X", {batch, in_channels, in_h, in_w});
+    checked_count(fn, "W", {out_channels, weight_in_channels, kernel_h, kernel_w});
+    checked_count(fn, "Y", {batch, out_channels, s.out_h, s.out_w});
+    return s;
+}
+
+// -------------------------------------------------------------------------------------------------
+// int8 reference.
+
+void conv2d_u8s8_s32_ref(const Conv2DShape& s, const uint8_t* x, int32_t x_zp, const int8_t* w,
+                         const std::vector<int32_t>& w_zp, const int32_t* bias, int32_t* y) {
+    check_pointers("conv2d_u8s8_s32_ref", x, w, y);
+    conv_int_ref("conv2d_u8s8_s32_ref", s, x, x_zp, w, w_zp, S32Stage{bias, y});
+}
+void conv2d_s8s8_s32_ref(const Conv2DShape& s, const int8_t* x, int32_t x_zp, const int8_t* w,
+                         const std::vector<int32_t>& w_zp, const int32_t* bias, int32_t* y) {
+    check_pointers("conv2d_s8s8_s32_ref", x, w, y);
+    conv_int_ref("conv2d_s8s8_s32_ref", s, x, x_zp, w, w_zp, S32Stage{bias, y});
+}
+
+#define STACKLAB_REQUANT_REF(NAME, XT, YT)                                                                    \
+    void NAME(const Conv2DShape& s, const XT* x, int32_t x_zp, const int8_t* w, const std::vector<int32_t>& w_zp, \
+              const int32_t* bias, const std::vector<RequantParams>& requant, bool relu, YT* y) {             \
+        check_pointers(#NAME, x, w, y);                                                                       \
+        check_requant<YT>(#NAME, requant, s.out_channels);                                                    \
+        conv_int_ref(#NAME, s, x, x_zp, w, w_zp, RequantStage<YT>{bias, &requant, relu, y});                  \
+    }
+STACKLAB_REQUANT_REF(conv2d_u8s8_requant_ref, uint8_t, uint8_t)
+STACKLAB_REQUANT_REF(conv2d_u8s8_requant_ref, uint8_t, int8_t)
+STACKLAB_REQUANT_REF(conv2d_s8s8_requant_ref, int8_t, uint8_t)
+STACKLAB_REQUANT_REF(conv2d_s8s8_requant_ref, int8_t, int8_t)
+#undef STACKLAB_REQUANT_REF
+
+// -------------------------------------------------------------------------------------------------
+// int8 fast path.
+
+const char* conv_algo_name(ConvAlgo a) {
+    switch (a) {
+        case ConvAlgo::automatic: return "automatic";
+        case ConvAlgo::im2col_gemm: return "im2col_gemm";
+        case ConvAlgo::depthwise_direct: return "depthwise_direct";
+    }
+    return "?";
+}
+
+PackedConv pack_conv2d(const Conv2DShape& s, const int8_t* w, const std::vector<int32_t>& w_zp, Isa isa,
+                       ConvAlgo algo) {
+    const char* fn = "pack_conv2d";
+    if (!w) fail("pack_conv2d: w is null");
+    check_w_zp(fn, w_zp, s.out_channels);
+    check_k(fn, s);
+    const bool depthwise = s.in_per_group() == 1;
+    if (algo == ConvAlgo::automatic) algo = depthwise ? ConvAlgo::depthwise_direct : ConvAlgo::im2col_gemm;
+    if (algo == ConvAlgo::depthwise_direct && !depthwise)
+        fail("pack_conv2d: depthwise_direct needs in_channels / groups == 1, this convolution has " + str(s.in_per_group()));
+    const std::vector<Isa> isas = available_isas();
+    if (std::find(isas.begin(), isas.end(), isa) == isas.end())
+        fail(std::string("pack_conv2d: ") + isa_name(isa) + " is not available here");
+    PackedConv p;
+    p.algo = algo;
+    p.out_channels = s.out_channels;
+    p.in_per_group = s.in_per_group();
+    p.kernel_h = s.kernel_h;
+    p.kernel_w = s.kernel_w;
+    p.groups = s.attrs.groups;
+    p.zero_points.resize(size_t(s.out_channels));
+    for (int o = 0; o < s.out_channels; ++o) p.zero_points[size_t(o)] = w_zp[w_zp.size() > 1 ? size_t(o) : 0];
+    const int K = s.gemm_k(), Og = s.out_per_group();
+    if (algo == ConvAlgo::depthwise_direct) {
+        p.depthwise.resize(size_t(s.out_channels) * size_t(K));
+        for (int o = 0; o < s.out_channels; ++o)
+            for (int k = 0; k < K; ++k) {
+                const size_t i = size_t(o) * size_t(K) + size_t(k);
+                p.depthwise[i] = int16_t(int32_t(w[i]) - p.zero_points[size_t(o)]);
+            }
+        return p;
+    }
+    // The GEMM's B is K x Og: the group's weight rows (OIHW, K contiguous per output channel) transposed.
+    std::vector<int8_t> B(size_t(K) * size_t(Og));
+    for (int g = 0; g < s.attrs.groups; ++g) {
+        for (int j = 0; j < Og; ++j)
+            for (int k = 0; k < K; ++k)
+                B[size_t(k) * size_t(Og) + size_t(j)] = w[size_t(g * Og + j) * size_t(K) + size_t(k)];
+        const std::vector<int32_t> zps(p.zero_points.begin() + g * Og, p.zero_points.begin() + (g + 1) * Og);
+        p.per_group.push_back(pack_b(B.data(), K, Og, Og, zps, isa));
+    }
+    return p;
+}
+
+void conv2d_u8s8_s32(const Conv2DShape& s, const uint8_t* x, int32_t x_zp, const PackedConv& w, const int32_t* bias,
+                     int32_t* y) {
+    check_pointers("conv2d_u8s8_s32", x, &w, y);
+    conv_int_fast("conv2d_u8s8_s32", s, x, x_zp, w, S32Stage{bias, y});
+}
+void conv2d_s8s8_s32(const Conv2DShape& s, const int8_t* x, int32_t x_zp, const PackedConv& w, const int32_t* bias,
+                     int32_t* y) {
+    check_pointers("conv2d_s8s8_s32", x, &w, y);
+    conv_int_fast("conv2d_s8s8_s32", s, x, x_zp, w, S32Stage{bias, y});
+}
+
+#define STACKLAB_REQUANT_FAST(NAME, XT, YT)                                                                     \
+    void NAME(const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& w, const int32_t* bias,       \
+              const std::vector<RequantParams>& requant, bool relu, YT* y) {                                  \
+        check_pointers(#NAME, x, &w, y);                                                                      \
+        check_requant<YT>(#NAME, requant, s.out_channels);                                                    \
+        conv_int_fast(#NAME, s, x, x_zp, w, RequantStage<YT>{bias, &requant, relu, y});                       \
+    }
+STACKLAB_REQUANT_FAST(conv2d_u8s8_requant, uint8_t, uint8_t)
+STACKLAB_REQUANT_FAST(conv2d_u8s8_requant, uint8_t, int8_t)
+STACKLAB_REQUANT_FAST(conv2d_s8s8_requant, int8_t, uint8_t)
+STACKLAB_REQUANT_FAST(conv2d_s8s8_requant, int8_t, int8_t)
+#undef STACKLAB_REQUANT_FAST
+
+// -------------------------------------------------------------------------------------------------
+// fp32.
+
+void conv2d_f32_ref(const Conv2DShape& s, const float* x, const float* w, const float* bias, float* y) {
+    check_pointers("conv2d_f32_ref", x, w, y);
+    const Conv2DAttrs& a = s.attrs;
+    const int Cg = s.in_per_group(), Og = s.out_per_group();
+    size_t i = 0;
+    for (int n = 0; n < s.batch; ++n)
+        for (int o = 0; o < s.out_channels; ++o) {
+            const int g = o / Og;
+            for (int oy = 0; oy < s.out_h; ++oy)
+                for (int ox = 0; ox < s.out_w; ++ox) {
+                    // Products of floats are exact in double; the sum is rounded to float once.
+                    double acc = bias ? double(bias[o]) : 0.0;
+                    for (int c = 0; c < Cg; ++c)
+                        for (int kh = 0; kh < s.kernel_h; ++kh)
+                            for (int kw = 0; kw < s.kernel_w; ++kw) {
+                                const int64_t ih = int64_t(oy) * a.stride_h - a.pad_top + int64_t(kh) * a.dilation_h;
+                                const int64_t iw = int64_t(ox) * a.stride_w - a.pad_left + int64_t(kw) * a.dilation_w;
+                                if (ih < 0 || ih >= s.in_h || iw < 0 || iw >= s.in_w) continue;
+                                const double xv = x[((size_t(n) * size_t(s.in_channels) + size_t(g * Cg + c)) *
+                                                         size_t(s.in_h) + size_t(ih)) * size_t(s.in_w) + size_t(iw)];
+                                const double wv = w[((size_t(o) * size_t(Cg) + size_t(c)) * size_t(s.kernel_h) +
+                                                     size_t(kh)) * size_t(s.kernel_w) + size_t(kw)];
+                                acc += xv * wv;
+                            }
+                    y[i++] = float(acc);
+                }
+        }
+}
+
+PackedConvF32 pack_conv2d_f32(const Conv2DShape& s, const float* w) {
+    if (!w) fail("pack_conv2d_f32: w is null");
+    PackedConvF32 p;
+    p.out_channels = s.out_channels;
+    p.in_per_group = s.in_per_group();
+    p.kernel_h = s.kernel_h;
+    p.kernel_w = s.kernel_w;
+    p.groups = s.attrs.groups;
+    p.weights.assign(w, w + s.w_size());
+    return p;
+}
+
+namespace {
+
+// fp32 depthwise (in_channels / groups == 1): the int8 depthwise loop in float; each output is
+// bias + its taps in (kh, kw) order, K + 1 terms like the GEMM path, so the same bound holds.
+void conv_f32_depthwise(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, float* y) {
+    const Conv2DAttrs& a = s.attrs;
+    const int mult = s.out_per_group(), KK = s.kernel_h * s.kernel_w;
+    const size_t P = size_t(s.out_h) * size_t(s.out_w), plane = size_t(s.in_h) * size_t(s.in_w);
+    for (int n = 0; n < s.batch; ++n)
+        for (int o = 0; o < s.out_channels; ++o) {
+            const float* xc = x + (size_t(n) * size_t(s.in_channels) + size_t(o / mult)) * plane;
+            float* acc = y + (size_t(n) * size_t(s.out_channels) + size_t(o)) * P;
+            std::fill_n(acc, P, bias ? bias[o] : 0.0f);
+            const float* wo = pw.weights.data() + size_t(o) * size_t(KK);
+            for (int kh = 0; kh < s.kernel_h; ++kh)
+                for (int kw = 0; kw < s.kernel_w; ++kw) {
+                    const float wv = wo[kh * s.kernel_w + kw];
+                    const int64_t off = int64_t(kw) * a.dilation_w - a.pad_left;
+                    const int64_t l = std::min<int64_t>(off >= 0 ? 0 : (-off + a.stride_w - 1) / a.stride_w, s.out_w);
+                    const int64_t h = std::max(l, std::min<int64_t>(s.in_w - 1 - off < 0 ? 0 : (s.in_w - 1 - off) / a.stride_w + 1,
+                                                                    s.out_w));
+                    for (int oy = 0; oy < s.out_h; ++oy) {
+                        const int ih = oy * a.stride_h - a.pad_top + kh * a.dilation_h;
+                        if (ih < 0 || ih >= s.in_h) continue;
+                        const float* xr = xc + size_t(ih) * size_t(s.in_w);
+                        float* ar = acc + size_t(oy) * size_t(s.out_w);
+                        for (int64_t ox = l; ox < h; ++ox) ar[ox] += wv * xr[ox * a.stride_w + off];
+                    }
+                }
+        }
+}
+
+}  // namespace
+
+void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, float* y) {
+    check_pointers("conv2d_f32", x, &pw, y);
+    if (pw.out_channels != s.out_channels || pw.in_per_group != s.in_per_group() || pw.kernel_h != s.kernel_h ||
+        pw.kernel_w != s.kernel_w || pw.groups != s.attrs.groups)
+        fail("conv2d_f32: the packed weights are for out_channels " + str(pw.out_channels) + ", in_channels / groups " +
+             str(pw.in_per_group) + ", kernel " + dims2(pw.kernel_h, pw.kernel_w) + ", groups " + str(pw.groups) +
+             ", not for this shape");
+    if (s.in_per_group() == 1) return conv_f32_depthwise(s, x, pw, bias, y);
+    const Conv2DAttrs& a = s.attrs;
+    const int Cg = s.in_per_group(), Og = s.out_per_group(), K = s.gemm_k();
+    const int P = s.out_h * s.out_w;
+    constexpr int NB = kF32PanelCols;
+    const size_t plane = size_t(s.in_h) * size_t(s.in_w);
+    // panel[k][j]: input tap k of output pixel p0 + j (0 in the padding and past the last pixel).
+    std::vector<float> panel(size_t(K) * NB);
+    std::vector<float> cblock(size_t(Og) * NB);
+    for (int n = 0; n < s.batch; ++n)
+        for (int g = 0; g < a.groups; ++g) {
+            const float* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
+            const float* wg = pw.weights.data() + size_t(g) * size_t(Og) * size_t(K);
+            for (int p0 = 0; p0 < P; p0 += NB) {
+                const int cols = std::min(NB, P - p0);
+                int ih0[NB], iw0[NB];  // top-left input position of each pixel's window
+                for (int j = 0; j < NB; ++j) {
+                    const int p = p0 + std::min(j, cols - 1);
+                    ih0[j] = (p / s.out_w) * a.stride_h - a.pad_top;
+                    iw0[j] = (p % s.out_w) * a.stride_w - a.pad_left;
+                }
+                for (int c = 0, k = 0; c < Cg; ++c)
+                    for (int kh = 0; kh < s.kernel_h; ++kh)
+                        for (int kw = 0; kw < s.kernel_w; ++kw, ++k) {
+                            float* row = panel.data() + size_t(k) * NB;
+                            const float* xc = xg + size_t(c) * plane;
+                            for (int j = 0; j < NB; ++j) {
+                                float v = 0.0f;
+                                if (j < cols) {
+                                    const int ih = ih0[j] + kh * a.dilation_h, iw = iw0[j] + kw * a.dilation_w;
+                                    if (ih >= 0 && ih < s.in_h && iw >= 0 && iw < s.in_w)
+                                        v = xc[size_t(ih) * size_t(s.in_w) + size_t(iw)];
+                                }
+                                row[j] = v;
+                            }
+                        }
+                for (int j = 0; j < Og; ++j)
+                    std::fill_n(cblock.data() + size_t(j) * NB, NB, bias ? bias[g * Og + j] : 0.0f);
+                // Cache blocking: a kF32PanelK x NB slice of the panel (64 KiB) is reused by every
+                // output channel; four output channels share each panel load. The j loops have a
+                // fixed trip count over local arrays, which g++ and em++ vectorize.
+                for (int k0 = 0; k0 < K; k0 += kF32PanelK) {
+                    const int k1 = std::min(K, k0 + kF32PanelK);
+                    int i = 0;
+                    for (; i + 4 <= Og; i += 4) {
+                        float c0[NB], c1[NB], c2[NB], c3[NB];
+                        float* cb = cblock.data() + size_t(i) * NB;
+                        std::copy_n(cb, NB, c0);
+                        std::copy_n(cb + NB, NB, c1);
+                        std::copy_n(cb + 2 * NB, NB, c2);
+                        std::copy_n(cb + 3 * NB, NB, c3);
+                        const float* w0 = wg + size_t(i) * size_t(K);
+                        const float* w1 = w0 + K;
+                        const float* w2 = w1 + K;
+                        const float* w3 = w2 + K;
+                        for (int k = k0; k < k1; ++k) {
+                            const float a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k];
+                            const float* b = panel.data() + size_t(k) * NB;
+                            for (int j = 0; j < NB; ++j) {
+                                c0[j] += a0 * b[j];
+                                c1[j] += a1 * b[j];
+                                c2[j] += a2 * b[j];
+                                c3[j] += a3 * b[j];
+                            }
+                        }
+                        std::copy_n(c0, NB, cb);
+                        std::copy_n(c1, NB, cb + NB);
+                        std::copy_n(c2, NB, cb + 2 * NB);
+                        std::copy_n(c3, NB, cb + 3 * NB);
+                    }
+                    for (; i < Og; ++i) {
+                        float c0[NB];
+                        float* cb = cblock.data() + size_t(i) * NB;
+                        std::copy_n(cb, NB, c0);
+                        const float* w0 = wg + size_t(i) * size_t(K);
+                        for (int k = k0; k < k1; ++k) {
+                            const float a0 = w0[k];
+                            const float* b = panel.data() + size_t(k) * NB;
+                            for (int j = 0; j < NB; ++j) c0[j] += a0 * b[j];
+                        }
+                        std::copy_n(c0, NB, cb);
+                    }
+                }
+                for (int j = 0; j < Og; ++j)
+                    std::copy_n(cblock.data() + size_t(j) * NB, cols,
+                                y + (size_t(n) * size_t(s.out_channels) + size_t(g * Og + j)) * size_t(P) + size_t(p0));
+            }
+        }
+}
+
+double conv2d_f32_error_bound(const Conv2DShape& s, double abs_sum) {
+    return double(s.gemm_k() + 2) * double(FLT_EPSILON) * abs_sum;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Pooling.
+
+size_t Pool2DShape::x_size() const { return size_t(batch) * size_t(channels) * size_t(in_h) * size_t(in_w); }
+size_t Pool2DShape::y_size() const { return size_t(batch) * size_t(channels) * size_t(out_h) * size_t(out_w); }
+
+namespace {
+
+// Whether every output position along one axis has a tap inside the input.
+int64_t first_empty_window(int in, int out, int k, int stride, int dil, int pad_begin) {
+    for (int64_t o = 0; o < out; ++o) {
+        const int64_t start = o * stride - pad_begin;
+        const int64_t t0 = start >= 0 ? 0 : (-start + dil - 1) / dil;  // first tap at or after 0
+        if (!(t0 < k && start + t0 * dil < in)) return o;
+    }
+    return -1;
+}
+
+// Per axis and output position: taps inside X, and taps inside the padded input.
+struct AxisCounts {
+    std::vector<int64_t> inside, padded;
+};
+AxisCounts axis_counts(int in, int out, int k, int stride, int dil, int pad_begin, int pad_end) {
+    AxisCounts c;
+    for (int64_t o = 0; o < out; ++o) {
+        const int64_t start = o * stride - pad_begin;
+        int64_t inside = 0, padded = 0;
+        for (int64_t t = 0; t < k; ++t) {
+            const int64_t i = start + t * dil;
+            inside += i >= 0 && i < in;
+            padded += i >= -int64_t(pad_begin) && i < int64_t(in) + pad_end;
+        }
+        c.inside.push_back(inside);
+        c.padded.push_back(padded);
+    }
+    return c;
+}
+
+template <class T>
+void check_pool_io(const char* fn, const T* x, const void* y) {
+    if (!x) fail(std::string(fn) + ": x is null");
+    if (!y) fail(std::string(fn) + ": y is null");
+}
+
+template <class T>
+void check_zero_point(const char* fn, int32_t zp) {
+    if (zp < int32_t(std::numeric_limits<T>::min()) || zp > int32_t(std::numeric_limits<T>::max()))
+        fail(std::string(fn) + ": zero_point " + str(zp) + " is outside the range of " + type_name<T>());
+}
+
+// Calls f(value) for each tap of output (oy, ox) inside X of plane xp.
+template <class T, class F>
+void for_each_pool_tap(const Pool2DShape& s, const T* xp, int oy, int ox, F f) {
+    const Pool2DAttrs& a = s.attrs;
+    for (int kh = 0; kh < a.kernel_h; ++kh) {
+        const int64_t ih = int64_t(oy) * a.stride_h - a.pad_top + int64_t(kh) * a.dilation_h;
+        if (ih < 0 || ih >= s.in_h) continue;
+        for (int kw = 0; kw < a.kernel_w; ++kw) {
+            const int64_t iw = int64_t(ox) * a.stride_w - a.pad_left + int64_t(kw) * a.dilation_w;
+            if (iw < 0 || iw >= s.in_w) continue;
+            f(xp[size_t(ih) * size_t(s.in_w) + size_t(iw)]);
+        }
+    }
+}
+
+template <class T>
+void max_pool_impl(const Pool2DShape& s, const T* x, T* y) {
+    check_pool_io("max_pool2d", x, y);
+    const size_t plane = size_t(s.in_h) * size_t(s.in_w);
+    size_t i = 0;
+    for (size_t p = 0; p < size_t(s.batch) * size_t(s.channels); ++p)
+        for (int oy = 0; oy < s.out_h; ++oy)
+            for (int ox = 0; ox < s.out_w; ++ox) {
+                T best = std::numeric_limits<T>::lowest();
+                bool any = false;
+                // NaN handling: a NaN never compares greater, so the first non-NaN maximum wins
+                // unless the first tap is NaN (as the ONNX reference's `max` over a window).
+                for_each_pool_tap(s, x + p * plane, oy, ox, [&](T v) {
+                    if (!any || v > best) best = v;
+                    any = true;
+                });
+                y[i++] = best;
+            }
+}
+
+// Average of the taps: fp32 in double, int8/uint8 as zp + round_half_even(sum(q - zp) / count).
+template <class T>
+void average_pool_impl(const Pool2DShape& s, const T* x, int32_t zp, T* y) {
+    const Pool2DAttrs& a = s.attrs;
+    const AxisCounts ch = axis_counts(s.in_h, s.out_h, a.kernel_h, a.stride_h, a.dilation_h, a.pad_top, a.pad_bottom);
+    const AxisCounts cw = axis_counts(s.in_w, s.out_w, a.kernel_w, a.stride_w, a.dilation_w, a.pad_left, a.pad_right);
+    const size_t plane = size_t(s.in_h) * size_t(s.in_w);
+    size_t i = 0;
+    for (size_t p = 0; p < size_t(s.batch) * size_t(s.channels); ++p)
+        for (int oy = 0; oy < s.out_h; ++oy)
+            for (int ox = 0; ox < s.out_w; ++ox) {
+                const int64_t count = a.count_include_pad ? ch.padded[size_t(oy)] * cw.padded[size_t(ox)]
+                                                          : ch.inside[size_t(oy)] * cw.inside[size_t(ox)];
+                if constexpr (std::is_same_v<T, float>) {
+                    double sum = 0.0;
+                    for_each_pool_tap(s, x + p * plane, oy, ox, [&](float v) { sum += v; });
+                    y[i++] = float(sum / double(count));
+                } else {
+                    int64_t sum = 0;
+                    for_each_pool_tap(s, x + p * plane, oy, ox, [&](T v) { sum += int64_t(v) - zp; });
+                    const int64_t q = int64_t(zp) + divide_round_half_even(sum, count);
+                    y[i++] = T(std::min<int64_t>(std::max<int64_t>(q, std::numeric_limits<T>::min()),
+                                                 std::numeric_limits<T>::max()));
+                }
+            }
+}
+
+template <class T>
+void global_average_impl(int batch, int channels, int h, int w, const T* x, int32_t zp, T* y) {
+    const char* fn = "global_average_pool2d";
+    check_range(fn, "batch", batch, 1);
+    check_range(fn, "channels", channels, 1);
+    check_range(fn, "h", h, 1);
+    check_range(fn, "w", w, 1);
+    checked_count(fn, "X", {batch, channels, h, w});
+    check_pool_io(fn, x, y);
+    const size_t plane = size_t(h) * size_t(w);
+    for (size_t p = 0; p < size_t(batch) * size_t(channels); ++p) {
+        const T* xp = x + p * plane;
+        if constexpr (std::is_same_v<T, float>) {
+            double sum = 0.0;
+            for (size_t i = 0; i < plane; ++i) sum += xp[i];
+            y[p] = float(sum / double(plane));
+        } else {
+            int64_t sum = 0;
+            for (size_t i = 0; i < plane; ++i) sum += int64_t(xp[i]) - zp;
+            const int64_t q = int64_t(zp) + divide_round_half_even(sum, int64_t(plane));
+            y[p] = T(std::min<int64_t>(std::max<int64_t>(q, std::numeric_limits<T>::min()), std::numeric_limits<T>::max()));
+        }
+    }
+}
+
+}  // namespace
+
+int64_t divide_round_half_even(int64_t num, int64_t den) {
+    if (den <= 0) fail("divide_round_half_even: den must be > 0, is " + str(den));
+    // |num| may be INT64_MIN only in theory (sums of at most 2^48 bytes); use unsigned magnitude.
+    const uint64_t mag = num < 0 ? uint64_t(0) - uint64_t(num) : uint64_t(num);
+    uint64_t q = mag / uint64_t(den);
+    const uint64_t r = mag % uint64_t(den);
+    const uint64_t twice = 2 * r;  // r < den <= 2^62 in every use here
+    if (twice > uint64_t(den) || (twice == uint64_t(den) && (q & 1))) ++q;
+    return num < 0 ? -int64_t(q) : int64_t(q);
+}
+
+Pool2DShape pool2d_shape(int batch, int channels, int in_h, int in_w, const Pool2DAttrs& at) {
+    const char* fn = "pool2d";
+    check_range(fn, "batch", batch, 1);
+    check_range(fn, "channels", channels, 1);
+    check_range(fn, "in_h", in_h, 1);
+    check_range(fn, "in_w", in_w, 1);
+    check_range(fn, "kernel_h", at.kernel_h, 1);
+    check_range(fn, "kernel_w", at.kernel_w, 1);
+    check_range(fn, "stride_h", at.stride_h, 1);
+    check_range(fn, "stride_w", at.stride_w, 1);
+    check_range(fn, "dilation_h", at.dilation_h, 1);
+    check_range(fn, "dilation_w", at.dilation_w, 1);
+    check_range(fn, "pad_top", at.pad_top, 0);
+    check_range(fn, "pad_left", at.pad_left, 0);
+    check_range(fn, "pad_bottom", at.pad_bottom, 0);
+    check_range(fn, "pad_right", at.pad_right, 0);
+    const Axis ah = axis_size(in_h, at.kernel_h, at.stride_h, at.dilation_h, at.pad_top, at.pad_bottom, at.ceil_mode);
+    const Axis aw = axis_size(in_w, at.kernel_w, at.stride_w, at.dilation_w, at.pad_left, at.pad_right, at.ceil_mode);
+    if (ah.out == 0 || aw.out == 0) {
+        const std::string dil = at.dilation_h == at.dilation_w ? str(at.dilation_h) : dims2(at.dilation_h, at.dilation_w);
+        fail("pool2d: kernel " + dims2(at.kernel_h, at.kernel_w) + " with dilation " + dil + " (spanning " +
+             dims2(ah.eff, aw.eff) + ") does not fit padded input " + dims2(ah.padded, aw.padded));
+    }
+    Pool2DShape s;
+    s.batch = batch;
+    s.channels = channels;
+    s.in_h = in_h;
+    s.in_w = in_w;
+    s.attrs = at;
+    s.out_h = int(ah.out);
+    s.out_w = int(aw.out);
+    if (const int64_t r = first_empty_window(in_h, s.out_h, at.kernel_h, at.stride_h, at.dilation_h, at.pad_top); r >= 0)
+        fail("pool2d: the window of output row " + str(r) + " has no tap inside the input (pad_top " + str(at.pad_top) +
+             ", kernel_h " + str(at.kernel_h) + ", dilation_h " + str(at.dilation_h) + ", stride_h " + str(at.stride_h) + ")");
+    if (const int64_t c = first_empty_window(in_w, s.out_w, at.kernel_w, at.stride_w, at.dilation_w, at.pad_left); c >= 0)
+        fail("pool2d: the window of output column " + str(c) + " has no tap inside the input (pad_left " +
+             str(at.pad_left) + ", kernel_w " + str(at.kernel_w) + ", dilation_w " + str(at.dilation_w) + ", stride_w " +
+             str(at.stride_w) + ")");
+    checked_count(fn, "X", {batch, channels, in_h, in_w});
+    checked_count(fn, "Y", {batch, channels, s.out_h, s.out_w});
+    return s;
+}
+
+void max_pool2d(const Pool2DShape& s, const float* x, float* y) { max_pool_impl(s, x, y); }
+void max_pool2d(const Pool2DShape& s, const uint8_t* x, uint8_t* y) { max_pool_impl(s, x, y); }
+void max_pool2d(const Pool2DShape& s, const int8_t* x, int8_t* y) { max_pool_impl(s, x, y); }
+
+void average_pool2d(const Pool2DShape& s, const float* x, float* y) {
+    check_pool_io("average_pool2d", x, y);
+    average_pool_impl(s, x, 0, y);
+}
+void average_pool2d(const Pool2DShape& s, const uint8_t* x, int32_t zero_point, uint8_t* y) {
+    check_pool_io("average_pool2d", x, y);
+    check_zero_point<uint8_t>("average_pool2d", zero_point);
+    average_pool_impl(s, x, zero_point, y);
+}
+void average_pool2d(const Pool2DShape& s, const int8_t* x, int32_t zero_point, int8_t* y) {
+    check_pool_io("average_pool2d", x, y);
+    check_zero_point<int8_t>("average_pool2d", zero_point);
+    average_pool_impl(s, x, zero_point, y);
+}
+
+void global_average_pool2d(int batch, int channels, int h, int w, const float* x, float* y) {
+    global_average_impl(batch, channels, h, w, x, 0, y);
+}
+void global_average_pool2d(int batch, int channels, int h, int w, const uint8_t* x, int32_t zero_point, uint8_t* y) {
+    check_zero_point<uint8_t>("global_average_pool2d", zero_point);
+    global_average_impl(batch, channels, h, w, x, zero_point, y);
+}
+void global_average_pool2d(int batch, int channels, int h, int w, const int8_t* x, int32_t zero_point, int8_t* y) {
+    check_zero_point<int8_t>("global_average_pool2d", zero_point);
+    global_average_impl(batch, channels, h, w, x, zero_point, y);
+}
+
+}  // namespace stacklab::quant
