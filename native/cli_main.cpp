@@ -8,7 +8,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,6 +20,7 @@
 
 #include "chip/catalog.hpp"
 #include "nn/node_test.hpp"
+#include "quant/norm.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -34,6 +38,11 @@ const char* kUsage =
     "  chips show ID [--chips DIR]      one chip with every figure and its source\n"
     "  chips validate FILE...           check chip files against the catalog format\n"
     "  onnx-test DIR...                 run ONNX backend node tests (model.onnx + test_data_set_*/)\n"
+    "  kernels drift [--rows R] [--cols C] [--seed S] [--offset X]\n"
+    "                [--variant two-pass|single-pass|welford] [--gelu erf|tanh] [--fp16]\n"
+    "                                   fused LayerNorm+GELU (int8 output) against the unfused\n"
+    "                                   double reference on a deterministic random input\n"
+    "                                   (defaults: 16 x 768, seed 1, offset 0, two-pass, erf, fp32)\n"
     "  version                          print the version\n"
     "  help                             this text\n"
     "\n"
@@ -46,10 +55,15 @@ struct InputError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Options of `kernels drift` that take a value, and the one flag.
+const char* const kValueOptions[] = {"--rows", "--cols", "--seed", "--offset", "--variant", "--gelu"};
+
 struct Args {
     bool json = false;
     std::string chips_dir;
     std::vector<std::string> positional;
+    std::map<std::string, std::string> values;  // kValueOptions given, without the dashes
+    bool fp16 = false;
 };
 
 Args parse_args(int argc, char** argv) {
@@ -61,6 +75,11 @@ Args parse_args(int argc, char** argv) {
         } else if (s == "--chips") {
             if (i + 1 >= argc) throw UsageError("--chips needs a directory");
             a.chips_dir = argv[++i];
+        } else if (std::find(std::begin(kValueOptions), std::end(kValueOptions), s) != std::end(kValueOptions)) {
+            if (i + 1 >= argc) throw UsageError(s + " needs a value");
+            a.values[s.substr(2)] = argv[++i];
+        } else if (s == "--fp16") {
+            a.fp16 = true;
         } else if (s == "-h" || s == "--help") {
             a.positional.insert(a.positional.begin(), "help");
         } else if (s.size() > 1 && s[0] == '-') {
@@ -221,10 +240,103 @@ int cmd_onnx_test(const Args& a, const std::vector<std::string>& dirs) {
     return failed ? 1 : 0;
 }
 
+// A whole decimal integer in [lo, hi]; anything else (sign, junk, overflow) is a usage error.
+uint64_t parse_count(const Args& a, const std::string& name, uint64_t def, uint64_t lo, uint64_t hi) {
+    auto it = a.values.find(name);
+    if (it == a.values.end()) return def;
+    const std::string& v = it->second;
+    uint64_t n = 0;
+    bool ok = !v.empty() && v.size() <= 19;
+    for (char ch : v) ok = ok && ch >= '0' && ch <= '9';
+    if (ok) n = std::stoull(v);
+    if (!ok || n < lo || n > hi)
+        throw UsageError("--" + name + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                         "] (got \"" + v + "\")");
+    return n;
+}
+
+float parse_offset(const Args& a) {
+    auto it = a.values.find("offset");
+    if (it == a.values.end()) return 0.0f;
+    const std::string& v = it->second;
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(d) || std::fabs(d) > 1e30)
+        throw UsageError("--offset must be a finite number with |X| <= 1e30 (got \"" + v + "\")");
+    return static_cast<float>(d);
+}
+
+std::string fmt(double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.9g", v);  // fixed format: the same text natively and in wasm
+    return buf;
+}
+
+// `kernels drift`: the fused LayerNorm+GELU kernel of one variant against the unfused reference.
+int cmd_kernels_drift(const Args& a) {
+    const size_t rows = parse_count(a, "rows", 16, 1, 65536);
+    const size_t cols = parse_count(a, "cols", 768, 1, 65536);
+    if (rows * cols > (size_t{1} << 24)) throw UsageError("--rows x --cols must be at most 16777216");
+    const uint32_t seed = static_cast<uint32_t>(parse_count(a, "seed", 1, 0, 4294967295u));
+    const float offset = parse_offset(a);
+    quant::LnGeluVariant v;
+    try {
+        if (a.values.count("variant")) v.variance = quant::parse_variance_method(a.values.at("variant"));
+        if (a.values.count("gelu")) v.gelu = quant::parse_gelu_form(a.values.at("gelu"));
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string(e.what()).substr(std::string("quant: ").size()));
+    }
+    v.fp16 = a.fp16;
+    const quant::DriftCase dc = quant::make_drift_case(rows, cols, seed, offset);
+    const quant::DriftReport r = quant::layer_norm_gelu_drift(v, dc.x.data(), rows, cols, dc.gamma.data(),
+                                                              dc.beta.data(), dc.epsilon, dc.out);
+    const auto& labels = quant::drift_histogram_labels();
+    const uint64_t elements = uint64_t{rows} * cols;
+    if (a.json) {
+        json hist = json::array();
+        for (size_t i = 0; i < labels.size(); ++i) hist.push_back({{"lsb", labels[i]}, {"count", r.lsb_histogram[i]}});
+        json doc = {{"kernel", "layer_norm_gelu"},
+                    {"variant", r.variant},
+                    {"variance", quant::variance_method_name(v.variance)},
+                    {"gelu", quant::gelu_form_name(v.gelu)},
+                    {"fp16", v.fp16},
+                    {"reference", "layer_norm in double (two-pass), erf GELU in double, quantize"},
+                    {"input", {{"rows", rows}, {"cols", cols}, {"seed", seed}, {"offset", offset},
+                               {"epsilon", dc.epsilon}}},
+                    {"output", {{"type", r.out_signed ? "int8" : "uint8"}, {"scale", r.out_scale},
+                                {"zero_point", r.out_zero_point}}},
+                    {"elements", elements},
+                    {"max_abs_error", r.max_abs_error},
+                    {"mean_abs_error", r.mean_abs_error},
+                    {"differing", r.differing},
+                    {"max_abs_lsb", r.max_abs_lsb},
+                    {"lsb_histogram", hist}};
+        std::cout << doc.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("fused LayerNorm+GELU, variant %s\n", r.variant.c_str());
+    std::printf("reference       LayerNorm in double (two-pass), erf GELU in double, then quantize\n");
+    std::printf("input           %zu rows x %zu cols, seed %u, offset %s, epsilon %s\n", rows, cols, seed,
+                fmt(offset).c_str(), fmt(dc.epsilon).c_str());
+    std::printf("output          %s, scale %s, zero point %d\n", r.out_signed ? "int8" : "uint8", fmt(r.out_scale).c_str(),
+                static_cast<int>(r.out_zero_point));
+    std::printf("max abs error   %s (fp32 output vs reference, real units)\n", fmt(r.max_abs_error).c_str());
+    std::printf("mean abs error  %s\n", fmt(r.mean_abs_error).c_str());
+    std::printf("differing       %llu of %llu quantized outputs, at most %d LSB\n",
+                static_cast<unsigned long long>(r.differing), static_cast<unsigned long long>(elements),
+                static_cast<int>(r.max_abs_lsb));
+    std::printf("error in LSB (fused - reference):\n");
+    for (size_t i = 0; i < labels.size(); ++i)
+        std::printf("  %5s %12llu\n", labels[i], static_cast<unsigned long long>(r.lsb_histogram[i]));
+    return 0;
+}
+
 int run(int argc, char** argv) {
     Args a = parse_args(argc, argv);
     if (a.positional.empty()) throw UsageError("no command given");
     const std::string& cmd = a.positional[0];
+    if (cmd != "kernels" && (!a.values.empty() || a.fp16))
+        throw UsageError("--rows, --cols, --seed, --offset, --variant, --gelu and --fp16 belong to 'kernels drift'");
     if (cmd == "help") {
         std::cout << kUsage;
         return 0;
@@ -246,6 +358,13 @@ int run(int argc, char** argv) {
         if (sub == "validate")
             return cmd_chips_validate(a, std::vector<std::string>(a.positional.begin() + 2, a.positional.end()));
         throw UsageError("unknown chips subcommand \"" + sub + "\"");
+    }
+    if (cmd == "kernels") {
+        const std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
+        if (sub != "drift") throw UsageError(sub.empty() ? "kernels needs a subcommand (drift)"
+                                                          : "unknown kernels subcommand \"" + sub + "\"");
+        if (a.positional.size() > 2) throw UsageError("kernels drift takes no arguments besides options");
+        return cmd_kernels_drift(a);
     }
     if (cmd == "onnx-test")
         return cmd_onnx_test(a, std::vector<std::string>(a.positional.begin() + 1, a.positional.end()));

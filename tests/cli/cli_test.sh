@@ -15,7 +15,13 @@ bad() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/    
 [ -f "$wasm_js" ] || { echo "FAIL wasm CLI missing: $wasm_js"; echo "0 passed, 1 failed"; exit 1; }
 
 # 1. Same output, byte for byte, on both targets.
-for args in "chips --json" "chips show ascend-910b --json" "version --json" "chips" "chips show nvidia-h100"; do
+# The kernels drift report is floating-point arithmetic end to end: identical bytes mean the core's
+# math (own exp/erf, fixed summation order, no FMA contraction) and the input generator (raw mt19937
+# output, no std:: distributions) agree between libstdc++/glibc and libc++/musl.
+for args in "chips --json" "chips show ascend-910b --json" "version --json" "chips" "chips show nvidia-h100" \
+            "kernels drift --json" "kernels drift --variant single-pass --offset 1000 --json" \
+            "kernels drift --variant welford --gelu tanh --fp16 --rows 8 --cols 333 --seed 7 --offset -2.5" \
+            "kernels drift --variant single-pass --offset 1000"; do
   "$native" $args >"$tmp/n.out" 2>"$tmp/n.err"; n_rc=$?
   wasm $args >"$tmp/w.out" 2>"$tmp/w.err"; w_rc=$?
   if [ $n_rc -eq 0 ] && [ $w_rc -eq 0 ] && cmp -s "$tmp/n.out" "$tmp/w.out" && [ -s "$tmp/n.out" ]; then
@@ -78,6 +84,8 @@ expect_error "validate a broken file" 1 'broken\.json: malformed JSON' \
   chips validate --json tests/data/bad-chips/malformed/broken.json
 expect_error "missing directory" 1 'no-such-dir: not a directory' chips --json --chips tests/data/no-such-dir
 expect_error "unknown chip id" 1 'no chip with id "nope"' chips show nope --json
+expect_error "unknown drift variant" 2 'unknown variance method "foo"' kernels drift --variant foo --json
+expect_error "drift rows not a count" 2 'rows must be an integer in \[1, 65536\] \(got "0"\)' kernels drift --rows 0 --json
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
 
 echo "$passed passed, $failed failed"
