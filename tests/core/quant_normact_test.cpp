@@ -278,12 +278,13 @@ BOOST_AUTO_TEST_CASE(integer_softmax_known_rows) {
     uint8_t y[4];
     softmax_quantized(equal, 1, 4, p, y);
     for (uint8_t v : y) BOOST_TEST(int(v) == 64);
-    // One value far above the others: probability 1 saturates to 255/256 (uint8), 127 (int8); the
-    // others are below diff_min (-32 / 0.1 = -320 steps would be needed; -255 gives e^-25.5 -> 0).
+    // One value far above the others: probability 1 saturates to 255/256 (uint8); the others lie
+    // below diff_min (-floor(31 * 2^26 / 2^23) = -248 steps at scale 0.1) and output the minimum.
     const int8_t peak[3] = {-128, 127, -128};
     softmax_quantized(peak, 1, 3, p, y);
     BOOST_TEST(int(y[1]) == 255);
     BOOST_TEST(int(y[0]) == 0);
+    BOOST_TEST(p.diff_min == -248);
     // Shifting every input by the same amount changes nothing: only differences enter.
     std::mt19937 rng(8);
     std::uniform_int_distribution<int> d(-100, 27);
