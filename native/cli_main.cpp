@@ -1,33 +1,15 @@
-// `stacklab`: the command-line shell over the core. Built natively and, unchanged, to WebAssembly
-// (build/wasm/stacklab-cli.js, run under node with the real file system), so both must print the
-// same bytes. File I/O lives here, at the edge; the core only sees bytes.
-//
-// Every subcommand accepts --json and then prints exactly one JSON document on stdout.
-// Errors go to stderr as "stacklab: <problem>" with exit code 1 (bad input) or 2 (bad usage).
-#include <algorithm>
-#include <cmath>
-#include <cstdlib>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
+// `stacklab`: the command-line shell over the core (see native/cli.hpp). This file parses the
+// arguments and dispatches to the commands, which live in one cli_<capability>.cpp each.
 #include <iostream>
-#include <map>
 #include <set>
-#include <sstream>
 #include <string>
-#include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "chip/catalog.hpp"
-#include "chip/llm.hpp"
-#include "chip/roofline.hpp"
-#include "nn/node_test.hpp"
-#include "quant/norm.hpp"
+#include "native/cli.hpp"
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-using namespace stacklab;
+using namespace stacklab::cli;
 
 namespace {
 
@@ -52,36 +34,25 @@ const char* kUsage =
     "                                   fused LayerNorm+GELU (int8 output) against the unfused\n"
     "                                   double reference on a deterministic random input\n"
     "                                   (defaults: 16 x 768, seed 1, offset 0, two-pass, erf, fp32)\n"
+    "  robot fk --arm ARM --q Q         flange pose for joint angles Q (rad, comma-separated)\n"
+    "  robot ik --arm ARM --T T [--seed Q]\n"
+    "                                   all closed-form IK solutions for the 4x4 row-major pose T\n"
+    "                                   (16 comma-separated numbers), nearest to the seed first\n"
+    "  robot id --arm ARM --q Q --qd QD --qdd QDD\n"
+    "                                   joint torques (N m) by inverse dynamics, gravity 9.80665 along -z\n"
+    "                                   ARM: a bundled id (ur5e, ur10e) or a path to an arm *.json file\n"
     "  version                          print the version\n"
     "  help                             this text\n"
     "\n"
     "--json prints one JSON document on stdout; errors always go to stderr with a non-zero exit code.\n";
 
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-struct InputError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
-struct Args {
-    bool json = false;
-    std::string chips_dir;  // `llm` reads it as the number of chips (--chips N)
-    std::map<std::string, std::string> options;  // --name value, for the names in kValueOptions
-    std::set<std::string> flags;                 // --name, for the names in kFlagOptions
-    std::vector<std::string> positional;
-
-    bool has(const std::string& name) const { return options.count(name) > 0; }
-    std::string get(const std::string& name, const std::string& fallback) const {
-        auto it = options.find(name);
-        return it == options.end() ? fallback : it->second;
-    }
-};
-
+// Options that take one value, and flags, by command.
 const std::set<std::string> kValueOptions = {
     "--chip", "--gemm", "--dtype", "--fidelity", "--pick", "--llm", "--quant", "--batch", "--prompt", "--output",
     "--link-gbps",                                                      // simulate, llm
-    "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu"};  // kernels drift
+    "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
+    "--arm", "--q", "--qd", "--qdd", "--T"};                           // robot
 const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16"};
 
 Args parse_args(int argc, char** argv) {
@@ -109,380 +80,6 @@ Args parse_args(int argc, char** argv) {
     return a;
 }
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw InputError(path + ": cannot open file");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::vector<chip::CatalogFile> catalog_files(const Args& a) {
-    if (a.chips_dir.empty()) return chip::bundled_catalog_files();
-    std::error_code ec;
-    if (!fs::is_directory(a.chips_dir, ec)) throw InputError(a.chips_dir + ": not a directory");
-    std::vector<std::string> paths;
-    for (const auto& entry : fs::directory_iterator(a.chips_dir, ec))
-        if (entry.path().extension() == ".json") paths.push_back(entry.path().string());
-    if (ec) throw InputError(a.chips_dir + ": cannot list directory: " + ec.message());
-    if (paths.empty()) throw InputError(a.chips_dir + ": no *.json chip files");
-    std::sort(paths.begin(), paths.end());
-    std::vector<chip::CatalogFile> files;
-    for (const auto& p : paths) files.push_back({p, read_file(p)});
-    return files;
-}
-
-int cmd_chips_list(const Args& a) {
-    auto chips = chip::load_catalog(catalog_files(a));
-    if (a.json) {
-        std::cout << chip::catalog_json(chips) << "\n";
-        return 0;
-    }
-    std::printf("%-20s %-34.34s %-18s %-18s %-18s %-14s\n", "id", "name", "int8_tops", "fp16_tflops",
-                "memory_gbps", "tdp_w");
-    for (const auto& c : chips)
-        std::printf("%-20s %-34.34s %-18s %-18s %-18s %-14s\n", c.id.c_str(), c.name.c_str(),
-                    chip::format_figure(c.figure("int8_tops")).c_str(), chip::format_figure(c.figure("fp16_tflops")).c_str(),
-                    chip::format_figure(c.figure("memory_bandwidth_gbps")).c_str(), chip::format_figure(c.figure("tdp_w")).c_str());
-    std::printf("\n[a-b]: range of public claims; (a): assumed; (r): reported only in news. 'stacklab chips show ID' lists the sources.\n");
-    return 0;
-}
-
-int cmd_chips_show(const Args& a, const std::string& id) {
-    auto chips = chip::load_catalog(catalog_files(a));
-    for (const auto& c : chips) {
-        if (c.id != id) continue;
-        json doc = json::parse(chip::catalog_json({c}))["chips"][0];
-        if (a.json) {
-            std::cout << doc.dump(2) << "\n";
-            return 0;
-        }
-        std::printf("%s — %s (%s, %s)\n%s\n\n", c.id.c_str(), c.name.c_str(), c.vendor.c_str(), c.segment.c_str(),
-                    c.summary.c_str());
-        for (const auto& key : chip::figure_keys()) {
-            const chip::Figure& f = c.figure(key.name);
-            std::printf("  %-22s %s\n", key.name, chip::format_figure(f).c_str());
-            if (f.provenance == chip::Provenance::sourced)
-                std::printf("  %-22s   source%s: %s\n", "", f.reported ? " (reported)" : "", f.source.c_str());
-            for (const auto& cl : f.claims) {
-                std::printf("  %-22s   claim %s%s: %s\n", "", chip::format_value(cl.value).c_str(), cl.reported ? " (reported)" : "",
-                            cl.source.c_str());
-            }
-            if (!f.reason.empty()) std::printf("  %-22s   reason: %s\n", "", f.reason.c_str());
-        }
-        return 0;
-    }
-    throw InputError("no chip with id \"" + id + "\" in the catalog");
-}
-
-int cmd_chips_validate(const Args& a, const std::vector<std::string>& files) {
-    if (files.empty()) throw UsageError("chips validate needs at least one FILE");
-    json results = json::array();
-    int failed = 0;
-    for (const auto& path : files) {
-        try {
-            chip::ChipSpec c = chip::parse_chip(read_file(path), path);
-            results.push_back({{"file", path}, {"ok", true}, {"id", c.id}});
-            if (!a.json) std::printf("ok  %s (%s)\n", path.c_str(), c.id.c_str());
-        } catch (const std::exception& e) {
-            ++failed;
-            results.push_back({{"file", path}, {"ok", false}, {"error", e.what()}});
-            std::cerr << "stacklab: " << e.what() << "\n";
-        }
-    }
-    if (a.json) std::cout << json{{"files", results}, {"failed", failed}}.dump(2) << "\n";
-    return failed ? 1 : 0;
-}
-
-// Reads one ONNX backend node test folder: model.onnx and test_data_set_*/{input,output}_N.pb,
-// numbered in order. Problems become a failed result naming the folder, never an abort.
-nn::NodeTestResult run_onnx_test_dir(const std::string& dir) {
-    std::string name = fs::path(dir).lexically_normal().filename().string();
-    if (name.empty() || name == ".") name = fs::path(dir).lexically_normal().parent_path().filename().string();
-    try {
-        std::error_code ec;
-        if (!fs::is_directory(dir, ec)) throw InputError(dir + ": not a directory");
-        const std::string model = read_file((fs::path(dir) / "model.onnx").string());
-        std::vector<std::string> set_dirs;
-        for (const auto& e : fs::directory_iterator(dir, ec))
-            if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0)
-                set_dirs.push_back(e.path().string());
-        std::sort(set_dirs.begin(), set_dirs.end());
-        if (set_dirs.empty()) throw InputError(dir + ": no test_data_set_* folders");
-        std::vector<nn::NodeTestDataSet> sets;
-        for (const auto& sd : set_dirs) {
-            nn::NodeTestDataSet set;
-            set.label = fs::path(sd).filename().string();
-            for (const char* kind : {"input", "output"}) {
-                auto& list = std::string(kind) == "input" ? set.input_pbs : set.output_pbs;
-                for (int i = 0;; ++i) {
-                    const fs::path f = fs::path(sd) / (std::string(kind) + "_" + std::to_string(i) + ".pb");
-                    if (!fs::exists(f, ec)) break;
-                    list.push_back(read_file(f.string()));
-                }
-            }
-            sets.push_back(std::move(set));
-        }
-        return nn::run_node_test(name, model, sets);
-    } catch (const std::exception& e) {
-        nn::NodeTestResult r;
-        r.name = name;
-        r.passed = false;
-        r.error = e.what();
-        return r;
-    }
-}
-
-int cmd_onnx_test(const Args& a, const std::vector<std::string>& dirs) {
-    if (dirs.empty()) throw UsageError("onnx-test needs at least one test folder");
-    json tests = json::array();
-    int passed = 0, failed = 0;
-    for (const auto& d : dirs) {
-        const nn::NodeTestResult r = run_onnx_test_dir(d);
-        (r.passed ? passed : failed)++;
-        json t = {{"name", r.name}, {"passed", r.passed}, {"max_abs_err", r.max_abs_err}};
-        if (!r.error.empty()) t["error"] = r.error;
-        tests.push_back(t);
-        if (!a.json) {
-            if (r.passed)
-                std::printf("PASS %-50s max_abs_err %g\n", r.name.c_str(), r.max_abs_err);
-            else
-                std::printf("FAIL %-50s %s\n", r.name.c_str(), r.error.c_str());
-        }
-        if (!r.passed) std::cerr << "stacklab: onnx-test " << r.name << " failed: " << r.error << "\n";
-    }
-    if (a.json)
-        std::cout << json{{"tests", tests}, {"passed", passed}, {"failed", failed}}.dump(2) << "\n";
-    else
-        std::printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
-}
-
-// Whole numbers and decimals from the command line, with an error naming the option.
-double parse_number(const std::string& option, const std::string& text) {
-    try {
-        size_t used = 0;
-        const double v = std::stod(text, &used);
-        if (used == text.size() && std::isfinite(v)) return v;
-    } catch (const std::exception&) {
-    }
-    throw UsageError(option + " expects a number, got \"" + text + "\"");
-}
-
-int parse_count(const std::string& option, const std::string& text) {
-    const double v = parse_number(option, text);
-    if (v < 1 || v > 1e9 || v != std::floor(v)) throw UsageError(option + " expects a whole number >= 1, got \"" + text + "\"");
-    return int(v);
-}
-
-const chip::ChipSpec& find_chip(const std::vector<chip::ChipSpec>& chips, const std::string& id) {
-    for (const auto& c : chips)
-        if (c.id == id) return c;
-    throw InputError("no chip with id \"" + id + "\" in the catalog");
-}
-
-std::string fixed(double v, int decimals) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    return buf;
-}
-
-int cmd_simulate(const Args& a) {
-    if (!a.has("--chip") || !a.has("--gemm")) throw UsageError("simulate needs --chip ID and --gemm M,N,K");
-    const std::string fidelity = a.get("--fidelity", "roofline");
-    if (fidelity != "roofline")
-        throw UsageError("--fidelity " + fidelity + " is not available yet (roofline is)");
-    std::vector<double> mnk;
-    std::stringstream ss(a.get("--gemm", ""));
-    for (std::string part; std::getline(ss, part, ',');) mnk.push_back(parse_count("--gemm", part));
-    if (mnk.size() != 3) throw UsageError("--gemm expects M,N,K");
-    const chip::DType dtype = chip::parse_dtype(a.get("--dtype", "int8"));
-    const chip::Pick pick = chip::parse_pick(a.get("--pick", "nominal"));
-    const auto chips = chip::load_catalog(catalog_files(Args{}));
-    const chip::ChipPeak peak = chip::chip_peak(find_chip(chips, a.get("--chip", "")), dtype, pick);
-    // int8 GEMMs accumulate in int32; fp16/bf16 ones write their own type.
-    chip::OpWork w = chip::gemm_work(mnk[0], mnk[1], mnk[2], dtype, dtype == chip::DType::int8 ? 4 : 2);
-    w.name = "gemm";
-    const chip::RooflineRow r = chip::roofline(peak, w);
-    if (a.json) {
-        json row = {{"name", w.name}, {"op", w.op}, {"bound", chip::bound_name(r.bound)}, {"ops", r.work.ops},
-                    {"bytes", {{"offchip", r.work.bytes}}}, {"intensity_ops_per_byte", r.intensity},
-                    {"compute_us", r.compute_s * 1e6}, {"memory_us", r.memory_s * 1e6}, {"time_us", r.time_s * 1e6},
-                    {"utilization", r.utilization}};
-        std::cout << json{{"chip", peak.chip_id}, {"dtype", chip::dtype_name(dtype)}, {"fidelity", fidelity},
-                          {"pick", chip::pick_name(pick)}, {"peak_tops", peak.ops_per_s / 1e12},
-                          {"bandwidth_gbps", peak.mem_bytes_per_s / 1e9}, {"ridge_ops_per_byte", peak.ridge_ops_per_byte()},
-                          {"time_us", r.time_s * 1e6}, {"ops", {row}}}
-                         .dump(2)
-                  << "\n";
-        return 0;
-    }
-    std::printf("%s, %s, roofline (%s figures): peak %s TOPS, %s GB/s, ridge %s ops/byte\n", peak.chip_id.c_str(),
-                chip::dtype_name(dtype), chip::pick_name(pick), fixed(peak.ops_per_s / 1e12, 1).c_str(),
-                fixed(peak.mem_bytes_per_s / 1e9, 1).c_str(), fixed(peak.ridge_ops_per_byte(), 1).c_str());
-    std::printf("gemm %gx%gx%g: %s us (%s-bound; compute %s us, memory %s us), intensity %s ops/byte, utilization %s%%\n",
-                mnk[0], mnk[1], mnk[2], fixed(r.time_s * 1e6, 3).c_str(), chip::bound_name(r.bound),
-                fixed(r.compute_s * 1e6, 3).c_str(), fixed(r.memory_s * 1e6, 3).c_str(), fixed(r.intensity, 2).c_str(),
-                fixed(100 * r.utilization, 1).c_str());
-    return 0;
-}
-
-int cmd_llm(const Args& a) {
-    if (a.positional.size() > 1 && a.positional[1] == "list") {
-        const auto llms = chip::bundled_llms();
-        json list = json::array();
-        for (const auto& s : llms) {
-            const chip::LlmParams p = chip::count_params(s);
-            list.push_back({{"id", s.id}, {"name", s.name}, {"source", s.source}, {"layers", s.layers},
-                            {"hidden_size", s.hidden}, {"moe", s.moe}, {"params_b", p.total() / 1e9},
-                            {"active_params_b", p.active(s) / 1e9}});
-            if (!a.json)
-                std::printf("%-20s %-22s %3d layers  %6.2fB params (%5.2fB active)%s\n", s.id.c_str(), s.name.c_str(),
-                            s.layers, p.total() / 1e9, p.active(s) / 1e9, s.moe ? "  MoE" : "");
-        }
-        if (a.json) std::cout << json{{"llms", list}}.dump(2) << "\n";
-        return 0;
-    }
-    if (!a.has("--chip") || !a.has("--llm")) throw UsageError("llm needs --chip ID and --llm ID (or: llm list)");
-    const auto chips = chip::load_catalog(catalog_files(Args{}));
-    const chip::ChipSpec& c = find_chip(chips, a.get("--chip", ""));
-    chip::LlmShape shape;
-    try {
-        shape = chip::find_llm(a.get("--llm", ""));
-    } catch (const std::invalid_argument& e) {
-        throw InputError(e.what());
-    }
-    const chip::LlmQuant q = chip::parse_llm_quant(a.get("--quant", "w16a16"), a.flags.count("--kv-int8") > 0);
-    chip::LlmSystem sys;
-    sys.chips = a.chips_dir.empty() ? 1 : parse_count("--chips", a.chips_dir);
-    if (a.has("--link-gbps")) sys.link_bytes_per_s = parse_number("--link-gbps", a.get("--link-gbps", "")) * 1e9;
-    chip::LlmWorkload w;
-    w.batch = parse_count("--batch", a.get("--batch", "1"));
-    w.prompt = parse_count("--prompt", a.get("--prompt", "512"));
-    w.output = parse_count("--output", a.get("--output", "128"));
-    const chip::LlmEstimate e = chip::estimate_llm(shape, c, q, sys, w, chip::parse_pick(a.get("--pick", "nominal")));
-    const double gib = double(1ull << 30);
-    if (a.json) {
-        std::cout << json{{"llm", e.llm}, {"chip", e.chip}, {"chips", e.chips}, {"quant", e.quant},
-                          {"matrix_dtype", chip::dtype_name(e.matrix_dtype)}, {"batch", w.batch}, {"prompt", w.prompt},
-                          {"output", w.output}, {"ttft_ms", e.ttft_s * 1e3}, {"decode_ms_per_token", e.decode_s_per_token * 1e3},
-                          {"tokens_per_s", e.tokens_per_s}, {"kv_cache_gib", e.kv_cache_bytes / gib},
-                          {"weights_gib", e.weight_bytes / gib}, {"memory_per_chip_gib", e.memory_per_chip_bytes / gib},
-                          {"memory_capacity_gib", e.memory_capacity_bytes / gib}, {"fits", e.fits},
-                          {"max_batch", e.max_batch}, {"bound", chip::bound_name(e.decode_bound)},
-                          {"prefill_bound", chip::bound_name(e.prefill.bound)},
-                          {"decode_memory_floor_ms", e.decode_memory_floor_s * 1e3},
-                          {"prefill_compute_floor_ms", e.prefill_compute_floor_s * 1e3}}
-                         .dump(2)
-                  << "\n";
-        return 0;
-    }
-    std::printf("%s on %d x %s, %s (matrix unit in %s), batch %d, prompt %d, output %d\n", e.llm.c_str(), e.chips,
-                e.chip.c_str(), e.quant.c_str(), chip::dtype_name(e.matrix_dtype), w.batch, w.prompt, w.output);
-    std::printf("  TTFT (prefill)       %s ms   (%s-bound)\n", fixed(e.ttft_s * 1e3, 2).c_str(), chip::bound_name(e.prefill.bound));
-    std::printf("  decode per token     %s ms   (%s-bound; memory floor %s ms)\n", fixed(e.decode_s_per_token * 1e3, 3).c_str(),
-                chip::bound_name(e.decode_bound), fixed(e.decode_memory_floor_s * 1e3, 3).c_str());
-    std::printf("  tokens/s             %s\n", fixed(e.tokens_per_s, 1).c_str());
-    std::printf("  weights              %s GiB, KV cache %s GiB; per chip %s of %s GiB -> %s\n",
-                fixed(e.weight_bytes / gib, 2).c_str(), fixed(e.kv_cache_bytes / gib, 3).c_str(),
-                fixed(e.memory_per_chip_bytes / gib, 2).c_str(), fixed(e.memory_capacity_bytes / gib, 1).c_str(),
-                e.fits ? "fits" : "does NOT fit");
-    std::printf("  largest batch        %d\n", e.max_batch);
-    std::printf("Roofline estimate from the catalog's peak figures: a lower bound on time, not a measurement.\n");
-    return 0;
-}
-
-// A whole decimal integer in [lo, hi]; anything else (sign, junk, overflow) is a usage error.
-uint64_t parse_bounded(const Args& a, const std::string& name, uint64_t def, uint64_t lo, uint64_t hi) {
-    auto it = a.options.find("--" + name);
-    if (it == a.options.end()) return def;
-    const std::string& v = it->second;
-    uint64_t n = 0;
-    bool ok = !v.empty() && v.size() <= 19;
-    for (char ch : v) ok = ok && ch >= '0' && ch <= '9';
-    if (ok) n = std::stoull(v);
-    if (!ok || n < lo || n > hi)
-        throw UsageError("--" + name + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                         "] (got \"" + v + "\")");
-    return n;
-}
-
-float parse_offset(const Args& a) {
-    auto it = a.options.find("--offset");
-    if (it == a.options.end()) return 0.0f;
-    const std::string& v = it->second;
-    char* end = nullptr;
-    const double d = std::strtod(v.c_str(), &end);
-    if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(d) || std::fabs(d) > 1e30)
-        throw UsageError("--offset must be a finite number with |X| <= 1e30 (got \"" + v + "\")");
-    return static_cast<float>(d);
-}
-
-std::string fmt(double v) {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%.9g", v);  // fixed format: the same text natively and in wasm
-    return buf;
-}
-
-// `kernels drift`: the fused LayerNorm+GELU kernel of one variant against the unfused reference.
-int cmd_kernels_drift(const Args& a) {
-    const size_t rows = parse_bounded(a, "rows", 16, 1, 65536);
-    const size_t cols = parse_bounded(a, "cols", 768, 1, 65536);
-    if (rows * cols > (size_t{1} << 24)) throw UsageError("--rows x --cols must be at most 16777216");
-    const uint32_t seed = static_cast<uint32_t>(parse_bounded(a, "seed", 1, 0, 4294967295u));
-    const float offset = parse_offset(a);
-    quant::LnGeluVariant v;
-    try {
-        if (a.has("--variant")) v.variance = quant::parse_variance_method(a.options.at("--variant"));
-        if (a.has("--gelu")) v.gelu = quant::parse_gelu_form(a.options.at("--gelu"));
-    } catch (const std::invalid_argument& e) {
-        throw UsageError(std::string(e.what()).substr(std::string("quant: ").size()));
-    }
-    v.fp16 = a.flags.count("--fp16") > 0;
-    const quant::DriftCase dc = quant::make_drift_case(rows, cols, seed, offset);
-    const quant::DriftReport r = quant::layer_norm_gelu_drift(v, dc.x.data(), rows, cols, dc.gamma.data(),
-                                                              dc.beta.data(), dc.epsilon, dc.out);
-    const auto& labels = quant::drift_histogram_labels();
-    const uint64_t elements = uint64_t{rows} * cols;
-    if (a.json) {
-        json hist = json::array();
-        for (size_t i = 0; i < labels.size(); ++i) hist.push_back({{"lsb", labels[i]}, {"count", r.lsb_histogram[i]}});
-        json doc = {{"kernel", "layer_norm_gelu"},
-                    {"variant", r.variant},
-                    {"variance", quant::variance_method_name(v.variance)},
-                    {"gelu", quant::gelu_form_name(v.gelu)},
-                    {"fp16", v.fp16},
-                    {"reference", "layer_norm in double (two-pass), erf GELU in double, quantize"},
-                    {"input", {{"rows", rows}, {"cols", cols}, {"seed", seed}, {"offset", offset},
-                               {"epsilon", dc.epsilon}}},
-                    {"output", {{"type", r.out_signed ? "int8" : "uint8"}, {"scale", r.out_scale},
-                                {"zero_point", r.out_zero_point}}},
-                    {"elements", elements},
-                    {"max_abs_error", r.max_abs_error},
-                    {"mean_abs_error", r.mean_abs_error},
-                    {"differing", r.differing},
-                    {"max_abs_lsb", r.max_abs_lsb},
-                    {"lsb_histogram", hist}};
-        std::cout << doc.dump(2) << "\n";
-        return 0;
-    }
-    std::printf("fused LayerNorm+GELU, variant %s\n", r.variant.c_str());
-    std::printf("reference       LayerNorm in double (two-pass), erf GELU in double, then quantize\n");
-    std::printf("input           %zu rows x %zu cols, seed %u, offset %s, epsilon %s\n", rows, cols, seed,
-                fmt(offset).c_str(), fmt(dc.epsilon).c_str());
-    std::printf("output          %s, scale %s, zero point %d\n", r.out_signed ? "int8" : "uint8", fmt(r.out_scale).c_str(),
-                static_cast<int>(r.out_zero_point));
-    std::printf("max abs error   %s (fp32 output vs reference, real units)\n", fmt(r.max_abs_error).c_str());
-    std::printf("mean abs error  %s\n", fmt(r.mean_abs_error).c_str());
-    std::printf("differing       %llu of %llu quantized outputs, at most %d LSB\n",
-                static_cast<unsigned long long>(r.differing), static_cast<unsigned long long>(elements),
-                static_cast<int>(r.max_abs_lsb));
-    std::printf("error in LSB (fused - reference):\n");
-    for (size_t i = 0; i < labels.size(); ++i)
-        std::printf("  %5s %12llu\n", labels[i], static_cast<unsigned long long>(r.lsb_histogram[i]));
-    return 0;
-}
-
 int run(int argc, char** argv) {
     Args a = parse_args(argc, argv);
     if (a.positional.empty()) throw UsageError("no command given");
@@ -501,29 +98,12 @@ int run(int argc, char** argv) {
             std::cout << "stacklab " << kVersion << "\n";
         return 0;
     }
-    if (cmd == "chips") {
-        const std::string sub = a.positional.size() > 1 ? a.positional[1] : "list";
-        if (sub == "list") return cmd_chips_list(a);
-        if (sub == "show") {
-            if (a.positional.size() != 3) throw UsageError("chips show needs exactly one ID");
-            return cmd_chips_show(a, a.positional[2]);
-        }
-        if (sub == "validate")
-            return cmd_chips_validate(a, std::vector<std::string>(a.positional.begin() + 2, a.positional.end()));
-        throw UsageError("unknown chips subcommand \"" + sub + "\"");
-    }
+    if (cmd == "chips") return cmd_chips(a);
     if (cmd == "simulate") return cmd_simulate(a);
-    if (cmd == "kernels") {
-        const std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
-        if (sub != "drift") throw UsageError(sub.empty() ? "kernels needs a subcommand (drift)"
-                                                          : "unknown kernels subcommand \"" + sub + "\"");
-        if (a.positional.size() > 2) throw UsageError("kernels drift takes no arguments besides options");
-        return cmd_kernels_drift(a);
-    }
-
     if (cmd == "llm") return cmd_llm(a);
-    if (cmd == "onnx-test")
-        return cmd_onnx_test(a, std::vector<std::string>(a.positional.begin() + 1, a.positional.end()));
+    if (cmd == "onnx-test") return cmd_onnx_test(a);
+    if (cmd == "kernels") return cmd_kernels(a);
+    if (cmd == "robot") return cmd_robot(a);
     throw UsageError("unknown command \"" + cmd + "\"");
 }
 

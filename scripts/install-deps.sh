@@ -15,6 +15,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config dpkg-dev
   emscripten                     # em++ for the WebAssembly targets (Debian ships 3.1.6)
   libxtensor-dev nlohmann-json3-dev libboost-test-dev libsodium-dev
+  liborocos-kdl-dev libeigen3-dev          # Orocos KDL: the outside reference for the robot tests (native only)
   libonnx-testdata                         # ONNX's own node tests: the conformance oracle for our kernels
   libglfw3-dev libgl-dev libgl1-mesa-dri   # desktop app: GLFW + OpenGL3 (Mesa llvmpipe under Xvfb)
   libstb-dev                               # stb_image_write for the desktop app's --screenshot

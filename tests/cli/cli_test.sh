@@ -15,6 +15,15 @@ bad() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/    
 [ -f "$wasm_js" ] || { echo "FAIL wasm CLI missing: $wasm_js"; echo "0 passed, 1 failed"; exit 1; }
 
 # 1. Same output, byte for byte, on both targets.
+# Robot numbers come out in one fixed printf format, so glibc and the wasm libm agree byte for byte.
+robot_cases=(
+  "robot fk --arm ur5e --q 0.1,-1.2,1.3,-0.4,1.1,0.5 --json"
+  "robot fk --arm ur10e --q 0,0,0,0,0,0"
+  "robot ik --arm ur5e --T 0.597441712,0.008677272,-0.801865392,-0.637397902,-0.726090821,0.430283475,-0.536328492,-0.243327408,0.340375560,0.902652112,0.263369783,0.450446528,0,0,0,1 --seed 0.1,-1.2,1.3,-0.4,1.1,0.5 --json"
+  "robot ik --arm ur10e --T 0.597441712,0.008677272,-0.801865392,-0.637397902,-0.726090821,0.430283475,-0.536328492,-0.243327408,0.340375560,0.902652112,0.263369783,0.450446528,0,0,0,1"
+  "robot id --arm ur5e --q 0.1,-1.2,1.3,-0.4,1.1,0.5 --qd 0.5,-0.3,0.2,1,-1,2 --qdd 1,2,3,-1,-2,-3 --json"
+  "robot id --arm ur10e --q 0,-1.57,0,-1.57,0,0 --qd 0,0,0,0,0,0 --qdd 0,0,0,0,0,0"
+)
 # The kernels drift report is floating-point arithmetic end to end: identical bytes mean the core's
 # math (own exp/erf, fixed summation order, no FMA contraction) and the input generator (raw mt19937
 # output, no std:: distributions) agree between libstdc++/glibc and libc++/musl.
@@ -24,7 +33,7 @@ for args in "chips --json" "chips show ascend-910b --json" "version --json" "chi
             "llm --chip ascend-910b --llm qwen2.5-72b --quant w8a8 --kv-int8 --chips 8 --link-gbps 56 --batch 16" \
             "kernels drift --json" "kernels drift --variant single-pass --offset 1000 --json" \
             "kernels drift --variant welford --gelu tanh --fp16 --rows 8 --cols 333 --seed 7 --offset -2.5" \
-            "kernels drift --variant single-pass --offset 1000"; do
+            "kernels drift --variant single-pass --offset 1000" "${robot_cases[@]}"; do
   "$native" $args >"$tmp/n.out" 2>"$tmp/n.err"; n_rc=$?
   wasm $args >"$tmp/w.out" 2>"$tmp/w.err"; w_rc=$?
   if [ $n_rc -eq 0 ] && [ $w_rc -eq 0 ] && cmp -s "$tmp/n.out" "$tmp/w.out" && [ -s "$tmp/n.out" ]; then
@@ -59,6 +68,22 @@ for args in "help --json" "version --json" "chips --json" "chips show nvidia-a10
     bad "'$args' does not print one JSON document" "$(head -3 "$tmp/j.err")"
   fi
 done
+# 2c. robot fk: UR's published UR5e flange position at q = 0; robot ik returns 8 solutions.
+"$native" robot fk --arm ur5e --q 0,0,0,0,0,0 --json >"$tmp/fk.json"
+"$native" robot ik --arm ur5e --T 0.597441712,0.008677272,-0.801865392,-0.637397902,-0.726090821,0.430283475,-0.536328492,-0.243327408,0.340375560,0.902652112,0.263369783,0.450446528,0,0,0,1 --json >"$tmp/ik.json"
+if node -e '
+  const fs = require("fs");
+  const fk = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  const want = [-0.8172, -0.2329, 0.0628];
+  want.forEach((w, i) => { if (Math.abs(fk.position[i] - w) > 1e-9) throw new Error("position " + fk.position); });
+  if (fk.T.length !== 4 || fk.T[3].join() !== "0,0,0,1") throw new Error("T is not 4x4 homogeneous");
+  const ik = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  if (ik.solutions.length !== 8 || ik.solutions.some(s => s.length !== 6)) throw new Error("want 8 solutions of 6");
+' "$tmp/fk.json" "$tmp/ik.json" 2>"$tmp/err"; then
+  ok "robot fk gives the published UR5e flange position at q = 0; robot ik returns 8 solutions"
+else
+  bad "robot fk/ik JSON is not as expected" "$(cat "$tmp/err")"
+fi
 
 # 3. The bundled files all validate, from disk, on both targets.
 for tool in native wasm; do
@@ -105,6 +130,11 @@ expect_error "bad batch" 2 '--batch expects a whole number >= 1, got "-3"' llm -
 expect_error "gemm without K" 2 '--gemm expects M,N,K' simulate --chip nvidia-a100 --gemm 4,4
 expect_error "unknown drift variant" 2 'unknown variance method "foo"' kernels drift --variant foo --json
 expect_error "drift rows not a count" 2 'rows must be an integer in \[1, 65536\] \(got "0"\)' kernels drift --rows 0 --json
+expect_error "robot: wrong joint count" 1 '^stacklab: --q: expected 6 comma-separated numbers, got 2' robot fk --arm ur5e --q 1,2 --json
+expect_error "robot: not a number" 1 '^stacklab: --qdd: "x" is not a finite number' robot id --arm ur5e --q 0,0,0,0,0,0 --qd 0,0,0,0,0,0 --qdd 0,0,x,0,0,0 --json
+expect_error "robot: unknown arm" 1 '^stacklab: --arm: .*no bundled arm "ur7"' robot fk --arm ur7 --q 0 --json
+expect_error "robot: not a rotation" 1 '^stacklab: --T: .*not a rotation' robot ik --arm ur5e --T 1,0,0,0,0,1,0,0,0,0,2,0,0,0,0,1 --json
+expect_error "robot: missing flag" 2 '^stacklab: robot id needs --qd' robot id --arm ur5e --q 0,0,0,0,0,0 --json
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
 
 echo "$passed passed, $failed failed"

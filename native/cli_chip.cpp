@@ -1,0 +1,263 @@
+// `stacklab chips`, `simulate`, `llm`: the chip catalog, the roofline and LLM serving estimates.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "chip/catalog.hpp"
+#include "chip/llm.hpp"
+#include "chip/roofline.hpp"
+#include "native/cli.hpp"
+
+namespace stacklab::cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw InputError(path + ": cannot open file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::vector<chip::CatalogFile> catalog_files(const Args& a) {
+    if (a.chips_dir.empty()) return chip::bundled_catalog_files();
+    std::error_code ec;
+    if (!fs::is_directory(a.chips_dir, ec)) throw InputError(a.chips_dir + ": not a directory");
+    std::vector<std::string> paths;
+    for (const auto& entry : fs::directory_iterator(a.chips_dir, ec))
+        if (entry.path().extension() == ".json") paths.push_back(entry.path().string());
+    if (ec) throw InputError(a.chips_dir + ": cannot list directory: " + ec.message());
+    if (paths.empty()) throw InputError(a.chips_dir + ": no *.json chip files");
+    std::sort(paths.begin(), paths.end());
+    std::vector<chip::CatalogFile> files;
+    for (const auto& p : paths) files.push_back({p, read_file(p)});
+    return files;
+}
+
+double parse_number(const std::string& option, const std::string& text) {
+    try {
+        size_t used = 0;
+        const double v = std::stod(text, &used);
+        if (used == text.size() && std::isfinite(v)) return v;
+    } catch (const std::exception&) {
+    }
+    throw UsageError(option + " expects a number, got \"" + text + "\"");
+}
+
+int parse_count(const std::string& option, const std::string& text) {
+    const double v = parse_number(option, text);
+    if (v < 1 || v > 1e9 || v != std::floor(v)) throw UsageError(option + " expects a whole number >= 1, got \"" + text + "\"");
+    return int(v);
+}
+
+const chip::ChipSpec& find_chip(const std::vector<chip::ChipSpec>& chips, const std::string& id) {
+    for (const auto& c : chips)
+        if (c.id == id) return c;
+    throw InputError("no chip with id \"" + id + "\" in the catalog");
+}
+
+std::string fixed(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+
+namespace {
+
+int cmd_chips_list(const Args& a) {
+    auto chips = chip::load_catalog(catalog_files(a));
+    if (a.json) {
+        std::cout << chip::catalog_json(chips) << "\n";
+        return 0;
+    }
+    std::printf("%-20s %-34.34s %-18s %-18s %-18s %-14s\n", "id", "name", "int8_tops", "fp16_tflops",
+                "memory_gbps", "tdp_w");
+    for (const auto& c : chips)
+        std::printf("%-20s %-34.34s %-18s %-18s %-18s %-14s\n", c.id.c_str(), c.name.c_str(),
+                    chip::format_figure(c.figure("int8_tops")).c_str(), chip::format_figure(c.figure("fp16_tflops")).c_str(),
+                    chip::format_figure(c.figure("memory_bandwidth_gbps")).c_str(), chip::format_figure(c.figure("tdp_w")).c_str());
+    std::printf("\n[a-b]: range of public claims; (a): assumed; (r): reported only in news. 'stacklab chips show ID' lists the sources.\n");
+    return 0;
+}
+
+int cmd_chips_show(const Args& a, const std::string& id) {
+    auto chips = chip::load_catalog(catalog_files(a));
+    for (const auto& c : chips) {
+        if (c.id != id) continue;
+        json doc = json::parse(chip::catalog_json({c}))["chips"][0];
+        if (a.json) {
+            std::cout << doc.dump(2) << "\n";
+            return 0;
+        }
+        std::printf("%s — %s (%s, %s)\n%s\n\n", c.id.c_str(), c.name.c_str(), c.vendor.c_str(), c.segment.c_str(),
+                    c.summary.c_str());
+        for (const auto& key : chip::figure_keys()) {
+            const chip::Figure& f = c.figure(key.name);
+            std::printf("  %-22s %s\n", key.name, chip::format_figure(f).c_str());
+            if (f.provenance == chip::Provenance::sourced)
+                std::printf("  %-22s   source%s: %s\n", "", f.reported ? " (reported)" : "", f.source.c_str());
+            for (const auto& cl : f.claims) {
+                std::printf("  %-22s   claim %s%s: %s\n", "", chip::format_value(cl.value).c_str(), cl.reported ? " (reported)" : "",
+                            cl.source.c_str());
+            }
+            if (!f.reason.empty()) std::printf("  %-22s   reason: %s\n", "", f.reason.c_str());
+        }
+        return 0;
+    }
+    throw InputError("no chip with id \"" + id + "\" in the catalog");
+}
+
+int cmd_chips_validate(const Args& a, const std::vector<std::string>& files) {
+    if (files.empty()) throw UsageError("chips validate needs at least one FILE");
+    json results = json::array();
+    int failed = 0;
+    for (const auto& path : files) {
+        try {
+            chip::ChipSpec c = chip::parse_chip(read_file(path), path);
+            results.push_back({{"file", path}, {"ok", true}, {"id", c.id}});
+            if (!a.json) std::printf("ok  %s (%s)\n", path.c_str(), c.id.c_str());
+        } catch (const std::exception& e) {
+            ++failed;
+            results.push_back({{"file", path}, {"ok", false}, {"error", e.what()}});
+            std::cerr << "stacklab: " << e.what() << "\n";
+        }
+    }
+    if (a.json) std::cout << json{{"files", results}, {"failed", failed}}.dump(2) << "\n";
+    return failed ? 1 : 0;
+}
+
+// Reads one ONNX backend node test folder: model.onnx and test_data_set_*/{input,output}_N.pb,
+
+}  // namespace
+
+int cmd_chips(const Args& a) {
+    const std::string sub = a.positional.size() > 1 ? a.positional[1] : "list";
+    if (sub == "list") return cmd_chips_list(a);
+    if (sub == "show") {
+        if (a.positional.size() != 3) throw UsageError("chips show needs exactly one ID");
+        return cmd_chips_show(a, a.positional[2]);
+    }
+    if (sub == "validate")
+        return cmd_chips_validate(a, std::vector<std::string>(a.positional.begin() + 2, a.positional.end()));
+    throw UsageError("unknown chips subcommand \"" + sub + "\"");
+}
+
+int cmd_simulate(const Args& a) {
+    if (!a.has("--chip") || !a.has("--gemm")) throw UsageError("simulate needs --chip ID and --gemm M,N,K");
+    const std::string fidelity = a.get("--fidelity", "roofline");
+    if (fidelity != "roofline")
+        throw UsageError("--fidelity " + fidelity + " is not available yet (roofline is)");
+    std::vector<double> mnk;
+    std::stringstream ss(a.get("--gemm", ""));
+    for (std::string part; std::getline(ss, part, ',');) mnk.push_back(parse_count("--gemm", part));
+    if (mnk.size() != 3) throw UsageError("--gemm expects M,N,K");
+    const chip::DType dtype = chip::parse_dtype(a.get("--dtype", "int8"));
+    const chip::Pick pick = chip::parse_pick(a.get("--pick", "nominal"));
+    const auto chips = chip::load_catalog(catalog_files(Args{}));
+    const chip::ChipPeak peak = chip::chip_peak(find_chip(chips, a.get("--chip", "")), dtype, pick);
+    // int8 GEMMs accumulate in int32; fp16/bf16 ones write their own type.
+    chip::OpWork w = chip::gemm_work(mnk[0], mnk[1], mnk[2], dtype, dtype == chip::DType::int8 ? 4 : 2);
+    w.name = "gemm";
+    const chip::RooflineRow r = chip::roofline(peak, w);
+    if (a.json) {
+        json row = {{"name", w.name}, {"op", w.op}, {"bound", chip::bound_name(r.bound)}, {"ops", r.work.ops},
+                    {"bytes", {{"offchip", r.work.bytes}}}, {"intensity_ops_per_byte", r.intensity},
+                    {"compute_us", r.compute_s * 1e6}, {"memory_us", r.memory_s * 1e6}, {"time_us", r.time_s * 1e6},
+                    {"utilization", r.utilization}};
+        std::cout << json{{"chip", peak.chip_id}, {"dtype", chip::dtype_name(dtype)}, {"fidelity", fidelity},
+                          {"pick", chip::pick_name(pick)}, {"peak_tops", peak.ops_per_s / 1e12},
+                          {"bandwidth_gbps", peak.mem_bytes_per_s / 1e9}, {"ridge_ops_per_byte", peak.ridge_ops_per_byte()},
+                          {"time_us", r.time_s * 1e6}, {"ops", {row}}}
+                         .dump(2)
+                  << "\n";
+        return 0;
+    }
+    std::printf("%s, %s, roofline (%s figures): peak %s TOPS, %s GB/s, ridge %s ops/byte\n", peak.chip_id.c_str(),
+                chip::dtype_name(dtype), chip::pick_name(pick), fixed(peak.ops_per_s / 1e12, 1).c_str(),
+                fixed(peak.mem_bytes_per_s / 1e9, 1).c_str(), fixed(peak.ridge_ops_per_byte(), 1).c_str());
+    std::printf("gemm %gx%gx%g: %s us (%s-bound; compute %s us, memory %s us), intensity %s ops/byte, utilization %s%%\n",
+                mnk[0], mnk[1], mnk[2], fixed(r.time_s * 1e6, 3).c_str(), chip::bound_name(r.bound),
+                fixed(r.compute_s * 1e6, 3).c_str(), fixed(r.memory_s * 1e6, 3).c_str(), fixed(r.intensity, 2).c_str(),
+                fixed(100 * r.utilization, 1).c_str());
+    return 0;
+}
+
+int cmd_llm(const Args& a) {
+    if (a.positional.size() > 1 && a.positional[1] == "list") {
+        const auto llms = chip::bundled_llms();
+        json list = json::array();
+        for (const auto& s : llms) {
+            const chip::LlmParams p = chip::count_params(s);
+            list.push_back({{"id", s.id}, {"name", s.name}, {"source", s.source}, {"layers", s.layers},
+                            {"hidden_size", s.hidden}, {"moe", s.moe}, {"params_b", p.total() / 1e9},
+                            {"active_params_b", p.active(s) / 1e9}});
+            if (!a.json)
+                std::printf("%-20s %-22s %3d layers  %6.2fB params (%5.2fB active)%s\n", s.id.c_str(), s.name.c_str(),
+                            s.layers, p.total() / 1e9, p.active(s) / 1e9, s.moe ? "  MoE" : "");
+        }
+        if (a.json) std::cout << json{{"llms", list}}.dump(2) << "\n";
+        return 0;
+    }
+    if (!a.has("--chip") || !a.has("--llm")) throw UsageError("llm needs --chip ID and --llm ID (or: llm list)");
+    const auto chips = chip::load_catalog(catalog_files(Args{}));
+    const chip::ChipSpec& c = find_chip(chips, a.get("--chip", ""));
+    chip::LlmShape shape;
+    try {
+        shape = chip::find_llm(a.get("--llm", ""));
+    } catch (const std::invalid_argument& e) {
+        throw InputError(e.what());
+    }
+    const chip::LlmQuant q = chip::parse_llm_quant(a.get("--quant", "w16a16"), a.flags.count("--kv-int8") > 0);
+    chip::LlmSystem sys;
+    sys.chips = a.chips_dir.empty() ? 1 : parse_count("--chips", a.chips_dir);
+    if (a.has("--link-gbps")) sys.link_bytes_per_s = parse_number("--link-gbps", a.get("--link-gbps", "")) * 1e9;
+    chip::LlmWorkload w;
+    w.batch = parse_count("--batch", a.get("--batch", "1"));
+    w.prompt = parse_count("--prompt", a.get("--prompt", "512"));
+    w.output = parse_count("--output", a.get("--output", "128"));
+    const chip::LlmEstimate e = chip::estimate_llm(shape, c, q, sys, w, chip::parse_pick(a.get("--pick", "nominal")));
+    const double gib = double(1ull << 30);
+    if (a.json) {
+        std::cout << json{{"llm", e.llm}, {"chip", e.chip}, {"chips", e.chips}, {"quant", e.quant},
+                          {"matrix_dtype", chip::dtype_name(e.matrix_dtype)}, {"batch", w.batch}, {"prompt", w.prompt},
+                          {"output", w.output}, {"ttft_ms", e.ttft_s * 1e3}, {"decode_ms_per_token", e.decode_s_per_token * 1e3},
+                          {"tokens_per_s", e.tokens_per_s}, {"kv_cache_gib", e.kv_cache_bytes / gib},
+                          {"weights_gib", e.weight_bytes / gib}, {"memory_per_chip_gib", e.memory_per_chip_bytes / gib},
+                          {"memory_capacity_gib", e.memory_capacity_bytes / gib}, {"fits", e.fits},
+                          {"max_batch", e.max_batch}, {"bound", chip::bound_name(e.decode_bound)},
+                          {"prefill_bound", chip::bound_name(e.prefill.bound)},
+                          {"decode_memory_floor_ms", e.decode_memory_floor_s * 1e3},
+                          {"prefill_compute_floor_ms", e.prefill_compute_floor_s * 1e3}}
+                         .dump(2)
+                  << "\n";
+        return 0;
+    }
+    std::printf("%s on %d x %s, %s (matrix unit in %s), batch %d, prompt %d, output %d\n", e.llm.c_str(), e.chips,
+                e.chip.c_str(), e.quant.c_str(), chip::dtype_name(e.matrix_dtype), w.batch, w.prompt, w.output);
+    std::printf("  TTFT (prefill)       %s ms   (%s-bound)\n", fixed(e.ttft_s * 1e3, 2).c_str(), chip::bound_name(e.prefill.bound));
+    std::printf("  decode per token     %s ms   (%s-bound; memory floor %s ms)\n", fixed(e.decode_s_per_token * 1e3, 3).c_str(),
+                chip::bound_name(e.decode_bound), fixed(e.decode_memory_floor_s * 1e3, 3).c_str());
+    std::printf("  tokens/s             %s\n", fixed(e.tokens_per_s, 1).c_str());
+    std::printf("  weights              %s GiB, KV cache %s GiB; per chip %s of %s GiB -> %s\n",
+                fixed(e.weight_bytes / gib, 2).c_str(), fixed(e.kv_cache_bytes / gib, 3).c_str(),
+                fixed(e.memory_per_chip_bytes / gib, 2).c_str(), fixed(e.memory_capacity_bytes / gib, 1).c_str(),
+                e.fits ? "fits" : "does NOT fit");
+    std::printf("  largest batch        %d\n", e.max_batch);
+    std::printf("Roofline estimate from the catalog's peak figures: a lower bound on time, not a measurement.\n");
+    return 0;
+}
+
+
+}  // namespace stacklab::cli
