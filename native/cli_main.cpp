@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chip/catalog.hpp"
+#include "chip/systolic.hpp"
 #include "nn/node_test.hpp"
 
 namespace fs = std::filesystem;
@@ -34,6 +35,8 @@ const char* kUsage =
     "  chips show ID [--chips DIR]      one chip with every figure and its source\n"
     "  chips validate FILE...           check chip files against the catalog format\n"
     "  onnx-test DIR...                 run ONNX backend node tests (model.onnx + test_data_set_*/)\n"
+    "  simulate --scalesim-topology FILE.csv --scalesim-config FILE.cfg [--gemm-topology]\n"
+    "                                   SCALE-Sim v2 compatible systolic-array cycles per layer\n"
     "  version                          print the version\n"
     "  help                             this text\n"
     "\n"
@@ -49,6 +52,8 @@ struct InputError : std::runtime_error {
 struct Args {
     bool json = false;
     std::string chips_dir;
+    std::string scalesim_topology, scalesim_config;
+    bool gemm_topology = false;
     std::vector<std::string> positional;
 };
 
@@ -61,6 +66,11 @@ Args parse_args(int argc, char** argv) {
         } else if (s == "--chips") {
             if (i + 1 >= argc) throw UsageError("--chips needs a directory");
             a.chips_dir = argv[++i];
+        } else if (s == "--scalesim-topology" || s == "--scalesim-config") {
+            if (i + 1 >= argc) throw UsageError(s + " needs a file");
+            (s == "--scalesim-topology" ? a.scalesim_topology : a.scalesim_config) = argv[++i];
+        } else if (s == "--gemm-topology") {
+            a.gemm_topology = true;
         } else if (s == "-h" || s == "--help") {
             a.positional.insert(a.positional.begin(), "help");
         } else if (s.size() > 1 && s[0] == '-') {
@@ -221,6 +231,63 @@ int cmd_onnx_test(const Args& a, const std::vector<std::string>& dirs) {
     return failed ? 1 : 0;
 }
 
+// Percentages are printed with one fixed printf format so native and wasm print the same bytes.
+std::string pct(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6f", v);
+    return buf;
+}
+
+int cmd_simulate(const Args& a) {
+    if (a.scalesim_topology.empty() || a.scalesim_config.empty())
+        throw UsageError("simulate needs --scalesim-topology FILE.csv and --scalesim-config FILE.cfg");
+    const std::string cfg_text = read_file(a.scalesim_config);
+    const std::string topo_text = read_file(a.scalesim_topology);
+    const chip::SystolicConfig cfg = chip::parse_scalesim_config(cfg_text, a.scalesim_config);
+    const auto layers = a.gemm_topology ? chip::parse_scalesim_gemm_topology(topo_text, a.scalesim_topology)
+                                        : chip::parse_scalesim_topology(topo_text, a.scalesim_topology);
+    const auto reports = chip::simulate_scalesim(cfg, layers);
+    if (a.json) {
+        // Written by hand (not json::dump) so that floats use the fixed format above.
+        std::string out = "{\n  \"run_name\": " + json(cfg.run_name).dump() + ",\n  \"dataflow\": \"" +
+                          chip::dataflow_name(cfg.dataflow) + "\",\n  \"array\": [" + std::to_string(cfg.array_rows) +
+                          ", " + std::to_string(cfg.array_cols) + "],\n  \"interface_bandwidth\": \"" +
+                          (cfg.user_bandwidth ? "USER" : "CALC") + "\",\n  \"layers\": [";
+        for (size_t i = 0; i < reports.size(); ++i) {
+            const auto& r = reports[i];
+            out += i ? ",\n    {" : "\n    {";
+            out += "\"layer_id\": " + std::to_string(r.layer_id) + ", \"layer\": " + json(r.layer).dump() +
+                   ", \"total_cycles\": " + std::to_string(r.total_cycles) +
+                   ", \"stall_cycles\": " + std::to_string(r.stall_cycles) +
+                   ", \"overall_util_pct\": " + pct(r.overall_util_pct) +
+                   ", \"mapping_eff_pct\": " + pct(r.mapping_eff_pct) +
+                   ", \"compute_util_pct\": " + pct(r.compute_util_pct) +
+                   ", \"macs\": " + std::to_string(r.macs) +
+                   ", \"sram_reads\": {\"ifmap\": " + std::to_string(r.sram_ifmap_reads) +
+                   ", \"filter\": " + std::to_string(r.sram_filter_reads) + "}" +
+                   ", \"sram_writes\": {\"ofmap\": " + std::to_string(r.sram_ofmap_writes) + "}" +
+                   ", \"dram_reads\": {\"ifmap\": " + std::to_string(r.dram_ifmap_reads) +
+                   ", \"filter\": " + std::to_string(r.dram_filter_reads) + "}" +
+                   ", \"dram_writes\": {\"ofmap\": " + std::to_string(r.dram_ofmap_writes) + "}}";
+        }
+        out += reports.empty() ? "]\n}\n" : "\n  ]\n}\n";
+        std::cout << out;
+        return 0;
+    }
+    std::printf("run %s: %lldx%lld %s array, %s bandwidth\n", cfg.run_name.c_str(), (long long)cfg.array_rows,
+                (long long)cfg.array_cols, chip::dataflow_name(cfg.dataflow), cfg.user_bandwidth ? "USER" : "CALC");
+    std::printf("%-3s %-20.20s %12s %10s %10s %10s %10s %12s %12s %12s %12s %12s %12s\n", "id", "layer", "total_cycles",
+                "stalls", "util_%", "mapping_%", "compute_%", "sram_rd_if", "sram_rd_fl", "sram_wr_of", "dram_rd_if",
+                "dram_rd_fl", "dram_wr_of");
+    for (const auto& r : reports)
+        std::printf("%-3d %-20.20s %12lld %10lld %10s %10s %10s %12lld %12lld %12lld %12lld %12lld %12lld\n", r.layer_id,
+                    r.layer.c_str(), (long long)r.total_cycles, (long long)r.stall_cycles, pct(r.overall_util_pct).c_str(),
+                    pct(r.mapping_eff_pct).c_str(), pct(r.compute_util_pct).c_str(), (long long)r.sram_ifmap_reads,
+                    (long long)r.sram_filter_reads, (long long)r.sram_ofmap_writes, (long long)r.dram_ifmap_reads,
+                    (long long)r.dram_filter_reads, (long long)r.dram_ofmap_writes);
+    return 0;
+}
+
 int run(int argc, char** argv) {
     Args a = parse_args(argc, argv);
     if (a.positional.empty()) throw UsageError("no command given");
@@ -249,6 +316,10 @@ int run(int argc, char** argv) {
         if (sub == "validate")
             return cmd_chips_validate(a, std::vector<std::string>(a.positional.begin() + 2, a.positional.end()));
         throw UsageError("unknown chips subcommand \"" + sub + "\"");
+    }
+    if (cmd == "simulate") {
+        if (a.positional.size() != 1) throw UsageError("simulate takes no positional arguments");
+        return cmd_simulate(a);
     }
     if (cmd == "onnx-test")
         return cmd_onnx_test(a, std::vector<std::string>(a.positional.begin() + 1, a.positional.end()));

@@ -15,7 +15,9 @@ bad() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/    
 [ -f "$wasm_js" ] || { echo "FAIL wasm CLI missing: $wasm_js"; echo "0 passed, 1 failed"; exit 1; }
 
 # 1. Same output, byte for byte, on both targets.
-for args in "chips --json" "chips show ascend-910b --json" "version --json" "chips" "chips show nvidia-h100"; do
+scalesim="simulate --scalesim-topology tests/data/scalesim/alexnet_conv1.csv --scalesim-config tests/data/scalesim/scale.cfg"
+for args in "chips --json" "chips show ascend-910b --json" "version --json" "chips" "chips show nvidia-h100" \
+            "$scalesim" "$scalesim --json"; do
   "$native" $args >"$tmp/n.out" 2>"$tmp/n.err"; n_rc=$?
   wasm $args >"$tmp/w.out" 2>"$tmp/w.err"; w_rc=$?
   if [ $n_rc -eq 0 ] && [ $w_rc -eq 0 ] && cmp -s "$tmp/n.out" "$tmp/w.out" && [ -s "$tmp/n.out" ]; then
@@ -42,13 +44,36 @@ fi
 
 # 2b. Every command given --json prints exactly one JSON document on stdout.
 for args in "help --json" "version --json" "chips --json" "chips show nvidia-a100 --json" \
-            "chips validate models/chips/nvidia-h100.json --json"; do
+            "chips validate models/chips/nvidia-h100.json --json" "$scalesim --json"; do
   if "$native" $args >"$tmp/j.out" 2>"$tmp/j.err" && node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$tmp/j.out" 2>"$tmp/j.err"; then
     ok "'$args' prints one JSON document"
   else
     bad "'$args' does not print one JSON document" "$(head -3 "$tmp/j.err")"
   fi
 done
+
+# 2c. SCALE-Sim's golden run (AlexNet conv1, 32x32 weight-stationary, 64 KB SRAMs): 112283 cycles,
+# 91.68% overall utilisation, on both targets.
+for tool in native wasm; do
+  if [ $tool = native ]; then "$native" $scalesim --json >"$tmp/s.json" 2>"$tmp/s.err"; else wasm $scalesim --json >"$tmp/s.json" 2>"$tmp/s.err"; fi
+  if node -e '
+    const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const l = d.layers[0];
+    if (d.layers.length !== 1 || l.layer !== "Conv1") throw new Error("expected one layer Conv1");
+    if (l.total_cycles !== 112283 || l.stall_cycles !== 0) throw new Error("cycles " + l.total_cycles + "/" + l.stall_cycles);
+    if (l.overall_util_pct.toFixed(2) !== "91.68") throw new Error("util " + l.overall_util_pct);
+    if (l.dram_reads.ifmap !== 1805023 || l.dram_writes.ofmap !== 3484831) throw new Error("dram " + JSON.stringify(l));
+  ' "$tmp/s.json" 2>"$tmp/err"; then
+    ok "$tool: simulate reproduces SCALE-Sim's golden AlexNet conv1 run (112283 cycles, 91.68%)"
+  else
+    bad "$tool: simulate does not reproduce SCALE-Sim's golden run" "$(cat "$tmp/err" "$tmp/s.err")"
+  fi
+done
+if "$native" $scalesim | grep -Eq '^0 +Conv1 +112283 +0 +91\.68'; then
+  ok "simulate prints the golden run as a table row"
+else
+  bad "simulate table lacks the golden row" "$("$native" $scalesim 2>&1 | head -4)"
+fi
 
 # 3. The bundled files all validate, from disk, on both targets.
 for tool in native wasm; do
@@ -88,6 +113,13 @@ expect_error "validate a broken file" 1 'broken\.json: malformed JSON' \
   chips validate --json tests/data/bad-chips/malformed/broken.json
 expect_error "missing directory" 1 'no-such-dir: not a directory' chips --json --chips tests/data/no-such-dir
 expect_error "unknown chip id" 1 'no chip with id "nope"' chips show nope --json
+expect_error "malformed SCALE-Sim config" 1 'bad/bad_dataflow\.cfg:14: Dataflow: "xs" is not one of os, ws, is' \
+  simulate --json --scalesim-topology tests/data/scalesim/alexnet_conv1.csv --scalesim-config tests/data/scalesim/bad/bad_dataflow.cfg
+expect_error "short SCALE-Sim topology row" 1 'short_row\.csv:2: row: expected 8 fields' \
+  simulate --scalesim-topology tests/data/scalesim/bad/short_row.csv --scalesim-config tests/data/scalesim/scale.cfg
+expect_error "missing SCALE-Sim file" 1 'no-such\.csv: cannot open file' \
+  simulate --scalesim-topology tests/data/scalesim/no-such.csv --scalesim-config tests/data/scalesim/scale.cfg
+expect_error "simulate without files" 2 'simulate needs --scalesim-topology' simulate --json
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
 
 echo "$passed passed, $failed failed"
