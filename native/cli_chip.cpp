@@ -15,6 +15,7 @@
 #include "chip/catalog.hpp"
 #include "chip/llm.hpp"
 #include "chip/roofline.hpp"
+#include "chip/systolic.hpp"
 #include "native/cli.hpp"
 
 namespace stacklab::cli {
@@ -154,8 +155,72 @@ int cmd_chips(const Args& a) {
     throw UsageError("unknown chips subcommand \"" + sub + "\"");
 }
 
+namespace {
+
+// Percentages are printed with one fixed printf format so native and wasm print the same bytes.
+std::string pct(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6f", v);
+    return buf;
+}
+
+int cmd_simulate_scalesim(const Args& a) {
+    if (!a.has("--scalesim-topology") || !a.has("--scalesim-config"))
+        throw UsageError("simulate needs --scalesim-topology FILE.csv and --scalesim-config FILE.cfg");
+    if (a.positional.size() != 1) throw UsageError("simulate takes no positional arguments");
+    const std::string topology_file = a.get("--scalesim-topology", ""), config_file = a.get("--scalesim-config", "");
+    const std::string cfg_text = read_file(config_file);
+    const std::string topo_text = read_file(topology_file);
+    const chip::SystolicConfig cfg = chip::parse_scalesim_config(cfg_text, config_file);
+    const auto layers = a.flag("--gemm-topology") ? chip::parse_scalesim_gemm_topology(topo_text, topology_file)
+                                        : chip::parse_scalesim_topology(topo_text, topology_file);
+    const auto reports = chip::simulate_scalesim(cfg, layers);
+    if (a.json) {
+        // Written by hand (not json::dump) so that floats use the fixed format above.
+        std::string out = "{\n  \"run_name\": " + json(cfg.run_name).dump() + ",\n  \"dataflow\": \"" +
+                          chip::dataflow_name(cfg.dataflow) + "\",\n  \"array\": [" + std::to_string(cfg.array_rows) +
+                          ", " + std::to_string(cfg.array_cols) + "],\n  \"interface_bandwidth\": \"" +
+                          (cfg.user_bandwidth ? "USER" : "CALC") + "\",\n  \"layers\": [";
+        for (size_t i = 0; i < reports.size(); ++i) {
+            const auto& r = reports[i];
+            out += i ? ",\n    {" : "\n    {";
+            out += "\"layer_id\": " + std::to_string(r.layer_id) + ", \"layer\": " + json(r.layer).dump() +
+                   ", \"total_cycles\": " + std::to_string(r.total_cycles) +
+                   ", \"stall_cycles\": " + std::to_string(r.stall_cycles) +
+                   ", \"overall_util_pct\": " + pct(r.overall_util_pct) +
+                   ", \"mapping_eff_pct\": " + pct(r.mapping_eff_pct) +
+                   ", \"compute_util_pct\": " + pct(r.compute_util_pct) +
+                   ", \"macs\": " + std::to_string(r.macs) +
+                   ", \"sram_reads\": {\"ifmap\": " + std::to_string(r.sram_ifmap_reads) +
+                   ", \"filter\": " + std::to_string(r.sram_filter_reads) + "}" +
+                   ", \"sram_writes\": {\"ofmap\": " + std::to_string(r.sram_ofmap_writes) + "}" +
+                   ", \"dram_reads\": {\"ifmap\": " + std::to_string(r.dram_ifmap_reads) +
+                   ", \"filter\": " + std::to_string(r.dram_filter_reads) + "}" +
+                   ", \"dram_writes\": {\"ofmap\": " + std::to_string(r.dram_ofmap_writes) + "}}";
+        }
+        out += reports.empty() ? "]\n}\n" : "\n  ]\n}\n";
+        std::cout << out;
+        return 0;
+    }
+    std::printf("run %s: %lldx%lld %s array, %s bandwidth\n", cfg.run_name.c_str(), (long long)cfg.array_rows,
+                (long long)cfg.array_cols, chip::dataflow_name(cfg.dataflow), cfg.user_bandwidth ? "USER" : "CALC");
+    std::printf("%-3s %-20.20s %12s %10s %10s %10s %10s %12s %12s %12s %12s %12s %12s\n", "id", "layer", "total_cycles",
+                "stalls", "util_%", "mapping_%", "compute_%", "sram_rd_if", "sram_rd_fl", "sram_wr_of", "dram_rd_if",
+                "dram_rd_fl", "dram_wr_of");
+    for (const auto& r : reports)
+        std::printf("%-3d %-20.20s %12lld %10lld %10s %10s %10s %12lld %12lld %12lld %12lld %12lld %12lld\n", r.layer_id,
+                    r.layer.c_str(), (long long)r.total_cycles, (long long)r.stall_cycles, pct(r.overall_util_pct).c_str(),
+                    pct(r.mapping_eff_pct).c_str(), pct(r.compute_util_pct).c_str(), (long long)r.sram_ifmap_reads,
+                    (long long)r.sram_filter_reads, (long long)r.sram_ofmap_writes, (long long)r.dram_ifmap_reads,
+                    (long long)r.dram_filter_reads, (long long)r.dram_ofmap_writes);
+    return 0;
+}
+
+}  // namespace
+
 int cmd_simulate(const Args& a) {
-    if (!a.has("--chip") || !a.has("--gemm")) throw UsageError("simulate needs --chip ID and --gemm M,N,K");
+    if (a.has("--scalesim-topology") || a.has("--scalesim-config")) return cmd_simulate_scalesim(a);
+    if (!a.has("--chip") || !a.has("--gemm")) throw UsageError("simulate needs --chip ID --gemm M,N,K, or --scalesim-topology FILE.csv --scalesim-config FILE.cfg");
     const std::string fidelity = a.get("--fidelity", "roofline");
     if (fidelity != "roofline")
         throw UsageError("--fidelity " + fidelity + " is not available yet (roofline is)");

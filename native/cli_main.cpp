@@ -28,6 +28,8 @@ const char* kUsage =
     "  llm --chip ID --llm ID [--quant w16a16|w8a8|w8a16|w6a16|w4a16] [--kv-int8] [--batch B]\n"
     "      [--prompt P] [--output O] [--chips N --link-gbps G] [--pick nominal|low|high]\n"
     "                                   LLM serving estimate: TTFT, decode time, tokens/s, KV cache\n"
+    "  simulate --scalesim-topology FILE.csv --scalesim-config FILE.cfg [--gemm-topology]\n"
+    "                                   SCALE-Sim v2 compatible systolic-array cycles per layer\n"
     "  llm list                         the bundled LLM shapes (models/llm)\n"
     "  kernels drift [--rows R] [--cols C] [--seed S] [--offset X]\n"
     "                [--variant two-pass|single-pass|welford] [--gelu erf|tanh] [--fp16]\n"
@@ -50,10 +52,10 @@ const char* kUsage =
 // Options that take one value, and flags, by command.
 const std::set<std::string> kValueOptions = {
     "--chip", "--gemm", "--dtype", "--fidelity", "--pick", "--llm", "--quant", "--batch", "--prompt", "--output",
-    "--link-gbps",                                                      // simulate, llm
+    "--link-gbps", "--scalesim-topology", "--scalesim-config",          // simulate, llm
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
     "--arm", "--q", "--qd", "--qdd", "--T"};                           // robot
-const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16"};
+const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology"};
 
 Args parse_args(int argc, char** argv) {
     Args a;

@@ -15,6 +15,7 @@ bad() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/    
 [ -f "$wasm_js" ] || { echo "FAIL wasm CLI missing: $wasm_js"; echo "0 passed, 1 failed"; exit 1; }
 
 # 1. Same output, byte for byte, on both targets.
+scalesim="simulate --scalesim-topology tests/data/scalesim/alexnet_conv1.csv --scalesim-config tests/data/scalesim/scale.cfg"
 # Robot numbers come out in one fixed printf format, so glibc and the wasm libm agree byte for byte.
 robot_cases=(
   "robot fk --arm ur5e --q 0.1,-1.2,1.3,-0.4,1.1,0.5 --json"
@@ -33,7 +34,8 @@ for args in "chips --json" "chips show ascend-910b --json" "version --json" "chi
             "llm --chip ascend-910b --llm qwen2.5-72b --quant w8a8 --kv-int8 --chips 8 --link-gbps 56 --batch 16" \
             "kernels drift --json" "kernels drift --variant single-pass --offset 1000 --json" \
             "kernels drift --variant welford --gelu tanh --fp16 --rows 8 --cols 333 --seed 7 --offset -2.5" \
-            "kernels drift --variant single-pass --offset 1000" "${robot_cases[@]}"; do
+            "kernels drift --variant single-pass --offset 1000" "${robot_cases[@]}" \
+            "$scalesim" "$scalesim --json"; do
   "$native" $args >"$tmp/n.out" 2>"$tmp/n.err"; n_rc=$?
   wasm $args >"$tmp/w.out" 2>"$tmp/w.err"; w_rc=$?
   if [ $n_rc -eq 0 ] && [ $w_rc -eq 0 ] && cmp -s "$tmp/n.out" "$tmp/w.out" && [ -s "$tmp/n.out" ]; then
@@ -61,7 +63,8 @@ fi
 # 2b. Every command given --json prints exactly one JSON document on stdout.
 for args in "help --json" "version --json" "chips --json" "chips show nvidia-a100 --json" \
             "chips validate models/chips/nvidia-h100.json --json" "llm list --json" \
-            "llm --chip nvidia-a100 --llm qwen2.5-7b --json" "simulate --chip nvidia-h100 --gemm 8,8,8 --json"; do
+            "llm --chip nvidia-a100 --llm qwen2.5-7b --json" "simulate --chip nvidia-h100 --gemm 8,8,8 --json" \
+            "$scalesim --json"; do
   if "$native" $args >"$tmp/j.out" 2>"$tmp/j.err" && node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$tmp/j.out" 2>"$tmp/j.err"; then
     ok "'$args' prints one JSON document"
   else
@@ -83,6 +86,29 @@ if node -e '
   ok "robot fk gives the published UR5e flange position at q = 0; robot ik returns 8 solutions"
 else
   bad "robot fk/ik JSON is not as expected" "$(cat "$tmp/err")"
+fi
+
+# 2d. SCALE-Sim's golden run (AlexNet conv1, 32x32 weight-stationary, 64 KB SRAMs): 112283 cycles,
+# 91.68% overall utilisation, on both targets.
+for tool in native wasm; do
+  if [ $tool = native ]; then "$native" $scalesim --json >"$tmp/s.json" 2>"$tmp/s.err"; else wasm $scalesim --json >"$tmp/s.json" 2>"$tmp/s.err"; fi
+  if node -e '
+    const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const l = d.layers[0];
+    if (d.layers.length !== 1 || l.layer !== "Conv1") throw new Error("expected one layer Conv1");
+    if (l.total_cycles !== 112283 || l.stall_cycles !== 0) throw new Error("cycles " + l.total_cycles + "/" + l.stall_cycles);
+    if (l.overall_util_pct.toFixed(2) !== "91.68") throw new Error("util " + l.overall_util_pct);
+    if (l.dram_reads.ifmap !== 1805023 || l.dram_writes.ofmap !== 3484831) throw new Error("dram " + JSON.stringify(l));
+  ' "$tmp/s.json" 2>"$tmp/err"; then
+    ok "$tool: simulate reproduces SCALE-Sim's golden AlexNet conv1 run (112283 cycles, 91.68%)"
+  else
+    bad "$tool: simulate does not reproduce SCALE-Sim's golden run" "$(cat "$tmp/err" "$tmp/s.err")"
+  fi
+done
+if "$native" $scalesim | grep -Eq '^0 +Conv1 +112283 +0 +91\.68'; then
+  ok "simulate prints the golden run as a table row"
+else
+  bad "simulate table lacks the golden row" "$("$native" $scalesim 2>&1 | head -4)"
 fi
 
 # 3. The bundled files all validate, from disk, on both targets.
@@ -135,6 +161,13 @@ expect_error "robot: not a number" 1 '^stacklab: --qdd: "x" is not a finite numb
 expect_error "robot: unknown arm" 1 '^stacklab: --arm: .*no bundled arm "ur7"' robot fk --arm ur7 --q 0 --json
 expect_error "robot: not a rotation" 1 '^stacklab: --T: .*not a rotation' robot ik --arm ur5e --T 1,0,0,0,0,1,0,0,0,0,2,0,0,0,0,1 --json
 expect_error "robot: missing flag" 2 '^stacklab: robot id needs --qd' robot id --arm ur5e --q 0,0,0,0,0,0 --json
+expect_error "malformed SCALE-Sim config" 1 'bad/bad_dataflow\.cfg:14: Dataflow: "xs" is not one of os, ws, is' \
+  simulate --json --scalesim-topology tests/data/scalesim/alexnet_conv1.csv --scalesim-config tests/data/scalesim/bad/bad_dataflow.cfg
+expect_error "short SCALE-Sim topology row" 1 'short_row\.csv:2: row: expected 8 fields' \
+  simulate --scalesim-topology tests/data/scalesim/bad/short_row.csv --scalesim-config tests/data/scalesim/scale.cfg
+expect_error "missing SCALE-Sim file" 1 'no-such\.csv: cannot open file' \
+  simulate --scalesim-topology tests/data/scalesim/no-such.csv --scalesim-config tests/data/scalesim/scale.cfg
+expect_error "simulate without inputs" 2 'simulate needs --chip ID --gemm M,N,K, or --scalesim-topology' simulate --json
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
 
 echo "$passed passed, $failed failed"
