@@ -66,7 +66,11 @@ struct GroupedDec {
         uint64_t v = 0;
         // Chunks start on byte boundaries (8 weights = k bytes); near the end of the data only the
         // chunk's own k bytes may be read.
-        std::memcpy(&v, w.data + at, at + 8 <= w.data_bytes ? 8 : size_t(w.bits));
+        // (Two constant-size copies, so the common one compiles to a single load, not a memcpy call.)
+        if (at + 8 <= w.data_bytes)
+            std::memcpy(&v, w.data + at, 8);
+        else
+            std::memcpy(&v, w.data + at, size_t(w.bits));
         return decode(v, n, c);
     }
     __m256 load_tail(size_t n, size_t c, int rem) const {

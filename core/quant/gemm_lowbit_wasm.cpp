@@ -75,7 +75,11 @@ struct GroupedDec {
     F8 load(size_t n, size_t c) const {
         const size_t at = n * w.row_bytes + c * size_t(w.bits);
         uint64_t v = 0;
-        std::memcpy(&v, w.data + at, at + 8 <= w.data_bytes ? 8 : size_t(w.bits));
+        // (Two constant-size copies, so the common one compiles to a single load, not a memcpy call.)
+        if (at + 8 <= w.data_bytes)
+            std::memcpy(&v, w.data + at, 8);
+        else
+            std::memcpy(&v, w.data + at, size_t(w.bits));
         return decode(v, n, c);
     }
     F8 load_tail(size_t n, size_t c, int rem) const {
