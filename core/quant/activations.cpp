@@ -7,12 +7,13 @@
 #include <type_traits>
 
 #include "quant/elementary.hpp"
+#include "quant/errors.hpp"
 
 namespace stacklab::quant {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument("quant: " + message); }
+using detail::fail;
 
 // sqrt(2/pi) and 1/sqrt(2), to double precision.
 constexpr double kSqrt2OverPi = 0.79788456080286535588;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "quant/errors.hpp"
 #include "quant/formats.hpp"
 #include "quant/half.hpp"
 
@@ -13,13 +14,8 @@ namespace stacklab::quant {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument("quant: " + message); }
-
-std::string num(double v) {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%.9g", v);
-    return buf;
-}
+using detail::fail;
+using detail::num;
 
 // Smallest fp16 >= v (v >= 0, finite): the scale may only grow, so no weight leaves the grid.
 uint16_t half_at_least(float v) {

@@ -5,18 +5,14 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include "quant/errors.hpp"
 
 namespace stacklab::quant {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument("quant: " + message); }
-
-std::string num(double v) {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%.9g", v);
-    return buf;
-}
+using detail::fail;
+using detail::num;
 
 void check_finite(const float* x, size_t n) {
     for (size_t i = 0; i < n; ++i)

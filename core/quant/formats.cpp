@@ -7,18 +7,14 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include "quant/errors.hpp"
 
 namespace stacklab::quant {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument("quant: " + message); }
-
-std::string num(double v) {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%.9g", v);
-    return buf;
-}
+using detail::fail;
+using detail::num;
 
 int32_t clamp_i32(int64_t v, int32_t lo, int32_t hi) {
     return static_cast<int32_t>(std::min<int64_t>(std::max<int64_t>(v, lo), hi));

@@ -6,13 +6,14 @@
 #include <type_traits>
 
 #include "quant/activations.hpp"
+#include "quant/errors.hpp"
 #include "quant/half.hpp"
 
 namespace stacklab::quant {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument("quant: " + message); }
+using detail::fail;
 
 void check_args(const char* fn, const float* x, size_t rows, size_t cols, const float* gamma, float epsilon,
                 const void* y) {

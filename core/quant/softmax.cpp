@@ -9,13 +9,14 @@
 #include <vector>
 
 #include "quant/elementary.hpp"
+#include "quant/errors.hpp"
 #include "quant/formats.hpp"
 
 namespace stacklab::quant {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument("quant: " + message); }
+using detail::fail;
 
 void check_args(const char* fn, const void* x, size_t rows, size_t cols, const void* y) {
     const std::string f = fn;

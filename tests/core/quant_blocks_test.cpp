@@ -9,45 +9,16 @@
 
 #include "quant/blocks.hpp"
 #include "quant/half.hpp"
+#include "test_support.hpp"
 
 using namespace stacklab::quant;
 
 namespace {
 
-// Inputs from std::mt19937's raw output with exact float mapping: identical on every target.
-struct Rng {
-    std::mt19937 gen;
-    explicit Rng(uint32_t seed) : gen(seed) {}
-    uint32_t bits() { return static_cast<uint32_t>(gen()); }
-    float unit() { return static_cast<float>(bits() >> 8) * (1.0f / 16777216.0f); }
-    float uniform(float lo, float hi) { return lo + (hi - lo) * unit(); }
-};
-
-struct Digest {
-    uint64_t h = 1469598103934665603ull;
-    void bytes(const void* p, size_t n) {
-        const auto* b = static_cast<const unsigned char*>(p);
-        for (size_t i = 0; i < n; ++i) {
-            h ^= b[i];
-            h *= 1099511628211ull;
-        }
-    }
-    template <typename T>
-    void add(const T& v) { bytes(&v, sizeof v); }
-    template <typename T>
-    void add(const std::vector<T>& v) { bytes(v.data(), v.size() * sizeof(T)); }
-};
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "(no std::invalid_argument thrown)";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using stacklab::test::contains;
+using stacklab::test::Digest;
+using stacklab::test::error_of;
+using stacklab::test::Rng;
 
 // A weight matrix whose groups have very different magnitudes (as real LLM rows do), a few
 // all-zero groups and a few constant groups.

@@ -12,6 +12,7 @@
 #include "quant/calibrate.hpp"
 #include "quant/formats.hpp"
 #include "quant/half.hpp"
+#include "test_support.hpp"
 
 using namespace stacklab::quant;
 
@@ -20,48 +21,10 @@ namespace {
 constexpr int32_t kMin = std::numeric_limits<int32_t>::min();
 constexpr int32_t kMax = std::numeric_limits<int32_t>::max();
 
-// Test data from std::mt19937's raw output only (its sequence is fixed by the C++ standard), mapped
-// to floats with exact operations, so native and wasm see the very same inputs. The
-// std::*_distribution classes are not used: libstdc++ and libc++ implement them differently.
-struct Rng {
-    std::mt19937 gen;
-    explicit Rng(uint32_t seed) : gen(seed) {}
-    uint32_t bits() { return static_cast<uint32_t>(gen()); }
-    // Uniform in [0, 1) on a 2^-24 grid.
-    float unit() { return static_cast<float>(bits() >> 8) * (1.0f / 16777216.0f); }
-    float uniform(float lo, float hi) { return lo + (hi - lo) * unit(); }
-    int32_t integer(int32_t lo, int32_t hi) {  // inclusive, hi - lo < 2^32
-        const uint64_t span = static_cast<uint64_t>(static_cast<int64_t>(hi) - lo) + 1;
-        return static_cast<int32_t>(lo + static_cast<int64_t>(bits() % span));
-    }
-};
-
-// FNV-1a over the bytes of whatever the library produced.
-struct Digest {
-    uint64_t h = 1469598103934665603ull;
-    void bytes(const void* p, size_t n) {
-        const auto* b = static_cast<const unsigned char*>(p);
-        for (size_t i = 0; i < n; ++i) {
-            h ^= b[i];
-            h *= 1099511628211ull;
-        }
-    }
-    template <typename T>
-    void add(const T& v) { bytes(&v, sizeof v); }
-    template <typename T>
-    void add(const std::vector<T>& v) { bytes(v.data(), v.size() * sizeof(T)); }
-};
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "(no std::invalid_argument thrown)";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using stacklab::test::contains;
+using stacklab::test::Digest;
+using stacklab::test::error_of;
+using stacklab::test::Rng;
 
 QuantParams per_tensor(float scale, int32_t zp, bool is_signed) {
     QuantParams p;
