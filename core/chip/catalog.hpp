@@ -37,7 +37,8 @@
 //     ub_kib                   number  per vector core: unified (vector) buffer, KiB
 //     l2_mib                   number  shared on-chip L2, MiB
 //     l2_bandwidth_gbps        number  L2 bandwidth shared by all cores, GB/s
-//     core_dma_bytes_per_cycle number  bytes per cycle one core's DMA port moves (caps its share)
+//     core_dma_bytes_per_cycle number  bytes per cycle one core's DMA port moves to/from off-chip
+//                                     memory (caps its share of off-chip bandwidth; L2 hits are not capped)
 //     energy                   object  each key a FIGURE, picojoules:
 //       mac_int8_pj, mac_fp16_pj, mac_bf16_pj   per multiply-accumulate on the matrix unit
 //       vector_byte_pj                          per byte the vector unit processes
