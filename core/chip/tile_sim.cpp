@@ -264,8 +264,10 @@ double gemm_tile_cost(const Machine& m, const TileOp& op, const Tile& t) {
     const double b_off = b_resident(m, op) ? b_unique : b_loads;
     const double c_bytes = double(op.batch) * op.M * op.N * op.out_bytes + (op.bias ? double(op.N) * op.out_bytes : 0);
     const double off_bw = std::min(m.offchip_bytes_per_s, cores * m.core_dma_bytes_per_cycle * m.clock_hz);
-    const double t_off = (a_off + b_off + c_bytes) / off_bw;
-    const double t_l2 = (a_loads + b_loads - a_off - b_off) / m.l2_bytes_per_s;
+    // Uneven tile counts per core stretch the memory phases too (the busiest core sets the pace).
+    const double imbalance = per_core * cores / double(g.tiles);
+    const double t_off = (a_off + b_off + c_bytes) / off_bw * imbalance;
+    const double t_l2 = (a_loads + b_loads - a_off - b_off) / m.l2_bytes_per_s * imbalance;
     const double t_mat = per_core * g.nk * step / m.clock_hz;
     const double t_vec = per_core * post / m.clock_hz;
     const double per_core_bw = off_bw / cores;
@@ -284,20 +286,25 @@ Tile search_gemm_tile(const Machine& m, const TileOp& op) {
         }
         return v;
     };
-    Tile best;
+    std::vector<std::pair<Tile, double>> fits;
     double best_cost = kInf;
     for (int64_t tm : sizes(u.m, op.M))
         for (int64_t tn : sizes(u.n, op.N))
             for (int64_t tk : sizes(u.k, op.K)) {
                 const Tile t{tm, tn, tk};
                 if (!gemm_tile_misfit(m, op, t).empty()) continue;
-                const double c = gemm_tile_cost(m, op, t);
-                // Ties go to the larger output tile (more reuse), then the deeper K chunk.
-                const bool better = best.empty() || c < best_cost ||
-                                    (c == best_cost && (tm * tn > best.m * best.n ||
-                                                        (tm * tn == best.m * best.n && tk > best.k)));
-                if (better) best = t, best_cost = c;
+                fits.push_back({t, gemm_tile_cost(m, op, t)});
+                best_cost = std::min(best_cost, fits.back().second);
             }
+    // Within 1% of the cheapest, take the largest tile (more reuse, fewer DMA jobs, a faster
+    // simulation), then the deepest K chunk: small tiles often win the estimate only by the
+    // pipeline fill, which is noise for any real size.
+    Tile best;
+    for (const auto& [t, c] : fits) {
+        if (c > best_cost * 1.01) continue;
+        const int64_t vol = t.m * t.n * t.k, best_vol = best.m * best.n * best.k;
+        if (best.empty() || t.m * t.n > best.m * best.n || (t.m * t.n == best.m * best.n && vol > best_vol)) best = t;
+    }
     if (best.empty())
         throw std::invalid_argument(m.chip_id + ": not even one matrix-unit block fits the buffers for " + op.name);
     return best;

@@ -26,7 +26,8 @@
 //     GEMM + bias + ReLU writes C off-chip and reads it back twice; the fused one writes it once.
 // Tiling search: every candidate tile (powers of two times the unit shape) that fits is scored
 //   with the same cost model in closed form (max of compute, off-chip, L2 and vector time per
-//   core plus one pipeline fill); the cheapest wins, ties to the larger tile. `TileOp::tile`
+//   core plus one pipeline fill); among the candidates within 1% of the cheapest, the largest
+//   output tile (then the deepest K chunk) wins. `TileOp::tile`
 //   overrides the search (it must fit, or std::invalid_argument names the buffer).
 // Distribution: output tiles (row-major over the batch, M, N) go round-robin to the cores.
 // Memory: an operand whose bytes fit in half of L2 is resident: its first load of each panel

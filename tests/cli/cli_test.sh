@@ -18,7 +18,11 @@ bad() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/    
 for args in "chips --json" "chips show ascend-910b --json" "version --json" "chips" "chips show nvidia-h100" \
             "simulate --chip ascend-910b --gemm 1,4096,4096 --dtype fp16 --pick low --json" \
             "llm list" "llm --chip nvidia-h100 --llm deepseek-v2-lite --batch 64 --prompt 1000 --output 300 --json" \
-            "llm --chip ascend-910b --llm qwen2.5-72b --quant w8a8 --kv-int8 --chips 8 --link-gbps 56 --batch 16"; do
+            "llm --chip ascend-910b --llm qwen2.5-72b --quant w8a8 --kv-int8 --chips 8 --link-gbps 56 --batch 16" \
+            "simulate --chip ascend-910b --gemm 1024,1024,1024 --dtype fp16 --fidelity tile" \
+            "simulate --chip nvidia-a100 --gemm 1,4096,4096 --dtype int8 --fidelity tile --json" \
+            "simulate --chip cambricon-mlu370-x8 --gemm 300,200,700 --dtype bf16 --fidelity tile --pick high --json" \
+            "simulate --chip ascend-910b --gemm 64,64,64 --fidelity tile --tile 32x32x32 --timeline --json"; do
   "$native" $args >"$tmp/n.out" 2>"$tmp/n.err"; n_rc=$?
   wasm $args >"$tmp/w.out" 2>"$tmp/w.err"; w_rc=$?
   if [ $n_rc -eq 0 ] && [ $w_rc -eq 0 ] && cmp -s "$tmp/n.out" "$tmp/w.out" && [ -s "$tmp/n.out" ]; then
@@ -46,7 +50,8 @@ fi
 # 2b. Every command given --json prints exactly one JSON document on stdout.
 for args in "help --json" "version --json" "chips --json" "chips show nvidia-a100 --json" \
             "chips validate models/chips/nvidia-h100.json --json" "llm list --json" \
-            "llm --chip nvidia-a100 --llm qwen2.5-7b --json" "simulate --chip nvidia-h100 --gemm 8,8,8 --json"; do
+            "llm --chip nvidia-a100 --llm qwen2.5-7b --json" "simulate --chip nvidia-h100 --gemm 8,8,8 --json" \
+            "simulate --chip edge-npu-64tops --gemm 256,256,256 --fidelity tile --timeline --json"; do
   if "$native" $args >"$tmp/j.out" 2>"$tmp/j.err" && node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$tmp/j.out" 2>"$tmp/j.err"; then
     ok "'$args' prints one JSON document"
   else
@@ -97,6 +102,12 @@ expect_error "llm without a link for 2 chips" 1 '2 chips need a chip-to-chip lin
 expect_error "unknown LLM" 1 'no LLM with id "gpt-9" \(known: deepseek-v2-lite' llm --chip nvidia-a100 --llm gpt-9
 expect_error "bad batch" 2 '--batch expects a whole number >= 1, got "-3"' llm --chip nvidia-a100 --llm llama-3-8b --batch -3
 expect_error "gemm without K" 2 '--gemm expects M,N,K' simulate --chip nvidia-a100 --gemm 4,4
+expect_error "tile that does not fit" 1 'tile 512x512x512 does not fit: the A chunk' \
+  simulate --chip ascend-910b --gemm 4096,4096,4096 --fidelity tile --tile 512x512x512 --json
+expect_error "tile simulation of a chip without a microarchitecture" 1 'needs microarch/matrix_cores, which is unknown' \
+  simulate --chip hygon-dcu-k100 --gemm 4,4,4 --fidelity tile
+expect_error "--tile without --fidelity tile" 2 '--tile and --timeline need --fidelity tile' \
+  simulate --chip ascend-910b --gemm 4,4,4 --tile 16x16x16
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
 
 echo "$passed passed, $failed failed"
