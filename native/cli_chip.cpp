@@ -16,6 +16,7 @@
 #include "chip/llm.hpp"
 #include "chip/roofline.hpp"
 #include "chip/systolic.hpp"
+#include "chip/tile_sim.hpp"
 #include "native/cli.hpp"
 
 namespace stacklab::cli {
@@ -216,14 +217,100 @@ int cmd_simulate_scalesim(const Args& a) {
     return 0;
 }
 
+// `--tile MxNxK`: the tile (rows of C, columns of C, depth of K) that overrides the search.
+chip::Tile parse_tile(const std::string& text) {
+    std::vector<int64_t> v;
+    std::stringstream ss(text);
+    for (std::string part; std::getline(ss, part, 'x');) v.push_back(parse_count("--tile", part));
+    if (v.size() != 3) throw UsageError("--tile expects MxNxK, got \"" + text + "\"");
+    return {v[0], v[1], v[2]};
+}
+
+// One simulated operator as a JSON row and as a table line (fixed formats: same bytes everywhere).
+json tile_row_json(const chip::TileResult& r) {
+    return {{"name", r.name},
+            {"op", r.op},
+            {"bound", chip::bound_name(r.bound)},
+            {"tile", {{"m", r.tile.m}, {"n", r.tile.n}, {"k", r.tile.k}}},
+            {"tiles", r.tiles},
+            {"cores_used", r.cores_used},
+            {"ops", r.ops},
+            {"cycles", std::ceil(r.cycles)},
+            {"time_us", r.time_s * 1e6},
+            {"roofline_us", r.roofline_s * 1e6},
+            {"bytes", {{"offchip", r.bytes.offchip}, {"l2", r.bytes.l2}, {"l1", r.bytes.l1}, {"l0", r.bytes.l0}, {"ub", r.bytes.ub}}},
+            {"energy_uj", r.energy_j * 1e6},
+            {"utilization",
+             {{"matrix", r.util_matrix}, {"vector", r.util_vector}, {"dma", r.util_dma}, {"offchip", r.util_offchip}, {"l2", r.util_l2}}}};
+}
+
+int simulate_tile(const Args& a, const chip::ChipSpec& c, const std::vector<double>& mnk, chip::DType dtype, chip::Pick pick) {
+    chip::Machine m;
+    try {
+        m = chip::machine_of(c, pick);
+    } catch (const std::invalid_argument& e) {
+        throw InputError(e.what());
+    }
+    chip::TileOp op = chip::gemm_op("gemm", int64_t(mnk[0]), int64_t(mnk[1]), int64_t(mnk[2]), dtype);
+    if (a.has("--tile")) op.tile = parse_tile(a.get("--tile", ""));
+    chip::SimOptions opt;
+    opt.max_timeline_events = a.flag("--timeline") ? 5000 : 0;
+    chip::TileResult r;
+    try {
+        r = chip::simulate_tiles(m, op, opt);
+    } catch (const std::invalid_argument& e) {
+        throw InputError(e.what());
+    }
+    const chip::MatrixShape& u = m.unit(dtype);
+    if (a.json) {
+        json row = tile_row_json(r);
+        json doc = {{"chip", c.id}, {"dtype", chip::dtype_name(dtype)}, {"fidelity", "tile"}, {"pick", chip::pick_name(pick)},
+                    {"matrix_cores", m.matrix_cores}, {"vector_cores", m.vector_cores}, {"clock_mhz", m.clock_hz / 1e6},
+                    {"matrix_unit", std::to_string(u.m) + "x" + std::to_string(u.k) + "x" + std::to_string(u.n)},
+                    {"peak_tops", m.peak_ops_per_s(dtype) / 1e12}, {"bandwidth_gbps", m.offchip_bytes_per_s / 1e9},
+                    {"time_us", r.time_s * 1e6}, {"cycles", std::ceil(r.cycles)}, {"energy_uj", r.energy_j * 1e6},
+                    {"ops", {row}}};
+        if (a.flag("--timeline")) {
+            json events = json::array();
+            for (const auto& e : r.timeline)
+                events.push_back({{"core", e.core}, {"unit", chip::unit_name(e.unit)}, {"tile", e.tile},
+                                  {"start_us", e.start_s * 1e6}, {"end_us", e.end_s * 1e6}});
+            doc["timeline"] = events;
+            doc["timeline_dropped"] = r.timeline_dropped;
+        }
+        std::cout << doc.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("%s, %s, tile-level simulation (%s figures): %d matrix cores x %dx%dx%d @ %s MHz = %s TOPS, %d vector cores, off-chip %s GB/s\n",
+                c.id.c_str(), chip::dtype_name(dtype), chip::pick_name(pick), m.matrix_cores, u.m, u.k, u.n,
+                fixed(m.clock_hz / 1e6, 1).c_str(), fixed(m.peak_ops_per_s(dtype) / 1e12, 1).c_str(), m.vector_cores,
+                fixed(m.offchip_bytes_per_s / 1e9, 1).c_str());
+    std::printf("%-8s %-8s %-7s %-14s %14s %12s %12s %14s %14s %14s %14s %14s %12s %6s %6s %6s\n", "name", "op", "bound",
+                "tile(MxNxK)", "cycles", "time_us", "roofline_us", "offchip_B", "l2_B", "l1_B", "l0_B", "ub_B", "energy_uj",
+                "u_mat", "u_vec", "u_mem");
+    const std::string tile = std::to_string(r.tile.m) + "x" + std::to_string(r.tile.n) + "x" + std::to_string(r.tile.k);
+    std::printf("%-8s %-8s %-7s %-14s %14s %12s %12s %14s %14s %14s %14s %14s %12s %6s %6s %6s\n", r.name.c_str(), r.op.c_str(),
+                chip::bound_name(r.bound), tile.c_str(), fixed(std::ceil(r.cycles), 0).c_str(), fixed(r.time_s * 1e6, 3).c_str(),
+                fixed(r.roofline_s * 1e6, 3).c_str(), fixed(r.bytes.offchip, 0).c_str(), fixed(r.bytes.l2, 0).c_str(),
+                fixed(r.bytes.l1, 0).c_str(), fixed(r.bytes.l0, 0).c_str(), fixed(r.bytes.ub, 0).c_str(),
+                fixed(r.energy_j * 1e6, 3).c_str(), fixed(r.util_matrix, 3).c_str(), fixed(r.util_vector, 3).c_str(),
+                fixed(r.util_offchip, 3).c_str());
+    std::printf("%lld tiles on %d cores. Figures marked assumed in the catalog's microarch drive this result: a teaching model, not a measurement.\n",
+                (long long)r.tiles, r.cores_used);
+    return 0;
+}
+
+
 }  // namespace
 
 int cmd_simulate(const Args& a) {
     if (a.has("--scalesim-topology") || a.has("--scalesim-config")) return cmd_simulate_scalesim(a);
     if (!a.has("--chip") || !a.has("--gemm")) throw UsageError("simulate needs --chip ID --gemm M,N,K, or --scalesim-topology FILE.csv --scalesim-config FILE.cfg");
     const std::string fidelity = a.get("--fidelity", "roofline");
-    if (fidelity != "roofline")
-        throw UsageError("--fidelity " + fidelity + " is not available yet (roofline is)");
+    if (fidelity != "roofline" && fidelity != "tile")
+        throw UsageError("--fidelity expects roofline or tile, got \"" + fidelity + "\"");
+    if (fidelity != "tile" && (a.has("--tile") || a.flag("--timeline")))
+        throw UsageError("--tile and --timeline need --fidelity tile");
     std::vector<double> mnk;
     std::stringstream ss(a.get("--gemm", ""));
     for (std::string part; std::getline(ss, part, ',');) mnk.push_back(parse_count("--gemm", part));
@@ -231,6 +318,7 @@ int cmd_simulate(const Args& a) {
     const chip::DType dtype = chip::parse_dtype(a.get("--dtype", "int8"));
     const chip::Pick pick = chip::parse_pick(a.get("--pick", "nominal"));
     const auto chips = chip::load_catalog(catalog_files(Args{}));
+    if (fidelity == "tile") return simulate_tile(a, find_chip(chips, a.get("--chip", "")), mnk, dtype, pick);
     const chip::ChipPeak peak = chip::chip_peak(find_chip(chips, a.get("--chip", "")), dtype, pick);
     // int8 GEMMs accumulate in int32; fp16/bf16 ones write their own type.
     chip::OpWork w = chip::gemm_work(mnk[0], mnk[1], mnk[2], dtype, dtype == chip::DType::int8 ? 4 : 2);

@@ -23,8 +23,11 @@ const char* kUsage =
     "  chips show ID [--chips DIR]      one chip with every figure and its source\n"
     "  chips validate FILE...           check chip files against the catalog format\n"
     "  onnx-test DIR...                 run ONNX backend node tests (model.onnx + test_data_set_*/)\n"
-    "  simulate --chip ID --gemm M,N,K [--dtype int8|fp16|bf16] [--fidelity roofline] [--pick nominal|low|high]\n"
-    "                                   one GEMM on a chip: time, bound, intensity, ridge point\n"
+    "  simulate --chip ID --gemm M,N,K [--dtype int8|fp16|bf16] [--fidelity roofline|tile] [--pick nominal|low|high]\n"
+    "      [--tile MxNxK] [--timeline]\n"
+    "                                   one GEMM on a chip: roofline (time, bound, intensity, ridge point)\n"
+    "                                   or tile-level simulation (cycles, bytes per level, energy, utilization;\n"
+    "                                   --tile overrides the tiling, --timeline adds per-core events to --json)\n"
     "  llm --chip ID --llm ID [--quant w16a16|w8a8|w8a16|w6a16|w4a16] [--kv-int8] [--batch B]\n"
     "      [--prompt P] [--output O] [--chips N --link-gbps G] [--pick nominal|low|high]\n"
     "                                   LLM serving estimate: TTFT, decode time, tokens/s, KV cache\n"
@@ -52,10 +55,10 @@ const char* kUsage =
 // Options that take one value, and flags, by command.
 const std::set<std::string> kValueOptions = {
     "--chip", "--gemm", "--dtype", "--fidelity", "--pick", "--llm", "--quant", "--batch", "--prompt", "--output",
-    "--link-gbps", "--scalesim-topology", "--scalesim-config",          // simulate, llm
+    "--link-gbps", "--scalesim-topology", "--scalesim-config", "--tile",  // simulate, llm
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
     "--arm", "--q", "--qd", "--qdd", "--T"};                           // robot
-const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology"};
+const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline"};
 
 Args parse_args(int argc, char** argv) {
     Args a;

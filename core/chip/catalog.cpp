@@ -28,6 +28,26 @@ const std::vector<FigureKey>& figure_keys() {
     return keys;
 }
 
+const std::vector<FigureKey>& microarch_keys() {
+    static const std::vector<FigureKey> keys = {
+        {"matrix_cores", false},      {"vector_cores", false},      {"clock_mhz", false},
+        {"matrix_shape_int8", true},  {"matrix_shape_fp16", true},  {"matrix_shape_bf16", true},
+        {"vector_bytes_per_cycle", false}, {"l0a_kib", false},      {"l0b_kib", false},
+        {"l0c_kib", false},           {"l1_kib", false},            {"ub_kib", false},
+        {"l2_mib", false},            {"l2_bandwidth_gbps", false}, {"core_dma_bytes_per_cycle", false},
+    };
+    return keys;
+}
+
+const std::vector<FigureKey>& energy_keys() {
+    static const std::vector<FigureKey> keys = {
+        {"mac_int8_pj", false}, {"mac_fp16_pj", false}, {"mac_bf16_pj", false},
+        {"vector_byte_pj", false}, {"l0_byte_pj", false}, {"l1_byte_pj", false},
+        {"ub_byte_pj", false}, {"l2_byte_pj", false}, {"offchip_byte_pj", false},
+    };
+    return keys;
+}
+
 double Figure::number() const {
     if (!value || !std::holds_alternative<double>(*value))
         throw std::logic_error("figure has no numeric value");
@@ -75,6 +95,24 @@ const Figure& ChipSpec::figure(const std::string& key) const {
     for (size_t i = 0; i < keys.size(); ++i)
         if (key == keys[i].name) return figures.at(i);
     throw std::out_of_range("no chip figure named '" + key + "'");
+}
+
+namespace {
+const Figure& keyed(const std::vector<FigureKey>& keys, const std::vector<Figure>& figs, const std::string& key,
+                    const std::string& chip, const char* what) {
+    if (figs.empty()) throw std::out_of_range("chip " + chip + " has no microarch description");
+    for (size_t i = 0; i < keys.size(); ++i)
+        if (key == keys[i].name) return figs.at(i);
+    throw std::out_of_range(std::string("no ") + what + " figure named '" + key + "'");
+}
+}  // namespace
+
+const Figure& ChipSpec::micro(const std::string& key) const {
+    return keyed(microarch_keys(), microarch, key, id, "microarch");
+}
+
+const Figure& ChipSpec::energy_figure(const std::string& key) const {
+    return keyed(energy_keys(), energy, key, id, "energy");
 }
 
 const char* provenance_name(Provenance p) {
@@ -291,6 +329,29 @@ ChipSpec parse_chip(const std::string& json_bytes, const std::string& file_name)
     Reader figs = r.child("figures");
     for (const auto& key : figure_keys()) chip.figures.push_back(read_figure(figs.child(key.name), key.textual));
     figs.reject_unknown();
+    if (r.has("microarch")) {
+        Reader ma = r.child("microarch");
+        static const std::regex shape_re("[1-9][0-9]{0,4}x[1-9][0-9]{0,4}x[1-9][0-9]{0,4}");
+        for (const auto& key : microarch_keys()) {
+            Figure f = read_figure(ma.child(key.name), key.textual);
+            const std::string at = "/microarch/" + std::string(key.name) + "/value";
+            if (f.known() && key.textual && !std::regex_match(f.text(), shape_re))
+                throw CatalogError(file_name, at, "expected a matrix shape \"MxKxN\" such as \"16x16x16\", got \"" + f.text() + "\"");
+            // Everything here is a size, a count or a rate: zero would divide by zero later.
+            if (f.known() && !key.textual) {
+                for (double v : {f.range().first, f.number()})
+                    if (!(v > 0)) throw CatalogError(file_name, at, "expected a number > 0");
+                const std::string k = key.name;
+                if ((k == "matrix_cores" || k == "vector_cores") && f.number() != std::floor(f.number()))
+                    throw CatalogError(file_name, at, "expected a whole number of cores");
+            }
+            chip.microarch.push_back(std::move(f));
+        }
+        Reader en = ma.child("energy");
+        for (const auto& key : energy_keys()) chip.energy.push_back(read_figure(en.child(key.name), key.textual));
+        en.reject_unknown();
+        ma.reject_unknown();
+    }
     r.reject_unknown();
     const Figure& year = chip.figure("release_year");
     if (year.known() && (year.number() != std::floor(year.number()) || year.number() < 1990 || year.number() > 2100))
@@ -317,13 +378,18 @@ std::string catalog_json(const std::vector<ChipSpec>& chips, int indent) {
         json figs = json::object();
         const auto& keys = figure_keys();
         for (size_t i = 0; i < keys.size(); ++i) figs[keys[i].name] = figure_json(c.figures[i], keys[i].textual);
-        list.push_back({{"id", c.id},
-                        {"name", c.name},
-                        {"vendor", c.vendor},
-                        {"origin", c.origin},
-                        {"segment", c.segment},
-                        {"summary", c.summary},
-                        {"figures", figs}});
+        json chip = {{"id", c.id},         {"name", c.name},       {"vendor", c.vendor}, {"origin", c.origin},
+                     {"segment", c.segment}, {"summary", c.summary}, {"figures", figs}};
+        if (c.has_microarch()) {
+            json ma = json::object(), en = json::object();
+            const auto& mk = microarch_keys();
+            for (size_t i = 0; i < mk.size(); ++i) ma[mk[i].name] = figure_json(c.microarch[i], mk[i].textual);
+            const auto& ek = energy_keys();
+            for (size_t i = 0; i < ek.size(); ++i) en[ek[i].name] = figure_json(c.energy[i], ek[i].textual);
+            ma["energy"] = en;
+            chip["microarch"] = ma;
+        }
+        list.push_back(chip);
     }
     return json{{"chips", list}}.dump(indent);
 }

@@ -21,6 +21,32 @@
 //     process                string  e.g. "TSMC N7"
 //     release_year           number  integer year
 //
+//   microarch object  OPTIONAL: the microarchitecture the tile-level simulator (chip/tile_sim.hpp)
+//                     runs on; every key below is required when the object is present, each a FIGURE.
+//                     "Core" means one matrix (cube / Tensor Core group / BPU) core.
+//     matrix_cores             number  matrix cores that run tiles in parallel
+//     vector_cores             number  vector cores (post-ops, norms, softmax, elementwise)
+//     clock_mhz                number  clock of the matrix and vector cores, MHz
+//     matrix_shape_int8        string  "MxKxN": the matrix unit multiplies an MxK by a KxN block
+//     matrix_shape_fp16        string    per core per cycle (M*K*N MACs); unknown = not supported
+//     matrix_shape_bf16        string    (e.g. Ascend DaVinci cube: int8 16x32x16, fp16 16x16x16)
+//     vector_bytes_per_cycle   number  bytes of operands one vector core processes per cycle
+//     l0a_kib, l0b_kib         number  per core: matrix-unit input buffers for A and B, KiB
+//     l0c_kib                  number  per core: matrix-unit accumulator buffer, KiB
+//     l1_kib                   number  per core: staging buffer that DMA fills from L2/off-chip, KiB
+//     ub_kib                   number  per vector core: unified (vector) buffer, KiB
+//     l2_mib                   number  shared on-chip L2, MiB
+//     l2_bandwidth_gbps        number  L2 bandwidth shared by all cores, GB/s
+//     core_dma_bytes_per_cycle number  bytes per cycle one core's DMA port moves to/from off-chip
+//                                     memory (caps its share of off-chip bandwidth; L2 hits are not capped)
+//     energy                   object  each key a FIGURE, picojoules:
+//       mac_int8_pj, mac_fp16_pj, mac_bf16_pj   per multiply-accumulate on the matrix unit
+//       vector_byte_pj                          per byte the vector unit processes
+//       l0_byte_pj, l1_byte_pj, ub_byte_pj, l2_byte_pj, offchip_byte_pj   per byte moved at
+//                                               that level (read or written)
+//                     Off-chip bandwidth and capacity are the figures above. Most energies are
+//                     `assumed` (Horowitz, ISSCC 2014, 45 nm, scaled by a stated process factor).
+//
 // A FIGURE is exactly one of four forms; any form may add "note" (string):
 //   sourced  {"value": V, "source": "URL or document", "reported": true?}
 //   claims   {"value": V, "claims": [{"value": V1, "source": S1, "reported": true?}, ...]}
@@ -94,6 +120,9 @@ struct FigureKey {
     bool textual;
 };
 const std::vector<FigureKey>& figure_keys();
+// The keys of the optional `microarch` object (without `energy`) and of `microarch/energy`.
+const std::vector<FigureKey>& microarch_keys();
+const std::vector<FigureKey>& energy_keys();
 
 struct ChipSpec {
     std::string id, name, vendor, origin, segment, summary;
@@ -101,6 +130,14 @@ struct ChipSpec {
     std::vector<Figure> figures;
 
     const Figure& figure(const std::string& key) const;  // throws std::out_of_range
+
+    // Empty when the file has no `microarch` object; else indexed like microarch_keys() and
+    // energy_keys().
+    std::vector<Figure> microarch, energy;
+    bool has_microarch() const { return !microarch.empty(); }
+    // Throw std::out_of_range for an unknown key or when the chip has no microarch.
+    const Figure& micro(const std::string& key) const;
+    const Figure& energy_figure(const std::string& key) const;
 };
 
 // Parses and validates one chip file. `file_name` is used in errors and must end in `<id>.json`.

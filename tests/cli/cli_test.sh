@@ -35,7 +35,12 @@ for args in "chips --json" "chips show ascend-910b --json" "version --json" "chi
             "kernels drift --json" "kernels drift --variant single-pass --offset 1000 --json" \
             "kernels drift --variant welford --gelu tanh --fp16 --rows 8 --cols 333 --seed 7 --offset -2.5" \
             "kernels drift --variant single-pass --offset 1000" "${robot_cases[@]}" \
-            "$scalesim" "$scalesim --json"; do
+            "$scalesim" "$scalesim --json" \
+            "simulate --chip ascend-910b --gemm 1024,1024,1024 --dtype fp16 --fidelity tile" \
+            "simulate --chip nvidia-a100 --gemm 1,4096,4096 --dtype int8 --fidelity tile --json" \
+            "simulate --chip cambricon-mlu370-x8 --gemm 300,200,700 --dtype bf16 --fidelity tile --pick high --json" \
+            "simulate --chip ascend-910b --gemm 64,64,64 --fidelity tile --tile 32x32x32 --timeline --json"; do
+
   "$native" $args >"$tmp/n.out" 2>"$tmp/n.err"; n_rc=$?
   wasm $args >"$tmp/w.out" 2>"$tmp/w.err"; w_rc=$?
   if [ $n_rc -eq 0 ] && [ $w_rc -eq 0 ] && cmp -s "$tmp/n.out" "$tmp/w.out" && [ -s "$tmp/n.out" ]; then
@@ -64,7 +69,9 @@ fi
 for args in "help --json" "version --json" "chips --json" "chips show nvidia-a100 --json" \
             "chips validate models/chips/nvidia-h100.json --json" "llm list --json" \
             "llm --chip nvidia-a100 --llm qwen2.5-7b --json" "simulate --chip nvidia-h100 --gemm 8,8,8 --json" \
-            "$scalesim --json"; do
+            "$scalesim --json" \
+            "simulate --chip edge-npu-64tops --gemm 256,256,256 --fidelity tile --timeline --json"; do
+
   if "$native" $args >"$tmp/j.out" 2>"$tmp/j.err" && node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$tmp/j.out" 2>"$tmp/j.err"; then
     ok "'$args' prints one JSON document"
   else
@@ -168,6 +175,12 @@ expect_error "short SCALE-Sim topology row" 1 'short_row\.csv:2: row: expected 8
 expect_error "missing SCALE-Sim file" 1 'no-such\.csv: cannot open file' \
   simulate --scalesim-topology tests/data/scalesim/no-such.csv --scalesim-config tests/data/scalesim/scale.cfg
 expect_error "simulate without inputs" 2 'simulate needs --chip ID --gemm M,N,K, or --scalesim-topology' simulate --json
+expect_error "tile that does not fit" 1 'tile 512x512x512 does not fit: the A chunk' \
+  simulate --chip ascend-910b --gemm 4096,4096,4096 --fidelity tile --tile 512x512x512 --json
+expect_error "tile simulation of a chip without a microarchitecture" 1 'needs microarch/matrix_cores, which is unknown' \
+  simulate --chip hygon-dcu-k100 --gemm 4,4,4 --fidelity tile
+expect_error "--tile without --fidelity tile" 2 '--tile and --timeline need --fidelity tile' \
+  simulate --chip ascend-910b --gemm 4,4,4 --tile 16x16x16
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
 
 echo "$passed passed, $failed failed"

@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <functional>
 #include <set>
 
@@ -239,6 +240,116 @@ BOOST_AUTO_TEST_CASE(format_figure_marks_ranges_assumptions_and_unknowns) {
     f.provenance = Provenance::sourced;
     f.reported = false;
     BOOST_TEST(format_figure(f) == "HBM2e");
+}
+
+// A valid microarch object (every key sourced from a "test" document) for the tests below.
+json valid_microarch() {
+    json ma = json::object();
+    for (const auto& k : microarch_keys())
+        ma[k.name] = k.textual ? json{{"value", "16x16x16"}, {"source", "test"}} : json{{"value", 64}, {"source", "test"}};
+    json en = json::object();
+    for (const auto& k : energy_keys()) en[k.name] = {{"value", 1.5}, {"assumed", true}, {"reason", "test"}};
+    ma["energy"] = en;
+    return ma;
+}
+
+BOOST_AUTO_TEST_CASE(every_bundled_chip_describes_its_microarchitecture_with_provenance) {
+    for (const auto& c : bundled()) {
+        BOOST_TEST_CONTEXT("chip " << c.id) {
+            BOOST_TEST_REQUIRE(c.has_microarch());
+            BOOST_TEST(c.microarch.size() == microarch_keys().size());
+            BOOST_TEST(c.energy.size() == energy_keys().size());
+            std::vector<Figure> all = c.microarch;
+            all.insert(all.end(), c.energy.begin(), c.energy.end());
+            for (const auto& f : all) {
+                if (f.provenance == Provenance::sourced) BOOST_TEST(!f.source.empty());
+                if (f.provenance == Provenance::assumed || f.provenance == Provenance::unknown) BOOST_TEST(!f.reason.empty());
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(ascend_910b_microarch_has_the_davinci_cube_and_buffers) {
+    const auto chips = bundled();
+    const ChipSpec& c = find(chips, "ascend-910b");
+    BOOST_TEST(c.micro("matrix_shape_fp16").text() == "16x16x16");
+    BOOST_TEST(c.micro("matrix_shape_int8").text() == "16x32x16");
+    BOOST_TEST(c.micro("l0a_kib").number() == 64.0);
+    BOOST_TEST(c.micro("l0b_kib").number() == 64.0);
+    BOOST_TEST(c.micro("l0c_kib").number() == 128.0);
+    BOOST_TEST(c.micro("l1_kib").number() == 512.0);
+    BOOST_TEST(c.micro("ub_kib").number() == 192.0);
+    BOOST_TEST(c.micro("l2_mib").number() == 192.0);
+    BOOST_TEST(c.micro("matrix_cores").number() == 24.0);
+    BOOST_TEST(c.micro("vector_cores").number() == 48.0);
+    BOOST_CHECK_THROW(c.micro("l3_kib"), std::out_of_range);
+}
+
+// cores x MACs/cycle x 2 x clock must agree with the catalog's public peak: within its claims'
+// range where sources conflict, within 2% of a single figure otherwise. Peaks the catalog itself
+// assumes (910B bf16 := the fp16 default) are our guesses, not public figures, and are skipped.
+BOOST_AUTO_TEST_CASE(microarch_peaks_agree_with_the_catalog_peaks) {
+    for (const auto& c : bundled()) {
+        for (const char* dt : {"int8", "fp16", "bf16"}) {
+            const Figure& shape = c.micro(std::string("matrix_shape_") + dt);
+            const Figure& peak = c.figure(std::string(dt) + (std::string(dt) == "int8" ? "_tops" : "_tflops"));
+            if (!shape.known() || !peak.known() || !c.micro("clock_mhz").known()) continue;
+            if (peak.provenance == Provenance::assumed) continue;
+            BOOST_TEST_CONTEXT(c.id << " " << dt) {
+                int m = 0, k = 0, n = 0;
+                BOOST_TEST_REQUIRE(std::sscanf(shape.text().c_str(), "%dx%dx%d", &m, &k, &n) == 3);
+                const double derived = c.micro("matrix_cores").number() * m * k * n * 2 * c.micro("clock_mhz").number() * 1e6 / 1e12;
+                const auto [lo, hi] = peak.range();
+                BOOST_TEST(derived >= lo * 0.98, derived << " vs [" << lo << ", " << hi << "]");
+                BOOST_TEST(derived <= hi * 1.02, derived << " vs [" << lo << ", " << hi << "]");
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(microarch_errors_name_the_field) {
+    struct Case {
+        std::string what;
+        std::function<void(json&)> breakit;
+        std::string field;
+        std::string problem;
+    };
+    const std::vector<Case> cases = {
+        {"unknown key", [](json& m) { m["l3_kib"] = m["l1_kib"]; }, "/microarch/l3_kib", "unknown field"},
+        {"unknown energy key", [](json& m) { m["energy"]["dram_pj"] = m["energy"]["l2_byte_pj"]; }, "/microarch/energy/dram_pj", "unknown field"},
+        {"missing key", [](json& m) { m.erase("ub_kib"); }, "/microarch/ub_kib", "missing"},
+        {"bad shape", [](json& m) { m["matrix_shape_int8"]["value"] = "16x32"; }, "/microarch/matrix_shape_int8/value", "MxKxN"},
+        {"zero buffer", [](json& m) { m["l1_kib"]["value"] = 0; }, "/microarch/l1_kib/value", "> 0"},
+        {"fractional cores", [](json& m) { m["matrix_cores"]["value"] = 2.5; }, "/microarch/matrix_cores/value", "whole number"},
+        {"shape as number", [](json& m) { m["matrix_shape_fp16"]["value"] = 16; }, "/microarch/matrix_shape_fp16/value", "non-empty string"},
+    };
+    for (const auto& c : cases) {
+        BOOST_TEST_CONTEXT(c.what) {
+            json doc = valid_chip();
+            doc["microarch"] = valid_microarch();
+            BOOST_REQUIRE_NO_THROW(parse_chip(doc.dump(), "models/chips/test-chip.json"));
+            c.breakit(doc["microarch"]);
+            try {
+                parse_chip(doc.dump(), "models/chips/test-chip.json");
+                BOOST_ERROR("no error for " << c.what);
+            } catch (const CatalogError& e) {
+                BOOST_TEST(e.field() == c.field);
+                BOOST_TEST(contains(e.what(), c.problem), e.what());
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(catalog_json_carries_microarch_only_when_present) {
+    json doc = valid_chip();
+    const std::string without = catalog_json({parse_chip(doc.dump(), "test-chip.json")});
+    BOOST_TEST(!contains(without, "microarch"));
+    doc["microarch"] = valid_microarch();
+    const json with = json::parse(catalog_json({parse_chip(doc.dump(), "test-chip.json")}));
+    BOOST_TEST(with["chips"][0]["microarch"]["l1_kib"]["value"] == 64);
+    BOOST_TEST(with["chips"][0]["microarch"]["matrix_shape_fp16"]["value"] == "16x16x16");
+    BOOST_TEST(with["chips"][0]["microarch"]["energy"]["l2_byte_pj"]["value"] == 1.5);
+    BOOST_TEST(with["chips"][0]["microarch"]["energy"]["l2_byte_pj"]["provenance"] == "assumed");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

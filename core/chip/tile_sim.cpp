@@ -1,0 +1,774 @@
+#include "chip/tile_sim.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <queue>
+#include <stdexcept>
+
+namespace stacklab::chip {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr int kAccBytes = 4;  // int32 / fp32 accumulators in L0C
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+double micro_number(const ChipSpec& chip, const char* key, Pick pick) {
+    const Figure& f = chip.micro(key);
+    if (!f.known())
+        throw std::invalid_argument(chip.id + ": the tile simulator needs microarch/" + key + ", which is unknown (" +
+                                    f.reason + ")");
+    const auto [lo, hi] = f.range();
+    return pick == Pick::low ? lo : pick == Pick::high ? hi : f.number();
+}
+
+}  // namespace
+
+double Machine::peak_ops_per_s(DType t) const { return matrix_cores * unit(t).macs() * 2.0 * clock_hz; }
+
+Machine machine_of(const ChipSpec& chip, Pick pick) {
+    if (!chip.has_microarch())
+        throw std::invalid_argument(chip.id + ": the catalog has no microarch description, which the tile simulator needs");
+    Machine m;
+    m.chip_id = chip.id;
+    m.matrix_cores = int(micro_number(chip, "matrix_cores", pick));
+    m.vector_cores = int(micro_number(chip, "vector_cores", pick));
+    m.clock_hz = micro_number(chip, "clock_mhz", pick) * 1e6;
+    for (DType t : {DType::int8, DType::fp16, DType::bf16}) {
+        const Figure& f = chip.micro(std::string("matrix_shape_") + dtype_name(t));
+        if (!f.known()) continue;  // not supported: simulate_tiles says so if asked
+        MatrixShape s;
+        if (std::sscanf(f.text().c_str(), "%dx%dx%d", &s.m, &s.k, &s.n) != 3)
+            throw std::invalid_argument(chip.id + ": microarch/matrix_shape_" + dtype_name(t) + " is not MxKxN");
+        m.shape[int(t)] = s;
+    }
+    m.vector_bytes_per_cycle = micro_number(chip, "vector_bytes_per_cycle", pick);
+    m.l0a_bytes = micro_number(chip, "l0a_kib", pick) * 1024;
+    m.l0b_bytes = micro_number(chip, "l0b_kib", pick) * 1024;
+    m.l0c_bytes = micro_number(chip, "l0c_kib", pick) * 1024;
+    m.l1_bytes = micro_number(chip, "l1_kib", pick) * 1024;
+    m.ub_bytes = micro_number(chip, "ub_kib", pick) * 1024;
+    m.l2_bytes = micro_number(chip, "l2_mib", pick) * 1048576;
+    m.l2_bytes_per_s = micro_number(chip, "l2_bandwidth_gbps", pick) * 1e9;
+    m.core_dma_bytes_per_cycle = micro_number(chip, "core_dma_bytes_per_cycle", pick);
+    const Figure& bw = chip.figure("memory_bandwidth_gbps");
+    if (!bw.known())
+        throw std::invalid_argument(chip.id + ": the tile simulator needs memory_bandwidth_gbps, which is unknown (" +
+                                    bw.reason + ")");
+    const auto [lo, hi] = bw.range();
+    m.offchip_bytes_per_s = (pick == Pick::low ? lo : pick == Pick::high ? hi : bw.number()) * 1e9;
+    auto energy = [&](const char* key) {
+        const Figure& f = chip.energy_figure(key);
+        if (!f.known())
+            throw std::invalid_argument(chip.id + ": the tile simulator needs microarch/energy/" + key + ", which is unknown");
+        return f.number();
+    };
+    m.mac_pj[int(DType::int8)] = energy("mac_int8_pj");
+    m.mac_pj[int(DType::fp16)] = energy("mac_fp16_pj");
+    m.mac_pj[int(DType::bf16)] = energy("mac_bf16_pj");
+    m.vector_byte_pj = energy("vector_byte_pj");
+    m.l0_byte_pj = energy("l0_byte_pj");
+    m.l1_byte_pj = energy("l1_byte_pj");
+    m.ub_byte_pj = energy("ub_byte_pj");
+    m.l2_byte_pj = energy("l2_byte_pj");
+    m.offchip_byte_pj = energy("offchip_byte_pj");
+    return m;
+}
+
+const char* op_kind_name(OpKind k) {
+    switch (k) {
+        case OpKind::gemm: return "MatMul";
+        case OpKind::conv: return "Conv";
+        case OpKind::elementwise: return "Elementwise";
+        case OpKind::layernorm: return "LayerNorm";
+        case OpKind::softmax: return "Softmax";
+    }
+    return "?";
+}
+
+const char* activation_name(Activation a) {
+    switch (a) {
+        case Activation::none: return "none";
+        case Activation::relu: return "relu";
+        case Activation::gelu: return "gelu";
+        case Activation::silu: return "silu";
+    }
+    return "?";
+}
+
+int activation_passes(Activation a) {
+    switch (a) {
+        case Activation::none: return 0;
+        case Activation::relu: return 1;
+        case Activation::gelu: return 4;
+        case Activation::silu: return 3;
+    }
+    return 0;
+}
+
+const char* unit_name(Unit u) {
+    switch (u) {
+        case Unit::dma_in: return "dma_in";
+        case Unit::matrix: return "matrix";
+        case Unit::vector: return "vector";
+        case Unit::dma_out: return "dma_out";
+    }
+    return "?";
+}
+
+namespace {
+
+void require_positive(const std::string& name, const char* what, int64_t v) {
+    if (v < 1) throw std::invalid_argument(name + ": " + what + " must be >= 1, got " + std::to_string(v));
+}
+
+bool is_matrix(OpKind k) { return k == OpKind::gemm || k == OpKind::conv; }
+
+}  // namespace
+
+TileOp gemm_op(const std::string& name, int64_t M, int64_t N, int64_t K, DType dtype, bool bias, Activation act,
+               int64_t batch) {
+    require_positive(name, "M", M);
+    require_positive(name, "N", N);
+    require_positive(name, "K", K);
+    require_positive(name, "batch", batch);
+    TileOp op;
+    op.name = name;
+    op.kind = OpKind::gemm;
+    op.dtype = dtype;
+    op.batch = batch;
+    op.M = M, op.N = N, op.K = K;
+    // int8 GEMMs write int32 accumulators, fp16/bf16 their own type (as the roofline CLI does).
+    op.out_bytes = dtype == DType::int8 ? 4 : 2;
+    op.bias = bias;
+    op.act = act;
+    return op;
+}
+
+TileOp conv_op(const std::string& name, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t kh,
+               int64_t kw, int64_t stride, int64_t pad, DType dtype, bool bias, Activation act) {
+    for (auto [what, v] : {std::pair<const char*, int64_t>{"batch", batch}, {"cin", cin}, {"h", h}, {"w", w},
+                           {"cout", cout}, {"kh", kh}, {"kw", kw}, {"stride", stride}})
+        require_positive(name, what, v);
+    if (pad < 0) throw std::invalid_argument(name + ": pad must be >= 0");
+    const int64_t oh = (h + 2 * pad - kh) / stride + 1, ow = (w + 2 * pad - kw) / stride + 1;
+    if (h + 2 * pad < kh || w + 2 * pad < kw || oh < 1 || ow < 1)
+        throw std::invalid_argument(name + ": the kernel is larger than the padded input");
+    TileOp op = gemm_op(name, batch * oh * ow, cout, cin * kh * kw, dtype, bias, act);
+    op.kind = OpKind::conv;
+    // Implicit GEMM: the im2col matrix (M x K) is gathered from an input of batch*cin*h*w.
+    op.a_offchip_fraction = std::min(1.0, double(batch * cin * h * w) / (double(op.M) * double(op.K)));
+    return op;
+}
+
+TileOp elementwise_op(const std::string& name, int64_t rows, int64_t cols, DType dtype, int inputs, int passes) {
+    require_positive(name, "rows", rows);
+    require_positive(name, "cols", cols);
+    require_positive(name, "inputs", inputs);
+    require_positive(name, "passes", passes);
+    TileOp op;
+    op.name = name;
+    op.kind = OpKind::elementwise;
+    op.dtype = dtype;
+    op.rows = rows, op.cols = cols;
+    op.inputs = inputs;
+    op.passes = passes;
+    op.out_bytes = dtype_bytes(dtype);
+    return op;
+}
+
+TileOp activation_op(const std::string& name, int64_t rows, int64_t cols, DType dtype, Activation act) {
+    if (act == Activation::none) throw std::invalid_argument(name + ": an activation op needs an activation");
+    return elementwise_op(name, rows, cols, dtype, 1, activation_passes(act));
+}
+
+TileOp layernorm_op(const std::string& name, int64_t rows, int64_t cols, DType dtype, Activation fused) {
+    TileOp op = elementwise_op(name, rows, cols, dtype, 1, 3);
+    op.kind = OpKind::layernorm;
+    op.act = fused;
+    return op;
+}
+
+TileOp softmax_op(const std::string& name, int64_t rows, int64_t cols, DType dtype) {
+    TileOp op = elementwise_op(name, rows, cols, dtype, 1, 4);
+    op.kind = OpKind::softmax;
+    return op;
+}
+
+namespace {
+
+// Vector cores that serve one matrix core's epilogue (910B: 2).
+double vector_ratio(const Machine& m) { return double(m.vector_cores) / double(m.matrix_cores); }
+
+int epilogue_passes(const TileOp& op) { return 1 + (op.bias ? 1 : 0) + activation_passes(op.act); }
+int vector_passes(const TileOp& op) { return op.passes + activation_passes(op.act); }
+
+const MatrixShape& unit_for(const Machine& m, const TileOp& op) {
+    const MatrixShape& u = m.unit(op.dtype);
+    if (!u.supported())
+        throw std::invalid_argument(m.chip_id + ": the matrix unit has no " + std::string(dtype_name(op.dtype)) +
+                                    " mode (microarch/matrix_shape_" + dtype_name(op.dtype) + " is unknown)");
+    return u;
+}
+
+// Why a GEMM tile does not fit, or "" when it does (the rules in the header comment).
+std::string gemm_tile_misfit(const Machine& m, const TileOp& op, const Tile& t) {
+    const double in = dtype_bytes(op.dtype);
+    const double ub = m.ub_bytes * std::max(1.0, vector_ratio(m));
+    if (double(t.m) * t.k * in > m.l0a_bytes / 2) return "the A chunk tm x tk does not fit half of L0A";
+    if (double(t.k) * t.n * in > m.l0b_bytes / 2) return "the B chunk tk x tn does not fit half of L0B";
+    if (double(t.m) * t.n * kAccBytes > m.l0c_bytes / 2) return "the tm x tn accumulators do not fit half of L0C";
+    if (2 * (double(t.m) * t.k + double(t.k) * t.n) * in > m.l1_bytes) return "two A and B chunks do not fit L1";
+    if (2 * double(t.m) * t.n * op.out_bytes > ub) return "two tm x tn output tiles do not fit the unified buffer";
+    return "";
+}
+
+struct GemmGeometry {
+    int64_t tiles_m, tiles_n, nk, tiles;
+};
+
+GemmGeometry geometry(const TileOp& op, const Tile& t) {
+    GemmGeometry g;
+    g.tiles_m = ceil_div(op.M, t.m);
+    g.tiles_n = ceil_div(op.N, t.n);
+    g.nk = ceil_div(op.K, t.k);
+    g.tiles = op.batch * g.tiles_m * g.tiles_n;
+    return g;
+}
+
+bool a_resident(const Machine& m, const TileOp& op) {
+    return double(op.batch) * op.M * op.K * dtype_bytes(op.dtype) * op.a_offchip_fraction <= m.l2_bytes / 2;
+}
+bool b_resident(const Machine& m, const TileOp& op) {
+    return double(op.batch) * op.K * op.N * dtype_bytes(op.dtype) <= m.l2_bytes / 2;
+}
+
+// The closed-form cost of one candidate tile, with the simulator's own rules.
+double gemm_tile_cost(const Machine& m, const TileOp& op, const Tile& t) {
+    const MatrixShape& u = m.unit(op.dtype);
+    const GemmGeometry g = geometry(op, t);
+    const double in = dtype_bytes(op.dtype);
+    const int64_t rows = std::min(t.m, op.M), cols = std::min(t.n, op.N), kk = std::min(t.k, op.K);
+    const double cores = double(std::min<int64_t>(g.tiles, m.matrix_cores));
+    const double per_core = double(ceil_div(g.tiles, m.matrix_cores));
+    const double step = double(ceil_div(rows, u.m) * ceil_div(kk, u.k) * ceil_div(cols, u.n));
+    const double post = std::ceil(double(rows) * cols * op.out_bytes * epilogue_passes(op) /
+                                  (m.vector_bytes_per_cycle * vector_ratio(m)));
+    const double a_loads = double(g.tiles) * g.nk * rows * kk * in, b_loads = double(g.tiles) * g.nk * kk * cols * in;
+    const double a_unique = double(op.batch) * op.M * op.K * in, b_unique = double(op.batch) * op.K * op.N * in;
+    const double a_off = (a_resident(m, op) ? a_unique : a_loads) * op.a_offchip_fraction;
+    const double b_off = b_resident(m, op) ? b_unique : b_loads;
+    const double c_bytes = double(op.batch) * op.M * op.N * op.out_bytes + (op.bias ? double(op.N) * op.out_bytes : 0);
+    const double off_bw = std::min(m.offchip_bytes_per_s, cores * m.core_dma_bytes_per_cycle * m.clock_hz);
+    // Uneven tile counts per core stretch the memory phases too (the busiest core sets the pace).
+    const double imbalance = per_core * cores / double(g.tiles);
+    const double t_off = (a_off + b_off + c_bytes) / off_bw * imbalance;
+    const double t_l2 = (a_loads + b_loads - a_off - b_off) / m.l2_bytes_per_s * imbalance;
+    const double t_mat = per_core * g.nk * step / m.clock_hz;
+    const double t_vec = per_core * post / m.clock_hz;
+    const double per_core_bw = off_bw / cores;
+    const double fill = (double(rows) * kk + double(kk) * cols) * in / per_core_bw + step / m.clock_hz +
+                        post / m.clock_hz + double(rows) * cols * op.out_bytes / per_core_bw;
+    return std::max(std::max(t_mat, t_vec), std::max(t_off, t_l2)) + fill;
+}
+
+Tile search_gemm_tile(const Machine& m, const TileOp& op) {
+    const MatrixShape& u = unit_for(m, op);
+    auto sizes = [](int64_t unit, int64_t dim) {
+        std::vector<int64_t> v;
+        for (int64_t s = unit;; s *= 2) {
+            v.push_back(s);
+            if (s >= dim || s >= 8192) break;
+        }
+        return v;
+    };
+    std::vector<std::pair<Tile, double>> fits;
+    double best_cost = kInf;
+    for (int64_t tm : sizes(u.m, op.M))
+        for (int64_t tn : sizes(u.n, op.N))
+            for (int64_t tk : sizes(u.k, op.K)) {
+                const Tile t{tm, tn, tk};
+                if (!gemm_tile_misfit(m, op, t).empty()) continue;
+                fits.push_back({t, gemm_tile_cost(m, op, t)});
+                best_cost = std::min(best_cost, fits.back().second);
+            }
+    // Within 1% of the cheapest, take the largest tile (more reuse, fewer DMA jobs, a faster
+    // simulation), then the deepest K chunk: small tiles often win the estimate only by the
+    // pipeline fill, which is noise for any real size.
+    Tile best;
+    for (const auto& [t, c] : fits) {
+        if (c > best_cost * 1.01) continue;
+        const int64_t vol = t.m * t.n * t.k, best_vol = best.m * best.n * best.k;
+        if (best.empty() || t.m * t.n > best.m * best.n || (t.m * t.n == best.m * best.n && vol > best_vol)) best = t;
+    }
+    if (best.empty())
+        throw std::invalid_argument(m.chip_id + ": not even one matrix-unit block fits the buffers for " + op.name);
+    return best;
+}
+
+double vector_tile_bytes(const TileOp& op, int64_t rows, int64_t cols) {
+    // Inputs and the output, double-buffered.
+    return 2.0 * double(rows) * cols * op.out_bytes * (op.inputs + 1);
+}
+
+Tile search_vector_tile(const Machine& m, const TileOp& op) {
+    Tile t;
+    t.k = 1;
+    const int64_t fit_rows = int64_t(m.ub_bytes / vector_tile_bytes(op, 1, op.cols));
+    if (fit_rows >= 1) {
+        // As many rows as fit, but not so many that cores sit idle.
+        t.m = std::max<int64_t>(1, std::min(fit_rows, ceil_div(op.rows, m.vector_cores)));
+        t.n = op.cols;
+    } else {
+        // A row longer than the buffer is processed in column chunks of a multiple of 32 elements.
+        t.m = 1;
+        t.n = std::max<int64_t>(1, int64_t(m.ub_bytes / vector_tile_bytes(op, 1, 1)) / 32 * 32);
+    }
+    return t;
+}
+
+}  // namespace
+
+Tile choose_tile(const Machine& m, const TileOp& op) {
+    if (is_matrix(op.kind)) {
+        const MatrixShape& u = unit_for(m, op);
+        if (op.tile.empty()) return search_gemm_tile(m, op);
+        const Tile& t = op.tile;
+        if (t.m < 1 || t.n < 1 || t.k < 1) throw std::invalid_argument(op.name + ": tile dimensions must be >= 1");
+        if (t.m % u.m || t.n % u.n || t.k % u.k)
+            throw std::invalid_argument(op.name + ": tile " + std::to_string(t.m) + "x" + std::to_string(t.n) + "x" +
+                                        std::to_string(t.k) + " (MxNxK) is not a multiple of the matrix unit " +
+                                        std::to_string(u.m) + "x" + std::to_string(u.n) + "x" + std::to_string(u.k));
+        const std::string why = gemm_tile_misfit(m, op, t);
+        if (!why.empty())
+            throw std::invalid_argument(op.name + ": tile " + std::to_string(t.m) + "x" + std::to_string(t.n) + "x" +
+                                        std::to_string(t.k) + " does not fit: " + why);
+        return t;
+    }
+    if (op.tile.empty()) return search_vector_tile(m, op);
+    Tile t = op.tile;
+    if (t.m < 1 || t.n < 1) throw std::invalid_argument(op.name + ": tile dimensions must be >= 1");
+    t.n = std::min(t.n, op.cols);
+    t.k = 1;
+    if (vector_tile_bytes(op, t.m, t.n) > m.ub_bytes)
+        throw std::invalid_argument(op.name + ": tile of " + std::to_string(t.m) + " rows x " + std::to_string(t.n) +
+                                    " does not fit: inputs and output, double-buffered, exceed the unified buffer");
+    return t;
+}
+
+namespace {
+
+// What one core does at one pipeline step and per output tile; filled by the lowering.
+struct StepWork {
+    double offchip_bytes = 0, l2_bytes = 0;  // DMA in, by source
+    double matrix_cycles = 0;                // 0 for vector ops
+    double padded_macs = 0;
+};
+struct TileWork {
+    double vector_cycles = 0, vector_bytes = 0;  // bytes the vector passes process
+    double store_bytes = 0;
+    double acc_bytes = 0;  // accumulators read out of L0C
+};
+
+// The lowering of one operator: tiles, steps per tile, and the work of each.
+class Lowering {
+public:
+    Lowering(const Machine& m, const TileOp& op, const Tile& t) : m_(m), op_(op), t_(t) {
+        in_ = dtype_bytes(op.dtype);
+        if (is_matrix(op.kind)) {
+            u_ = m.unit(op.dtype);
+            g_ = geometry(op, t);
+            cores_ = m.matrix_cores;
+            nk_ = g_.nk;
+            tiles_ = g_.tiles;
+            a_touched_.assign(size_t(op.batch * g_.tiles_m * g_.nk), 0);
+            b_touched_.assign(size_t(op.batch * g_.nk * g_.tiles_n), 0);
+            bias_touched_.assign(size_t(g_.tiles_n), 0);
+            a_res_ = a_resident(m, op);
+            b_res_ = b_resident(m, op);
+            vec_rate_ = m.vector_bytes_per_cycle * vector_ratio(m);
+        } else {
+            cores_ = m.vector_cores;
+            nk_ = 1;
+            row_tiles_ = ceil_div(op.rows, t.m);
+            col_tiles_ = ceil_div(op.cols, t.n);
+            tiles_ = row_tiles_ * col_tiles_;
+            vec_rate_ = m.vector_bytes_per_cycle;
+        }
+    }
+    int cores() const { return cores_; }
+    int64_t tiles() const { return tiles_; }
+    int64_t steps_per_tile() const { return nk_; }
+    bool matrix() const { return is_matrix(op_.kind); }
+
+    // Called when the step's DMA starts, in simulated order: first touches go off-chip.
+    StepWork step(int64_t tile, int64_t kc) {
+        StepWork w;
+        if (!matrix()) {
+            const auto [r, c] = vector_dims(tile);
+            w.offchip_bytes = double(r) * c * op_.out_bytes * op_.inputs;
+            return w;
+        }
+        const int64_t b = tile / (g_.tiles_m * g_.tiles_n), rest = tile % (g_.tiles_m * g_.tiles_n);
+        const int64_t mi = rest / g_.tiles_n, ni = rest % g_.tiles_n;
+        const int64_t rows = std::min(t_.m, op_.M - mi * t_.m), cols = std::min(t_.n, op_.N - ni * t_.n);
+        const int64_t kk = std::min(t_.k, op_.K - kc * t_.k);
+        auto load = [&](std::vector<char>& touched, size_t id, double bytes, bool resident, double frac) {
+            const bool hit = resident && touched[id];
+            touched[id] = 1;
+            const double off = hit ? 0.0 : bytes * frac;
+            w.offchip_bytes += off;
+            w.l2_bytes += bytes - off;
+        };
+        load(a_touched_, size_t((b * g_.tiles_m + mi) * g_.nk + kc), double(rows) * kk * in_, a_res_,
+             op_.a_offchip_fraction);
+        load(b_touched_, size_t((b * g_.nk + kc) * g_.tiles_n + ni), double(kk) * cols * in_, b_res_, 1.0);
+        if (op_.bias && kc == 0) load(bias_touched_, size_t(ni), double(cols) * op_.out_bytes, true, 1.0);
+        const double blocks = double(ceil_div(rows, u_.m) * ceil_div(kk, u_.k) * ceil_div(cols, u_.n));
+        w.matrix_cycles = blocks;
+        w.padded_macs = blocks * u_.macs();
+        return w;
+    }
+
+    TileWork tile_work(int64_t tile) const {
+        TileWork w;
+        double elems;
+        int passes;
+        if (matrix()) {
+            const int64_t rest = tile % (g_.tiles_m * g_.tiles_n);
+            const int64_t mi = rest / g_.tiles_n, ni = rest % g_.tiles_n;
+            elems = double(std::min(t_.m, op_.M - mi * t_.m)) * double(std::min(t_.n, op_.N - ni * t_.n));
+            passes = epilogue_passes(op_);
+            w.acc_bytes = elems * kAccBytes;
+        } else {
+            const auto [r, c] = vector_dims(tile);
+            elems = double(r) * c;
+            passes = vector_passes(op_);
+        }
+        w.vector_bytes = elems * op_.out_bytes * passes;
+        w.vector_cycles = std::ceil(w.vector_bytes / vec_rate_);
+        w.store_bytes = elems * op_.out_bytes;
+        return w;
+    }
+
+private:
+    std::pair<int64_t, int64_t> vector_dims(int64_t tile) const {
+        const int64_t ri = tile / col_tiles_, ci = tile % col_tiles_;
+        return {std::min(t_.m, op_.rows - ri * t_.m), std::min(t_.n, op_.cols - ci * t_.n)};
+    }
+
+    const Machine& m_;
+    const TileOp& op_;
+    Tile t_;
+    MatrixShape u_;
+    GemmGeometry g_{};
+    int cores_ = 0;
+    int64_t nk_ = 1, tiles_ = 0, row_tiles_ = 0, col_tiles_ = 0;
+    double in_ = 1, vec_rate_ = 1;
+    bool a_res_ = false, b_res_ = false;
+    std::vector<char> a_touched_, b_touched_, bias_touched_;
+};
+
+// One core's pipeline: each unit works through its queue in order, one job at a time.
+struct Core {
+    int64_t tiles = 0, steps = 0;
+    int64_t loads_started = 0, loads_done = 0, comps_started = 0, comps_done = 0;
+    int64_t posts_started = 0, posts_done = 0, stores_started = 0, stores_done = 0;
+    bool load_busy = false, comp_busy = false, post_busy = false, store_busy = false;
+    int load_parts = 0, store_parts = 0;  // transfers still running
+    double load_start = 0, store_start = 0;
+    std::vector<double> step_cycles;  // matrix cycles of started loads, by step (consumed by compute)
+};
+
+struct Transfer {
+    int core;
+    bool store;
+    bool offchip;
+    double remaining;
+};
+
+struct Fixed {  // a matrix or vector job with a known end
+    double end;
+    int64_t seq;
+    int core;
+    Unit unit;
+    bool operator>(const Fixed& o) const { return end != o.end ? end > o.end : seq > o.seq; }
+};
+
+}  // namespace
+
+TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& opt) {
+    TileResult r;
+    r.name = op.name;
+    r.op = op_kind_name(op.kind);
+    r.dtype = op.dtype;
+    r.tile = choose_tile(m, op);
+    Lowering low(m, op, r.tile);
+    const int ncores = low.cores();
+    const int64_t nk = low.steps_per_tile();
+    r.tiles = low.tiles();
+    r.cores_used = int(std::min<int64_t>(r.tiles, ncores));
+
+    std::vector<Core> cores(static_cast<size_t>(ncores));
+    for (int c = 0; c < ncores; ++c) {
+        cores[size_t(c)].tiles = r.tiles > c ? (r.tiles - c + ncores - 1) / ncores : 0;
+        cores[size_t(c)].steps = cores[size_t(c)].tiles * nk;
+    }
+    auto global_tile = [&](int c, int64_t local) { return int64_t(c) + local * ncores; };
+
+    std::vector<Transfer> active;
+    std::priority_queue<Fixed, std::vector<Fixed>, std::greater<Fixed>> fixed;
+    int64_t seq = 0;
+    double now = 0;
+    double busy_matrix = 0, busy_vector = 0, busy_dma = 0;
+    const double port_bps = m.core_dma_bytes_per_cycle * m.clock_hz;
+
+    auto record = [&](int c, Unit u, int64_t tile, double start, double end) {
+        if (r.timeline.size() < opt.max_timeline_events)
+            r.timeline.push_back({c, u, tile, start, end});
+        else
+            ++r.timeline_dropped;
+    };
+    auto add_transfer = [&](int c, bool store, bool offchip, double bytes) {
+        if (bytes <= 0) return 0;
+        active.push_back({c, store, offchip, bytes});
+        return 1;
+    };
+
+    auto try_start = [&](int c) {
+        Core& k = cores[size_t(c)];
+        for (bool progress = true; progress;) {
+            progress = false;
+            // DMA out of tile t once its vector work is done.
+            if (!k.store_busy && k.stores_started < k.tiles && k.posts_done > k.stores_started) {
+                const TileWork w = low.tile_work(global_tile(c, k.stores_started));
+                k.store_busy = true;
+                k.store_start = now;
+                r.bytes.offchip += w.store_bytes;
+                k.store_parts = add_transfer(c, true, true, w.store_bytes);
+                ++k.stores_started;
+                if (k.store_parts == 0) fixed.push({now, seq++, c, Unit::dma_out});
+                progress = true;
+            }
+            // Vector work of tile t: its last matrix step is done (or, for vector ops, its load),
+            // and one of the two output buffers is free (the store of t-2 is done).
+            const int64_t t = k.posts_started;
+            const bool inputs_ready = low.matrix() ? k.comps_done >= (t + 1) * nk : k.loads_done > t;
+            if (!k.post_busy && t < k.tiles && inputs_ready && (t < 2 || k.stores_done >= t - 1)) {
+                const TileWork w = low.tile_work(global_tile(c, t));
+                k.post_busy = true;
+                ++k.posts_started;
+                const double d = w.vector_cycles / m.clock_hz;
+                busy_vector += d;
+                r.bytes.ub += 2 * w.vector_bytes;
+                r.bytes.l0 += w.acc_bytes;
+                r.energy_j += w.vector_bytes * m.vector_byte_pj * 1e-12;
+                fixed.push({now + d, seq++, c, Unit::vector});
+                record(c, Unit::vector, global_tile(c, t), now, now + d);
+                progress = true;
+            }
+            // Matrix step s: its data is loaded, and a new tile needs a free accumulator buffer
+            // (the vector work of tile t-2 is done).
+            const int64_t s = k.comps_started;
+            if (low.matrix() && !k.comp_busy && s < k.steps && k.loads_done > s) {
+                const int64_t st = s / nk;
+                if (s % nk != 0 || st < 2 || k.posts_done >= st - 1) {
+                    k.comp_busy = true;
+                    ++k.comps_started;
+                    const double d = k.step_cycles[size_t(s)] / m.clock_hz;
+                    busy_matrix += d;
+                    fixed.push({now + d, seq++, c, Unit::matrix});
+                    record(c, Unit::matrix, global_tile(c, st), now, now + d);
+                    progress = true;
+                }
+            }
+            // DMA in of step s into one of two input buffers: free once step s-2 is consumed.
+            const int64_t l = k.loads_started;
+            const int64_t consumed = low.matrix() ? k.comps_done : k.posts_done;
+            if (!k.load_busy && l < k.steps && (l < 2 || consumed >= l - 1)) {
+                const StepWork w = low.step(global_tile(c, l / nk), l % nk);
+                k.step_cycles.push_back(w.matrix_cycles);
+                r.padded_macs += w.padded_macs;
+                r.bytes.offchip += w.offchip_bytes;
+                r.bytes.l2 += w.l2_bytes;
+                r.bytes.l1 += w.offchip_bytes + w.l2_bytes;
+                if (low.matrix()) r.bytes.l0 += w.offchip_bytes + w.l2_bytes;
+                k.load_busy = true;
+                k.load_start = now;
+                k.load_parts = add_transfer(c, false, true, w.offchip_bytes) + add_transfer(c, false, false, w.l2_bytes);
+                if (k.load_parts == 0) fixed.push({now, seq++, c, Unit::dma_in});
+                ++k.loads_started;
+                progress = true;
+            }
+        }
+    };
+
+    auto finish_load = [&](int c) {
+        Core& k = cores[size_t(c)];
+        k.load_busy = false;
+        ++k.loads_done;
+        busy_dma += now - k.load_start;
+        record(c, Unit::dma_in, global_tile(c, (k.loads_done - 1) / nk), k.load_start, now);
+    };
+    auto finish_store = [&](int c) {
+        Core& k = cores[size_t(c)];
+        k.store_busy = false;
+        ++k.stores_done;
+        busy_dma += now - k.store_start;
+        record(c, Unit::dma_out, global_tile(c, k.stores_done - 1), k.store_start, now);
+    };
+
+    for (int c = 0; c < ncores; ++c) try_start(c);
+    std::vector<int> touched;
+    while (!fixed.empty() || !active.empty()) {
+        // Fair share: n transfers on a server get bandwidth / n each (off-chip: at most a port).
+        int n_off = 0, n_l2 = 0;
+        for (const auto& x : active) (x.offchip ? n_off : n_l2)++;
+        const double rate_off = n_off ? std::min(port_bps, m.offchip_bytes_per_s / n_off) : 0.0;
+        const double rate_l2 = n_l2 ? m.l2_bytes_per_s / n_l2 : 0.0;
+        double dt_dma = kInf;
+        for (const auto& x : active) dt_dma = std::min(dt_dma, x.remaining / (x.offchip ? rate_off : rate_l2));
+        const double t_fixed = fixed.empty() ? kInf : fixed.top().end;
+        touched.clear();
+        if (now + dt_dma <= t_fixed) {
+            // A transfer finishes first; those that finish exactly now are removed.
+            std::vector<Transfer> still;
+            still.reserve(active.size());
+            for (auto& x : active) {
+                const double rate = x.offchip ? rate_off : rate_l2;
+                if (x.remaining / rate <= dt_dma) {
+                    Core& k = cores[size_t(x.core)];
+                    int& parts = x.store ? k.store_parts : k.load_parts;
+                    if (--parts == 0) touched.push_back(x.core * 2 + (x.store ? 1 : 0));
+                } else {
+                    x.remaining -= rate * dt_dma;
+                    still.push_back(x);
+                }
+            }
+            active.swap(still);
+            now += dt_dma;
+            for (int code : touched) (code & 1) ? finish_store(code / 2) : finish_load(code / 2);
+        } else {
+            const double dt = t_fixed - now;
+            for (auto& x : active) x.remaining -= (x.offchip ? rate_off : rate_l2) * dt;
+            now = t_fixed;
+        }
+        while (!fixed.empty() && fixed.top().end <= now) {
+            const Fixed f = fixed.top();
+            fixed.pop();
+            Core& k = cores[size_t(f.core)];
+            switch (f.unit) {
+                case Unit::matrix: k.comp_busy = false; ++k.comps_done; break;
+                case Unit::vector: k.post_busy = false; ++k.posts_done; break;
+                case Unit::dma_in: finish_load(f.core); break;
+                case Unit::dma_out: finish_store(f.core); break;
+            }
+            touched.push_back(f.core * 2);
+        }
+        for (int code : touched) try_start(code / 2);
+    }
+    for (const auto& k : cores)
+        if (k.stores_done != k.tiles) throw std::logic_error("tile simulator: a core stalled for " + op.name);
+
+    // Totals, the roofline of the same machine, and utilization.
+    r.time_s = now;
+    r.cycles = now * m.clock_hz;
+    const double in = dtype_bytes(op.dtype);
+    double compulsory;
+    if (low.matrix()) {
+        r.ops = 2.0 * op.batch * op.M * op.N * op.K;
+        r.compute_floor_s = r.ops / m.peak_ops_per_s(op.dtype);
+        compulsory = double(op.batch) * op.M * op.K * in * op.a_offchip_fraction + double(op.batch) * op.K * op.N * in +
+                     double(op.batch) * op.M * op.N * op.out_bytes + (op.bias ? double(op.N) * op.out_bytes : 0);
+        r.energy_j += r.padded_macs * m.mac_pj[int(op.dtype)] * 1e-12;
+    } else {
+        const double elems = double(op.rows) * op.cols;
+        r.ops = elems * vector_passes(op);
+        r.compute_floor_s = elems * op.out_bytes * vector_passes(op) / (m.vector_bytes_per_cycle * m.vector_cores * m.clock_hz);
+        compulsory = elems * op.out_bytes * (op.inputs + 1);
+    }
+    r.memory_floor_s = compulsory / m.offchip_bytes_per_s;
+    r.roofline_s = std::max(r.compute_floor_s, r.memory_floor_s);
+    r.bound = r.compute_floor_s >= r.memory_floor_s ? Bound::compute : Bound::memory;
+    r.energy_j += (r.bytes.offchip * m.offchip_byte_pj + r.bytes.l2 * m.l2_byte_pj + r.bytes.l1 * m.l1_byte_pj +
+                   r.bytes.l0 * m.l0_byte_pj + r.bytes.ub * m.ub_byte_pj) * 1e-12;
+    if (r.time_s > 0) {
+        r.util_matrix = low.matrix() ? busy_matrix / (m.matrix_cores * r.time_s) : 0.0;
+        r.util_vector = busy_vector / (ncores * r.time_s);
+        r.util_dma = busy_dma / (2.0 * ncores * r.time_s);
+        r.util_offchip = r.bytes.offchip / (m.offchip_bytes_per_s * r.time_s);
+        r.util_l2 = r.bytes.l2 / (m.l2_bytes_per_s * r.time_s);
+    }
+    return r;
+}
+
+namespace {
+
+// Everything that determines a simulation except the name.
+std::string op_key(const TileOp& op) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "%d|%d|%lld|%lld|%lld|%lld|%d|%d|%d|%.17g|%lld|%lld|%d|%d|%lld|%lld|%lld",
+                  int(op.kind), int(op.dtype), (long long)op.batch, (long long)op.M, (long long)op.N, (long long)op.K,
+                  op.out_bytes, int(op.bias), int(op.act), op.a_offchip_fraction, (long long)op.rows,
+                  (long long)op.cols, op.inputs, op.passes, (long long)op.tile.m, (long long)op.tile.n,
+                  (long long)op.tile.k);
+    return buf;
+}
+
+}  // namespace
+
+GraphResult simulate_graph(const Machine& m, const std::vector<TileOp>& ops, const SimOptions& opt) {
+    GraphResult g;
+    std::map<std::string, size_t> seen;  // op key -> index of its first result
+    for (const auto& op : ops) {
+        const std::string key = op_key(op);
+        auto it = seen.find(key);
+        TileResult r;
+        if (it == seen.end()) {
+            r = simulate_tiles(m, op, opt);
+            seen.emplace(key, g.ops.size());
+        } else {
+            r = g.ops[it->second];
+            r.name = op.name;
+        }
+        g.time_s += r.time_s;
+        g.cycles += r.cycles;
+        g.energy_j += r.energy_j;
+        g.roofline_s += r.roofline_s;
+        g.bytes.offchip += r.bytes.offchip;
+        g.bytes.l2 += r.bytes.l2;
+        g.bytes.l1 += r.bytes.l1;
+        g.bytes.l0 += r.bytes.l0;
+        g.bytes.ub += r.bytes.ub;
+        g.ops.push_back(std::move(r));
+    }
+    return g;
+}
+
+std::vector<TileOp> gemm_bias_act(int64_t M, int64_t N, int64_t K, DType dtype, Activation act, bool fused) {
+    if (fused) return {gemm_op("gemm_bias_" + std::string(activation_name(act)), M, N, K, dtype, true, act)};
+    TileOp g = gemm_op("gemm", M, N, K, dtype);
+    // The unfused bias-add reads C and writes it back (its N-element bias row is left out).
+    TileOp b = elementwise_op("bias_add", M, N, dtype, 1, 1);
+    b.out_bytes = g.out_bytes;
+    std::vector<TileOp> ops = {g, b};
+    if (act != Activation::none) {
+        TileOp a = activation_op(activation_name(act), M, N, dtype, act);
+        a.out_bytes = g.out_bytes;
+        ops.push_back(a);
+    }
+    return ops;
+}
+
+std::vector<TileOp> layernorm_act(int64_t rows, int64_t cols, DType dtype, Activation act, bool fused) {
+    if (fused) return {layernorm_op("layernorm_" + std::string(activation_name(act)), rows, cols, dtype, act)};
+    std::vector<TileOp> ops = {layernorm_op("layernorm", rows, cols, dtype)};
+    if (act != Activation::none) ops.push_back(activation_op(activation_name(act), rows, cols, dtype, act));
+    return ops;
+}
+
+}  // namespace stacklab::chip

@@ -1,0 +1,190 @@
+// Tile-level simulation: the second fidelity of the chip emulator. Each operator is lowered to
+// tiles that fit a core's buffers, the tiles are dealt to the cores, and every core runs a
+// discrete-event pipeline  DMA in -> matrix unit -> vector unit -> DMA out  with double buffering,
+// while all cores share the off-chip and L2 bandwidth.
+//
+// The machine (`Machine`) is read from a catalog chip's `microarch` object (chip/catalog.hpp)
+// plus its off-chip bandwidth figure. The rules, each a modelling choice a student can question:
+//
+// Lowering
+//   * GEMM C[M,N] = A[M,K] B[K,N] (times `batch` independent GEMMs) is cut into output tiles
+//     tm x tn and K chunks tk. tm, tn, tk are multiples of the matrix unit's M, N, K (edge tiles
+//     are padded up to the unit: padded MACs cost cycles and energy, as on the hardware).
+//     A tile fits when, double-buffered, the A chunk fits half of L0A, the B chunk half of L0B,
+//     the tm x tn accumulators (4 bytes: int32 / fp32) half of L0C, both chunks twice in L1,
+//     and the tm x tn output tile twice in the unified buffer (UB).
+//   * Conv is lowered as implicit GEMM: M = batch*OH*OW, N = Cout, K = Cin*KH*KW. The im2col
+//     matrix is never stored; the first load of an A panel costs off-chip only its share of the
+//     input tensor (input bytes / im2col bytes), the overlapping windows come from L2.
+//   * Elementwise, LayerNorm (3 passes: mean, variance, normalise+affine) and softmax (4 passes:
+//     max, subtract+exp, sum, scale) are vector ops on row tiles that fit half the UB; GELU
+//     costs 4 passes and SiLU 3 (polynomial/exp evaluation; assumed). A vector op's time on a
+//     tile is bytes * passes / vector_bytes_per_cycle.
+//   * A GEMM's epilogue (the move out of L0C through the vector unit, 1 pass, plus fused bias 1,
+//     ReLU 1, GELU 4, SiLU 3) runs on the vector cores paired with the matrix core
+//     (vector_cores / matrix_cores of them). Fusion therefore changes the lowering: an unfused
+//     GEMM + bias + ReLU writes C off-chip and reads it back twice; the fused one writes it once.
+// Tiling search: every candidate tile (powers of two times the unit shape) that fits is scored
+//   with the same cost model in closed form (max of compute, off-chip, L2 and vector time per
+//   core plus one pipeline fill); among the candidates within 1% of the cheapest, the largest
+//   output tile (then the deepest K chunk) wins. `TileOp::tile`
+//   overrides the search (it must fit, or std::invalid_argument names the buffer).
+// Distribution: output tiles (row-major over the batch, M, N) go round-robin to the cores.
+// Memory: an operand whose bytes fit in half of L2 is resident: its first load of each panel
+//   comes from off-chip and later loads of the same panel from L2. A larger operand streams
+//   from off-chip on every load. Outputs are written off-chip.
+// Bandwidth: off-chip and L2 are fair-share servers (processor sharing): n concurrent transfers
+//   each get bandwidth / n, and an off-chip transfer at most one core's DMA port
+//   (core_dma_bytes_per_cycle x clock). Each core has one DMA-in and one DMA-out engine.
+// Energy: padded MACs x mac_pj + bytes x pj at each level + vector bytes x vector_byte_pj.
+// Bytes per level: offchip = read + written; l2 = bytes served from L2; l1 = bytes DMA writes
+//   into L1; l0 = bytes moved L1 -> L0A/L0B plus accumulators read out of L0C; ub = bytes the
+//   vector passes read and write.
+//
+// A simulated time is never below the roofline of the same machine (compute: ideal ops / the
+// machine's peak; memory: compulsory off-chip bytes / off-chip bandwidth): the matrix unit never
+// runs faster than its peak and every compulsory byte crosses the shared off-chip server once.
+// All arithmetic is +, -, *, /, min, max and ceil on doubles, so results are bit-identical
+// natively and in WebAssembly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "chip/catalog.hpp"
+#include "chip/roofline.hpp"
+
+namespace stacklab::chip {
+
+struct MatrixShape {
+    int m = 0, k = 0, n = 0;  // 0: the data type is not supported
+    bool supported() const { return m > 0; }
+    double macs() const { return double(m) * k * n; }
+};
+
+// The numbers the simulator runs on, read from one chip. Plain data: tests build their own.
+struct Machine {
+    std::string chip_id;
+    int matrix_cores = 0, vector_cores = 0;
+    double clock_hz = 0;
+    MatrixShape shape[3];  // indexed by DType
+    double vector_bytes_per_cycle = 0;
+    double l0a_bytes = 0, l0b_bytes = 0, l0c_bytes = 0, l1_bytes = 0, ub_bytes = 0, l2_bytes = 0;
+    double offchip_bytes_per_s = 0, l2_bytes_per_s = 0, core_dma_bytes_per_cycle = 0;
+    double mac_pj[3] = {0, 0, 0};  // by DType
+    double vector_byte_pj = 0, l0_byte_pj = 0, l1_byte_pj = 0, ub_byte_pj = 0, l2_byte_pj = 0,
+           offchip_byte_pj = 0;
+
+    const MatrixShape& unit(DType t) const { return shape[int(t)]; }
+    // matrix_cores x M*K*N x 2 x clock; 0 when the type is not supported.
+    double peak_ops_per_s(DType t) const;
+};
+
+// Throws std::invalid_argument naming the chip and the figure when a figure the simulator needs
+// is unknown (or the chip has no microarch). `pick` chooses among conflicting claims.
+Machine machine_of(const ChipSpec& chip, Pick pick = Pick::nominal);
+
+enum class OpKind { gemm, conv, elementwise, layernorm, softmax };
+const char* op_kind_name(OpKind k);  // "MatMul", "Conv", "Elementwise", "LayerNorm", "Softmax"
+
+// Vector work fused after a GEMM/Conv, or the work of a vector op, in passes over the data.
+enum class Activation { none, relu, gelu, silu };
+const char* activation_name(Activation a);
+int activation_passes(Activation a);  // 0, 1, 4, 3
+
+struct Tile {
+    int64_t m = 0, n = 0, k = 0;  // GEMM: tm, tn, tk; vector ops: rows per tile in m, row length in n
+    bool empty() const { return m == 0; }
+};
+
+struct TileOp {
+    std::string name;
+    OpKind kind = OpKind::gemm;
+    DType dtype = DType::fp16;
+    // GEMM and Conv (after lowering): `batch` independent C[M,N] = A[M,K] B[K,N].
+    int64_t batch = 1, M = 0, N = 0, K = 0;
+    int out_bytes = 2;          // bytes per output element (vector ops: per element of every operand)
+    bool bias = false;          // epilogue adds a bias vector of N
+    Activation act = Activation::none;  // epilogue activation (GEMM/Conv), or fused into a vector op
+    double a_offchip_fraction = 1;  // Conv: input bytes / im2col bytes (see the header comment)
+    // Vector ops: rows x cols elements of `dtype`; `inputs` tensors of that shape are read.
+    int64_t rows = 0, cols = 0;
+    int inputs = 1;
+    int passes = 1;             // vector passes (activation passes are added to these)
+    Tile tile;                  // empty: search; else use exactly this tile
+};
+
+// Builders that fill the fields above; all throw std::invalid_argument for a dimension < 1.
+TileOp gemm_op(const std::string& name, int64_t M, int64_t N, int64_t K, DType dtype, bool bias = false,
+               Activation act = Activation::none, int64_t batch = 1);
+// NCHW input batch x cin x h x w, cout filters kh x kw, stride, symmetric zero padding `pad`.
+TileOp conv_op(const std::string& name, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t cout,
+               int64_t kh, int64_t kw, int64_t stride, int64_t pad, DType dtype, bool bias = true,
+               Activation act = Activation::none);
+// Elementwise over rows x cols with `inputs` operands (add: 2, relu: 1) and `passes` passes.
+TileOp elementwise_op(const std::string& name, int64_t rows, int64_t cols, DType dtype, int inputs, int passes);
+TileOp activation_op(const std::string& name, int64_t rows, int64_t cols, DType dtype, Activation act);
+TileOp layernorm_op(const std::string& name, int64_t rows, int64_t cols, DType dtype,
+                    Activation fused = Activation::none);
+TileOp softmax_op(const std::string& name, int64_t rows, int64_t cols, DType dtype);
+
+// The tile the search picks (or the override, checked); throws std::invalid_argument naming the
+// buffer an override overflows, or the data type the machine lacks.
+Tile choose_tile(const Machine& m, const TileOp& op);
+
+enum class Unit { dma_in, matrix, vector, dma_out };
+const char* unit_name(Unit u);  // "dma_in", "matrix", "vector", "dma_out"
+
+struct TimelineEvent {
+    int core = 0;
+    Unit unit = Unit::dma_in;
+    int64_t tile = 0;  // index of the output tile
+    double start_s = 0, end_s = 0;
+};
+
+struct LevelBytes {
+    double offchip = 0, l2 = 0, l1 = 0, l0 = 0, ub = 0;
+};
+
+struct SimOptions {
+    size_t max_timeline_events = 20000;  // the timeline keeps the first N events (the rest are counted)
+};
+
+struct TileResult {
+    std::string name, op;
+    DType dtype = DType::fp16;
+    Tile tile;
+    int64_t tiles = 0;          // output tiles
+    int cores_used = 0;
+    double ops = 0;             // ideal operations (a MAC = 2), without padding
+    double padded_macs = 0;
+    double time_s = 0, cycles = 0;
+    // Roofline of the same machine: ops / peak and compulsory off-chip bytes / bandwidth.
+    double compute_floor_s = 0, memory_floor_s = 0, roofline_s = 0;
+    Bound bound = Bound::compute;  // the roofline's bound
+    LevelBytes bytes;
+    double energy_j = 0;
+    // Busy time / (units x time): matrix and vector units, DMA engines, off-chip and L2 bandwidth.
+    double util_matrix = 0, util_vector = 0, util_dma = 0, util_offchip = 0, util_l2 = 0;
+    std::vector<TimelineEvent> timeline;
+    int64_t timeline_dropped = 0;
+};
+
+TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& opt = {});
+
+// Operators run one after another (each starts when the previous has finished on every core).
+// Identical operators are simulated once (the simulation is deterministic) and reused.
+struct GraphResult {
+    std::vector<TileResult> ops;
+    double time_s = 0, cycles = 0, energy_j = 0, roofline_s = 0;
+    LevelBytes bytes;
+};
+GraphResult simulate_graph(const Machine& m, const std::vector<TileOp>& ops, const SimOptions& opt = {});
+
+// Fusion examples: the unfused sequence (GEMM, then bias-add, then activation, each through
+// off-chip memory) or one GEMM with the fused epilogue; LayerNorm then an activation likewise.
+std::vector<TileOp> gemm_bias_act(int64_t M, int64_t N, int64_t K, DType dtype, Activation act, bool fused);
+std::vector<TileOp> layernorm_act(int64_t rows, int64_t cols, DType dtype, Activation act, bool fused);
+
+}  // namespace stacklab::chip
