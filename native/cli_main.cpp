@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <set>
@@ -22,6 +23,7 @@
 #include "chip/llm.hpp"
 #include "chip/roofline.hpp"
 #include "nn/node_test.hpp"
+#include "quant/norm.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -45,6 +47,11 @@ const char* kUsage =
     "      [--prompt P] [--output O] [--chips N --link-gbps G] [--pick nominal|low|high]\n"
     "                                   LLM serving estimate: TTFT, decode time, tokens/s, KV cache\n"
     "  llm list                         the bundled LLM shapes (models/llm)\n"
+    "  kernels drift [--rows R] [--cols C] [--seed S] [--offset X]\n"
+    "                [--variant two-pass|single-pass|welford] [--gelu erf|tanh] [--fp16]\n"
+    "                                   fused LayerNorm+GELU (int8 output) against the unfused\n"
+    "                                   double reference on a deterministic random input\n"
+    "                                   (defaults: 16 x 768, seed 1, offset 0, two-pass, erf, fp32)\n"
     "  version                          print the version\n"
     "  help                             this text\n"
     "\n"
@@ -72,8 +79,10 @@ struct Args {
 };
 
 const std::set<std::string> kValueOptions = {"--chip", "--gemm", "--dtype", "--fidelity", "--pick", "--llm",
-                                             "--quant", "--batch", "--prompt", "--output", "--link-gbps"};
-const std::set<std::string> kFlagOptions = {"--kv-int8"};
+                                             "--quant", "--batch", "--prompt", "--output", "--link-gbps",
+                                             // kernels drift
+                                             "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu"};
+const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16"};
 
 Args parse_args(int argc, char** argv) {
     Args a;
@@ -383,6 +392,97 @@ int cmd_llm(const Args& a) {
     return 0;
 }
 
+// A whole decimal integer in [lo, hi]; anything else (sign, junk, overflow) is a usage error.
+uint64_t parse_bounded(const Args& a, const std::string& name, uint64_t def, uint64_t lo, uint64_t hi) {
+    auto it = a.options.find("--" + name);
+    if (it == a.options.end()) return def;
+    const std::string& v = it->second;
+    uint64_t n = 0;
+    bool ok = !v.empty() && v.size() <= 19;
+    for (char ch : v) ok = ok && ch >= '0' && ch <= '9';
+    if (ok) n = std::stoull(v);
+    if (!ok || n < lo || n > hi)
+        throw UsageError("--" + name + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                         "] (got \"" + v + "\")");
+    return n;
+}
+
+float parse_offset(const Args& a) {
+    auto it = a.options.find("--offset");
+    if (it == a.options.end()) return 0.0f;
+    const std::string& v = it->second;
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(d) || std::fabs(d) > 1e30)
+        throw UsageError("--offset must be a finite number with |X| <= 1e30 (got \"" + v + "\")");
+    return static_cast<float>(d);
+}
+
+std::string fmt(double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.9g", v);  // fixed format: the same text natively and in wasm
+    return buf;
+}
+
+// `kernels drift`: the fused LayerNorm+GELU kernel of one variant against the unfused reference.
+int cmd_kernels_drift(const Args& a) {
+    const size_t rows = parse_bounded(a, "rows", 16, 1, 65536);
+    const size_t cols = parse_bounded(a, "cols", 768, 1, 65536);
+    if (rows * cols > (size_t{1} << 24)) throw UsageError("--rows x --cols must be at most 16777216");
+    const uint32_t seed = static_cast<uint32_t>(parse_bounded(a, "seed", 1, 0, 4294967295u));
+    const float offset = parse_offset(a);
+    quant::LnGeluVariant v;
+    try {
+        if (a.has("--variant")) v.variance = quant::parse_variance_method(a.get("--variant", ""));
+        if (a.has("--gelu")) v.gelu = quant::parse_gelu_form(a.get("--gelu", ""));
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string(e.what()).substr(std::string("quant: ").size()));
+    }
+    v.fp16 = a.flags.count("--fp16") > 0;
+    const quant::DriftCase dc = quant::make_drift_case(rows, cols, seed, offset);
+    const quant::DriftReport r = quant::layer_norm_gelu_drift(v, dc.x.data(), rows, cols, dc.gamma.data(),
+                                                              dc.beta.data(), dc.epsilon, dc.out);
+    const auto& labels = quant::drift_histogram_labels();
+    const uint64_t elements = uint64_t{rows} * cols;
+    if (a.json) {
+        json hist = json::array();
+        for (size_t i = 0; i < labels.size(); ++i) hist.push_back({{"lsb", labels[i]}, {"count", r.lsb_histogram[i]}});
+        json doc = {{"kernel", "layer_norm_gelu"},
+                    {"variant", r.variant},
+                    {"variance", quant::variance_method_name(v.variance)},
+                    {"gelu", quant::gelu_form_name(v.gelu)},
+                    {"fp16", v.fp16},
+                    {"reference", "layer_norm in double (two-pass), erf GELU in double, quantize"},
+                    {"input", {{"rows", rows}, {"cols", cols}, {"seed", seed}, {"offset", offset},
+                               {"epsilon", dc.epsilon}}},
+                    {"output", {{"type", r.out_signed ? "int8" : "uint8"}, {"scale", r.out_scale},
+                                {"zero_point", r.out_zero_point}}},
+                    {"elements", elements},
+                    {"max_abs_error", r.max_abs_error},
+                    {"mean_abs_error", r.mean_abs_error},
+                    {"differing", r.differing},
+                    {"max_abs_lsb", r.max_abs_lsb},
+                    {"lsb_histogram", hist}};
+        std::cout << doc.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("fused LayerNorm+GELU, variant %s\n", r.variant.c_str());
+    std::printf("reference       LayerNorm in double (two-pass), erf GELU in double, then quantize\n");
+    std::printf("input           %zu rows x %zu cols, seed %u, offset %s, epsilon %s\n", rows, cols, seed,
+                fmt(offset).c_str(), fmt(dc.epsilon).c_str());
+    std::printf("output          %s, scale %s, zero point %d\n", r.out_signed ? "int8" : "uint8", fmt(r.out_scale).c_str(),
+                static_cast<int>(r.out_zero_point));
+    std::printf("max abs error   %s (fp32 output vs reference, real units)\n", fmt(r.max_abs_error).c_str());
+    std::printf("mean abs error  %s\n", fmt(r.mean_abs_error).c_str());
+    std::printf("differing       %llu of %llu quantized outputs, at most %d LSB\n",
+                static_cast<unsigned long long>(r.differing), static_cast<unsigned long long>(elements),
+                static_cast<int>(r.max_abs_lsb));
+    std::printf("error in LSB (fused - reference):\n");
+    for (size_t i = 0; i < labels.size(); ++i)
+        std::printf("  %5s %12llu\n", labels[i], static_cast<unsigned long long>(r.lsb_histogram[i]));
+    return 0;
+}
+
 int run(int argc, char** argv) {
     Args a = parse_args(argc, argv);
     if (a.positional.empty()) throw UsageError("no command given");
@@ -414,6 +514,13 @@ int run(int argc, char** argv) {
     }
     if (cmd == "simulate") return cmd_simulate(a);
     if (cmd == "llm") return cmd_llm(a);
+    if (cmd == "kernels") {
+        const std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
+        if (sub != "drift") throw UsageError(sub.empty() ? "kernels needs a subcommand (drift)"
+                                                          : "unknown kernels subcommand \"" + sub + "\"");
+        if (a.positional.size() > 2) throw UsageError("kernels drift takes no arguments besides options");
+        return cmd_kernels_drift(a);
+    }
     if (cmd == "onnx-test")
         return cmd_onnx_test(a, std::vector<std::string>(a.positional.begin() + 1, a.positional.end()));
     throw UsageError("unknown command \"" + cmd + "\"");

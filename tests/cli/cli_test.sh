@@ -15,10 +15,16 @@ bad() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/    
 [ -f "$wasm_js" ] || { echo "FAIL wasm CLI missing: $wasm_js"; echo "0 passed, 1 failed"; exit 1; }
 
 # 1. Same output, byte for byte, on both targets.
+# The kernels drift report is floating-point arithmetic end to end: identical bytes mean the core's
+# math (own exp/erf, fixed summation order, no FMA contraction) and the input generator (raw mt19937
+# output, no std:: distributions) agree between libstdc++/glibc and libc++/musl.
 for args in "chips --json" "chips show ascend-910b --json" "version --json" "chips" "chips show nvidia-h100" \
             "simulate --chip ascend-910b --gemm 1,4096,4096 --dtype fp16 --pick low --json" \
             "llm list" "llm --chip nvidia-h100 --llm deepseek-v2-lite --batch 64 --prompt 1000 --output 300 --json" \
-            "llm --chip ascend-910b --llm qwen2.5-72b --quant w8a8 --kv-int8 --chips 8 --link-gbps 56 --batch 16"; do
+            "llm --chip ascend-910b --llm qwen2.5-72b --quant w8a8 --kv-int8 --chips 8 --link-gbps 56 --batch 16" \
+            "kernels drift --json" "kernels drift --variant single-pass --offset 1000 --json" \
+            "kernels drift --variant welford --gelu tanh --fp16 --rows 8 --cols 333 --seed 7 --offset -2.5" \
+            "kernels drift --variant single-pass --offset 1000"; do
   "$native" $args >"$tmp/n.out" 2>"$tmp/n.err"; n_rc=$?
   wasm $args >"$tmp/w.out" 2>"$tmp/w.err"; w_rc=$?
   if [ $n_rc -eq 0 ] && [ $w_rc -eq 0 ] && cmp -s "$tmp/n.out" "$tmp/w.out" && [ -s "$tmp/n.out" ]; then
@@ -97,6 +103,8 @@ expect_error "llm without a link for 2 chips" 1 '2 chips need a chip-to-chip lin
 expect_error "unknown LLM" 1 'no LLM with id "gpt-9" \(known: deepseek-v2-lite' llm --chip nvidia-a100 --llm gpt-9
 expect_error "bad batch" 2 '--batch expects a whole number >= 1, got "-3"' llm --chip nvidia-a100 --llm llama-3-8b --batch -3
 expect_error "gemm without K" 2 '--gemm expects M,N,K' simulate --chip nvidia-a100 --gemm 4,4
+expect_error "unknown drift variant" 2 'unknown variance method "foo"' kernels drift --variant foo --json
+expect_error "drift rows not a count" 2 'rows must be an integer in \[1, 65536\] \(got "0"\)' kernels drift --rows 0 --json
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
 
 echo "$passed passed, $failed failed"

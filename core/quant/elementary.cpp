@@ -1,0 +1,116 @@
+#include "quant/elementary.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+namespace stacklab::quant {
+
+double ref_exp(double x) {
+    if (std::isnan(x)) return x;
+    if (x > 709.78) return std::numeric_limits<double>::infinity();
+    if (x < -745.2) return 0.0;
+    // ln2 = ln2_hi + ln2_lo, ln2_hi with 32 significant bits so k * ln2_hi is exact for |k| < 2^21.
+    const double ln2_hi = 6.93147180369123816490e-01;  // 0x3fe62e42fee00000
+    const double ln2_lo = 1.90821492927058770002e-10;  // 0x3dea39ef35793c76
+    const double inv_ln2 = 1.44269504088896338700e+00;
+    const double k = std::floor(x * inv_ln2 + 0.5);
+    const double r = (x - k * ln2_hi) - k * ln2_lo;
+    // Taylor series of e^r, Horner from the 14th degree down; |r| <= 0.3466. The factorials are
+    // exact integers in double (14! < 2^53), so each coefficient 1/n! is correctly rounded.
+    double fact[15];
+    fact[0] = 1.0;
+    for (int n = 1; n <= 14; ++n) fact[n] = fact[n - 1] * n;
+    double p = 1.0 / fact[14];
+    for (int n = 13; n >= 0; --n) p = p * r + 1.0 / fact[n];
+    // ldexp is exact (a change of exponent) except where the result is subnormal.
+    return std::ldexp(p, static_cast<int>(k));
+}
+
+double ref_erf(double x) {
+    if (std::isnan(x)) return x;
+    const double a = std::fabs(x);
+    const double sign = x < 0 ? -1.0 : 1.0;
+    if (a >= 6.0) return sign;
+    const double two_over_sqrt_pi = 1.12837916709551257390;
+    const double one_over_sqrt_pi = 0.56418958354775628695;
+    if (a < 3.0) {
+        // sum_n (2x^2)^n x / (1*3*...*(2n+1)); the terms shrink once 2n+3 > 2x^2 (n > 7 at x = 3).
+        const double two_x2 = 2.0 * a * a;
+        double term = a, sum = a;
+        for (int n = 1; n < 200; ++n) {
+            term *= two_x2 / (2 * n + 1);
+            sum += term;
+            if (term < sum * 1e-18) break;
+        }
+        return sign * two_over_sqrt_pi * ref_exp(-a * a) * sum;
+    }
+    // erfc x = e^(-x^2)/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + ...))))).
+    double f = a;
+    for (int n = 80; n >= 1; --n) f = a + (0.5 * n) / f;
+    const double erfc = one_over_sqrt_pi * ref_exp(-a * a) / f;
+    return sign * (1.0 - erfc);
+}
+
+double ref_tanh(double x) {
+    if (std::isnan(x)) return x;
+    const double a = std::fabs(x);
+    if (a > 20.0) return x < 0 ? -1.0 : 1.0;  // 1 - tanh(20) < 1e-17
+    const double t = ref_exp(-2.0 * a);
+    const double r = (1.0 - t) / (1.0 + t);
+    return x < 0 ? -r : r;
+}
+
+float fast_exp(float x) {
+    if (std::isnan(x)) return x;
+    if (x > 88.7f) return std::numeric_limits<float>::infinity();
+    if (x < -87.3f) return 0.0f;
+    const float k = std::floor(x * 1.44269504088896341f + 0.5f);
+    // Cephes expf: ln2 = C1 - C2 with C1 exact in 9 bits, so k * C1 is exact.
+    const float r = (x - k * 0.693359375f) - k * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float er = p * r * r + r + 1.0f;
+    // 2^k from its bits; k is in [-126, 128]. For k = 128 scale in two steps.
+    const int ki = static_cast<int>(k);
+    auto pow2 = [](int e) {
+        const uint32_t bits = static_cast<uint32_t>(e + 127) << 23;
+        float f;
+        std::memcpy(&f, &bits, sizeof f);
+        return f;
+    };
+    if (ki > 127) return er * pow2(ki - 1) * 2.0f;
+    if (ki < -126) return er * pow2(ki + 1) * 0.5f;
+    return er * pow2(ki);
+}
+
+float fast_erf(float x) {
+    if (std::isnan(x)) return x;
+    const float a = std::fabs(x);
+    // A&S 7.1.26: erf x = 1 - (a1 t + a2 t^2 + a3 t^3 + a4 t^4 + a5 t^5) e^(-x^2), t = 1/(1 + p x).
+    const float t = 1.0f / (1.0f + 0.3275911f * a);
+    float poly = 1.061405429f;
+    poly = poly * t - 1.453152027f;
+    poly = poly * t + 1.421413741f;
+    poly = poly * t - 0.284496736f;
+    poly = poly * t + 0.254829592f;
+    poly = poly * t;
+    const float r = 1.0f - poly * fast_exp(-a * a);
+    return x < 0 ? -r : r;
+}
+
+float fast_tanh(float x) {
+    if (std::isnan(x)) return x;
+    const float a = std::fabs(x);
+    if (a > 9.0f) return x < 0 ? -1.0f : 1.0f;  // 1 - tanh(9) < 3e-8, below half a float ulp of 1
+    const float t = fast_exp(-2.0f * a);
+    const float r = (1.0f - t) / (1.0f + t);
+    return x < 0 ? -r : r;
+}
+
+}  // namespace stacklab::quant
