@@ -105,6 +105,11 @@ expect_error "bad batch" 2 '--batch expects a whole number >= 1, got "-3"' llm -
 expect_error "gemm without K" 2 '--gemm expects M,N,K' simulate --chip nvidia-a100 --gemm 4,4
 expect_error "unknown drift variant" 2 'unknown variance method "foo"' kernels drift --variant foo --json
 expect_error "drift rows not a count" 2 'rows must be an integer in \[1, 65536\] \(got "0"\)' kernels drift --rows 0 --json
+expect_error "eval without a model" 2 'eval needs --model FILE.onnx and --data' eval --data fashion-mnist --json
+expect_error "eval with a quant mode not built yet" 2 '--quant int8 is not available yet' \
+  eval --model x.onnx --data fashion-mnist --quant int8
+expect_error "eval of a missing data folder" 1 'no-such-dir/t10k-images-idx3-ubyte: cannot open file' \
+  eval --model x.onnx --data tests/data/no-such-dir --json
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
 
 echo "$passed passed, $failed failed"

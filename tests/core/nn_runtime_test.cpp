@@ -586,6 +586,11 @@ BOOST_AUTO_TEST_SUITE(nn_eval)
 BOOST_AUTO_TEST_CASE(nearest_centroid_model_classifies_fashion_mnist_the_same_with_both_kernel_sets) {
     const ImageSet train = load_fashion("train"), test = load_fashion("t10k");
     const std::string bytes = onnx::serialize_model(centroid_model(train, 500));
+    // Left in the build tree for the CLI test and the ONNX Runtime cross-check (tests/cli, tests/e2e).
+    {
+        fs::create_directories(std::string(STACKLAB_DATA_DIR) + "/test-models");
+        std::ofstream(std::string(STACKLAB_DATA_DIR) + "/test-models/fashion_centroid.onnx", std::ios::binary) << bytes;
+    }
     const Graph g = load_onnx(bytes, "fashion_centroid.onnx");
     const Plan ref = prepare(g, Kernels::reference), fast = prepare(g, Kernels::fast);
     BOOST_TEST(fast.node_kernels[1] == "gemm_f32");
