@@ -512,8 +512,10 @@ int cmd_eval(const Args& a) {
     const std::string model_path = a.get("--model", "");
     const std::string dir = dataset_dir(a.get("--data", ""));
     const std::string images_path = dir + "/t10k-images-idx3-ubyte", labels_path = dir + "/t10k-labels-idx1-ubyte";
-    const nn::ImageSet set = nn::make_image_set(nn::parse_idx(read_file(images_path), images_path),
-                                                nn::parse_idx(read_file(labels_path), labels_path), 256, dir);
+    // One statement each: the order of the reads (and so the first error) must not depend on the compiler.
+    const nn::IdxArray images = nn::parse_idx(read_file(images_path), images_path);
+    const nn::IdxArray labels = nn::parse_idx(read_file(labels_path), labels_path);
+    const nn::ImageSet set = nn::make_image_set(images, labels, 256, dir);
     const int64_t n = a.has("--limit") ? std::min<int64_t>(set.count, parse_count("--limit", a.get("--limit", ""))) : set.count;
     const nn::Graph g = nn::load_onnx(read_file(model_path), model_path);
     if (g.inputs.size() != 1 || g.outputs.size() != 1)
