@@ -60,5 +60,6 @@ int cmd_llm(const Args& a);        // cli_chip.cpp
 int cmd_onnx_test(const Args& a);  // cli_kernels.cpp
 int cmd_kernels(const Args& a);    // cli_kernels.cpp
 int cmd_robot(const Args& a);      // cli_robot.cpp
+int cmd_eval(const Args& a);       // cli_nn.cpp
 
 }  // namespace stacklab::cli

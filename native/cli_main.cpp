@@ -46,6 +46,10 @@ const char* kUsage =
     "  robot id --arm ARM --q Q --qd QD --qdd QDD\n"
     "                                   joint torques (N m) by inverse dynamics, gravity 9.80665 along -z\n"
     "                                   ARM: a bundled id (ur5e, ur10e) or a path to an arm *.json file\n"
+    "  eval --model FILE.onnx --data fashion-mnist|DIR [--limit N] [--batch B] [--kernels fast|reference]\n"
+    "       [--predictions]             (--json --predictions: also every predicted class)\n"
+    "                                   accuracy of an fp32 image classifier on the 10000-image test\n"
+    "                                   set (DIR: t10k-{images-idx3,labels-idx1}-ubyte), per-node times\n"
     "  version                          print the version\n"
     "  help                             this text\n"
     "\n"
@@ -57,8 +61,9 @@ const std::set<std::string> kValueOptions = {
     "--chip", "--gemm", "--dtype", "--fidelity", "--pick", "--llm", "--quant", "--batch", "--prompt", "--output",
     "--link-gbps", "--scalesim-topology", "--scalesim-config", "--tile",  // simulate, llm
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
-    "--arm", "--q", "--qd", "--qdd", "--T"};                           // robot
-const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline"};
+    "--arm", "--q", "--qd", "--qdd", "--T",                            // robot
+    "--model", "--data", "--limit", "--kernels"};                      // eval
+const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline", "--predictions"};
 
 Args parse_args(int argc, char** argv) {
     Args a;
@@ -109,6 +114,7 @@ int run(int argc, char** argv) {
     if (cmd == "onnx-test") return cmd_onnx_test(a);
     if (cmd == "kernels") return cmd_kernels(a);
     if (cmd == "robot") return cmd_robot(a);
+    if (cmd == "eval") return cmd_eval(a);
     throw UsageError("unknown command \"" + cmd + "\"");
 }
 

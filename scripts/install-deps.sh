@@ -17,6 +17,7 @@ pkgs=(
   libxtensor-dev nlohmann-json3-dev libboost-test-dev libsodium-dev
   liborocos-kdl-dev libeigen3-dev          # Orocos KDL: the outside reference for the robot tests (native only)
   libonnx-testdata                         # ONNX's own node tests: the conformance oracle for our kernels
+  dataset-fashion-mnist                    # Fashion-MNIST (gzip'd IDX) for stacklab eval/train
   libglfw3-dev libgl-dev libgl1-mesa-dri   # desktop app: GLFW + OpenGL3 (Mesa llvmpipe under Xvfb)
   libstb-dev                               # stb_image_write for the desktop app's --screenshot
   fonts-dejavu-core                        # the UI font, embedded in both targets

@@ -8,6 +8,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "quant/activations.hpp"
 #include "quant/conv.hpp"
 #include "quant/formats.hpp"
 #include "quant/gemm.hpp"
@@ -1165,6 +1166,189 @@ std::vector<Tensor> op_binary(const Ctx& c, Binary op) {
 std::vector<Tensor> op_add(const Ctx& c) { return op_binary(c, Binary::add); }
 std::vector<Tensor> op_mul(const Ctx& c) { return op_binary(c, Binary::mul); }
 
+
+// Gelu (opset 20): approximate "none" is 0.5 x (1 + erf(x / sqrt 2)), "tanh" the tanh form. Both in
+// double through quant/activations' references, whose erf/exp are our own (elementary.hpp), so
+// the reference gives the same bits natively and in wasm.
+std::vector<Tensor> op_gelu(const Ctx& c) {
+    const std::string approx = c.s("approximate", "none");
+    if (approx == "none") return {unary_real(c.need(0, "X"), [](double v) { return quant::gelu_erf_ref(v); })};
+    if (approx == "tanh") return {unary_real(c.need(0, "X"), [](double v) { return quant::gelu_tanh_ref(v); })};
+    invalid("attribute 'approximate' is '" + approx + "' (expected 'none' or 'tanh')");
+}
+
+// BatchNormalization in inference mode (training_mode 0): per channel (axis 1),
+//   y = (x - mean) / sqrt(var + epsilon) * scale + B, in double, rounded once.
+std::vector<Tensor> op_batch_normalization(const Ctx& c) {
+    const Tensor& x = c.need(0, "X");
+    require_float_or_double(x, "X");
+    if (c.flag("training_mode")) unsupported("training_mode 1 (only inference is implemented)");
+    if (x.dims.size() < 2) invalid("X must be [N, C, ...], not " + shape_str(x.dims));
+    const int64_t C = x.dims[1];
+    const char* names[4] = {"scale", "B", "input_mean", "input_var"};
+    for (size_t i = 1; i <= 4; ++i) {
+        const Tensor& t = c.need(i, names[i - 1]);
+        require_float_or_double(t, names[i - 1]);
+        if (t.dims != std::vector<int64_t>{C})
+            invalid(std::string(names[i - 1]) + " must be [" + std::to_string(C) + "], not " + shape_str(t.dims));
+    }
+    const double eps = c.f("epsilon", 1e-5f);
+    const size_t plane = static_cast<size_t>(x.numel() / std::max<int64_t>(1, x.dims[0] * C));
+    Tensor y = make_tensor(x.dtype, x.dims);
+    for (size_t i = 0; i < static_cast<size_t>(x.numel()); ++i) {
+        const size_t ch = plane ? (i / plane) % static_cast<size_t>(C) : 0;
+        const double v = (real_at(x, i) - real_at(*c.in(3), ch)) / std::sqrt(real_at(*c.in(4), ch) + eps) *
+                             real_at(*c.in(1), ch) + real_at(*c.in(2), ch);
+        if (x.dtype == DataType::FLOAT)
+            out_data<float>(y)[i] = static_cast<float>(v);
+        else
+            out_data<double>(y)[i] = v;
+    }
+    return {std::move(y)};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape ops: the elements move, their bytes never change (any element type but STRING).
+
+Tensor with_dims(const Tensor& x, std::vector<int64_t> dims) {
+    Tensor y = x;
+    y.name.clear();
+    y.doc_string.clear();
+    y.dims = std::move(dims);
+    return y;
+}
+
+std::vector<Tensor> op_flatten(const Ctx& c) {
+    const Tensor& x = c.need(0, "input");
+    const int64_t r = static_cast<int64_t>(x.dims.size());
+    const int64_t axis = c.i("axis", 1);
+    if (axis < -r || axis > r) invalid("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(r));
+    const size_t a = static_cast<size_t>(axis < 0 ? axis + r : axis);
+    int64_t outer = 1, inner = 1;
+    for (size_t d = 0; d < x.dims.size(); ++d) (d < a ? outer : inner) *= x.dims[d];
+    return {with_dims(x, {outer, inner})};
+}
+
+// Reshape's target shape: 0 copies the input dimension (unless allowzero, opset 14), one -1 is
+// inferred from the element count.
+std::vector<int64_t> reshape_dims(const std::vector<int64_t>& in, const std::vector<int64_t>& shape, bool allowzero,
+                                  int64_t numel) {
+    std::vector<int64_t> out = shape;
+    int64_t known = 1;
+    int infer = -1;
+    for (size_t i = 0; i < out.size(); ++i) {
+        if (out[i] == 0 && !allowzero) {
+            if (i >= in.size()) invalid("shape " + shape_str(shape) + " copies dimension " + std::to_string(i) +
+                                        " of an input of rank " + std::to_string(in.size()));
+            out[i] = in[i];
+        }
+        if (out[i] == -1) {
+            if (infer >= 0) invalid("shape " + shape_str(shape) + " has more than one -1");
+            infer = static_cast<int>(i);
+        } else if (out[i] < 0) {
+            invalid("shape " + shape_str(shape) + " has a negative dimension");
+        } else {
+            known *= out[i];
+        }
+    }
+    if (infer >= 0) {
+        if (known == 0 || numel % known != 0)
+            invalid("cannot reshape " + shape_str(in) + " to " + shape_str(shape) + ": " + std::to_string(numel) +
+                    " elements");
+        out[static_cast<size_t>(infer)] = numel / known;
+    } else if (known != numel) {
+        invalid("cannot reshape " + shape_str(in) + " (" + std::to_string(numel) + " elements) to " + shape_str(shape));
+    }
+    return out;
+}
+
+std::vector<Tensor> op_reshape(const Ctx& c) {
+    const Tensor& x = c.need(0, "data");
+    const Tensor& shape = c.need(1, "shape");
+    require_dtype(shape, DataType::INT64, "shape");
+    if (shape.dims.size() != 1) invalid("shape must be 1-D, not " + shape_str(shape.dims));
+    const bool allowzero = c.opset >= 14 && c.flag("allowzero");
+    return {with_dims(x, reshape_dims(x.dims, shape.to_vector<int64_t>(), allowzero, x.numel()))};
+}
+
+std::vector<Tensor> op_transpose(const Ctx& c) {
+    const Tensor& x = c.need(0, "data");
+    const size_t r = x.dims.size();
+    std::vector<int64_t> perm(r);
+    for (size_t i = 0; i < r; ++i) perm[i] = static_cast<int64_t>(r - 1 - i);
+    if (const std::vector<int64_t>* p = c.ints("perm")) perm = *p;
+    std::vector<bool> seen(r, false);
+    if (perm.size() != r) invalid("perm has " + std::to_string(perm.size()) + " entries for rank " + std::to_string(r));
+    for (int64_t p : perm) {
+        if (p < 0 || p >= static_cast<int64_t>(r) || seen[static_cast<size_t>(p)])
+            invalid("perm " + shape_str(perm) + " is not a permutation of 0.." + std::to_string(r - 1));
+        seen[static_cast<size_t>(p)] = true;
+    }
+    std::vector<int64_t> out(r), in_stride(r, 1);
+    for (size_t d = r; d-- > 1;) in_stride[d - 1] = in_stride[d] * x.dims[d];
+    for (size_t d = 0; d < r; ++d) out[d] = x.dims[static_cast<size_t>(perm[d])];
+    Tensor y = make_tensor(x.dtype, out);
+    const size_t es = onnx::element_size(x.dtype);
+    std::vector<int64_t> pos(r, 0);
+    for (size_t e = 0; e < static_cast<size_t>(x.numel()); ++e) {
+        int64_t src = 0;
+        for (size_t d = 0; d < r; ++d) src += pos[d] * in_stride[static_cast<size_t>(perm[d])];
+        std::memcpy(y.data.data() + e * es, x.data.data() + static_cast<size_t>(src) * es, es);
+        for (size_t d = r; d-- > 0;) {
+            if (++pos[d] < out[d]) break;
+            pos[d] = 0;
+        }
+    }
+    return {std::move(y)};
+}
+
+std::vector<Tensor> op_concat(const Ctx& c) {
+    const Tensor& first = c.need(0, "inputs[0]");
+    const Attribute* axis_attr = c.attr("axis", Attribute::INT);
+    if (!axis_attr) invalid("attribute 'axis' is required");
+    const size_t r = first.dims.size();
+    if (r == 0) invalid("inputs must have rank >= 1");
+    const size_t axis = norm_axis(axis_attr->i, r, "axis");
+    std::vector<int64_t> out = first.dims;
+    out[axis] = 0;
+    for (size_t i = 0; i < c.node.inputs.size(); ++i) {
+        const Tensor& t = c.need(i, "inputs[i]");
+        require_same_dtype(first, t, "inputs[0]", "inputs[" + std::to_string(i) + "]");
+        bool ok = t.dims.size() == r;
+        for (size_t d = 0; ok && d < r; ++d) ok = d == axis || t.dims[d] == first.dims[d];
+        if (!ok) invalid("inputs[" + std::to_string(i) + "] " + shape_str(t.dims) + " does not match inputs[0] " +
+                         shape_str(first.dims) + " outside axis " + std::to_string(axis));
+        out[axis] += t.dims[axis];
+    }
+    Tensor y = make_tensor(first.dtype, out);
+    const size_t es = onnx::element_size(first.dtype);
+    size_t outer = 1, inner = es;
+    for (size_t d = 0; d < axis; ++d) outer *= static_cast<size_t>(out[d]);
+    for (size_t d = axis + 1; d < r; ++d) inner *= static_cast<size_t>(out[d]);
+    size_t at = 0;
+    for (size_t i = 0; i < c.node.inputs.size(); ++i) {
+        const Tensor& t = *c.in(i);
+        const size_t chunk = static_cast<size_t>(t.dims[axis]) * inner;
+        for (size_t o = 0; o < outer; ++o)
+            if (chunk)
+                std::memcpy(y.data.data() + o * static_cast<size_t>(out[axis]) * inner + at, t.data.data() + o * chunk,
+                            chunk);
+        at += chunk;
+    }
+    return {std::move(y)};
+}
+
+// Constant with a `value` tensor (the other value_* forms are not implemented).
+std::vector<Tensor> op_constant(const Ctx& c) {
+    const Attribute* v = c.attr("value", Attribute::TENSOR);
+    if (!v) unsupported("Constant without a 'value' tensor attribute");
+    if (v->t.dtype == DataType::STRING || onnx::element_size(v->t.dtype) == 0)
+        unsupported("attribute 'value' has element type " + type_str(v->t.dtype));
+    if (v->t.data.size() != static_cast<size_t>(count(v->t.dims, "attribute 'value'")) * onnx::element_size(v->t.dtype))
+        invalid("attribute 'value' holds " + std::to_string(v->t.data.size()) + " bytes for shape " + shape_str(v->t.dims));
+    return {with_dims(v->t, v->t.dims)};
+}
+
 // ---------------------------------------------------------------------------------------------
 
 using OpFn = std::vector<Tensor> (*)(const Ctx&);
@@ -1184,11 +1368,16 @@ const std::vector<OpSpec>& op_specs() {
         {"Add", 7, 2, 2, 1, {}, op_add},
         {"AveragePool", 1, 1, 1, 1,
          {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"}, op_average_pool},
+        {"BatchNormalization", 9, 5, 5, 1, {"epsilon", "momentum", "training_mode"}, op_batch_normalization},
+        {"Concat", 4, 1, 1 << 20, 1, {"axis"}, op_concat},
+        {"Constant", 1, 0, 0, 1, {"value"}, op_constant},
         {"Conv", 1, 2, 3, 1, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}, op_conv},
         {"ConvInteger", 10, 2, 4, 1, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}, op_conv_integer},
         {"DequantizeLinear", 10, 2, 3, 1, {"axis", "block_size"}, op_dequantize_linear},
         {"DynamicQuantizeLinear", 11, 1, 1, 3, {}, op_dynamic_quantize_linear},
         {"Erf", 9, 1, 1, 1, {}, op_erf},
+        {"Flatten", 1, 1, 1, 1, {"axis"}, op_flatten},
+        {"Gelu", 20, 1, 1, 1, {"approximate"}, op_gelu},
         {"Gemm", 7, 2, 3, 1, {"alpha", "beta", "transA", "transB"}, op_gemm},
         {"GlobalAveragePool", 1, 1, 1, 1, {}, op_global_average_pool},
         {"HardSwish", 14, 1, 1, 1, {}, op_hard_swish},
@@ -1202,9 +1391,11 @@ const std::vector<OpSpec>& op_specs() {
         {"QLinearMatMul", 10, 8, 8, 1, {}, op_qlinear_matmul},
         {"QuantizeLinear", 10, 2, 3, 1, {"axis", "block_size", "output_dtype", "saturate"}, op_quantize_linear},
         {"Relu", 6, 1, 1, 1, {}, op_relu},
+        {"Reshape", 5, 2, 2, 1, {"allowzero"}, op_reshape},
         {"Sigmoid", 6, 1, 1, 1, {}, op_sigmoid},
         {"Softmax", 1, 1, 1, 1, {"axis"}, op_softmax},
         {"Tanh", 6, 1, 1, 1, {}, op_tanh},
+        {"Transpose", 1, 1, 1, 1, {"perm"}, op_transpose},
     };
     return specs;
 }

@@ -181,6 +181,11 @@ expect_error "tile simulation of a chip without a microarchitecture" 1 'needs mi
   simulate --chip hygon-dcu-k100 --gemm 4,4,4 --fidelity tile
 expect_error "--tile without --fidelity tile" 2 '--tile and --timeline need --fidelity tile' \
   simulate --chip ascend-910b --gemm 4,4,4 --tile 16x16x16
+expect_error "eval without a model" 2 'eval needs --model FILE.onnx and --data' eval --data fashion-mnist --json
+expect_error "eval with a quant mode not built yet" 2 '--quant int8 is not available yet' \
+  eval --model x.onnx --data fashion-mnist --quant int8
+expect_error "eval of a missing data folder" 1 'no-such-dir/t10k-images-idx3-ubyte: cannot open file' \
+  eval --model x.onnx --data tests/data/no-such-dir --json
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
 
 echo "$passed passed, $failed failed"

@@ -16,7 +16,8 @@ names=(test_quantizelinear test_quantizelinear_axis test_dequantizelinear test_d
   test_convinteger_with_padding test_convinteger_without_padding test_matmul_2d test_matmul_3d test_matmul_4d
   test_gemm_* test_basic_conv_with_padding test_basic_conv_without_padding test_conv_with_strides_*
   test_conv_with_autopad_same test_layer_normalization_* test_softmax_* test_relu test_sigmoid test_tanh
-  test_erf test_hardswish test_maxpool_2d_* test_averagepool_2d_* test_globalaveragepool* test_add* test_mul*)
+  test_erf test_hardswish test_maxpool_2d_* test_averagepool_2d_* test_globalaveragepool* test_add* test_mul*
+  test_flatten_* test_reshape_* test_transpose_* test_concat_* test_batchnorm_example test_batchnorm_epsilon)
 dirs=()
 for n in "${names[@]}"; do
   for d in $n; do

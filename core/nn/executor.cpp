@@ -1,0 +1,677 @@
+#include "nn/executor.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "quant/activations.hpp"
+#include "quant/conv.hpp"
+#include "quant/elementary.hpp"
+#include "quant/norm.hpp"
+#include "quant/softmax.hpp"
+
+namespace stacklab::nn {
+
+using onnx::DataType;
+using onnx::Tensor;
+
+enum class FastKind {
+    conv_f32, gemm_f32, matmul_f32, batch_norm, layer_norm, activation, erf, softmax, relu, add, mul,
+    max_pool, average_pool, global_average_pool, matmul_integer, conv_integer,
+};
+
+struct PreparedNode {
+    FastKind kind = FastKind::relu;
+    // conv_f32 / conv_integer
+    quant::Conv2DAttrs conv;
+    int out_channels = 0, weight_in_channels = 0, kernel_h = 0, kernel_w = 0;
+    quant::PackedConvF32 conv_f32;
+    quant::PackedConv conv_int;
+    std::vector<float> bias;  // conv_f32, gemm_f32, matmul_f32 (empty: none)
+    // gemm_f32 / matmul_f32: B as K x N; matmul_integer: packed int8 B
+    std::vector<float> b;
+    int64_t K = 0, N = 0;
+    quant::PackedB packed_b;
+    int32_t x_zero_point = 0;  // matmul_integer (A) / conv_integer (x)
+    // batch_norm: y = x * scale[c] + shift[c]; layer_norm: gamma = scale, beta = shift (may be empty)
+    std::vector<float> scale, shift;
+    float epsilon = 0.0f;
+    quant::Activation act = quant::Activation::sigmoid;
+    quant::Pool2DAttrs pool;
+};
+
+namespace {
+
+const char* fast_kind_name(FastKind k) {
+    switch (k) {
+        case FastKind::conv_f32: return "conv2d_f32";
+        case FastKind::gemm_f32: return "gemm_f32";
+        case FastKind::matmul_f32: return "gemm_f32 (matmul)";
+        case FastKind::batch_norm: return "batch_norm_folded";
+        case FastKind::layer_norm: return "layer_norm";
+        case FastKind::activation: return "activation";
+        case FastKind::erf: return "fast_erf";
+        case FastKind::softmax: return "softmax";
+        case FastKind::relu: return "relu";
+        case FastKind::add: return "add_f32";
+        case FastKind::mul: return "mul_f32";
+        case FastKind::max_pool: return "max_pool2d";
+        case FastKind::average_pool: return "average_pool2d";
+        case FastKind::global_average_pool: return "global_average_pool2d";
+        case FastKind::matmul_integer: return "gemm_int8";
+        case FastKind::conv_integer: return "conv2d_int8";
+    }
+    return "?";
+}
+
+int64_t iattr(const GraphNode& n, const char* name, int64_t def) {
+    const onnx::Attribute* a = n.proto.attr(name);
+    return a && a->type == onnx::Attribute::INT ? a->i : def;
+}
+float fattr(const GraphNode& n, const char* name, float def) {
+    const onnx::Attribute* a = n.proto.attr(name);
+    return a && a->type == onnx::Attribute::FLOAT ? a->f : def;
+}
+std::string sattr(const GraphNode& n, const char* name, const std::string& def) {
+    const onnx::Attribute* a = n.proto.attr(name);
+    return a && a->type == onnx::Attribute::STRING ? a->s : def;
+}
+std::vector<int64_t> iattrs(const GraphNode& n, const char* name, std::vector<int64_t> def) {
+    const onnx::Attribute* a = n.proto.attr(name);
+    return a && a->type == onnx::Attribute::INTS ? a->ints : def;
+}
+
+bool fits_int(int64_t v) { return v >= 1 && v <= (int64_t{1} << 24); }
+
+// The node's input i as a graph tensor (nullptr when omitted).
+const TensorInfo* input_info(const Graph& g, const GraphNode& n, size_t i) {
+    return i < n.inputs.size() && n.inputs[i] >= 0 ? &g.tensors[static_cast<size_t>(n.inputs[i])] : nullptr;
+}
+const Tensor* input_const(const Graph& g, const GraphNode& n, size_t i) {
+    return i < n.inputs.size() && n.inputs[i] >= 0 ? g.constant(n.inputs[i]) : nullptr;
+}
+bool is_float(const TensorInfo* t) { return t && t->dtype == DataType::FLOAT; }
+bool only_first_output(const GraphNode& n) {
+    for (size_t i = 1; i < n.outputs.size(); ++i)
+        if (n.outputs[i] >= 0) return false;
+    return true;
+}
+bool explicit_pads(const GraphNode& n) {
+    const std::string p = sattr(n, "auto_pad", "NOTSET");
+    return p == "NOTSET" || p == "VALID";
+}
+bool valid_pads(const GraphNode& n) { return sattr(n, "auto_pad", "NOTSET") == "VALID"; }
+
+bool conv2d_attrs(const GraphNode& n, quant::Conv2DAttrs& a) {
+    if (!explicit_pads(n)) return false;
+    const std::vector<int64_t> s = iattrs(n, "strides", {1, 1}), d = iattrs(n, "dilations", {1, 1}),
+                               p = valid_pads(n) ? std::vector<int64_t>{0, 0, 0, 0} : iattrs(n, "pads", {0, 0, 0, 0});
+    if (s.size() != 2 || d.size() != 2 || p.size() != 4) return false;
+    for (int64_t v : s) if (!fits_int(v)) return false;
+    for (int64_t v : d) if (!fits_int(v)) return false;
+    for (int64_t v : p) if (v < 0 || v > (int64_t{1} << 24)) return false;
+    const int64_t group = iattr(n, "group", 1);
+    if (!fits_int(group)) return false;
+    a.stride_h = int(s[0]), a.stride_w = int(s[1]);
+    a.dilation_h = int(d[0]), a.dilation_w = int(d[1]);
+    a.pad_top = int(p[0]), a.pad_left = int(p[1]), a.pad_bottom = int(p[2]), a.pad_right = int(p[3]);
+    a.groups = int(group);
+    return true;
+}
+
+bool pool2d_attrs(const GraphNode& n, quant::Pool2DAttrs& a) {
+    if (!explicit_pads(n)) return false;
+    const std::vector<int64_t> k = iattrs(n, "kernel_shape", {}), s = iattrs(n, "strides", {1, 1}),
+                               d = iattrs(n, "dilations", {1, 1}),
+                               p = valid_pads(n) ? std::vector<int64_t>{0, 0, 0, 0} : iattrs(n, "pads", {0, 0, 0, 0});
+    if (k.size() != 2 || s.size() != 2 || d.size() != 2 || p.size() != 4) return false;
+    for (const auto* v : {&k, &s, &d})
+        for (int64_t e : *v) if (!fits_int(e)) return false;
+    for (int64_t v : p) if (v < 0 || v > (int64_t{1} << 24)) return false;
+    a.kernel_h = int(k[0]), a.kernel_w = int(k[1]);
+    a.stride_h = int(s[0]), a.stride_w = int(s[1]);
+    a.dilation_h = int(d[0]), a.dilation_w = int(d[1]);
+    a.pad_top = int(p[0]), a.pad_left = int(p[1]), a.pad_bottom = int(p[2]), a.pad_right = int(p[3]);
+    a.ceil_mode = iattr(n, "ceil_mode", 0) == 1;
+    a.count_include_pad = iattr(n, "count_include_pad", 0) == 1;
+    return true;
+}
+
+// A constant int8/uint8 scalar (or absent: 0) as an int32 zero point; false if it is anything else.
+bool scalar_zero_point(const Graph& g, const GraphNode& n, size_t i, int32_t& zp) {
+    zp = 0;
+    if (i >= n.inputs.size() || n.inputs[i] < 0) return true;
+    const Tensor* t = g.constant(n.inputs[i]);
+    if (!t || t->numel() != 1) return false;
+    if (t->dtype == DataType::UINT8) zp = t->as<uint8_t>()[0];
+    else if (t->dtype == DataType::INT8) zp = t->as<int8_t>()[0];
+    else return false;
+    return true;
+}
+
+// Weight zero points: absent (0), one int8 value, or `count` int8 values.
+bool weight_zero_points(const Graph& g, const GraphNode& n, size_t i, int64_t count, std::vector<int32_t>& zps) {
+    zps = {0};
+    if (i >= n.inputs.size() || n.inputs[i] < 0) return true;
+    const Tensor* t = g.constant(n.inputs[i]);
+    if (!t || t->dtype != DataType::INT8 || (t->numel() != 1 && !(t->dims.size() == 1 && t->numel() == count)))
+        return false;
+    zps.clear();
+    for (int8_t v : t->to_vector<int8_t>()) zps.push_back(v);
+    return true;
+}
+
+// Returns null when the node runs on the reference.
+std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const GraphNode& n, quant::Isa isa) {
+    auto p = std::make_shared<PreparedNode>();
+    const TensorInfo* x = input_info(g, n, 0);
+    if (!x || !x->has_shape || !only_first_output(n)) return nullptr;
+    const size_t rank = x->shape.size();
+    switch (n.op) {
+        case OpType::Conv: {
+            const Tensor* w = input_const(g, n, 1);
+            const Tensor* b = input_const(g, n, 2);
+            if (!is_float(x) || rank != 4 || !w || w->dtype != DataType::FLOAT || w->dims.size() != 4) return nullptr;
+            if (n.inputs.size() > 2 && n.inputs[2] >= 0 && (!b || b->dtype != DataType::FLOAT || b->numel() != w->dims[0]))
+                return nullptr;
+            if (!conv2d_attrs(n, p->conv)) return nullptr;
+            for (int64_t d : w->dims) if (!fits_int(d)) return nullptr;
+            p->kind = FastKind::conv_f32;
+            p->out_channels = int(w->dims[0]), p->weight_in_channels = int(w->dims[1]);
+            p->kernel_h = int(w->dims[2]), p->kernel_w = int(w->dims[3]);
+            // A shape that only fixes what the packing reads: channels, kernel, groups.
+            const quant::Conv2DShape s = quant::conv2d_shape(
+                1, p->weight_in_channels * p->conv.groups, (p->kernel_h - 1) * p->conv.dilation_h + 1,
+                (p->kernel_w - 1) * p->conv.dilation_w + 1, p->out_channels, p->weight_in_channels, p->kernel_h,
+                p->kernel_w, p->conv);
+            p->conv_f32 = quant::pack_conv2d_f32(s, w->as<float>());
+            if (b) p->bias = b->to_vector<float>();
+            return p;
+        }
+        case OpType::ConvInteger: {
+            const Tensor* w = input_const(g, n, 1);
+            if (rank != 4 || (x->dtype != DataType::UINT8 && x->dtype != DataType::INT8)) return nullptr;
+            if (!w || w->dtype != DataType::INT8 || w->dims.size() != 4) return nullptr;
+            for (int64_t d : w->dims) if (!fits_int(d)) return nullptr;
+            std::vector<int32_t> wzp;
+            if (!scalar_zero_point(g, n, 2, p->x_zero_point) || !weight_zero_points(g, n, 3, w->dims[0], wzp)) return nullptr;
+            if (!conv2d_attrs(n, p->conv)) return nullptr;
+            p->kind = FastKind::conv_integer;
+            p->out_channels = int(w->dims[0]), p->weight_in_channels = int(w->dims[1]);
+            p->kernel_h = int(w->dims[2]), p->kernel_w = int(w->dims[3]);
+            const quant::Conv2DShape s = quant::conv2d_shape(
+                1, p->weight_in_channels * p->conv.groups, (p->kernel_h - 1) * p->conv.dilation_h + 1,
+                (p->kernel_w - 1) * p->conv.dilation_w + 1, p->out_channels, p->weight_in_channels, p->kernel_h,
+                p->kernel_w, p->conv);
+            if (s.gemm_k() > quant::kMaxGemmK) return nullptr;
+            p->conv_int = quant::pack_conv2d(s, w->as<int8_t>(), wzp, isa);
+            return p;
+        }
+        case OpType::Gemm: {
+            const Tensor* b = input_const(g, n, 1);
+            const Tensor* c = input_const(g, n, 2);
+            if (!is_float(x) || rank != 2 || iattr(n, "transA", 0) != 0 || fattr(n, "alpha", 1.0f) != 1.0f) return nullptr;
+            if (!b || b->dtype != DataType::FLOAT || b->dims.size() != 2) return nullptr;
+            const bool tb = iattr(n, "transB", 0) != 0;
+            p->K = b->dims[tb ? 1 : 0];
+            p->N = b->dims[tb ? 0 : 1];
+            if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+                if (!c || c->dtype != DataType::FLOAT || c->numel() != p->N ||
+                    !(c->dims == std::vector<int64_t>{p->N} || c->dims == std::vector<int64_t>{1, p->N}))
+                    return nullptr;
+                const float beta = fattr(n, "beta", 1.0f);
+                for (float v : c->to_vector<float>()) p->bias.push_back(beta * v);
+            }
+            p->kind = FastKind::gemm_f32;
+            p->b.resize(static_cast<size_t>(p->K * p->N));
+            const float* src = b->as<float>();
+            for (int64_t k = 0; k < p->K; ++k)
+                for (int64_t j = 0; j < p->N; ++j)
+                    p->b[static_cast<size_t>(k * p->N + j)] = tb ? src[j * p->K + k] : src[k * p->N + j];
+            return p;
+        }
+        case OpType::MatMul: {
+            const Tensor* b = input_const(g, n, 1);
+            if (!is_float(x) || rank < 2 || !b || b->dtype != DataType::FLOAT || b->dims.size() != 2) return nullptr;
+            p->kind = FastKind::matmul_f32;
+            p->K = b->dims[0];
+            p->N = b->dims[1];
+            p->b = b->to_vector<float>();
+            return p;
+        }
+        case OpType::MatMulInteger: {
+            const Tensor* b = input_const(g, n, 1);
+            if (rank < 2 || (x->dtype != DataType::UINT8 && x->dtype != DataType::INT8)) return nullptr;
+            if (!b || b->dtype != DataType::INT8 || b->dims.size() != 2) return nullptr;
+            if (b->dims[0] > quant::kMaxGemmK || !fits_int(b->dims[0]) || !fits_int(b->dims[1])) return nullptr;
+            std::vector<int32_t> bzp;
+            if (!scalar_zero_point(g, n, 2, p->x_zero_point) || !weight_zero_points(g, n, 3, b->dims[1], bzp)) return nullptr;
+            p->kind = FastKind::matmul_integer;
+            p->K = b->dims[0];
+            p->N = b->dims[1];
+            p->packed_b = quant::pack_b(b->as<int8_t>(), int(p->K), int(p->N), int(p->N), bzp, isa);
+            return p;
+        }
+        case OpType::BatchNormalization: {
+            if (!is_float(x) || rank < 2 || iattr(n, "training_mode", 0) != 0) return nullptr;
+            const Tensor* t[4];
+            for (size_t i = 0; i < 4; ++i) {
+                t[i] = input_const(g, n, i + 1);
+                if (!t[i] || t[i]->dtype != DataType::FLOAT || t[i]->dims.size() != 1 || t[i]->dims[0] != t[0]->dims[0])
+                    return nullptr;
+            }
+            p->kind = FastKind::batch_norm;
+            const double eps = fattr(n, "epsilon", 1e-5f);
+            for (int64_t c = 0; c < t[0]->dims[0]; ++c) {
+                const double a = double(t[0]->as<float>()[c]) / std::sqrt(double(t[3]->as<float>()[c]) + eps);
+                p->scale.push_back(float(a));
+                p->shift.push_back(float(double(t[1]->as<float>()[c]) - double(t[2]->as<float>()[c]) * a));
+            }
+            return p;
+        }
+        case OpType::LayerNormalization: {
+            const Tensor* gamma = input_const(g, n, 1);
+            const Tensor* beta = input_const(g, n, 2);
+            if (!is_float(x) || rank < 1 || iattr(n, "stash_type", 1) != 1) return nullptr;
+            int64_t axis = iattr(n, "axis", -1);
+            if (axis < 0) axis += int64_t(rank);
+            const int64_t cols = x->shape.back();
+            if (axis != int64_t(rank) - 1 || cols < 1) return nullptr;
+            if (!gamma || gamma->dtype != DataType::FLOAT || gamma->numel() != cols || gamma->dims.size() != 1) return nullptr;
+            if (n.inputs.size() > 2 && n.inputs[2] >= 0 &&
+                (!beta || beta->dtype != DataType::FLOAT || beta->numel() != cols || beta->dims.size() != 1))
+                return nullptr;
+            p->kind = FastKind::layer_norm;
+            p->scale = gamma->to_vector<float>();
+            if (beta) p->shift = beta->to_vector<float>();
+            p->epsilon = fattr(n, "epsilon", 1e-5f);
+            if (!(p->epsilon >= 0.0f)) return nullptr;
+            return p;
+        }
+        case OpType::Gelu:
+        case OpType::Sigmoid:
+        case OpType::Tanh:
+        case OpType::HardSwish: {
+            if (!is_float(x)) return nullptr;
+            p->kind = FastKind::activation;
+            if (n.op == OpType::Sigmoid) p->act = quant::Activation::sigmoid;
+            if (n.op == OpType::Tanh) p->act = quant::Activation::tanh;
+            if (n.op == OpType::HardSwish) p->act = quant::Activation::hardswish;
+            if (n.op == OpType::Gelu) {
+                const std::string a = sattr(n, "approximate", "none");
+                if (a != "none" && a != "tanh") return nullptr;
+                p->act = a == "none" ? quant::Activation::gelu_erf : quant::Activation::gelu_tanh;
+            }
+            return p;
+        }
+        case OpType::Erf:
+            if (!is_float(x)) return nullptr;
+            p->kind = FastKind::erf;
+            return p;
+        case OpType::Softmax: {
+            int64_t axis = iattr(n, "axis", -1);
+            if (axis < 0) axis += int64_t(rank);
+            if (!is_float(x) || rank < 1 || axis != int64_t(rank) - 1) return nullptr;
+            p->kind = FastKind::softmax;
+            return p;
+        }
+        case OpType::Relu:
+            if (!is_float(x)) return nullptr;
+            p->kind = FastKind::relu;
+            return p;
+        case OpType::Add:
+        case OpType::Mul: {
+            const TensorInfo* y = input_info(g, n, 1);
+            if (!is_float(x) || !is_float(y)) return nullptr;
+            p->kind = n.op == OpType::Add ? FastKind::add : FastKind::mul;
+            return p;
+        }
+        case OpType::MaxPool:
+        case OpType::AveragePool:
+            if (!is_float(x) || rank != 4 || !pool2d_attrs(n, p->pool)) return nullptr;
+            if (n.op == OpType::MaxPool && p->pool.count_include_pad) return nullptr;
+            p->kind = n.op == OpType::MaxPool ? FastKind::max_pool : FastKind::average_pool;
+            return p;
+        case OpType::GlobalAveragePool:
+            if (!is_float(x) || rank != 4) return nullptr;
+            p->kind = FastKind::global_average_pool;
+            return p;
+        default:
+            return nullptr;
+    }
+}
+
+Tensor new_tensor(DataType dt, std::vector<int64_t> dims) {
+    Tensor t;
+    t.dtype = dt;
+    t.dims = std::move(dims);
+    t.data.assign(static_cast<size_t>(t.numel()) * onnx::element_size(dt), 0);
+    return t;
+}
+
+template <class T>
+T* data_of(Tensor& t) {
+    return reinterpret_cast<T*>(t.data.data());
+}
+
+int to_int(const GraphNode& n, int64_t v, const char* what) {
+    if (v < 1 || v > (int64_t{1} << 24))
+        throw NodeError(n.proto, n.opset, std::string(what) + " " + std::to_string(v) + " is out of range for the fast kernels", true);
+    return int(v);
+}
+
+// y = a op b for float tensors with numpy broadcasting.
+Tensor binary_f32(const GraphNode& n, const Tensor& a, const Tensor& b, bool add) {
+    const size_t r = std::max(a.dims.size(), b.dims.size());
+    std::vector<int64_t> out(r), sa(r, 0), sb(r, 0);
+    int64_t stride_a = 1, stride_b = 1;
+    for (size_t i = r; i-- > 0;) {
+        const size_t off_a = r - a.dims.size(), off_b = r - b.dims.size();
+        const int64_t da = i < off_a ? 1 : a.dims[i - off_a];
+        const int64_t db = i < off_b ? 1 : b.dims[i - off_b];
+        if (da != db && da != 1 && db != 1)
+            throw NodeError(n.proto, n.opset, "shapes " + shape_text(a.dims) + " and " + shape_text(b.dims) +
+                                                  " do not broadcast", false);
+        out[i] = da == 1 ? db : da;
+        sa[i] = da == 1 ? 0 : stride_a;
+        sb[i] = db == 1 ? 0 : stride_b;
+        stride_a *= da;
+        stride_b *= db;
+    }
+    Tensor y = new_tensor(DataType::FLOAT, out);
+    const float* pa = a.as<float>();
+    const float* pb = b.as<float>();
+    float* py = data_of<float>(y);
+    const size_t total = static_cast<size_t>(y.numel());
+    if (a.dims == b.dims) {
+        for (size_t i = 0; i < total; ++i) py[i] = add ? pa[i] + pb[i] : pa[i] * pb[i];
+        return y;
+    }
+    std::vector<int64_t> pos(r, 0);
+    int64_t ia = 0, ib = 0;
+    for (size_t e = 0; e < total; ++e) {
+        py[e] = add ? pa[ia] + pb[ib] : pa[ia] * pb[ib];
+        for (size_t d = r; d-- > 0;) {
+            ia += sa[d];
+            ib += sb[d];
+            if (++pos[d] < out[d]) break;
+            ia -= sa[d] * pos[d];
+            ib -= sb[d] * pos[d];
+            pos[d] = 0;
+        }
+    }
+    return y;
+}
+
+Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<const Tensor*>& in) {
+    const Tensor& x = *in[0];
+    const size_t count = static_cast<size_t>(x.numel());
+    switch (p.kind) {
+        case FastKind::conv_f32:
+        case FastKind::conv_integer: {
+            if (x.dims.size() != 4) throw NodeError(n.proto, n.opset, "X must be 4-D, not " + shape_text(x.dims), false);
+            quant::Conv2DShape s;
+            try {
+                s = quant::conv2d_shape(to_int(n, x.dims[0], "batch"), to_int(n, x.dims[1], "channels"),
+                                        to_int(n, x.dims[2], "height"), to_int(n, x.dims[3], "width"), p.out_channels,
+                                        p.weight_in_channels, p.kernel_h, p.kernel_w, p.conv);
+            } catch (const std::invalid_argument& e) {
+                throw NodeError(n.proto, n.opset, e.what(), false);
+            }
+            if (p.kind == FastKind::conv_f32) {
+                Tensor y = new_tensor(DataType::FLOAT, {s.batch, s.out_channels, s.out_h, s.out_w});
+                quant::conv2d_f32(s, x.as<float>(), p.conv_f32, p.bias.empty() ? nullptr : p.bias.data(), data_of<float>(y));
+                return y;
+            }
+            Tensor y = new_tensor(DataType::INT32, {s.batch, s.out_channels, s.out_h, s.out_w});
+            if (x.dtype == DataType::UINT8)
+                quant::conv2d_u8s8_s32(s, x.as<uint8_t>(), p.x_zero_point, p.conv_int, nullptr, data_of<int32_t>(y));
+            else
+                quant::conv2d_s8s8_s32(s, x.as<int8_t>(), p.x_zero_point, p.conv_int, nullptr, data_of<int32_t>(y));
+            return y;
+        }
+        case FastKind::gemm_f32:
+        case FastKind::matmul_f32:
+        case FastKind::matmul_integer: {
+            if (x.dims.size() < 2 || x.dims.back() != p.K)
+                throw NodeError(n.proto, n.opset, "A " + shape_text(x.dims) + " does not have " + std::to_string(p.K) +
+                                                      " columns", false);
+            if (p.kind == FastKind::gemm_f32 && x.dims.size() != 2)
+                throw NodeError(n.proto, n.opset, "A must be a matrix, not " + shape_text(x.dims), false);
+            std::vector<int64_t> dims = x.dims;
+            dims.back() = p.N;
+            const int64_t M = p.K ? static_cast<int64_t>(count) / p.K : 0;
+            if (p.kind == FastKind::matmul_integer) {
+                Tensor y = new_tensor(DataType::INT32, dims);
+                if (M > 0) {
+                    if (M > (int64_t{1} << 30)) throw NodeError(n.proto, n.opset, "too many rows", true);
+                    if (x.dtype == DataType::UINT8)
+                        quant::gemm_u8s8_s32(x.as<uint8_t>(), int(M), int(p.K), p.x_zero_point, p.packed_b,
+                                             data_of<int32_t>(y), int(p.N));
+                    else
+                        quant::gemm_s8s8_s32(x.as<int8_t>(), int(M), int(p.K), p.x_zero_point, p.packed_b,
+                                             data_of<int32_t>(y), int(p.N));
+                }
+                return y;
+            }
+            Tensor y = new_tensor(DataType::FLOAT, dims);
+            gemm_f32(x.as<float>(), p.b.data(), p.bias.empty() ? nullptr : p.bias.data(), data_of<float>(y), M, p.K, p.N);
+            return y;
+        }
+        case FastKind::batch_norm: {
+            const int64_t C = static_cast<int64_t>(p.scale.size());
+            if (x.dims.size() < 2 || x.dims[1] != C)
+                throw NodeError(n.proto, n.opset, "X " + shape_text(x.dims) + " does not have " + std::to_string(C) +
+                                                      " channels", false);
+            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            const size_t plane = count / static_cast<size_t>(std::max<int64_t>(1, x.dims[0] * C));
+            const float* px = x.as<float>();
+            float* py = data_of<float>(y);
+            for (size_t i = 0, ch = 0; i < count; i += plane, ch = (ch + 1) % size_t(C))
+                for (size_t j = 0; j < plane; ++j) py[i + j] = px[i + j] * p.scale[ch] + p.shift[ch];
+            return y;
+        }
+        case FastKind::layer_norm: {
+            const size_t cols = p.scale.size();
+            if (x.dims.empty() || x.dims.back() != int64_t(cols))
+                throw NodeError(n.proto, n.opset, "X " + shape_text(x.dims) + " does not end in " + std::to_string(cols), false);
+            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            quant::layer_norm(x.as<float>(), count / cols, cols, p.scale.data(), p.shift.empty() ? nullptr : p.shift.data(),
+                              p.epsilon, data_of<float>(y));
+            return y;
+        }
+        case FastKind::activation: {
+            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            quant::activation(p.act, x.as<float>(), count, data_of<float>(y));
+            return y;
+        }
+        case FastKind::erf: {
+            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            for (size_t i = 0; i < count; ++i) data_of<float>(y)[i] = quant::fast_erf(x.as<float>()[i]);
+            return y;
+        }
+        case FastKind::softmax: {
+            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            const size_t cols = static_cast<size_t>(x.dims.back());
+            if (cols > 0) quant::softmax(x.as<float>(), count / cols, cols, 1.0f, data_of<float>(y));
+            return y;
+        }
+        case FastKind::relu: {
+            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            const float* px = x.as<float>();
+            float* py = data_of<float>(y);
+            for (size_t i = 0; i < count; ++i) py[i] = px[i] < 0.0f ? 0.0f : px[i];  // NaN stays NaN
+            return y;
+        }
+        case FastKind::add:
+        case FastKind::mul:
+            return binary_f32(n, x, *in[1], p.kind == FastKind::add);
+        case FastKind::max_pool:
+        case FastKind::average_pool:
+        case FastKind::global_average_pool: {
+            if (x.dims.size() != 4) throw NodeError(n.proto, n.opset, "X must be 4-D, not " + shape_text(x.dims), false);
+            const int N = to_int(n, x.dims[0], "batch"), C = to_int(n, x.dims[1], "channels"),
+                      H = to_int(n, x.dims[2], "height"), W = to_int(n, x.dims[3], "width");
+            if (p.kind == FastKind::global_average_pool) {
+                Tensor y = new_tensor(DataType::FLOAT, {N, C, 1, 1});
+                quant::global_average_pool2d(N, C, H, W, x.as<float>(), data_of<float>(y));
+                return y;
+            }
+            quant::Pool2DShape s;
+            try {
+                s = quant::pool2d_shape(N, C, H, W, p.pool);
+            } catch (const std::invalid_argument& e) {
+                throw NodeError(n.proto, n.opset, e.what(), false);
+            }
+            Tensor y = new_tensor(DataType::FLOAT, {N, C, s.out_h, s.out_w});
+            if (p.kind == FastKind::max_pool)
+                quant::max_pool2d(s, x.as<float>(), data_of<float>(y));
+            else
+                quant::average_pool2d(s, x.as<float>(), data_of<float>(y));
+            return y;
+        }
+    }
+    throw NodeError(n.proto, n.opset, "no fast kernel", true);
+}
+
+void check_binding(const TensorInfo& info, const Tensor& t, size_t i) {
+    const std::string what = "input " + std::to_string(i) + " '" + info.name + "'";
+    if (info.dtype != DataType::UNDEFINED && t.dtype != info.dtype)
+        throw std::invalid_argument(what + " has element type " + onnx::dtype_name(t.dtype) + ", expected " +
+                                    onnx::dtype_name(info.dtype));
+    if (info.has_shape) {
+        bool ok = t.dims.size() == info.shape.size();
+        for (size_t d = 0; ok && d < t.dims.size(); ++d) ok = info.shape[d] < 0 || info.shape[d] == t.dims[d];
+        if (!ok) throw std::invalid_argument(what + " has shape " + shape_text(t.dims) + ", expected " + shape_text(info.shape));
+    }
+    for (int64_t d : t.dims)
+        if (d < 0) throw std::invalid_argument(what + " has a negative dimension");
+    if (t.data.size() != static_cast<size_t>(t.numel()) * onnx::element_size(t.dtype))
+        throw std::invalid_argument(what + " holds " + std::to_string(t.data.size()) + " bytes for shape " +
+                                    shape_text(t.dims));
+}
+
+}  // namespace
+
+const char* kernels_name(Kernels k) { return k == Kernels::reference ? "reference" : "fast"; }
+
+void gemm_f32(const float* A, const float* B, const float* bias, float* C, int64_t M, int64_t K, int64_t N) {
+    // Column blocks keep one output row segment and the matching panel of B in cache; within a
+    // block each output still sums its products in k order, so the blocking never changes a result.
+    constexpr int64_t kBlockN = 256;
+    for (int64_t n0 = 0; n0 < N; n0 += kBlockN) {
+        const int64_t n1 = std::min(N, n0 + kBlockN);
+        for (int64_t m = 0; m < M; ++m) {
+            float* c = C + m * N;
+            for (int64_t j = n0; j < n1; ++j) c[j] = 0.0f;
+            const float* a = A + m * K;
+            for (int64_t k = 0; k < K; ++k) {
+                const float av = a[k];
+                const float* b = B + k * N;
+                for (int64_t j = n0; j < n1; ++j) c[j] += av * b[j];
+            }
+            if (bias)
+                for (int64_t j = n0; j < n1; ++j) c[j] += bias[j];
+        }
+    }
+}
+
+Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
+    Plan p;
+    p.graph = &g;
+    p.kernels = kernels;
+    for (const GraphNode& n : g.nodes) {
+        std::shared_ptr<PreparedNode> prep;
+        if (kernels == Kernels::fast) {
+            try {
+                prep = prepare_node(g, n, isa);
+            } catch (const NodeError&) {
+                throw;
+            } catch (const std::exception& e) {
+                throw NodeError(n.proto, n.opset, e.what(), false);
+            }
+        }
+        p.node_kernels.push_back(prep ? fast_kind_name(prep->kind) : "reference");
+        p.nodes.push_back(std::move(prep));
+    }
+    return p;
+}
+
+RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOptions& options) {
+    if (!plan.graph) throw std::invalid_argument("run: the plan has no graph");
+    const Graph& g = *plan.graph;
+    if (inputs.size() != g.inputs.size())
+        throw std::invalid_argument("run: " + std::to_string(inputs.size()) + " inputs given, the graph has " +
+                                    std::to_string(g.inputs.size()));
+    const Clock clock = options.clock ? options.clock : Clock([] {
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    });
+
+    std::vector<Tensor> values(g.tensors.size());
+    std::vector<const Tensor*> bound(g.tensors.size(), nullptr);
+    for (size_t t = 0; t < g.tensors.size(); ++t) bound[t] = g.constant(int(t));
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const size_t t = static_cast<size_t>(g.inputs[i]);
+        check_binding(g.tensors[t], inputs[i], i);
+        values[t] = inputs[i];
+        values[t].name = g.tensors[t].name;
+        bound[t] = &values[t];
+    }
+    // The last node that reads each tensor, so intermediates are freed as soon as possible.
+    std::vector<int> last_use(g.tensors.size(), -1);
+    for (size_t k = 0; k < g.nodes.size(); ++k)
+        for (int t : g.nodes[k].inputs)
+            if (t >= 0) last_use[static_cast<size_t>(t)] = int(k);
+    for (int t : g.outputs) last_use[static_cast<size_t>(t)] = int(g.nodes.size());
+
+    RunResult result;
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+        const GraphNode& n = g.nodes[k];
+        std::vector<const Tensor*> in;
+        for (int t : n.inputs) {
+            if (t >= 0 && !bound[static_cast<size_t>(t)])
+                throw NodeError(n.proto, n.opset, "input '" + g.tensors[static_cast<size_t>(t)].name + "' has no value", false);
+            in.push_back(t >= 0 ? bound[static_cast<size_t>(t)] : nullptr);
+        }
+        const double t0 = clock();
+        std::vector<Tensor> out;
+        if (plan.nodes[k]) {
+            try {
+                out.push_back(run_fast(*plan.nodes[k], n, in));
+            } catch (const NodeError&) {
+                throw;
+            } catch (const std::exception& e) {
+                throw NodeError(n.proto, n.opset, e.what(), false);
+            }
+        } else {
+            out = run_reference_node(n.proto, in, n.opset);
+        }
+        const double t1 = clock();
+        result.timings.push_back({n.label(), n.proto.op_type, plan.node_kernels[k], t1 - t0});
+        for (size_t o = 0; o < n.outputs.size() && o < out.size(); ++o) {
+            const int t = n.outputs[o];
+            if (t < 0) continue;
+            values[static_cast<size_t>(t)] = std::move(out[o]);
+            values[static_cast<size_t>(t)].name = g.tensors[static_cast<size_t>(t)].name;
+            bound[static_cast<size_t>(t)] = &values[static_cast<size_t>(t)];
+        }
+        if (!options.keep_activations)
+            for (int t : n.inputs)
+                if (t >= 0 && last_use[static_cast<size_t>(t)] == int(k) && g.tensors[static_cast<size_t>(t)].initializer < 0) {
+                    values[static_cast<size_t>(t)] = Tensor();
+                    bound[static_cast<size_t>(t)] = nullptr;
+                }
+    }
+    for (int t : g.outputs) {
+        const Tensor* v = bound[static_cast<size_t>(t)];
+        if (!v) throw std::invalid_argument("run: graph output '" + g.tensors[static_cast<size_t>(t)].name + "' has no value");
+        result.outputs.push_back(*v);
+        result.outputs.back().name = g.tensors[static_cast<size_t>(t)].name;
+    }
+    if (options.keep_activations) result.activations = std::move(values);
+    return result;
+}
+
+}  // namespace stacklab::nn

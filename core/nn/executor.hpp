@@ -1,0 +1,104 @@
+// Graph executor: runs a Graph (graph.hpp) node by node, with either kernel set, and reports the
+// time of every node and, on request, every intermediate tensor (the UI's activation views and the
+// chip emulator read them).
+//
+// Model vs data: prepare() turns an immutable Graph into an immutable Plan (weights packed once for
+// the chosen kernels); run() takes the plan and the inputs and returns everything one run
+// produced. Nothing is cached between runs, so two runs of one plan on the same inputs give the
+// same bytes, and a plan may be shared by threads.
+//
+// Kernels::reference  every node through run_reference_node (reference_ops.hpp): the semantics.
+// Kernels::fast       core/quant's kernels where a node fits them, the reference otherwise:
+//   Conv (2-D, float, constant W)         quant::conv2d_f32 (im2col + blocked fp32 GEMM; depthwise direct)
+//   Gemm / MatMul (float, constant B)     gemm_f32 below (blocked, vectorizable; k order fixed)
+//   BatchNormalization (float)            folded at prepare time into y = x * a[c] + b[c]
+//   LayerNormalization (last axis)        quant::layer_norm
+//   Gelu Sigmoid Tanh HardSwish Erf       quant::activation / fast_erf
+//   Softmax (last axis)                   quant::softmax
+//   Relu, Add, Mul (float)                plain float loops (Add/Mul with numpy broadcasting)
+//   MaxPool / AveragePool (2-D, no Indices output), GlobalAveragePool   quant pooling
+//   MatMulInteger, ConvInteger (2-D)      weights packed once (quant::pack_b / pack_conv2d) and the
+//                                         packed int8 kernels, int32 output
+// Everything else (shape ops, Quantize/DequantizeLinear, QLinearConv, QLinearMatMul, and any node
+// outside the conditions above) runs the reference: for QLinear* the reference already computes
+// its accumulators with core/quant's packed GEMM/convolution, and its requantization rule (a double
+// product, onnx/reference's) is the one the semantics define.
+//
+// Agreement (asserted by tests/core/nn_executor_test.cpp):
+//   integer outputs (int32, int8, uint8, int64 indices): bit-identical to the reference;
+//   float outputs of one node, given the same inputs: within the dot-product bound of each fast
+//   kernel — |fast - ref| <= (K + 2) * FLT_EPSILON * (sum |x| |w| + |bias|) for Conv/Gemm/MatMul
+//   (quant::conv2d_f32_error_bound; Higham 2002 eq. 3.5), the documented bounds of norm.hpp,
+//   activations.hpp and softmax.hpp for the others, and 4 * FLT_EPSILON * (|x| |a| + |b|) relative
+//   for the folded BatchNormalization;
+//   whole models: within kFastModelRtol of the reference on every output value, relative to the
+//   output's largest magnitude (the per-node errors above compound through the layers; tests check
+//   real models against it).
+//
+// Timing: a Clock returns milliseconds; only NodeTiming reads it, never a result. The default is
+// std::chrono::steady_clock.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/graph.hpp"
+#include "quant/gemm.hpp"
+
+namespace stacklab::nn {
+
+enum class Kernels { reference, fast };
+const char* kernels_name(Kernels k);  // "reference", "fast"
+
+// Whole-model agreement of the fast kernels with the reference (see above).
+constexpr double kFastModelRtol = 1e-4;
+
+struct PreparedNode;  // the packed weights of one node (executor.cpp)
+
+struct Plan {
+    const Graph* graph = nullptr;  // must outlive the plan
+    Kernels kernels = Kernels::fast;
+    std::vector<std::shared_ptr<const PreparedNode>> nodes;  // one per graph node; null: reference
+    // What runs each node: "reference", "conv2d_f32", "gemm_f32", ...
+    std::vector<std::string> node_kernels;
+};
+
+// Throws std::invalid_argument if the graph cannot be prepared (NodeError for a node whose
+// constant weights do not fit its op).
+Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa = quant::best_isa());
+
+using Clock = std::function<double()>;  // milliseconds since any fixed origin
+
+struct NodeTiming {
+    std::string name;     // GraphNode::label()
+    std::string op_type;
+    std::string kernel;   // Plan::node_kernels
+    double ms = 0.0;
+};
+
+struct RunOptions {
+    bool keep_activations = false;  // keep every tensor of the run in RunResult::activations
+    Clock clock;                    // empty: std::chrono::steady_clock
+};
+
+struct RunResult {
+    std::vector<onnx::Tensor> outputs;      // Graph::outputs, in order, named after them
+    std::vector<NodeTiming> timings;        // one per node, in execution order
+    // keep_activations: one entry per Graph::tensors index (inputs, every node output; constants
+    // and omitted outputs stay empty). Otherwise empty.
+    std::vector<onnx::Tensor> activations;
+};
+
+// inputs bind to Graph::inputs in order; element types must match and shapes must fit the declared
+// ones (unknown dimensions take any size). Throws std::invalid_argument for a binding problem and
+// NodeError for a node that cannot run.
+RunResult run(const Plan& plan, const std::vector<onnx::Tensor>& inputs, const RunOptions& options = {});
+
+// The fp32 GEMM of the fast path: C (M x N) = A (M x K) * B (K x N) (+ bias[n] when not null), all
+// row-major and dense. Each output sums its K products in k order, then adds the bias, in float.
+void gemm_f32(const float* A, const float* B, const float* bias, float* C, int64_t M, int64_t K, int64_t N);
+
+}  // namespace stacklab::nn

@@ -1,0 +1,50 @@
+// External check of `stacklab eval`: the same ONNX file and the same Fashion-MNIST test images run
+// through ONNX Runtime (onnxruntime-node) give the same accuracy and the same predictions.
+// The model is the nearest-centroid classifier that tests/core/nn_runtime_test.cpp (suite nn_eval)
+// builds from the training set and leaves in build/native/data/test-models/; run that suite first.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import ort from 'onnxruntime-node';
+
+const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
+const dataDir = process.env.STACKLAB_DATA || 'build/native/data';
+const model = `${dataDir}/test-models/fashion_centroid.onnx`;
+
+// IDX (big-endian header: magic, then one 32-bit size per dimension).
+function readIdx(file) {
+  const b = fs.readFileSync(file);
+  const rank = b[3];
+  const dims = [];
+  for (let i = 0; i < rank; ++i) dims.push(b.readUInt32BE(4 + 4 * i));
+  return { dims, data: b.subarray(4 + 4 * rank) };
+}
+
+test('stacklab eval and ONNX Runtime agree on the nearest-centroid model over the full test set', async () => {
+  assert.ok(fs.existsSync(model), `${model} missing: run build/native/stacklab-tests --run_test=nn_eval first`);
+  const ours = JSON.parse(execFileSync(cli, ['eval', '--model', model, '--data', 'fashion-mnist', '--json', '--predictions'],
+                                       { encoding: 'utf8', maxBuffer: 1 << 26 }));
+  const images = readIdx(`${dataDir}/fashion-mnist/t10k-images-idx3-ubyte`);
+  const labels = readIdx(`${dataDir}/fashion-mnist/t10k-labels-idx1-ubyte`);
+  const [n, rows, cols] = images.dims;
+  assert.equal(ours.n, n);
+  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 });
+  const x = new Float32Array(n * rows * cols);
+  for (let i = 0; i < x.length; ++i) x[i] = images.data[i] / 255;
+  const out = await session.run({ image: new ort.Tensor('float32', x, [n, 1, rows, cols]) });
+  const logits = out.logits.data;
+  let correct = 0, agree = 0;
+  for (let i = 0; i < n; ++i) {
+    let best = 0;
+    for (let c = 1; c < 10; ++c) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
+    correct += best === labels.data[i] ? 1 : 0;
+    agree += best === ours.predictions[i] ? 1 : 0;
+  }
+  const accuracy = correct / n;
+  console.log(`stacklab ${ours.accuracy}, onnxruntime ${accuracy}, same prediction on ${agree} of ${n}`);
+  // The issue's criterion is agreement within 0.1 point; a different summation order may only flip
+  // an image whose two best logits tie to float rounding.
+  assert.ok(Math.abs(accuracy - ours.accuracy) <= 0.001, `accuracy ${ours.accuracy} vs ORT ${accuracy}`);
+  assert.ok(agree >= n - 5, `only ${agree} of ${n} predictions agree`);
+});
