@@ -192,7 +192,37 @@ std::string explain(const json& e, const Scope& s) {
         return a.get<std::string>() + " = " + (v ? show(*v) : std::string("<missing>"));
     }
     if (op == "exists") return "exists(" + a.get<std::string>() + ") = " + (lookup(a.get<std::string>(), s) ? "true" : "false");
-    if (op == "all" || op == "any") return op + "(" + explain(a[0], s) + ", " + a[1].dump() + ")";
+    if (op == "all" || op == "any") {
+        std::string out = op + "(" + explain(a[0], s) + ", " + a[1].dump() + ")";
+        // Name the first item that breaks "all" (or the first that satisfies "any"): that item is
+        // the reason, e.g. the one chip that misses the budget.
+        const json* list = nullptr;
+        json holder;
+        try {
+            holder = eval(a[0], s);
+            list = &holder;
+        } catch (const std::invalid_argument&) {
+        }
+        if (list && list->is_array())
+            for (std::size_t i = 0; i < list->size(); ++i) {
+                const json& item = (*list)[i];
+                bool r = false;
+                try {
+                    r = eval_bool(a[1], Scope{s.root, &item}, op);
+                } catch (const std::invalid_argument&) {
+                }
+                if ((op == "all" && !r) || (op == "any" && r)) {
+                    std::string label;
+                    for (const char* k : {"id", "chip", "mode", "name"})
+                        if (label.empty() && item.is_object() && item.contains(k) && item.at(k).is_string())
+                            label = " (" + item.at(k).get<std::string>() + ")";
+                    out += std::string(op == "all" ? " fails for item " : " holds for item ") + std::to_string(i) + label +
+                           ": " + explain(a[1], Scope{s.root, &item});
+                    break;
+                }
+            }
+        return out;
+    }
     if (a.is_array()) {
         std::string out = op + "(";
         for (std::size_t i = 0; i < a.size(); ++i) out += (i ? ", " : "") + explain(a[i], s);
