@@ -131,10 +131,12 @@ void write_value(const nlohmann::json& v, std::string& out) {
 }
 
 // Decimal digits and exponent of the shortest representation that reads back as x (x > 0):
-// x == 0.d1d2...dk * 10^n. Tries k = 1..17 significant digits; for each k the correctly rounded
-// candidate and its neighbours one unit in the last place away (near powers of two the
-// round-trip interval is lopsided, so the nearest k-digit value may miss while a neighbour hits).
-// Among hits the one nearest x wins, as ECMA-262 Number::toString requires.
+// x == 0.d1d2...dk * 10^n. Tries k = 1..17 significant digits. For each k, printf's correctly
+// rounded k-digit value is the k-digit decimal nearest x, so when it reads back as x it is the
+// answer ECMA-262 Number::toString asks for (fewest digits, then nearest). Near powers of two
+// the round-trip interval is lopsided: the nearest k-digit value may miss while the neighbour
+// one unit in the last place away still hits, which is then the only k-digit hit.
+// Only exact integer and correctly rounded printf/strtod steps: identical natively and in wasm.
 void shortest_digits(double x, std::string& digits, int& n) {
     char buf[64];
     for (int k = 1; k <= 17; ++k) {
@@ -146,28 +148,13 @@ void shortest_digits(double x, std::string& digits, int& n) {
             if (*p != '.') mant.push_back(*p);
         const int exp10 = std::atoi(p + 1);
         const long long s = std::atoll(mant.c_str());
-        bool found = false;
-        long long best = 0;
-        int best_exp = exp10;
-        long double best_err = 0;
         for (long long cand : {s, s - 1, s + 1}) {
             if (cand <= 0) continue;
             std::snprintf(buf, sizeof buf, "%llde%d", cand, exp10 - (k - 1));
-            const double back = std::strtod(buf, nullptr);
-            if (back != x) continue;
-            // Distance from x in units of the k-digit grid, computed in long double for ties.
-            const long double err = std::fabs((long double)cand - (long double)x / std::pow((long double)10, exp10 - (k - 1)));
-            if (!found || err < best_err) {
-                found = true;
-                best = cand;
-                best_exp = exp10;
-                best_err = err;
-            }
-        }
-        if (found) {
-            // x == best * 10^(best_exp - (k-1)); best may have k+1 digits (99 + 1) or k-1 (10 - 1).
-            digits = std::to_string(best);
-            n = best_exp - (k - 1) + int(digits.size());
+            if (std::strtod(buf, nullptr) != x) continue;
+            // x == cand * 10^(exp10 - (k-1)); cand may have k+1 digits (99 + 1) or k-1 (10 - 1).
+            digits = std::to_string(cand);
+            n = exp10 - (k - 1) + int(digits.size());
             while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
             return;
         }
