@@ -18,6 +18,8 @@
 
 namespace stacklab::cli {
 
+inline constexpr const char* kVersion = "0.1.0";
+
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
@@ -30,6 +32,7 @@ struct Args {
     std::string chips_dir;  // `chips`: a catalog folder; `llm` reads it as the number of chips (--chips N)
     std::map<std::string, std::string> options;  // --name value, for the names in value_options()
     std::set<std::string> flags;                 // --name, for the names in flag_options()
+    std::map<std::string, std::vector<std::string>> lists;  // options that may repeat, every value in order
     std::vector<std::string> positional;
 
     bool has(const std::string& name) const { return options.count(name) > 0; }
@@ -61,5 +64,10 @@ int cmd_onnx_test(const Args& a);  // cli_kernels.cpp
 int cmd_kernels(const Args& a);    // cli_kernels.cpp
 int cmd_robot(const Args& a);      // cli_robot.cpp
 int cmd_eval(const Args& a);       // cli_nn.cpp
+int cmd_keygen(const Args& a);     // cli_policy.cpp
+int cmd_certify(const Args& a);    // cli_policy.cpp
+int cmd_verify(const Args& a);     // cli_policy.cpp
+int cmd_policy(const Args& a);     // cli_policy.cpp
+int cmd_audit(const Args& a);      // cli_policy.cpp
 
 }  // namespace stacklab::cli

@@ -13,8 +13,6 @@ using namespace stacklab::cli;
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
-
 const char* kUsage =
     "usage: stacklab <command> [options] [--json]\n"
     "\n"
@@ -46,6 +44,18 @@ const char* kUsage =
     "  robot id --arm ARM --q Q --qd QD --qdd QDD\n"
     "                                   joint torques (N m) by inverse dynamics, gravity 9.80665 along -z\n"
     "                                   ARM: a bundled id (ur5e, ur10e) or a path to an arm *.json file\n"
+    "  keygen --out DIR                 new Ed25519 key: DIR/secret.key (mode 0600), DIR/public.key\n"
+    "  certify --manifest FILE --key DIR/secret.key --out CERT [--policy PACK]... [--log LOG]\n"
+    "      [--now YYYY-MM-DDTHH:MM:SSZ] [--validity-days N]\n"
+    "                                   certify a deployment; exit 0 only if every mandatory rule holds\n"
+    "  verify CERT [--pubkey FILE] [--log LOG] [--now T]\n"
+    "                                   check signature, canonical form, evidence hashes, validity, log inclusion\n"
+    "  policy list                      the bundled policy packs (models/policy)\n"
+    "  audit root (--leaves-hex H,H,... | --log LOG)      Merkle tree size and root\n"
+    "  audit append --log LOG --data TEXT [--key FILE] [--now T]   append an entry (+ a signed tree head)\n"
+    "  audit prove --log LOG (--index I | --from M) [--size N]     inclusion / consistency proof\n"
+    "  audit verify-proof --proof FILE  check a proof printed by 'audit prove --json'\n"
+    "  audit check --log LOG [--pubkey FILE]              recovery report, tree heads, signatures\n"
     "  eval --model FILE.onnx --data fashion-mnist|DIR [--limit N] [--batch B] [--kernels fast|reference]\n"
     "       [--predictions]             (--json --predictions: also every predicted class)\n"
     "                                   accuracy of an fp32 image classifier on the 10000-image test\n"
@@ -62,7 +72,11 @@ const std::set<std::string> kValueOptions = {
     "--link-gbps", "--scalesim-topology", "--scalesim-config", "--tile",  // simulate, llm
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
     "--arm", "--q", "--qd", "--qdd", "--T",                            // robot
-    "--model", "--data", "--limit", "--kernels"};                      // eval
+    "--model", "--data", "--limit", "--kernels",                       // eval
+    "--out", "--manifest", "--key", "--log", "--pubkey", "--now",      // keygen, certify, verify, audit
+    "--validity-days", "--leaves-hex", "--index", "--size", "--from", "--proof"};
+// Options that may be given more than once; every value is kept in order.
+const std::set<std::string> kListOptions = {"--policy"};
 const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline", "--predictions"};
 
 Args parse_args(int argc, char** argv) {
@@ -77,6 +91,9 @@ Args parse_args(int argc, char** argv) {
         } else if (kValueOptions.count(s)) {
             if (i + 1 >= argc) throw UsageError(s + " needs a value");
             a.options[s] = argv[++i];
+        } else if (kListOptions.count(s)) {
+            if (i + 1 >= argc) throw UsageError(s + " needs a value");
+            a.lists[s].push_back(argv[++i]);
         } else if (kFlagOptions.count(s)) {
             a.flags.insert(s);
         } else if (s == "-h" || s == "--help") {
@@ -115,6 +132,11 @@ int run(int argc, char** argv) {
     if (cmd == "kernels") return cmd_kernels(a);
     if (cmd == "robot") return cmd_robot(a);
     if (cmd == "eval") return cmd_eval(a);
+    if (cmd == "keygen") return cmd_keygen(a);
+    if (cmd == "certify") return cmd_certify(a);
+    if (cmd == "verify") return cmd_verify(a);
+    if (cmd == "policy") return cmd_policy(a);
+    if (cmd == "audit") return cmd_audit(a);
     throw UsageError("unknown command \"" + cmd + "\"");
 }
 

@@ -34,11 +34,15 @@ for p in "${pkgs[@]}"; do
 done
 
 # Dear ImGui comes as Debian source so both targets compile the same version from source.
+# libsodium too, for the WebAssembly build only: em++ cannot link the system's x86 libsodium, so
+# core/CMakeLists.txt compiles Debian's libsodium sources with emcc (natively we link libsodium-dev,
+# the same upstream version).
 src_list=/etc/apt/sources.list.d/stacklab-deb-src.sources
 need_src=0
 if [ ! -f third_party/imgui/imgui.h ]; then need_src=1; fi
+if [ ! -f third_party/libsodium/src/libsodium/include/sodium.h ]; then need_src=1; fi
 if [ "$need_src" = 1 ] && [ ! -f "$src_list" ]; then
-  say "adding a deb-src entry for bookworm main (for 'apt-get source imgui')"
+  say "adding a deb-src entry for bookworm main (for 'apt-get source imgui libsodium')"
   $SUDO tee "$src_list" >/dev/null <<'SRC'
 Types: deb-src
 URIs: http://deb.debian.org/debian
@@ -57,16 +61,25 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-if [ "$need_src" = 1 ]; then
-  say "fetching Dear ImGui sources (apt-get source imgui) into third_party/imgui"
+# fetch_source PACKAGE CHECK_FILE: 'apt-get source PACKAGE' (Debian's patches applied) into
+# third_party/PACKAGE, unless CHECK_FILE shows it is already there.
+fetch_source() {
+  local pkg=$1 check=$2
+  [ -f "third_party/$pkg/$check" ] && return 0
+  say "fetching $pkg sources (apt-get source $pkg) into third_party/$pkg"
+  local tmp dir
   tmp=$(mktemp -d)
-  ( cd "$tmp" && apt-get source -qq imgui >&2 )
-  dir=$(find "$tmp" -maxdepth 1 -mindepth 1 -type d -name 'imgui-*' | head -n1)
-  [ -n "$dir" ] || { say "apt-get source imgui produced no folder"; exit 1; }
-  rm -rf third_party/imgui
+  ( cd "$tmp" && apt-get source -qq "$pkg" >&2 )
+  dir=$(find "$tmp" -maxdepth 1 -mindepth 1 -type d -name "$pkg-*" | head -n1)
+  [ -n "$dir" ] || { say "apt-get source $pkg produced no folder"; exit 1; }
+  rm -rf "third_party/$pkg"
   mkdir -p third_party
-  mv "$dir" third_party/imgui
+  mv "$dir" "third_party/$pkg"
   rm -rf "$tmp"
+}
+if [ "$need_src" = 1 ]; then
+  fetch_source imgui imgui.h
+  fetch_source libsodium src/libsodium/include/sodium.h
 fi
 
 # npm packages (playwright-core drives Debian's Chromium; nothing downloads a browser).
