@@ -43,6 +43,10 @@ const char* kUsage =
     "  robot id --arm ARM --q Q --qd QD --qdd QDD\n"
     "                                   joint torques (N m) by inverse dynamics, gravity 9.80665 along -z\n"
     "                                   ARM: a bundled id (ur5e, ur10e) or a path to an arm *.json file\n"
+    "  robot cell --scenario FILE|ID [--chip ID] [--chips DIR]\n"
+    "                                   run the PCB inspection cell (models/cells): verdicts, latency\n"
+    "                                   budget per stage, boards, safety events and the action log;\n"
+    "                                   --chip runs the perception model on another catalog chip\n"
     "  version                          print the version\n"
     "  help                             this text\n"
     "\n"
@@ -54,7 +58,7 @@ const std::set<std::string> kValueOptions = {
     "--chip", "--gemm", "--dtype", "--fidelity", "--pick", "--llm", "--quant", "--batch", "--prompt", "--output",
     "--link-gbps", "--scalesim-topology", "--scalesim-config",          // simulate, llm
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
-    "--arm", "--q", "--qd", "--qdd", "--T"};                           // robot
+    "--arm", "--q", "--qd", "--qdd", "--T", "--scenario"};             // robot
 const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology"};
 
 Args parse_args(int argc, char** argv) {
