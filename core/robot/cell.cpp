@@ -270,7 +270,7 @@ CellReport run_cell(const ArmModel& arm, const CellConfig& c, const PerceptionHo
     double rate = 1.0, rate_prev = 1.0;  // trajectory time rate: 1 full speed, 0 stopped
     const double T_s = c.safety.full_speed.T_s_s;
     std::vector<StopWatch> stops_open;
-    bool stop_violations = false;
+    bool stop_violations = false, saturating = false;
     std::vector<double> host_ticks;
     bool swapped_logged = false;
     Motion last_motion = Motion::run;
@@ -563,6 +563,10 @@ CellReport run_cell(const ArmModel& arm, const CellConfig& c, const PerceptionHo
         const TickResult tr = control_tick(arm, data, ctl, cstate, state, ref, sim, tau);
         rep.max_tracking_error_rad = std::max(rep.max_tracking_error_rad, tr.tracking_error_rad);
         if (tr.saturated_joints) ++rep.saturated_ticks;
+        // LIM-TAU: control_tick has clamped the torque to the arm's limits; log each onset.
+        if (tr.saturated_joints && !saturating)
+            log(t, "LIM-TAU", "clamp torque to the joint limits", fmt("joints=%.0f", tr.saturated_joints));
+        saturating = tr.saturated_joints > 0;
         if (opt.clock_s) host_ticks.push_back(tr.compute_s);
         // 6. Protective stops: the arm must be at rest within the bound while the stop holds. A stop
         //    lifted before the bound (the hazard went away) is closed without a verdict on it.
