@@ -111,6 +111,12 @@ void validate(const CellConfig& c, const ArmModel& arm) {
     pos(c.control_omega_rad_s, "control_omega_rad_s");
     need(c.home_q.size() == static_cast<size_t>(arm.dof()), "home_q", "needs one value per joint");
     need(c.bin_q.size() == static_cast<size_t>(arm.dof()), "bin_q", "needs one value per joint");
+    for (int i = 0; i < arm.dof(); ++i) {
+        const Link& l = arm.link(i);
+        const size_t k = static_cast<size_t>(i);
+        need(c.home_q[k] >= l.position_min_rad && c.home_q[k] <= l.position_max_rad, "home_q", "outside the joint limits");
+        need(c.bin_q[k] >= l.position_min_rad && c.bin_q[k] <= l.position_max_rad, "bin_q", "outside the joint limits");
+    }
     pos(c.approach_height_m, "approach_height_m");
     validate(c.safety);
     for (const auto* w : {&c.network_outages, &c.sensor_dropouts})
