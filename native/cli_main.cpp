@@ -43,10 +43,11 @@ const char* kUsage =
     "  robot id --arm ARM --q Q --qd QD --qdd QDD\n"
     "                                   joint torques (N m) by inverse dynamics, gravity 9.80665 along -z\n"
     "                                   ARM: a bundled id (ur5e, ur10e) or a path to an arm *.json file\n"
-    "  robot cell --scenario FILE|ID [--chip ID] [--chips DIR]\n"
+    "  robot cell --scenario FILE|ID [--chip ID] [--chips DIR] [--measure]\n"
     "                                   run the PCB inspection cell (models/cells): verdicts, latency\n"
     "                                   budget per stage, boards, safety events and the action log;\n"
-    "                                   --chip runs the perception model on another catalog chip\n"
+    "                                   --chip runs the perception model on another catalog chip;\n"
+    "                                   --measure adds this host's control-tick and planning times\n"
     "  version                          print the version\n"
     "  help                             this text\n"
     "\n"
@@ -59,7 +60,7 @@ const std::set<std::string> kValueOptions = {
     "--link-gbps", "--scalesim-topology", "--scalesim-config",          // simulate, llm
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
     "--arm", "--q", "--qd", "--qdd", "--T", "--scenario"};             // robot
-const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology"};
+const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--measure"};
 
 Args parse_args(int argc, char** argv) {
     Args a;

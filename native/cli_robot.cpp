@@ -1,6 +1,7 @@
 // `stacklab robot`: forward and inverse kinematics and inverse dynamics of the bundled arms, and the
 // PCB inspection cell run from a scenario file (core/lab/cell_scenario.hpp).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -115,7 +116,12 @@ int cmd_cell(const Args& a) {
     try {
         s = lab::parse_cell_scenario(bytes, name);
         const auto chips = chip::load_catalog(catalog_files(a));
-        run = lab::run_cell_scenario(s, chips, a.get("--chip", ""));
+        robot::CellRunOptions opt;
+        // --measure: time planning and every control tick on this host (then the output varies run
+        // to run; without it the report is byte-identical on every target).
+        if (a.flag("--measure"))
+            opt.clock_s = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
+        run = lab::run_cell_scenario(s, chips, a.get("--chip", ""), opt);
     } catch (const std::invalid_argument& e) {
         throw InputError(e.what());
     }
@@ -155,6 +161,10 @@ int cmd_cell(const Args& a) {
                     r.protective_stops, f3(r.worst_stop_ms).c_str(), f3(r.stop_bound_ms).c_str());
         std::printf("  \"control\": {\"max_tracking_error_mrad\": %s, \"saturated_ticks\": %d},\n",
                     f3(r.max_tracking_error_rad * 1000.0).c_str(), r.saturated_ticks);
+        if (r.host_tick_us_median >= 0)
+            std::printf("  \"host\": {\"tick_us_median\": %s, \"tick_us_p999\": %s, \"tick_us_max\": %s, \"planning_ms_max\": %s},\n",
+                        f3(r.host_tick_us_median).c_str(), f3(r.host_tick_us_p999).c_str(), f3(r.host_tick_us_max).c_str(),
+                        f3(r.host_planning_ms_max).c_str());
         std::printf("  \"log\": [");
         for (size_t i = 0; i < r.log.size(); ++i) {
             const auto& e = r.log[i];
@@ -186,6 +196,10 @@ int cmd_cell(const Args& a) {
     std::printf("\nsafety: %d protective stops, worst %s ms to rest (bound %s ms); control: max tracking error %s mrad, %d saturated ticks\n",
                 r.protective_stops, f3(r.worst_stop_ms).c_str(), f3(r.stop_bound_ms).c_str(),
                 f3(r.max_tracking_error_rad * 1000.0).c_str(), r.saturated_ticks);
+    if (r.host_tick_us_median >= 0)
+        std::printf("host (--measure): control tick median %s us, 99.9th percentile %s us, max %s us; planning max %s ms\n",
+                    f3(r.host_tick_us_median).c_str(), f3(r.host_tick_us_p999).c_str(), f3(r.host_tick_us_max).c_str(),
+                    f3(r.host_planning_ms_max).c_str());
     std::printf("\naction log (%zu entries, each with the rule that caused it):\n", r.log.size());
     for (const auto& e : r.log)
         std::printf("  %9s  %-11s %s%s%s\n", f3(e.t_s).c_str(), e.rule.c_str(), e.action.c_str(), e.inputs.empty() ? "" : "  [",

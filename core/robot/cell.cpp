@@ -606,6 +606,7 @@ CellReport run_cell(const ArmModel& arm, const CellConfig& c, const PerceptionHo
         std::vector<double> h = host_ticks;
         std::sort(h.begin(), h.end());
         rep.host_tick_us_median = h[h.size() / 2] * 1e6;
+        rep.host_tick_us_p999 = h[std::min(h.size() - 1, h.size() * 999 / 1000)] * 1e6;
         rep.host_tick_us_max = h.back() * 1e6;
     }
 
@@ -637,9 +638,9 @@ CellReport run_cell(const ArmModel& arm, const CellConfig& c, const PerceptionHo
                             fmt("%.0f stops, worst %.3f ms to rest (bound %.3f ms)", rep.protective_stops, rep.worst_stop_ms,
                                 rep.stop_bound_ms)});
     if (!host_ticks.empty())
-        rep.verdicts.push_back({"control-compute-within-period", rep.host_tick_us_max <= period_ms * 1000.0,
-                                fmt("host tick median %.3f us, max %.3f us, period %.3f us", rep.host_tick_us_median,
-                                    rep.host_tick_us_max, period_ms * 1000.0)});
+        rep.verdicts.push_back({"control-compute-within-period", rep.host_tick_us_p999 <= period_ms * 1000.0,
+                                fmt("host tick median %.3f us, 99.9th percentile %.3f us, max %.3f us, period %.3f us",
+                                    rep.host_tick_us_median, rep.host_tick_us_p999, rep.host_tick_us_max, period_ms * 1000.0)});
     return rep;
 }
 

@@ -163,7 +163,9 @@ struct CellReport {
     double max_tracking_error_rad = 0;
     int saturated_ticks = 0;
     double duration_s = 0;
-    double host_planning_ms_max = -1, host_tick_us_median = -1, host_tick_us_max = -1;  // with a clock only
+    // With a clock only. The host is not a real-time controller: scheduler preemption shows up in
+    // the max, so the compute verdict uses the 99.9th percentile.
+    double host_planning_ms_max = -1, host_tick_us_median = -1, host_tick_us_p999 = -1, host_tick_us_max = -1;
     bool pass() const;
 };
 
