@@ -44,6 +44,11 @@ const char* kUsage =
     "  robot id --arm ARM --q Q --qd QD --qdd QDD\n"
     "                                   joint torques (N m) by inverse dynamics, gravity 9.80665 along -z\n"
     "                                   ARM: a bundled id (ur5e, ur10e) or a path to an arm *.json file\n"
+    "  robot cell --scenario FILE|ID [--chip ID] [--chips DIR] [--measure]\n"
+    "                                   run the PCB inspection cell (models/cells): verdicts, latency\n"
+    "                                   budget per stage, boards, safety events and the action log;\n"
+    "                                   --chip runs the perception model on another catalog chip;\n"
+    "                                   --measure adds this host's control-tick and planning times\n"
     "  keygen --out DIR                 new Ed25519 key: DIR/secret.key (mode 0600), DIR/public.key\n"
     "  certify --manifest FILE --key DIR/secret.key --out CERT [--policy PACK]... [--log LOG]\n"
     "      [--now YYYY-MM-DDTHH:MM:SSZ] [--validity-days N]\n"
@@ -71,13 +76,13 @@ const std::set<std::string> kValueOptions = {
     "--chip", "--gemm", "--dtype", "--fidelity", "--pick", "--llm", "--quant", "--batch", "--prompt", "--output",
     "--link-gbps", "--scalesim-topology", "--scalesim-config", "--tile",  // simulate, llm
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
-    "--arm", "--q", "--qd", "--qdd", "--T",                            // robot
+    "--arm", "--q", "--qd", "--qdd", "--T", "--scenario",              // robot
     "--model", "--data", "--limit", "--kernels",                       // eval
     "--out", "--manifest", "--key", "--log", "--pubkey", "--now",      // keygen, certify, verify, audit
     "--validity-days", "--leaves-hex", "--index", "--size", "--from", "--proof"};
 // Options that may be given more than once; every value is kept in order.
 const std::set<std::string> kListOptions = {"--policy"};
-const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline", "--predictions"};
+const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline", "--predictions", "--measure"};
 
 Args parse_args(int argc, char** argv) {
     Args a;

@@ -1,5 +1,7 @@
-// `stacklab robot`: forward and inverse kinematics and inverse dynamics of the bundled arms.
+// `stacklab robot`: forward and inverse kinematics and inverse dynamics of the bundled arms, and the
+// PCB inspection cell run from a scenario file (core/lab/cell_scenario.hpp).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lab/cell_scenario.hpp"
 #include "native/cli.hpp"
 #include "robot/arm.hpp"
 #include "robot/dynamics.hpp"
@@ -85,12 +88,135 @@ std::string pose_json_rows(const robot::Pose& t) {
     return s + "]";
 }
 
+std::string f3(double v) { return fixed(v, 3); }
+std::string jstr(const std::string& s) { return json(s).dump(); }
+
+// `robot cell --scenario FILE|ID [--chip ID]`: the cell's verdicts, latency budget per stage, boards,
+// and the action log. Every number goes through one fixed format (3 decimals) so that native and
+// wasm print the same bytes.
+int cmd_cell(const Args& a) {
+    const std::string& scen = need_value(a, "--scenario", "robot cell");
+    std::string name = scen, bytes;
+    const bool is_path = scen.find('/') != std::string::npos || (scen.size() > 5 && scen.compare(scen.size() - 5, 5, ".json") == 0);
+    if (is_path) {
+        bytes = read_file(scen);
+    } else {
+        std::string known;
+        for (const auto& f : lab::bundled_cell_files()) {
+            if (f.name == "models/cells/" + scen + ".json") {
+                name = f.name;
+                bytes = f.bytes;
+            }
+            known += (known.empty() ? "" : ", ") + f.name.substr(13, f.name.size() - 18);
+        }
+        if (bytes.empty()) throw InputError("--scenario: no bundled scenario \"" + scen + "\" (known: " + known + ")");
+    }
+    lab::CellScenario s;
+    lab::CellRun run;
+    try {
+        s = lab::parse_cell_scenario(bytes, name);
+        const auto chips = chip::load_catalog(catalog_files(a));
+        robot::CellRunOptions opt;
+        // --measure: time planning and every control tick on this host (then the output varies run
+        // to run; without it the report is byte-identical on every target).
+        if (a.flag("--measure"))
+            opt.clock_s = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
+        run = lab::run_cell_scenario(s, chips, a.get("--chip", ""), opt);
+    } catch (const std::invalid_argument& e) {
+        throw InputError(e.what());
+    }
+    const robot::CellReport& r = run.report;
+    const lab::InferenceEstimate& inf = run.inference;
+    if (a.json) {
+        std::printf("{\n  \"scenario\": %s,\n  \"arm\": %s,\n  \"chip\": %s,\n  \"dtype\": %s,\n", jstr(s.id).c_str(),
+                    jstr(s.arm).c_str(), jstr(run.chip_id).c_str(), jstr(chip::dtype_name(s.dtype)).c_str());
+        std::printf("  \"perception\": %s,\n  \"perception_is_standin\": true,\n", jstr(r.perception).c_str());
+        std::printf("  \"inference_ms\": %s,\n  \"model_gops\": %s,\n  \"model_mbytes\": %s,\n", f3(inf.total_ms).c_str(),
+                    f3(inf.total_ops / 1e9).c_str(), f3(inf.total_bytes / 1e6).c_str());
+        if (!run.swap_chip_id.empty())
+            std::printf("  \"slower_chip\": {\"chip\": %s, \"at_s\": %s, \"inference_ms\": %s},\n", jstr(run.swap_chip_id).c_str(),
+                        f3(s.cell.chip_swap.at_s).c_str(), f3(run.swap_inference.total_ms).c_str());
+        std::printf("  \"pass\": %s,\n  \"verdicts\": [", r.pass() ? "true" : "false");
+        for (size_t i = 0; i < r.verdicts.size(); ++i)
+            std::printf("%s\n    {\"name\": %s, \"pass\": %s, \"detail\": %s}", i ? "," : "", jstr(r.verdicts[i].name).c_str(),
+                        r.verdicts[i].pass ? "true" : "false", jstr(r.verdicts[i].detail).c_str());
+        std::printf("\n  ],\n  \"stages\": [");
+        for (size_t i = 0; i < r.stages.size(); ++i) {
+            const auto& st = r.stages[i];
+            std::printf("%s\n    {\"stage\": %s, \"max_ms\": %s, \"mean_ms\": %s, \"budget_ms\": %s, \"samples\": %d}", i ? "," : "",
+                        jstr(st.stage).c_str(), f3(st.max_ms).c_str(), f3(st.mean_ms).c_str(), f3(st.budget_ms).c_str(), st.samples);
+        }
+        std::printf("\n  ],\n  \"frames\": {\"captured\": %d, \"dropped\": %d, \"lost\": %d},\n", r.frames, r.frames_dropped,
+                    r.frames_lost);
+        std::printf("  \"boards\": [");
+        for (size_t i = 0; i < r.boards.size(); ++i) {
+            const auto& b = r.boards[i];
+            std::printf("%s\n    {\"index\": %d, \"truth\": %s, \"label\": %s, \"confidence\": %s, \"arrive_s\": %s, "
+                        "\"capture_s\": %s, \"round_trip_ms\": %s, \"result\": %s}",
+                        i ? "," : "", b.index, jstr(robot::defect_name(b.truth)).c_str(), jstr(robot::defect_name(b.label)).c_str(),
+                        f3(b.confidence).c_str(), f3(b.arrive_s).c_str(), f3(b.capture_s).c_str(), f3(b.round_trip_ms).c_str(),
+                        jstr(b.result).c_str());
+        }
+        std::printf("\n  ],\n  \"safety\": {\"protective_stops\": %d, \"worst_stop_ms\": %s, \"stop_bound_ms\": %s},\n",
+                    r.protective_stops, f3(r.worst_stop_ms).c_str(), f3(r.stop_bound_ms).c_str());
+        std::printf("  \"control\": {\"max_tracking_error_mrad\": %s, \"saturated_ticks\": %d},\n",
+                    f3(r.max_tracking_error_rad * 1000.0).c_str(), r.saturated_ticks);
+        if (r.host_tick_us_median >= 0)
+            std::printf("  \"host\": {\"tick_us_median\": %s, \"tick_us_p999\": %s, \"tick_us_max\": %s, \"planning_ms_max\": %s},\n",
+                        f3(r.host_tick_us_median).c_str(), f3(r.host_tick_us_p999).c_str(), f3(r.host_tick_us_max).c_str(),
+                        f3(r.host_planning_ms_max).c_str());
+        std::printf("  \"log\": [");
+        for (size_t i = 0; i < r.log.size(); ++i) {
+            const auto& e = r.log[i];
+            std::printf("%s\n    {\"t_s\": %s, \"rule\": %s, \"action\": %s, \"inputs\": %s}", i ? "," : "", f3(e.t_s).c_str(),
+                        jstr(e.rule).c_str(), jstr(e.action).c_str(), jstr(e.inputs).c_str());
+        }
+        std::printf("\n  ]\n}\n");
+        return 0;
+    }
+    std::printf("PCB cell %s: %s\n", s.id.c_str(), s.description.c_str());
+    std::printf("arm %s, chip %s (%s: %s TOPS, %s GB/s), control %s Hz, %d boards every %s s\n", s.arm.c_str(),
+                run.chip_id.c_str(), chip::dtype_name(s.dtype), fixed(inf.peak.ops_per_s / 1e12, 1).c_str(),
+                fixed(inf.peak.mem_bytes_per_s / 1e9, 1).c_str(), fixed(s.cell.control_rate_hz, 0).c_str(), s.cell.boards,
+                f3(s.cell.board_interval_s).c_str());
+    std::printf("perception: %s\n", r.perception.c_str());
+    std::printf("model %s: %s GOP, %s MB of roofline traffic per frame\n", s.model.name.c_str(), f3(inf.total_ops / 1e9).c_str(),
+                f3(inf.total_bytes / 1e6).c_str());
+    std::printf("\nlatency budget per stage (ms):\n  %-12s %10s %10s %10s  %s\n", "stage", "max", "mean", "budget", "verdict");
+    for (const auto& st : r.stages)
+        std::printf("  %-12s %10s %10s %10s  %s\n", st.stage.c_str(), f3(st.max_ms).c_str(), f3(st.mean_ms).c_str(),
+                    f3(st.budget_ms).c_str(), st.samples == 0 ? "n/a" : st.pass() ? "pass" : "FAIL");
+    std::printf("frames: %d captured, %d dropped (accelerator busy), %d lost (network)\n", r.frames, r.frames_dropped, r.frames_lost);
+    std::printf("\nboards:\n  %3s %-20s %-20s %6s %9s %9s %13s  %s\n", "#", "truth", "label", "conf", "arrive_s", "capture_s",
+                "round_trip_ms", "result");
+    for (const auto& b : r.boards)
+        std::printf("  %3d %-20s %-20s %6s %9s %9s %13s  %s\n", b.index, robot::defect_name(b.truth), robot::defect_name(b.label),
+                    f3(b.confidence).c_str(), f3(b.arrive_s).c_str(), f3(b.capture_s).c_str(), f3(b.round_trip_ms).c_str(),
+                    b.result.c_str());
+    std::printf("\nsafety: %d protective stops, worst %s ms to rest (bound %s ms); control: max tracking error %s mrad, %d saturated ticks\n",
+                r.protective_stops, f3(r.worst_stop_ms).c_str(), f3(r.stop_bound_ms).c_str(),
+                f3(r.max_tracking_error_rad * 1000.0).c_str(), r.saturated_ticks);
+    if (r.host_tick_us_median >= 0)
+        std::printf("host (--measure): control tick median %s us, 99.9th percentile %s us, max %s us; planning max %s ms\n",
+                    f3(r.host_tick_us_median).c_str(), f3(r.host_tick_us_p999).c_str(), f3(r.host_tick_us_max).c_str(),
+                    f3(r.host_planning_ms_max).c_str());
+    std::printf("\naction log (%zu entries, each with the rule that caused it):\n", r.log.size());
+    for (const auto& e : r.log)
+        std::printf("  %9s  %-11s %s%s%s\n", f3(e.t_s).c_str(), e.rule.c_str(), e.action.c_str(), e.inputs.empty() ? "" : "  [",
+                    e.inputs.empty() ? "" : (e.inputs + "]").c_str());
+    std::printf("\nverdicts:\n");
+    for (const auto& v : r.verdicts) std::printf("  %-32s %s  %s\n", v.name.c_str(), v.pass ? "pass" : "FAIL", v.detail.c_str());
+    std::printf("overall: %s\n", r.pass() ? "PASS" : "FAIL");
+    return 0;
+}
+
 }  // namespace
 
 int cmd_robot(const Args& a) {
-    if (a.positional.size() != 2) throw UsageError("robot needs one subcommand: fk, ik or id");
+    if (a.positional.size() != 2) throw UsageError("robot needs one subcommand: fk, ik, id or cell");
     const std::string& sub = a.positional[1];
     const std::string cmd = "robot " + sub;
+    if (sub == "cell") return cmd_cell(a);
     if (sub != "fk" && sub != "ik" && sub != "id") throw UsageError("unknown robot subcommand \"" + sub + "\"");
     const robot::ArmModel arm = load_arm(a, cmd);
     const size_t n = static_cast<size_t>(arm.dof());

@@ -24,4 +24,15 @@ Vec3 rotation_vector(const Mat3& R) {
     return (angle / norm(a)) * a;
 }
 
+Mat3 rotation_from_vector(const Vec3& w) {
+    const double angle = norm(w);
+    // Below 1e-8 rad the second-order terms are under 1e-16: the first order is exact in double.
+    if (angle < 1e-8) return {1, -w[2], w[1], w[2], 1, -w[0], -w[1], w[0], 1};
+    const Vec3 k = (1.0 / angle) * w;
+    const double c = std::cos(angle), s = std::sin(angle), v = 1.0 - c;
+    return {c + k[0] * k[0] * v,        k[0] * k[1] * v - k[2] * s, k[0] * k[2] * v + k[1] * s,
+            k[1] * k[0] * v + k[2] * s, c + k[1] * k[1] * v,        k[1] * k[2] * v - k[0] * s,
+            k[2] * k[0] * v - k[1] * s, k[2] * k[1] * v + k[0] * s, c + k[2] * k[2] * v};
+}
+
 }  // namespace stacklab::robot

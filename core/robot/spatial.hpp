@@ -71,4 +71,7 @@ inline Pose dh_transform(double theta, double d, double a, double ca, double sa)
 // Near pi the axis comes from the symmetric part, where the antisymmetric part vanishes.
 Vec3 rotation_vector(const Mat3& R);
 
+// The exponential map, inverse of rotation_vector: the rotation by |w| about w / |w| (Rodrigues).
+Mat3 rotation_from_vector(const Vec3& w);
+
 }  // namespace stacklab::robot

@@ -24,6 +24,9 @@ robot_cases=(
   "robot ik --arm ur10e --T 0.597441712,0.008677272,-0.801865392,-0.637397902,-0.726090821,0.430283475,-0.536328492,-0.243327408,0.340375560,0.902652112,0.263369783,0.450446528,0,0,0,1"
   "robot id --arm ur5e --q 0.1,-1.2,1.3,-0.4,1.1,0.5 --qd 0.5,-0.3,0.2,1,-1,2 --qdd 1,2,3,-1,-2,-3 --json"
   "robot id --arm ur10e --q 0,-1.57,0,-1.57,0,0 --qd 0,0,0,0,0,0 --qdd 0,0,0,0,0,0"
+  "robot cell --scenario models/cells/pcb-cell-ascend-310p.json --json"
+  "robot cell --scenario pcb-cell-slower-chip"
+  "robot cell --scenario pcb-cell-ascend-310p --chip edge-npu-64tops --json"
 )
 # The kernels drift report is floating-point arithmetic end to end: identical bytes mean the core's
 # math (own exp/erf, fixed summation order, no FMA contraction) and the input generator (raw mt19937
@@ -93,6 +96,29 @@ if node -e '
   ok "robot fk gives the published UR5e flange position at q = 0; robot ik returns 8 solutions"
 else
   bad "robot fk/ik JSON is not as expected" "$(cat "$tmp/err")"
+fi
+
+# 2c'. robot cell: the bundled cell passes on the Ascend 310P and fails on the slower chip (its
+# inference budget), and the report says that the classifier is a stand-in.
+"$native" robot cell --scenario pcb-cell-ascend-310p --json >"$tmp/c1.json"
+"$native" robot cell --scenario pcb-cell-slower-chip --json >"$tmp/c2.json"
+if node -e '
+  const fs = require("fs");
+  const a = JSON.parse(fs.readFileSync(process.argv[1], "utf8")), b = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  if (a.pass !== true || a.chip !== "ascend-310p") throw new Error("310p run should pass");
+  if (b.pass !== false || b.slower_chip.chip !== "edge-npu-64tops") throw new Error("slower chip run should fail");
+  const inf = b.verdicts.find(v => v.name === "inference-budget");
+  if (!inf || inf.pass !== false) throw new Error("the slower chip must fail its inference budget");
+  if (!(b.slower_chip.inference_ms > a.inference_ms)) throw new Error("the slower chip must be slower");
+  for (const d of [a, b]) {
+    if (d.perception_is_standin !== true || !d.perception.includes("STAND-IN")) throw new Error("stand-in not labelled");
+    if (!d.log.length || d.log.some(e => !e.rule)) throw new Error("every log entry needs a rule id");
+    if (d.stages.map(s => s.stage).join() !== "sensor,transfer,inference,planning,control,round-trip") throw new Error("stages");
+  }
+' "$tmp/c1.json" "$tmp/c2.json" 2>"$tmp/err"; then
+  ok "robot cell: the 310P scenario passes, the slower chip fails its inference budget, the stand-in is labelled"
+else
+  bad "robot cell JSON is not as expected" "$(cat "$tmp/err")"
 fi
 
 # 2d. SCALE-Sim's golden run (AlexNet conv1, 32x32 weight-stationary, 64 KB SRAMs): 112283 cycles,
@@ -168,6 +194,10 @@ expect_error "robot: not a number" 1 '^stacklab: --qdd: "x" is not a finite numb
 expect_error "robot: unknown arm" 1 '^stacklab: --arm: .*no bundled arm "ur7"' robot fk --arm ur7 --q 0 --json
 expect_error "robot: not a rotation" 1 '^stacklab: --T: .*not a rotation' robot ik --arm ur5e --T 1,0,0,0,0,1,0,0,0,0,2,0,0,0,0,1 --json
 expect_error "robot: missing flag" 2 '^stacklab: robot id needs --qd' robot id --arm ur5e --q 0,0,0,0,0,0 --json
+expect_error "robot cell: unknown scenario key" 1 '^stacklab: tests/data/cells/bad-field\.json: /camera/fps: unknown key' \
+  robot cell --scenario tests/data/cells/bad-field.json --json
+expect_error "robot cell: unknown chip" 1 '^stacklab: --chip: unknown chip "nope"' robot cell --scenario pcb-cell-ascend-310p --chip nope
+expect_error "robot cell: unknown bundled scenario" 1 'no bundled scenario "pcb-x" \(known: pcb-cell-ascend-310p' robot cell --scenario pcb-x
 expect_error "malformed SCALE-Sim config" 1 'bad/bad_dataflow\.cfg:14: Dataflow: "xs" is not one of os, ws, is' \
   simulate --json --scalesim-topology tests/data/scalesim/alexnet_conv1.csv --scalesim-config tests/data/scalesim/bad/bad_dataflow.cfg
 expect_error "short SCALE-Sim topology row" 1 'short_row\.csv:2: row: expected 8 fields' \
