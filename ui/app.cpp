@@ -46,6 +46,15 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             if (value == "chips") state.requested_tab = "Chips";
             else if (value == "llm") state.requested_tab = "LLM serving";
             else problem("tab \"" + value + "\" is not chips or llm");
+        } else if (key == "chip2") {
+            const bool known = std::any_of(state.chips.begin(), state.chips.end(), [&](const chip::ChipSpec& c) { return c.id == value; });
+            if (known) state.compare_chip = value;
+            else problem("no chip \"" + value + "\"");
+        } else if (key == "dtype") {
+            if (value == "int8") state.roofline_dtype = 0;
+            else if (value == "fp16") state.roofline_dtype = 1;
+            else if (value == "bf16") state.roofline_dtype = 2;
+            else problem("dtype \"" + value + "\" is not int8, fp16 or bf16");
         } else if (key == "chip") {
             const bool known = std::any_of(state.chips.begin(), state.chips.end(), [&](const chip::ChipSpec& c) { return c.id == value; });
             if (known) state.selected_chip = value;
@@ -211,11 +220,22 @@ std::string ui_report_json(const AppState& state) {
     }
     j["llm_panel"] = {{"llm", state.llm_report.llm}, {"quant", state.llm_report.quant},
                       {"chips", state.llm_report.chips}, {"rows", rows}};
-    j["chips_panel"] = {{"rows_drawn", state.chips_report.rows_drawn},
+    auto rect = [](const Rect& r) { return nlohmann::json{{"x", r.x}, {"y", r.y}, {"w", r.w}, {"h", r.h}}; };
+    const ChipsPanelReport& cr = state.chips_report;
+    nlohmann::json roof_ops = nlohmann::json::array();
+    for (const auto& o : cr.roofline_ops)
+        roof_ops.push_back({{"chip", o.chip}, {"name", o.name}, {"m", o.m}, {"n", o.n}, {"k", o.k},
+                            {"intensity", o.intensity}, {"time_us", o.time_us}, {"ops_per_s", o.ops_per_s},
+                            {"bound", o.bound}});
+    j["compare_chip"] = state.compare_chip;
+    j["chips_panel"] = {{"rows_drawn", cr.rows_drawn},
                         {"headers", headers},
-                        {"sorted_by", state.chips_report.sorted_by},
-                        {"ascending", state.chips_report.ascending},
-                        {"row_ids", state.chips_report.row_ids}};
+                        {"sorted_by", cr.sorted_by},
+                        {"ascending", cr.ascending},
+                        {"row_ids", cr.row_ids},
+                        {"roofline", {{"dtype", cr.roofline_dtype}, {"llm", cr.roofline_llm},
+                                      {"chips", cr.roofline_chips}, {"errors", cr.roofline_errors},
+                                      {"ops", roof_ops}, {"rect", rect(cr.roofline_rect)}}}};
     return j.dump();
 }
 

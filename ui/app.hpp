@@ -11,6 +11,11 @@
 
 namespace stacklab::ui {
 
+// A rectangle in window coordinates (CSS pixels in the browser); w = 0 when nothing was drawn.
+struct Rect {
+    float x = 0, y = 0, w = 0, h = 0;
+};
+
 // What the chips panel showed in the last frame, for tests and the browser's JS API.
 struct ChipsPanelReport {
     int rows_drawn = 0;
@@ -22,6 +27,19 @@ struct ChipsPanelReport {
         float x, y, w, h; // window coordinates (CSS pixels in the browser)
     };
     std::vector<HeaderRect> headers;
+    // The roofline section: the selected chip (and the compared one) with the selected LLM's
+    // layer GEMMs on it, each the row `stacklab simulate --chip C --gemm M,N,K --dtype D` prints.
+    struct RoofOp {
+        std::string chip, name;  // name: "decode qkv", "prefill ffn down", ...
+        double m = 0, n = 0, k = 0;
+        double intensity = 0, time_us = 0, ops_per_s = 0;
+        std::string bound;
+    };
+    std::string roofline_dtype, roofline_llm;
+    std::vector<std::string> roofline_chips;   // the chips whose roofs were drawn
+    std::vector<std::string> roofline_errors;  // a chip without the figures a roof needs
+    std::vector<RoofOp> roofline_ops;
+    Rect roofline_rect;  // where the chart was drawn (window coordinates)
 };
 
 // The LLM-serving scenario the user picked (indices into the bundled lists) and what the panel
@@ -63,6 +81,8 @@ struct AppState {
     std::vector<chip::LlmShape> llms;  // models/llm, bundled
     LlmChoice llm_choice;
     LlmPanelReport llm_report;
+    std::string compare_chip;  // "" = none: the chip shown beside the selected one
+    int roofline_dtype = 0;    // chip::DType of the chips panel's roofline
     std::string active_tab = "Chips";  // the tab drawn last frame
     std::string requested_tab;         // a tab to open on the next frame (URL hash, --scenario)
     std::string scenario_error;        // what apply_scenario could not use, shown as a banner
@@ -72,7 +92,8 @@ struct AppState {
 AppState make_app_state();
 
 // Applies a scenario given as "key=value&key=value" (the browser's URL hash, the desktop app's
-// --scenario): tab=chips|llm, chip=ID, llm=ID, quant=w8a8|..., batch=N. Unknown keys or values are
+// --scenario): tab=chips|llm, chip=ID, chip2=ID (compared chip), dtype=int8|fp16|bf16,
+// llm=ID, quant=w8a8|..., batch=N. Unknown keys or values are
 // reported in state.load_error-style banner text (returned, and kept in state.scenario_error);
 // the valid parts still apply.
 std::string apply_scenario(AppState& state, const std::string& query);

@@ -114,7 +114,8 @@ void roofline_chart(const char* id, const std::vector<Roof>& roofs, const std::v
     const bool hovered = ImGui::IsItemHovered();
     ImDrawList* dl = ImGui::GetWindowDrawList();
     const float fs = ImGui::GetFontSize();
-    const ImVec2 p0(origin.x + 4.5f * fs, origin.y + 0.5f * fs);          // plot area, top left
+    // Plot area, top left: room for the widest y-axis label.
+    const ImVec2 p0(origin.x + ImGui::CalcTextSize("100 Gops/s").x + 0.6f * fs, origin.y + 0.5f * fs);
     const ImVec2 p1(origin.x + width - 1.5f * fs, origin.y + height - 2.2f * fs);  // bottom right
 
     // Axis ranges in decades: x from 0.1 to beyond the highest ridge and point; y two decades
@@ -169,14 +170,32 @@ void roofline_chart(const char* id, const std::vector<Roof>& roofs, const std::v
     }
     int hovered_point = -1;
     const ImVec2 mouse = ImGui::GetIO().MousePos;
+    // Points that land on one another (the same operator class at nearly the same intensity) share
+    // one label, "D1,D2,D3", instead of drawing their labels over each other.
+    struct LabelGroup {
+        ImVec2 at;
+        std::string text;
+    };
+    std::vector<LabelGroup> labels;
     for (size_t i = 0; i < points.size(); ++i) {
         const RoofPoint& p = points[i];
         if (!(p.intensity > 0) || !(p.ops_per_s > 0)) continue;
         const ImVec2 c(X(p.intensity), Y(p.ops_per_s));
         dl->AddCircleFilled(c, 5.0f, p.color);
         dl->AddCircle(c, 5.0f, text);
-        dl->AddText(ImVec2(c.x + 7.0f, c.y - fs - 2.0f), text, p.label.c_str());
         if (hovered && std::abs(mouse.x - c.x) < 8 && std::abs(mouse.y - c.y) < 8) hovered_point = int(i);
+        if (p.label.empty()) continue;
+        auto near = std::find_if(labels.begin(), labels.end(), [&](const LabelGroup& g) {
+            return std::abs(g.at.x - c.x) < 1.5f * fs && std::abs(g.at.y - c.y) < 1.0f * fs;
+        });
+        if (near != labels.end()) near->text += "," + p.label;
+        else labels.push_back({c, p.label});
+    }
+    for (const LabelGroup& g : labels) {
+        // Left of the point when the label would run past the right edge of the plot.
+        const float tw = ImGui::CalcTextSize(g.text.c_str()).x;
+        const float x = g.at.x + 7.0f + tw > p1.x ? g.at.x - 7.0f - tw : g.at.x + 7.0f;
+        dl->AddText(ImVec2(x, g.at.y - fs - 2.0f), text, g.text.c_str());
     }
     dl->PopClipRect();
     if (hovered_point >= 0) {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/serve.mjs';
 import { imageStats, assertNotBlank } from './image.mjs';
+import { checkRooflineAgainstCli, regionOf } from './checks.mjs';
 
 const webDir = process.env.STACKLAB_WEB || 'build/web';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -124,6 +125,32 @@ test('the LLM serving tab opens from the URL and shows the numbers the CLI compu
     compared++;
   }
   assert.ok(compared >= 6, `only ${compared} chips compared`);
+  await page.close();
+});
+
+async function openHash(hash, tab) {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.on('pageerror', e => pageErrors.push(String(e)));
+  page.on('console', m => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  await page.goto(baseUrl + hash);
+  await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
+  await page.waitForFunction(t => window.stacklab.uiReport().active_tab === t && window.stacklab.uiReport().frame >= 6,
+                             tab, { timeout: 30000 });
+  return page;
+}
+
+test('the Chips tab draws two chips\' rooflines with the LLM\'s GEMMs at the CLI\'s numbers', async () => {
+  const page = await openHash('#tab=chips&chip=nvidia-h100&chip2=ascend-910b&llm=qwen2.5-7b&dtype=fp16', 'Chips');
+  const report = await page.evaluate(() => window.stacklab.uiReport());
+  assert.equal(report.scenario_error, '');
+  const roof = report.chips_panel.roofline;
+  assert.equal(roof.dtype, 'fp16');
+  assert.deepEqual(roof.chips, ['nvidia-h100', 'ascend-910b']);
+  assert.equal(roof.ops.length, 16);
+  assert.equal(checkRooflineAgainstCli(roof, cli), 16);
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot, regionOf(roof.rect)), 'roofline chart region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-roofline.png'), shot);
   await page.close();
 });
 

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { imageStats, assertNotBlank } from './image.mjs';
+import { checkRooflineAgainstCli, regionOf } from './checks.mjs';
 
 const gui = process.env.STACKLAB_GUI || 'build/native/stacklab-gui';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -51,6 +52,25 @@ test('desktop app opens the LLM serving tab from --scenario with the CLI\'s numb
   assert.equal(row.tokens_per_s, cliDoc.tokens_per_s);
   assert.equal(row.ttft_ms, cliDoc.ttft_ms);
   if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-llm.png'));
+});
+
+test('desktop app draws two chips\' rooflines with the LLM\'s GEMMs at the CLI\'s numbers', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'roofline.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--scenario',
+                    'tab=chips&chip=nvidia-h100&chip2=ascend-910b&llm=llama-3-8b&dtype=int8']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.scenario_error, '');
+  const roof = report.chips_panel.roofline;
+  assert.deepEqual(roof.chips, ['nvidia-h100', 'ascend-910b']);
+  assert.equal(roof.llm, 'llama-3-8b');
+  // Four GEMMs of one layer at decode and at prefill, on each chip.
+  assert.equal(roof.ops.length, 16);
+  assert.ok(roof.ops.some(o => o.name === 'decode qkv' && o.m === 1 && o.n === 6144 && o.k === 4096));
+  assert.equal(checkRooflineAgainstCli(roof, cli), 16);
+  assertNotBlank(assert, imageStats(fs.readFileSync(shot), regionOf(roof.rect)), 'roofline chart region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-roofline.png'));
 });
 
 test('desktop app reports a bad --scenario and still renders', () => {
