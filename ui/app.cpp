@@ -1,6 +1,7 @@
 #include "ui/app.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include <imgui.h>
@@ -42,10 +43,17 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             continue;
         }
         const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+        auto whole = [&](long lo, long hi, int& out) {
+            char* endp = nullptr;
+            const long n = std::strtol(value.c_str(), &endp, 10);
+            if (!value.empty() && *endp == '\0' && n >= lo && n <= hi) out = int(n);
+            else problem(key + " \"" + value + "\" is not a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+        };
         if (key == "tab") {
             if (value == "chips") state.requested_tab = "Chips";
             else if (value == "llm") state.requested_tab = "LLM serving";
-            else problem("tab \"" + value + "\" is not chips or llm");
+            else if (value == "kernels") state.requested_tab = "Kernels";
+            else problem("tab \"" + value + "\" is not chips, llm or kernels");
         } else if (key == "chip2") {
             const bool known = std::any_of(state.chips.begin(), state.chips.end(), [&](const chip::ChipSpec& c) { return c.id == value; });
             if (known) state.compare_chip = value;
@@ -55,6 +63,33 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             else if (value == "fp16") state.roofline_dtype = 1;
             else if (value == "bf16") state.roofline_dtype = 2;
             else problem("dtype \"" + value + "\" is not int8, fp16 or bf16");
+        } else if (key == "variance") {
+            try {
+                state.kernels_choice.variance = int(quant::parse_variance_method(value));
+            } catch (const std::invalid_argument&) {
+                problem("variance \"" + value + "\" is not two-pass, single-pass or welford");
+            }
+        } else if (key == "gelu") {
+            try {
+                state.kernels_choice.gelu = int(quant::parse_gelu_form(value));
+            } catch (const std::invalid_argument&) {
+                problem("gelu \"" + value + "\" is not erf or tanh");
+            }
+        } else if (key == "fp16") {
+            if (value == "0" || value == "1") state.kernels_choice.fp16 = value == "1";
+            else problem("fp16 \"" + value + "\" is not 0 or 1");
+        } else if (key == "offset") {
+            char* endp = nullptr;
+            const double d = std::strtod(value.c_str(), &endp);
+            if (!value.empty() && *endp == '\0' && std::isfinite(d) && std::fabs(d) <= kMaxDriftOffset)
+                state.kernels_choice.offset = float(d);
+            else problem("offset \"" + value + "\" is not a number with |X| <= 1e6");
+        } else if (key == "rows") {
+            whole(1, kMaxDriftRows, state.kernels_choice.rows);
+        } else if (key == "cols") {
+            whole(1, kMaxDriftCols, state.kernels_choice.cols);
+        } else if (key == "seed") {
+            whole(0, 2147483647L, state.kernels_choice.seed);
         } else if (key == "chip") {
             const bool known = std::any_of(state.chips.begin(), state.chips.end(), [&](const chip::ChipSpec& c) { return c.id == value; });
             if (known) state.selected_chip = value;
@@ -183,7 +218,8 @@ void draw_app(AppState& state) {
             const char* name;
             void (*draw)(AppState&);
         };
-        for (const Tab& tab : {Tab{"Chips", draw_chips_panel}, Tab{"LLM serving", draw_llm_panel}}) {
+        for (const Tab& tab : {Tab{"Chips", draw_chips_panel}, Tab{"LLM serving", draw_llm_panel},
+                               Tab{"Kernels", draw_kernels_panel}}) {
             const ImGuiTabItemFlags f = state.requested_tab == tab.name ? ImGuiTabItemFlags_SetSelected : 0;
             if (ImGui::BeginTabItem(tab.name, nullptr, f)) {
                 state.active_tab = tab.name;
@@ -236,6 +272,24 @@ std::string ui_report_json(const AppState& state) {
                         {"roofline", {{"dtype", cr.roofline_dtype}, {"llm", cr.roofline_llm},
                                       {"chips", cr.roofline_chips}, {"errors", cr.roofline_errors},
                                       {"ops", roof_ops}, {"rect", rect(cr.roofline_rect)}}}};
+    const KernelsPanelReport& kr = state.kernels_report;
+    nlohmann::json kernels = {{"computed", kr.computed}, {"error", kr.error}, {"computations", kr.computations},
+                              {"isas", kr.isas}, {"best_isa", kr.best_isa}, {"histogram_rect", rect(kr.histogram_rect)}};
+    if (kr.computed) {
+        const auto& d = kr.drift;
+        const auto& labels = quant::drift_histogram_labels();
+        nlohmann::json hist = nlohmann::json::array();
+        for (size_t i = 0; i < labels.size(); ++i) hist.push_back({{"lsb", labels[i]}, {"count", d.lsb_histogram[i]}});
+        kernels.update({{"variant", d.variant},
+                        {"input", {{"rows", kr.choice.rows}, {"cols", kr.choice.cols}, {"seed", kr.choice.seed},
+                                   {"offset", kr.choice.offset}}},
+                        {"max_abs_error", d.max_abs_error},
+                        {"mean_abs_error", d.mean_abs_error},
+                        {"differing", d.differing},
+                        {"max_abs_lsb", d.max_abs_lsb},
+                        {"lsb_histogram", hist}});
+    }
+    j["kernels_panel"] = kernels;
     return j.dump();
 }
 

@@ -8,6 +8,7 @@
 
 #include "chip/catalog.hpp"
 #include "chip/llm.hpp"
+#include "quant/norm.hpp"
 
 namespace stacklab::ui {
 
@@ -67,6 +68,36 @@ struct LlmPanelReport {
 };
 const std::vector<std::string>& llm_quant_names();
 
+// The UI's bounds on the drift input (the CLI allows more): an input the page recomputes within
+// a frame or two when a control changes.
+constexpr int kMaxDriftRows = 1024, kMaxDriftCols = 8192, kMaxDriftElements = 1 << 20;
+constexpr double kMaxDriftOffset = 1e6;
+// The fused LayerNorm+GELU drift view: the variant and input the user picked (the options of
+// `stacklab kernels drift`) and the report computed for them. The report is cached: it is
+// recomputed only when the choice changes, not every frame.
+struct KernelsChoice {
+    int variance = 0;  // quant::VarianceMethod
+    int gelu = 0;      // quant::GeluForm
+    bool fp16 = false;
+    float offset = 0.0f;
+    int rows = 16, cols = 768;
+    int seed = 1;
+    bool operator==(const KernelsChoice& o) const {
+        return variance == o.variance && gelu == o.gelu && fp16 == o.fp16 && offset == o.offset && rows == o.rows &&
+               cols == o.cols && seed == o.seed;
+    }
+};
+struct KernelsPanelReport {
+    bool computed = false;
+    std::string error;
+    KernelsChoice choice;     // what `drift` was computed for
+    quant::DriftReport drift;
+    std::vector<std::string> isas;  // quant::available_isas(), best last
+    std::string best_isa;
+    Rect histogram_rect;
+    long computations = 0;  // how many times the report was recomputed (cache check)
+};
+
 // View state only: the core's results (the chip catalog) are loaded by the shell and handed in.
 struct AppState {
     std::vector<chip::ChipSpec> chips;
@@ -83,6 +114,8 @@ struct AppState {
     LlmPanelReport llm_report;
     std::string compare_chip;  // "" = none: the chip shown beside the selected one
     int roofline_dtype = 0;    // chip::DType of the chips panel's roofline
+    KernelsChoice kernels_choice;
+    KernelsPanelReport kernels_report;
     std::string active_tab = "Chips";  // the tab drawn last frame
     std::string requested_tab;         // a tab to open on the next frame (URL hash, --scenario)
     std::string scenario_error;        // what apply_scenario could not use, shown as a banner
@@ -92,8 +125,9 @@ struct AppState {
 AppState make_app_state();
 
 // Applies a scenario given as "key=value&key=value" (the browser's URL hash, the desktop app's
-// --scenario): tab=chips|llm, chip=ID, chip2=ID (compared chip), dtype=int8|fp16|bf16,
-// llm=ID, quant=w8a8|..., batch=N. Unknown keys or values are
+// --scenario): tab=chips|llm|kernels, chip=ID, chip2=ID (compared chip), dtype=int8|fp16|bf16,
+// llm=ID, quant=w8a8|..., batch=N; for the kernels tab variance=two-pass|single-pass|welford,
+// gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S. Unknown keys or values are
 // reported in state.load_error-style banner text (returned, and kept in state.scenario_error);
 // the valid parts still apply.
 std::string apply_scenario(AppState& state, const std::string& query);
@@ -108,6 +142,7 @@ void draw_app(AppState& state);
 // The panels, one function each.
 void draw_chips_panel(AppState& state);
 void draw_llm_panel(AppState& state);
+void draw_kernels_panel(AppState& state);
 
 // A JSON document describing what the UI showed last frame (used by the browser tests).
 std::string ui_report_json(const AppState& state);

@@ -206,3 +206,51 @@ void roofline_chart(const char* id, const std::vector<Roof>& roofs, const std::v
 }
 
 }  // namespace stacklab::ui
+
+namespace stacklab::ui {
+
+void column_chart(const char* id, const std::vector<std::string>& labels, const std::vector<double>& values,
+                  const std::vector<unsigned int>& colors, float width, float height, bool log_scale) {
+    ImGui::PushID(id);
+    if (width <= 0.0f) width = ImGui::GetContentRegionAvail().x;
+    const ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("columns", ImVec2(width, height));
+    const bool hovered = ImGui::IsItemHovered();
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const float fs = ImGui::GetFontSize();
+    const size_t n = std::min(labels.size(), values.size());
+    const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
+    const ImU32 dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
+    const ImU32 grid = ImGui::GetColorU32(ImGuiCol_TextDisabled, 0.35f);
+    // Plot area: a line of value text above the columns, a line of labels and one of the axis
+    // note below.
+    const ImVec2 p0(origin.x, origin.y + 1.4f * fs), p1(origin.x + width, origin.y + height - 2.6f * fs);
+    auto scaled = [&](double v) { return log_scale ? std::log10(1.0 + std::max(0.0, v)) : std::max(0.0, v); };
+    double vmax = 0.0;
+    for (size_t i = 0; i < n; ++i) vmax = std::max(vmax, scaled(values[i]));
+    if (vmax <= 0.0) vmax = 1.0;
+    dl->AddLine(ImVec2(p0.x, p1.y), ImVec2(p1.x, p1.y), grid);
+    const float slot = n ? (p1.x - p0.x) / float(n) : 0.0f;
+    int hovered_col = -1;
+    for (size_t i = 0; i < n; ++i) {
+        const float x0 = p0.x + slot * float(i) + slot * 0.15f, x1 = p0.x + slot * float(i + 1) - slot * 0.15f;
+        const float y = p1.y - float(scaled(values[i]) / vmax) * (p1.y - p0.y);
+        const unsigned int col = i < colors.size() ? colors[i] : text;
+        if (values[i] > 0) dl->AddRectFilled(ImVec2(x0, std::min(y, p1.y - 1.0f)), ImVec2(x1, p1.y), col);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.0f", values[i]);
+        const float tw = ImGui::CalcTextSize(buf).x;
+        dl->AddText(ImVec2((x0 + x1 - tw) * 0.5f, y - 1.2f * fs), values[i] > 0 ? text : dim, buf);
+        const float lw = ImGui::CalcTextSize(labels[i].c_str()).x;
+        dl->AddText(ImVec2((x0 + x1 - lw) * 0.5f, p1.y + 0.2f * fs), text, labels[i].c_str());
+        const ImVec2 m = ImGui::GetIO().MousePos;
+        if (hovered && m.x >= x0 && m.x < x1) hovered_col = int(i);
+    }
+    const char* note = log_scale ? "column height: log10(1 + count)" : "column height: count";
+    dl->AddText(ImVec2(p0.x, p1.y + 1.3f * fs), dim, note);
+    if (hovered_col >= 0)
+        ImGui::SetTooltip("%s: %.0f", labels[size_t(hovered_col)].c_str(), values[size_t(hovered_col)]);
+    ImGui::PopID();
+}
+
+}  // namespace stacklab::ui

@@ -47,3 +47,13 @@ void roofline_chart(const char* id, const std::vector<Roof>& roofs, const std::v
                     float width, float height);
 
 }  // namespace stacklab::ui
+
+namespace stacklab::ui {
+
+// Vertical columns (a histogram): one column per label, in `colors[i]`, its value printed above it
+// and the label under it. With `log_scale` the heights are log10(1 + value), so that a bin of 3
+// next to a bin of 12000 is still visible (the axis says so). `width` <= 0 takes the width.
+void column_chart(const char* id, const std::vector<std::string>& labels, const std::vector<double>& values,
+                  const std::vector<unsigned int>& colors, float width, float height, bool log_scale);
+
+}  // namespace stacklab::ui

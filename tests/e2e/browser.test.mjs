@@ -154,13 +154,34 @@ test('the Chips tab draws two chips\' rooflines with the LLM\'s GEMMs at the CLI
   await page.close();
 });
 
+test('the Kernels tab opens from the URL and shows the drift report the CLI prints', async () => {
+  const page = await openHash('#tab=kernels&variance=welford&gelu=tanh&fp16=1&rows=8&cols=333&seed=7&offset=-2.5', 'Kernels');
+  const k = (await page.evaluate(() => window.stacklab.uiReport())).kernels_panel;
+  assert.equal(k.error, '');
+  assert.equal(k.computations, 1);
+  // The browser build dispatches to wasm SIMD128 (or scalar); never to an x86 path.
+  assert.ok(k.isas.includes('scalar') && !k.isas.includes('avx2'));
+  const doc = JSON.parse(execFileSync(cli, ['kernels', 'drift', '--variant', 'welford', '--gelu', 'tanh', '--fp16', '--rows', '8',
+                                            '--cols', '333', '--seed', '7', '--offset', '-2.5', '--json'], { encoding: 'utf8' }));
+  assert.equal(k.variant, doc.variant);
+  assert.equal(k.max_abs_error, doc.max_abs_error);
+  assert.equal(k.mean_abs_error, doc.mean_abs_error);
+  assert.equal(k.differing, doc.differing);
+  assert.equal(k.max_abs_lsb, doc.max_abs_lsb);
+  assert.deepEqual(k.lsb_histogram, doc.lsb_histogram);
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot, regionOf(k.histogram_rect)), 'LSB histogram region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-kernels.png'), shot);
+  await page.close();
+});
+
 test('a bad scenario in the URL shows a banner and the app still runs', async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   page.on('pageerror', e => pageErrors.push(String(e)));
   await page.goto(baseUrl + '#tab=robots&chip=nope&batch=-4');
   await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
   const report = await page.evaluate(() => window.stacklab.uiReport());
-  assert.match(report.scenario_error, /tab "robots" is not chips or llm/);
+  assert.match(report.scenario_error, /tab "robots" is not chips, llm or kernels/);
   assert.match(report.scenario_error, /no chip "nope"/);
   assert.match(report.scenario_error, /batch "-4" is not a whole number/);
   assert.equal(report.active_tab, 'Chips');

@@ -73,6 +73,33 @@ test('desktop app draws two chips\' rooflines with the LLM\'s GEMMs at the CLI\'
   if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-roofline.png'));
 });
 
+test('desktop app opens the Kernels tab from --scenario with the drift report the CLI prints', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'kernels.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--scenario',
+                    'tab=kernels&variance=single-pass&offset=1000&rows=8&cols=333&seed=7']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.active_tab, 'Kernels');
+  const k = report.kernels_panel;
+  assert.equal(k.error, '');
+  // Computed once for the scenario, not once per frame.
+  assert.equal(k.computations, 1);
+  assert.ok(k.isas.includes('scalar') && k.isas[k.isas.length - 1] === k.best_isa);
+  const doc = JSON.parse(execFileSync(cli, ['kernels', 'drift', '--variant', 'single-pass', '--offset', '1000', '--rows', '8',
+                                            '--cols', '333', '--seed', '7', '--json'], { encoding: 'utf8' }));
+  assert.equal(k.variant, doc.variant);
+  assert.equal(k.max_abs_error, doc.max_abs_error);
+  assert.equal(k.mean_abs_error, doc.mean_abs_error);
+  assert.equal(k.differing, doc.differing);
+  assert.equal(k.max_abs_lsb, doc.max_abs_lsb);
+  assert.deepEqual(k.lsb_histogram, doc.lsb_histogram);
+  // The cancellation this input provokes shows: some outputs differ from the reference.
+  assert.ok(doc.differing > 0);
+  assertNotBlank(assert, imageStats(fs.readFileSync(shot), regionOf(k.histogram_rect)), 'LSB histogram region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-kernels.png'));
+});
+
 test('desktop app reports a bad --scenario and still renders', () => {
   const r = runGui(['--frames', '3', '--scenario', 'llm=gpt-9&quant=w3']);
   assert.equal(r.status, 0, r.stderr);
