@@ -53,7 +53,29 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             if (value == "chips") state.requested_tab = "Chips";
             else if (value == "llm") state.requested_tab = "LLM serving";
             else if (value == "kernels") state.requested_tab = "Kernels";
-            else problem("tab \"" + value + "\" is not chips, llm or kernels");
+            else if (value == "systolic") state.requested_tab = "Systolic";
+            else problem("tab \"" + value + "\" is not chips, llm, kernels or systolic");
+        } else if (key == "array") {
+            const size_t x = value.find('x');
+            int r = 0, c = 0;
+            auto dim = [](const std::string& t, int& out) {
+                char* endp = nullptr;
+                const long n = std::strtol(t.c_str(), &endp, 10);
+                if (t.empty() || *endp != '\0' || n < 1 || n > kMaxSystolicDim) return false;
+                out = int(n);
+                return true;
+            };
+            if (x != std::string::npos && dim(value.substr(0, x), r) && dim(value.substr(x + 1), c)) {
+                state.systolic_choice.array_rows = r;
+                state.systolic_choice.array_cols = c;
+            } else {
+                problem("array \"" + value + "\" is not ROWSxCOLS with each in [1, " + std::to_string(kMaxSystolicDim) + "]");
+            }
+        } else if (key == "dataflow") {
+            if (value == "os") state.systolic_choice.dataflow = 0;
+            else if (value == "ws") state.systolic_choice.dataflow = 1;
+            else if (value == "is") state.systolic_choice.dataflow = 2;
+            else problem("dataflow \"" + value + "\" is not os, ws or is");
         } else if (key == "chip2") {
             const bool known = std::any_of(state.chips.begin(), state.chips.end(), [&](const chip::ChipSpec& c) { return c.id == value; });
             if (known) state.compare_chip = value;
@@ -219,7 +241,7 @@ void draw_app(AppState& state) {
             void (*draw)(AppState&);
         };
         for (const Tab& tab : {Tab{"Chips", draw_chips_panel}, Tab{"LLM serving", draw_llm_panel},
-                               Tab{"Kernels", draw_kernels_panel}}) {
+                               Tab{"Kernels", draw_kernels_panel}, Tab{"Systolic", draw_systolic_panel}}) {
             const ImGuiTabItemFlags f = state.requested_tab == tab.name ? ImGuiTabItemFlags_SetSelected : 0;
             if (ImGui::BeginTabItem(tab.name, nullptr, f)) {
                 state.active_tab = tab.name;
@@ -290,6 +312,22 @@ std::string ui_report_json(const AppState& state) {
                         {"lsb_histogram", hist}});
     }
     j["kernels_panel"] = kernels;
+    const SystolicPanelReport& sr = state.systolic_report;
+    nlohmann::json sys_layers = nlohmann::json::array();
+    for (const auto& l : sr.layers)
+        sys_layers.push_back({{"layer_id", l.layer_id}, {"layer", l.layer}, {"total_cycles", l.total_cycles},
+                              {"stall_cycles", l.stall_cycles}, {"overall_util_pct", l.overall_util_pct},
+                              {"mapping_eff_pct", l.mapping_eff_pct}, {"compute_util_pct", l.compute_util_pct},
+                              {"macs", l.macs}, {"folds", l.folds},
+                              {"sram_reads", {{"ifmap", l.sram_ifmap_reads}, {"filter", l.sram_filter_reads}}},
+                              {"sram_writes", {{"ofmap", l.sram_ofmap_writes}}},
+                              {"dram_reads", {{"ifmap", l.dram_ifmap_reads}, {"filter", l.dram_filter_reads}}},
+                              {"dram_writes", {{"ofmap", l.dram_ofmap_writes}}}});
+    j["systolic_panel"] = {{"computed", sr.computed}, {"error", sr.error}, {"computations", sr.computations},
+                           {"run_name", sr.run_name},
+                           {"array", {sr.choice.array_rows, sr.choice.array_cols}},
+                           {"dataflow", chip::dataflow_name(chip::Dataflow(std::clamp(sr.choice.dataflow, 0, 2)))},
+                           {"layers", sys_layers}, {"util_rect", rect(sr.util_rect)}};
     return j.dump();
 }
 

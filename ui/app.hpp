@@ -8,6 +8,7 @@
 
 #include "chip/catalog.hpp"
 #include "chip/llm.hpp"
+#include "chip/systolic.hpp"
 #include "quant/norm.hpp"
 
 namespace stacklab::ui {
@@ -98,6 +99,27 @@ struct KernelsPanelReport {
     long computations = 0;  // how many times the report was recomputed (cache check)
 };
 
+// The systolic-array view (SCALE-Sim v2 mode): the built-in example (SCALE-Sim's golden AlexNet
+// conv1 run) under the array size and dataflow the user picks, and the per-layer reports of
+// chip::simulate_scalesim, cached like the drift report.
+struct SystolicChoice {
+    int array_rows = 32, array_cols = 32;
+    int dataflow = 1;  // chip::Dataflow: os, ws, is; the golden run is ws
+    bool operator==(const SystolicChoice& o) const {
+        return array_rows == o.array_rows && array_cols == o.array_cols && dataflow == o.dataflow;
+    }
+};
+constexpr int kMaxSystolicDim = 512;
+struct SystolicPanelReport {
+    bool computed = false;
+    std::string error;
+    SystolicChoice choice;
+    std::string run_name;
+    std::vector<chip::LayerReport> layers;
+    Rect util_rect;
+    long computations = 0;
+};
+
 // View state only: the core's results (the chip catalog) are loaded by the shell and handed in.
 struct AppState {
     std::vector<chip::ChipSpec> chips;
@@ -116,6 +138,8 @@ struct AppState {
     int roofline_dtype = 0;    // chip::DType of the chips panel's roofline
     KernelsChoice kernels_choice;
     KernelsPanelReport kernels_report;
+    SystolicChoice systolic_choice;
+    SystolicPanelReport systolic_report;
     std::string active_tab = "Chips";  // the tab drawn last frame
     std::string requested_tab;         // a tab to open on the next frame (URL hash, --scenario)
     std::string scenario_error;        // what apply_scenario could not use, shown as a banner
@@ -125,9 +149,10 @@ struct AppState {
 AppState make_app_state();
 
 // Applies a scenario given as "key=value&key=value" (the browser's URL hash, the desktop app's
-// --scenario): tab=chips|llm|kernels, chip=ID, chip2=ID (compared chip), dtype=int8|fp16|bf16,
+// --scenario): tab=chips|llm|kernels|systolic, chip=ID, chip2=ID (compared chip), dtype=int8|fp16|bf16,
 // llm=ID, quant=w8a8|..., batch=N; for the kernels tab variance=two-pass|single-pass|welford,
-// gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S. Unknown keys or values are
+// gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S; for the systolic tab
+// array=RxC, dataflow=os|ws|is. Unknown keys or values are
 // reported in state.load_error-style banner text (returned, and kept in state.scenario_error);
 // the valid parts still apply.
 std::string apply_scenario(AppState& state, const std::string& query);
@@ -143,6 +168,7 @@ void draw_app(AppState& state);
 void draw_chips_panel(AppState& state);
 void draw_llm_panel(AppState& state);
 void draw_kernels_panel(AppState& state);
+void draw_systolic_panel(AppState& state);
 
 // A JSON document describing what the UI showed last frame (used by the browser tests).
 std::string ui_report_json(const AppState& state);

@@ -9,7 +9,7 @@
 namespace stacklab::ui {
 
 void bar_chart(const char* id, const char* title, const char* unit, const std::vector<Bar>& bars,
-               float width, unsigned int color, const char* legend) {
+               float width, unsigned int color, const char* legend, double full_scale) {
     ImGui::PushID(id);
     ImGui::TextUnformatted(title);
     const float row_h = ImGui::GetTextLineHeightWithSpacing() + 2.0f;
@@ -31,6 +31,7 @@ void bar_chart(const char* id, const char* title, const char* unit, const std::v
     double vmax = 0.0;
     for (const auto& b : bars)
         if (b.known) vmax = std::max(vmax, std::max(b.value, b.hi));
+    if (full_scale > 0.0) vmax = full_scale;
     if (vmax <= 0.0) vmax = 1.0;
 
     const ImU32 text_col = ImGui::GetColorU32(ImGuiCol_Text);
@@ -47,7 +48,9 @@ void bar_chart(const char* id, const char* title, const char* unit, const std::v
             dl->AddText(ImVec2(bar_x0 + 2.0f, y), dim_col, "n/a");
             continue;
         }
-        const float x1 = bar_x0 + float(b.value / vmax) * bar_w;
+        if (full_scale > 0.0)  // the frame of the full scale, so a short bar reads as a fraction
+            dl->AddRect(ImVec2(bar_x0, y + 2.0f), ImVec2(bar_x0 + bar_w, y + row_h - 4.0f), dim_col);
+        const float x1 = bar_x0 + float(std::min(b.value, vmax) / vmax) * bar_w;
         const ImVec2 p0(bar_x0, y + 2.0f), p1(std::max(x1, bar_x0 + 1.0f), y + row_h - 4.0f);
         if (b.uncertain) {
             // Hatched outline: a figure that is assumed or only reported should not look as solid

@@ -17,11 +17,12 @@ struct Bar {
 };
 
 // Horizontal bar chart: one row per bar, a whisker for the claimed range, `text` at the end,
-// and a one-line legend under it (`legend`).
-// `width` <= 0 takes the available width.
+// and a one-line legend under it (`legend`). The full bar width is `full_scale`, or the largest
+// value when `full_scale` <= 0. `width` <= 0 takes the available width.
 void bar_chart(const char* id, const char* title, const char* unit, const std::vector<Bar>& bars,
                float width, unsigned int color,
-               const char* legend = "whisker: range of public claims; hatched: assumed or only reported");
+               const char* legend = "whisker: range of public claims; hatched: assumed or only reported",
+               double full_scale = 0.0);
 
 }  // namespace stacklab::ui
 

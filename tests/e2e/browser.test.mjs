@@ -10,7 +10,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/serve.mjs';
 import { imageStats, assertNotBlank } from './image.mjs';
-import { checkRooflineAgainstCli, regionOf } from './checks.mjs';
+import { checkRooflineAgainstCli, checkSystolicAgainstCli, regionOf } from './checks.mjs';
 
 const webDir = process.env.STACKLAB_WEB || 'build/web';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -175,13 +175,24 @@ test('the Kernels tab opens from the URL and shows the drift report the CLI prin
   await page.close();
 });
 
+test('the Systolic tab opens from the URL with the CLI\'s SCALE-Sim report for the same array', async () => {
+  const page = await openHash('#tab=systolic&array=64x16&dataflow=is', 'Systolic');
+  const s = (await page.evaluate(() => window.stacklab.uiReport())).systolic_panel;
+  assert.equal(s.computations, 1);
+  checkSystolicAgainstCli(s, cli, { rows: 64, cols: 16, dataflow: 'is' });
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot, regionOf(s.util_rect)), 'utilisation bars region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-systolic.png'), shot);
+  await page.close();
+});
+
 test('a bad scenario in the URL shows a banner and the app still runs', async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   page.on('pageerror', e => pageErrors.push(String(e)));
   await page.goto(baseUrl + '#tab=robots&chip=nope&batch=-4');
   await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
   const report = await page.evaluate(() => window.stacklab.uiReport());
-  assert.match(report.scenario_error, /tab "robots" is not chips, llm or kernels/);
+  assert.match(report.scenario_error, /tab "robots" is not chips, llm, kernels or systolic/);
   assert.match(report.scenario_error, /no chip "nope"/);
   assert.match(report.scenario_error, /batch "-4" is not a whole number/);
   assert.equal(report.active_tab, 'Chips');

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { imageStats, assertNotBlank } from './image.mjs';
-import { checkRooflineAgainstCli, regionOf } from './checks.mjs';
+import { checkRooflineAgainstCli, checkSystolicAgainstCli, regionOf } from './checks.mjs';
 
 const gui = process.env.STACKLAB_GUI || 'build/native/stacklab-gui';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -98,6 +98,29 @@ test('desktop app opens the Kernels tab from --scenario with the drift report th
   assert.ok(doc.differing > 0);
   assertNotBlank(assert, imageStats(fs.readFileSync(shot), regionOf(k.histogram_rect)), 'LSB histogram region');
   if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-kernels.png'));
+});
+
+test('desktop app\'s Systolic tab reproduces SCALE-Sim\'s golden AlexNet conv1 run, as the CLI does', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'systolic.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--scenario', 'tab=systolic']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.active_tab, 'Systolic');
+  const s = report.systolic_panel;
+  assert.equal(s.computations, 1);
+  checkSystolicAgainstCli(s, cli);
+  // SCALE-Sim's own golden COMPUTE_REPORT (tests/data/scalesim/README.md).
+  assert.equal(s.layers[0].total_cycles, 112283);
+  assert.equal(s.layers[0].dram_reads.ifmap, 1805023);
+  assertNotBlank(assert, imageStats(fs.readFileSync(shot), regionOf(s.util_rect)), 'utilisation bars region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-systolic.png'));
+  // Another array and dataflow: still the CLI's numbers for the same config.
+  const r2 = runGui(['--frames', '3', '--scenario', 'tab=systolic&array=16x64&dataflow=os']);
+  assert.equal(r2.status, 0, r2.stderr);
+  const s2 = JSON.parse(r2.stdout.trim().split('\n').pop()).systolic_panel;
+  checkSystolicAgainstCli(s2, cli, { rows: 16, cols: 64, dataflow: 'os' });
+  assert.notEqual(s2.layers[0].total_cycles, 112283);
 });
 
 test('desktop app reports a bad --scenario and still renders', () => {
