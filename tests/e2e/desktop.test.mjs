@@ -131,6 +131,18 @@ test('desktop app reports a bad --scenario and still renders', () => {
   assert.match(report.scenario_error, /quantization "w3" is not one of/);
 });
 
+test('desktop app names bad Kernels and Systolic scenario values and refuses a drift input too large for a frame', () => {
+  const r = runGui(['--frames', '3', '--scenario', 'tab=kernels&rows=1024&cols=8192&variance=fast&array=0x4&gelu=x&fp16=2&dataflow=xs']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  for (const re of [/variance "fast" is not two-pass, single-pass or welford/, /array "0x4" is not ROWSxCOLS/,
+                    /gelu "x" is not erf or tanh/, /fp16 "2" is not 0 or 1/, /dataflow "xs" is not os, ws or is/])
+    assert.match(report.scenario_error, re);
+  assert.equal(report.active_tab, 'Kernels');
+  assert.equal(report.kernels_panel.computed, false);
+  assert.match(report.kernels_panel.error, /rows x cols = 8388608 is more than the page computes \(1048576\)/);
+});
+
 test('desktop app light theme also renders', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
   const shot = path.join(dir, 'light.png');
