@@ -134,7 +134,16 @@ void roofline_chart(const char* id, const std::vector<Roof>& roofs, const std::v
         if (p.ops_per_s > 0) y_lo = std::min(y_lo, 0.5 * p.ops_per_s);
     }
     const double lx0 = -1.0, lx1 = std::ceil(std::log10(x_hi));
-    const double ly1 = std::ceil(std::log10(y_hi * 1.5)), ly0 = std::min(std::floor(std::log10(y_lo)), ly1 - 2);
+    double ly1 = std::ceil(std::log10(y_hi * 1.5));
+    const double ly0 = std::min(std::floor(std::log10(y_lo)), ly1 - 2);
+    // Headroom above the highest roof for the legend (one line per roof) and the points' labels,
+    // so neither is drawn over a roof: raise the top by whole decades until they fit.
+    const float legend_h = (float(roofs.size()) * 1.2f + 1.6f) * fs;
+    for (int i = 0; i < 4; ++i) {
+        const float roof_y = float((std::log10(y_hi) - ly0) / (ly1 - ly0)) * (p1.y - p0.y);
+        if ((p1.y - p0.y) - roof_y >= legend_h) break;
+        ly1 += 1.0;
+    }
     auto X = [&](double v) { return p0.x + float((std::log10(v) - lx0) / (lx1 - lx0)) * (p1.x - p0.x); };
     auto Y = [&](double v) { return p1.y - float((std::log10(v) - ly0) / (ly1 - ly0)) * (p1.y - p0.y); };
 

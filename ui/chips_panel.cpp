@@ -159,7 +159,7 @@ void draw_chip_roofline(AppState& state, ChipsPanelReport& report, float height)
     state.roofline_dtype = std::clamp(state.roofline_dtype, 0, 2);
     ImGui::Combo("data type", &state.roofline_dtype, dtype_names, 3);
     ImGui::SameLine();
-    ImGui::SetNextItemWidth(fs * 12.0f);
+    ImGui::SetNextItemWidth(fs * 16.0f);
     const ChipSpec* other = find_chip(state, state.compare_chip);
     if (ImGui::BeginCombo("compare with", other ? other->name.c_str() : "(none)")) {
         if (ImGui::Selectable("(none)", other == nullptr)) state.compare_chip.clear();
