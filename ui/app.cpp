@@ -1,6 +1,7 @@
 #include "ui/app.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include <imgui.h>
@@ -42,10 +43,75 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             continue;
         }
         const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+        auto whole = [&](long lo, long hi, int& out) {
+            char* endp = nullptr;
+            const long n = std::strtol(value.c_str(), &endp, 10);
+            if (!value.empty() && *endp == '\0' && n >= lo && n <= hi) out = int(n);
+            else problem(key + " \"" + value + "\" is not a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+        };
         if (key == "tab") {
             if (value == "chips") state.requested_tab = "Chips";
             else if (value == "llm") state.requested_tab = "LLM serving";
-            else problem("tab \"" + value + "\" is not chips or llm");
+            else if (value == "kernels") state.requested_tab = "Kernels";
+            else if (value == "systolic") state.requested_tab = "Systolic";
+            else problem("tab \"" + value + "\" is not chips, llm, kernels or systolic");
+        } else if (key == "array") {
+            const size_t x = value.find('x');
+            int r = 0, c = 0;
+            auto dim = [](const std::string& t, int& out) {
+                char* endp = nullptr;
+                const long n = std::strtol(t.c_str(), &endp, 10);
+                if (t.empty() || *endp != '\0' || n < 1 || n > kMaxSystolicDim) return false;
+                out = int(n);
+                return true;
+            };
+            if (x != std::string::npos && dim(value.substr(0, x), r) && dim(value.substr(x + 1), c)) {
+                state.systolic_choice.array_rows = r;
+                state.systolic_choice.array_cols = c;
+            } else {
+                problem("array \"" + value + "\" is not ROWSxCOLS with each in [1, " + std::to_string(kMaxSystolicDim) + "]");
+            }
+        } else if (key == "dataflow") {
+            if (value == "os") state.systolic_choice.dataflow = 0;
+            else if (value == "ws") state.systolic_choice.dataflow = 1;
+            else if (value == "is") state.systolic_choice.dataflow = 2;
+            else problem("dataflow \"" + value + "\" is not os, ws or is");
+        } else if (key == "chip2") {
+            const bool known = std::any_of(state.chips.begin(), state.chips.end(), [&](const chip::ChipSpec& c) { return c.id == value; });
+            if (known) state.compare_chip = value;
+            else problem("no chip \"" + value + "\"");
+        } else if (key == "dtype") {
+            if (value == "int8") state.roofline_dtype = 0;
+            else if (value == "fp16") state.roofline_dtype = 1;
+            else if (value == "bf16") state.roofline_dtype = 2;
+            else problem("dtype \"" + value + "\" is not int8, fp16 or bf16");
+        } else if (key == "variance") {
+            try {
+                state.kernels_choice.variance = int(quant::parse_variance_method(value));
+            } catch (const std::invalid_argument&) {
+                problem("variance \"" + value + "\" is not two-pass, single-pass or welford");
+            }
+        } else if (key == "gelu") {
+            try {
+                state.kernels_choice.gelu = int(quant::parse_gelu_form(value));
+            } catch (const std::invalid_argument&) {
+                problem("gelu \"" + value + "\" is not erf or tanh");
+            }
+        } else if (key == "fp16") {
+            if (value == "0" || value == "1") state.kernels_choice.fp16 = value == "1";
+            else problem("fp16 \"" + value + "\" is not 0 or 1");
+        } else if (key == "offset") {
+            char* endp = nullptr;
+            const double d = std::strtod(value.c_str(), &endp);
+            if (!value.empty() && *endp == '\0' && std::isfinite(d) && std::fabs(d) <= kMaxDriftOffset)
+                state.kernels_choice.offset = float(d);
+            else problem("offset \"" + value + "\" is not a number with |X| <= 1e6");
+        } else if (key == "rows") {
+            whole(1, kMaxDriftRows, state.kernels_choice.rows);
+        } else if (key == "cols") {
+            whole(1, kMaxDriftCols, state.kernels_choice.cols);
+        } else if (key == "seed") {
+            whole(0, 2147483647L, state.kernels_choice.seed);
         } else if (key == "chip") {
             const bool known = std::any_of(state.chips.begin(), state.chips.end(), [&](const chip::ChipSpec& c) { return c.id == value; });
             if (known) state.selected_chip = value;
@@ -174,7 +240,8 @@ void draw_app(AppState& state) {
             const char* name;
             void (*draw)(AppState&);
         };
-        for (const Tab& tab : {Tab{"Chips", draw_chips_panel}, Tab{"LLM serving", draw_llm_panel}}) {
+        for (const Tab& tab : {Tab{"Chips", draw_chips_panel}, Tab{"LLM serving", draw_llm_panel},
+                               Tab{"Kernels", draw_kernels_panel}, Tab{"Systolic", draw_systolic_panel}}) {
             const ImGuiTabItemFlags f = state.requested_tab == tab.name ? ImGuiTabItemFlags_SetSelected : 0;
             if (ImGui::BeginTabItem(tab.name, nullptr, f)) {
                 state.active_tab = tab.name;
@@ -211,11 +278,56 @@ std::string ui_report_json(const AppState& state) {
     }
     j["llm_panel"] = {{"llm", state.llm_report.llm}, {"quant", state.llm_report.quant},
                       {"chips", state.llm_report.chips}, {"rows", rows}};
-    j["chips_panel"] = {{"rows_drawn", state.chips_report.rows_drawn},
+    auto rect = [](const Rect& r) { return nlohmann::json{{"x", r.x}, {"y", r.y}, {"w", r.w}, {"h", r.h}}; };
+    const ChipsPanelReport& cr = state.chips_report;
+    nlohmann::json roof_ops = nlohmann::json::array();
+    for (const auto& o : cr.roofline_ops)
+        roof_ops.push_back({{"chip", o.chip}, {"name", o.name}, {"m", o.m}, {"n", o.n}, {"k", o.k},
+                            {"intensity", o.intensity}, {"time_us", o.time_us}, {"ops_per_s", o.ops_per_s},
+                            {"bound", o.bound}});
+    j["compare_chip"] = state.compare_chip;
+    j["chips_panel"] = {{"rows_drawn", cr.rows_drawn},
                         {"headers", headers},
-                        {"sorted_by", state.chips_report.sorted_by},
-                        {"ascending", state.chips_report.ascending},
-                        {"row_ids", state.chips_report.row_ids}};
+                        {"sorted_by", cr.sorted_by},
+                        {"ascending", cr.ascending},
+                        {"row_ids", cr.row_ids},
+                        {"roofline", {{"dtype", cr.roofline_dtype}, {"llm", cr.roofline_llm},
+                                      {"chips", cr.roofline_chips}, {"errors", cr.roofline_errors},
+                                      {"ops", roof_ops}, {"rect", rect(cr.roofline_rect)}}}};
+    const KernelsPanelReport& kr = state.kernels_report;
+    nlohmann::json kernels = {{"computed", kr.computed}, {"error", kr.error}, {"computations", kr.computations},
+                              {"isas", kr.isas}, {"best_isa", kr.best_isa}, {"histogram_rect", rect(kr.histogram_rect)}};
+    if (kr.computed) {
+        const auto& d = kr.drift;
+        const auto& labels = quant::drift_histogram_labels();
+        nlohmann::json hist = nlohmann::json::array();
+        for (size_t i = 0; i < labels.size(); ++i) hist.push_back({{"lsb", labels[i]}, {"count", d.lsb_histogram[i]}});
+        kernels.update({{"variant", d.variant},
+                        {"input", {{"rows", kr.choice.rows}, {"cols", kr.choice.cols}, {"seed", kr.choice.seed},
+                                   {"offset", kr.choice.offset}}},
+                        {"max_abs_error", d.max_abs_error},
+                        {"mean_abs_error", d.mean_abs_error},
+                        {"differing", d.differing},
+                        {"max_abs_lsb", d.max_abs_lsb},
+                        {"lsb_histogram", hist}});
+    }
+    j["kernels_panel"] = kernels;
+    const SystolicPanelReport& sr = state.systolic_report;
+    nlohmann::json sys_layers = nlohmann::json::array();
+    for (const auto& l : sr.layers)
+        sys_layers.push_back({{"layer_id", l.layer_id}, {"layer", l.layer}, {"total_cycles", l.total_cycles},
+                              {"stall_cycles", l.stall_cycles}, {"overall_util_pct", l.overall_util_pct},
+                              {"mapping_eff_pct", l.mapping_eff_pct}, {"compute_util_pct", l.compute_util_pct},
+                              {"macs", l.macs}, {"folds", l.folds},
+                              {"sram_reads", {{"ifmap", l.sram_ifmap_reads}, {"filter", l.sram_filter_reads}}},
+                              {"sram_writes", {{"ofmap", l.sram_ofmap_writes}}},
+                              {"dram_reads", {{"ifmap", l.dram_ifmap_reads}, {"filter", l.dram_filter_reads}}},
+                              {"dram_writes", {{"ofmap", l.dram_ofmap_writes}}}});
+    j["systolic_panel"] = {{"computed", sr.computed}, {"error", sr.error}, {"computations", sr.computations},
+                           {"run_name", sr.run_name},
+                           {"array", {sr.choice.array_rows, sr.choice.array_cols}},
+                           {"dataflow", chip::dataflow_name(chip::Dataflow(std::clamp(sr.choice.dataflow, 0, 2)))},
+                           {"layers", sys_layers}, {"util_rect", rect(sr.util_rect)}};
     return j.dump();
 }
 

@@ -8,8 +8,15 @@
 
 #include "chip/catalog.hpp"
 #include "chip/llm.hpp"
+#include "chip/systolic.hpp"
+#include "quant/norm.hpp"
 
 namespace stacklab::ui {
+
+// A rectangle in window coordinates (CSS pixels in the browser); w = 0 when nothing was drawn.
+struct Rect {
+    float x = 0, y = 0, w = 0, h = 0;
+};
 
 // What the chips panel showed in the last frame, for tests and the browser's JS API.
 struct ChipsPanelReport {
@@ -22,6 +29,19 @@ struct ChipsPanelReport {
         float x, y, w, h; // window coordinates (CSS pixels in the browser)
     };
     std::vector<HeaderRect> headers;
+    // The roofline section: the selected chip (and the compared one) with the selected LLM's
+    // layer GEMMs on it, each the row `stacklab simulate --chip C --gemm M,N,K --dtype D` prints.
+    struct RoofOp {
+        std::string chip, name;  // name: "decode qkv", "prefill ffn down", ...
+        double m = 0, n = 0, k = 0;
+        double intensity = 0, time_us = 0, ops_per_s = 0;
+        std::string bound;
+    };
+    std::string roofline_dtype, roofline_llm;
+    std::vector<std::string> roofline_chips;   // the chips whose roofs were drawn
+    std::vector<std::string> roofline_errors;  // a chip without the figures a roof needs
+    std::vector<RoofOp> roofline_ops;
+    Rect roofline_rect;  // where the chart was drawn (window coordinates)
 };
 
 // The LLM-serving scenario the user picked (indices into the bundled lists) and what the panel
@@ -49,6 +69,57 @@ struct LlmPanelReport {
 };
 const std::vector<std::string>& llm_quant_names();
 
+// The UI's bounds on the drift input (the CLI allows more): an input the page recomputes within
+// a frame or two when a control changes.
+constexpr int kMaxDriftRows = 1024, kMaxDriftCols = 8192, kMaxDriftElements = 1 << 20;
+constexpr double kMaxDriftOffset = 1e6;
+// The fused LayerNorm+GELU drift view: the variant and input the user picked (the options of
+// `stacklab kernels drift`) and the report computed for them. The report is cached: it is
+// recomputed only when the choice changes, not every frame.
+struct KernelsChoice {
+    int variance = 0;  // quant::VarianceMethod
+    int gelu = 0;      // quant::GeluForm
+    bool fp16 = false;
+    float offset = 0.0f;
+    int rows = 16, cols = 768;
+    int seed = 1;
+    bool operator==(const KernelsChoice& o) const {
+        return variance == o.variance && gelu == o.gelu && fp16 == o.fp16 && offset == o.offset && rows == o.rows &&
+               cols == o.cols && seed == o.seed;
+    }
+};
+struct KernelsPanelReport {
+    bool computed = false;
+    std::string error;
+    KernelsChoice choice;     // what `drift` was computed for
+    quant::DriftReport drift;
+    std::vector<std::string> isas;  // quant::available_isas(), best last
+    std::string best_isa;
+    Rect histogram_rect;
+    long computations = 0;  // how many times the report was recomputed (cache check)
+};
+
+// The systolic-array view (SCALE-Sim v2 mode): the built-in example (SCALE-Sim's golden AlexNet
+// conv1 run) under the array size and dataflow the user picks, and the per-layer reports of
+// chip::simulate_scalesim, cached like the drift report.
+struct SystolicChoice {
+    int array_rows = 32, array_cols = 32;
+    int dataflow = 1;  // chip::Dataflow: os, ws, is; the golden run is ws
+    bool operator==(const SystolicChoice& o) const {
+        return array_rows == o.array_rows && array_cols == o.array_cols && dataflow == o.dataflow;
+    }
+};
+constexpr int kMaxSystolicDim = 512;
+struct SystolicPanelReport {
+    bool computed = false;
+    std::string error;
+    SystolicChoice choice;
+    std::string run_name;
+    std::vector<chip::LayerReport> layers;
+    Rect util_rect;
+    long computations = 0;
+};
+
 // View state only: the core's results (the chip catalog) are loaded by the shell and handed in.
 struct AppState {
     std::vector<chip::ChipSpec> chips;
@@ -63,6 +134,12 @@ struct AppState {
     std::vector<chip::LlmShape> llms;  // models/llm, bundled
     LlmChoice llm_choice;
     LlmPanelReport llm_report;
+    std::string compare_chip;  // "" = none: the chip shown beside the selected one
+    int roofline_dtype = 0;    // chip::DType of the chips panel's roofline
+    KernelsChoice kernels_choice;
+    KernelsPanelReport kernels_report;
+    SystolicChoice systolic_choice;
+    SystolicPanelReport systolic_report;
     std::string active_tab = "Chips";  // the tab drawn last frame
     std::string requested_tab;         // a tab to open on the next frame (URL hash, --scenario)
     std::string scenario_error;        // what apply_scenario could not use, shown as a banner
@@ -72,7 +149,10 @@ struct AppState {
 AppState make_app_state();
 
 // Applies a scenario given as "key=value&key=value" (the browser's URL hash, the desktop app's
-// --scenario): tab=chips|llm, chip=ID, llm=ID, quant=w8a8|..., batch=N. Unknown keys or values are
+// --scenario): tab=chips|llm|kernels|systolic, chip=ID, chip2=ID (compared chip), dtype=int8|fp16|bf16,
+// llm=ID, quant=w8a8|..., batch=N; for the kernels tab variance=two-pass|single-pass|welford,
+// gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S; for the systolic tab
+// array=RxC, dataflow=os|ws|is. Unknown keys or values are
 // reported in state.load_error-style banner text (returned, and kept in state.scenario_error);
 // the valid parts still apply.
 std::string apply_scenario(AppState& state, const std::string& query);
@@ -87,6 +167,8 @@ void draw_app(AppState& state);
 // The panels, one function each.
 void draw_chips_panel(AppState& state);
 void draw_llm_panel(AppState& state);
+void draw_kernels_panel(AppState& state);
+void draw_systolic_panel(AppState& state);
 
 // A JSON document describing what the UI showed last frame (used by the browser tests).
 std::string ui_report_json(const AppState& state);

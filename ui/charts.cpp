@@ -9,7 +9,7 @@
 namespace stacklab::ui {
 
 void bar_chart(const char* id, const char* title, const char* unit, const std::vector<Bar>& bars,
-               float width, unsigned int color, const char* legend) {
+               float width, unsigned int color, const char* legend, double full_scale) {
     ImGui::PushID(id);
     ImGui::TextUnformatted(title);
     const float row_h = ImGui::GetTextLineHeightWithSpacing() + 2.0f;
@@ -31,6 +31,7 @@ void bar_chart(const char* id, const char* title, const char* unit, const std::v
     double vmax = 0.0;
     for (const auto& b : bars)
         if (b.known) vmax = std::max(vmax, std::max(b.value, b.hi));
+    if (full_scale > 0.0) vmax = full_scale;
     if (vmax <= 0.0) vmax = 1.0;
 
     const ImU32 text_col = ImGui::GetColorU32(ImGuiCol_Text);
@@ -47,7 +48,9 @@ void bar_chart(const char* id, const char* title, const char* unit, const std::v
             dl->AddText(ImVec2(bar_x0 + 2.0f, y), dim_col, "n/a");
             continue;
         }
-        const float x1 = bar_x0 + float(b.value / vmax) * bar_w;
+        if (full_scale > 0.0)  // the frame of the full scale, so a short bar reads as a fraction
+            dl->AddRect(ImVec2(bar_x0, y + 2.0f), ImVec2(bar_x0 + bar_w, y + row_h - 4.0f), dim_col);
+        const float x1 = bar_x0 + float(std::min(b.value, vmax) / vmax) * bar_w;
         const ImVec2 p0(bar_x0, y + 2.0f), p1(std::max(x1, bar_x0 + 1.0f), y + row_h - 4.0f);
         if (b.uncertain) {
             // Hatched outline: a figure that is assumed or only reported should not look as solid
@@ -114,7 +117,8 @@ void roofline_chart(const char* id, const std::vector<Roof>& roofs, const std::v
     const bool hovered = ImGui::IsItemHovered();
     ImDrawList* dl = ImGui::GetWindowDrawList();
     const float fs = ImGui::GetFontSize();
-    const ImVec2 p0(origin.x + 4.5f * fs, origin.y + 0.5f * fs);          // plot area, top left
+    // Plot area, top left: room for the widest y-axis label.
+    const ImVec2 p0(origin.x + ImGui::CalcTextSize("100 Gops/s").x + 0.6f * fs, origin.y + 0.5f * fs);
     const ImVec2 p1(origin.x + width - 1.5f * fs, origin.y + height - 2.2f * fs);  // bottom right
 
     // Axis ranges in decades: x from 0.1 to beyond the highest ridge and point; y two decades
@@ -130,7 +134,16 @@ void roofline_chart(const char* id, const std::vector<Roof>& roofs, const std::v
         if (p.ops_per_s > 0) y_lo = std::min(y_lo, 0.5 * p.ops_per_s);
     }
     const double lx0 = -1.0, lx1 = std::ceil(std::log10(x_hi));
-    const double ly1 = std::ceil(std::log10(y_hi * 1.5)), ly0 = std::min(std::floor(std::log10(y_lo)), ly1 - 2);
+    double ly1 = std::ceil(std::log10(y_hi * 1.5));
+    const double ly0 = std::min(std::floor(std::log10(y_lo)), ly1 - 2);
+    // Headroom above the highest roof for the legend (one line per roof) and the points' labels,
+    // so neither is drawn over a roof: raise the top by whole decades until they fit.
+    const float legend_h = (float(roofs.size()) * 1.2f + 1.6f) * fs;
+    for (int i = 0; i < 4; ++i) {
+        const float roof_y = float((std::log10(y_hi) - ly0) / (ly1 - ly0)) * (p1.y - p0.y);
+        if ((p1.y - p0.y) - roof_y >= legend_h) break;
+        ly1 += 1.0;
+    }
     auto X = [&](double v) { return p0.x + float((std::log10(v) - lx0) / (lx1 - lx0)) * (p1.x - p0.x); };
     auto Y = [&](double v) { return p1.y - float((std::log10(v) - ly0) / (ly1 - ly0)) * (p1.y - p0.y); };
 
@@ -169,20 +182,86 @@ void roofline_chart(const char* id, const std::vector<Roof>& roofs, const std::v
     }
     int hovered_point = -1;
     const ImVec2 mouse = ImGui::GetIO().MousePos;
+    // Points that land on one another (the same operator class at nearly the same intensity) share
+    // one label, "D1,D2,D3", instead of drawing their labels over each other.
+    struct LabelGroup {
+        ImVec2 at;
+        std::string text;
+    };
+    std::vector<LabelGroup> labels;
     for (size_t i = 0; i < points.size(); ++i) {
         const RoofPoint& p = points[i];
         if (!(p.intensity > 0) || !(p.ops_per_s > 0)) continue;
         const ImVec2 c(X(p.intensity), Y(p.ops_per_s));
         dl->AddCircleFilled(c, 5.0f, p.color);
         dl->AddCircle(c, 5.0f, text);
-        dl->AddText(ImVec2(c.x + 7.0f, c.y - fs - 2.0f), text, p.label.c_str());
         if (hovered && std::abs(mouse.x - c.x) < 8 && std::abs(mouse.y - c.y) < 8) hovered_point = int(i);
+        if (p.label.empty()) continue;
+        auto near = std::find_if(labels.begin(), labels.end(), [&](const LabelGroup& g) {
+            return std::abs(g.at.x - c.x) < 1.5f * fs && std::abs(g.at.y - c.y) < 1.0f * fs;
+        });
+        if (near != labels.end()) near->text += "," + p.label;
+        else labels.push_back({c, p.label});
+    }
+    for (const LabelGroup& g : labels) {
+        // Left of the point when the label would run past the right edge of the plot.
+        const float tw = ImGui::CalcTextSize(g.text.c_str()).x;
+        const float x = g.at.x + 7.0f + tw > p1.x ? g.at.x - 7.0f - tw : g.at.x + 7.0f;
+        dl->AddText(ImVec2(x, g.at.y - fs - 2.0f), text, g.text.c_str());
     }
     dl->PopClipRect();
     if (hovered_point >= 0) {
         const RoofPoint& p = points[size_t(hovered_point)];
         ImGui::SetTooltip("%s\nintensity %.2f ops/byte\n%s ops/s", p.label.c_str(), p.intensity, si(p.ops_per_s).c_str());
     }
+    ImGui::PopID();
+}
+
+}  // namespace stacklab::ui
+
+namespace stacklab::ui {
+
+void column_chart(const char* id, const std::vector<std::string>& labels, const std::vector<double>& values,
+                  const std::vector<unsigned int>& colors, float width, float height, bool log_scale) {
+    ImGui::PushID(id);
+    if (width <= 0.0f) width = ImGui::GetContentRegionAvail().x;
+    const ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("columns", ImVec2(width, height));
+    const bool hovered = ImGui::IsItemHovered();
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const float fs = ImGui::GetFontSize();
+    const size_t n = std::min(labels.size(), values.size());
+    const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
+    const ImU32 dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
+    const ImU32 grid = ImGui::GetColorU32(ImGuiCol_TextDisabled, 0.35f);
+    // Plot area: a line of value text above the columns, a line of labels and one of the axis
+    // note below.
+    const ImVec2 p0(origin.x, origin.y + 1.4f * fs), p1(origin.x + width, origin.y + height - 2.6f * fs);
+    auto scaled = [&](double v) { return log_scale ? std::log10(1.0 + std::max(0.0, v)) : std::max(0.0, v); };
+    double vmax = 0.0;
+    for (size_t i = 0; i < n; ++i) vmax = std::max(vmax, scaled(values[i]));
+    if (vmax <= 0.0) vmax = 1.0;
+    dl->AddLine(ImVec2(p0.x, p1.y), ImVec2(p1.x, p1.y), grid);
+    const float slot = n ? (p1.x - p0.x) / float(n) : 0.0f;
+    int hovered_col = -1;
+    for (size_t i = 0; i < n; ++i) {
+        const float x0 = p0.x + slot * float(i) + slot * 0.15f, x1 = p0.x + slot * float(i + 1) - slot * 0.15f;
+        const float y = p1.y - float(scaled(values[i]) / vmax) * (p1.y - p0.y);
+        const unsigned int col = i < colors.size() ? colors[i] : text;
+        if (values[i] > 0) dl->AddRectFilled(ImVec2(x0, std::min(y, p1.y - 1.0f)), ImVec2(x1, p1.y), col);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.0f", values[i]);
+        const float tw = ImGui::CalcTextSize(buf).x;
+        dl->AddText(ImVec2((x0 + x1 - tw) * 0.5f, y - 1.2f * fs), values[i] > 0 ? text : dim, buf);
+        const float lw = ImGui::CalcTextSize(labels[i].c_str()).x;
+        dl->AddText(ImVec2((x0 + x1 - lw) * 0.5f, p1.y + 0.2f * fs), text, labels[i].c_str());
+        const ImVec2 m = ImGui::GetIO().MousePos;
+        if (hovered && m.x >= x0 && m.x < x1) hovered_col = int(i);
+    }
+    const char* note = log_scale ? "column height: log10(1 + count)" : "column height: count";
+    dl->AddText(ImVec2(p0.x, p1.y + 1.3f * fs), dim, note);
+    if (hovered_col >= 0)
+        ImGui::SetTooltip("%s: %.0f", labels[size_t(hovered_col)].c_str(), values[size_t(hovered_col)]);
     ImGui::PopID();
 }
 

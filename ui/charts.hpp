@@ -17,11 +17,12 @@ struct Bar {
 };
 
 // Horizontal bar chart: one row per bar, a whisker for the claimed range, `text` at the end,
-// and a one-line legend under it (`legend`).
-// `width` <= 0 takes the available width.
+// and a one-line legend under it (`legend`). The full bar width is `full_scale`, or the largest
+// value when `full_scale` <= 0. `width` <= 0 takes the available width.
 void bar_chart(const char* id, const char* title, const char* unit, const std::vector<Bar>& bars,
                float width, unsigned int color,
-               const char* legend = "whisker: range of public claims; hatched: assumed or only reported");
+               const char* legend = "whisker: range of public claims; hatched: assumed or only reported",
+               double full_scale = 0.0);
 
 }  // namespace stacklab::ui
 
@@ -45,5 +46,15 @@ struct RoofPoint {
 // marked, each point labelled; hovering a point shows its numbers. `size.x` <= 0 takes the width.
 void roofline_chart(const char* id, const std::vector<Roof>& roofs, const std::vector<RoofPoint>& points,
                     float width, float height);
+
+}  // namespace stacklab::ui
+
+namespace stacklab::ui {
+
+// Vertical columns (a histogram): one column per label, in `colors[i]`, its value printed above it
+// and the label under it. With `log_scale` the heights are log10(1 + value), so that a bin of 3
+// next to a bin of 12000 is still visible (the axis says so). `width` <= 0 takes the width.
+void column_chart(const char* id, const std::vector<std::string>& labels, const std::vector<double>& values,
+                  const std::vector<unsigned int>& colors, float width, float height, bool log_scale);
 
 }  // namespace stacklab::ui

@@ -1,5 +1,7 @@
 // The Chips panel: the catalog as a sortable table (every cell says where its figure comes from on
-// hover), bar charts of INT8 TOPS and memory bandwidth, and the selected chip's sources.
+// hover), the selected chip's roofline with the selected LLM's layer GEMMs on it (and a second chip
+// side by side on the same chart), bar charts of INT8 TOPS and memory bandwidth, and the selected
+// chip's sources.
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
@@ -7,6 +9,7 @@
 
 #include <imgui.h>
 
+#include "chip/roofline.hpp"
 #include "ui/app.hpp"
 #include "ui/charts.hpp"
 
@@ -101,6 +104,163 @@ std::vector<Bar> bars_for(const AppState& state, const std::vector<size_t>& orde
     return bars;
 }
 
+const ChipSpec* find_chip(const AppState& state, const std::string& id) {
+    for (const auto& c : state.chips)
+        if (c.id == id) return &c;
+    return nullptr;
+}
+
+constexpr unsigned int kRoofColors[2] = {IM_COL32(90, 170, 240, 255), IM_COL32(240, 170, 60, 255)};
+constexpr chip::DType kDtypes[3] = {chip::DType::int8, chip::DType::fp16, chip::DType::bf16};
+
+// The figures of the selected and the compared chip in two columns, with the ridge point of the
+// chosen data type (the intensity at which an operator stops being memory-bound).
+void compare_table(const std::vector<const ChipSpec*>& chips, chip::DType dtype) {
+    const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_Borders | ImGuiTableFlags_SizingFixedFit;
+    if (!ImGui::BeginTable("compare", int(chips.size()) + 1, flags)) return;
+    ImGui::TableSetupColumn("");
+    for (const ChipSpec* c : chips) ImGui::TableSetupColumn(c->id.c_str());
+    ImGui::TableHeadersRow();
+    const std::pair<const char*, const char*> rows[] = {
+        {"INT8 TOPS", "int8_tops"}, {"FP16 TFLOPS", "fp16_tflops"}, {"BF16 TFLOPS", "bf16_tflops"},
+        {"Memory GB", "memory_gb"}, {"Memory GB/s", "memory_bandwidth_gbps"}, {"TDP W", "tdp_w"}};
+    for (const auto& [label, key] : rows) {
+        ImGui::TableNextRow();
+        ImGui::TableSetColumnIndex(0);
+        ImGui::TextUnformatted(label);
+        for (size_t i = 0; i < chips.size(); ++i) {
+            ImGui::TableSetColumnIndex(int(i) + 1);
+            const Figure& f = chips[i]->figure(key);
+            ImGui::TextUnformatted(chip::format_figure(f).c_str());
+            if (ImGui::IsItemHovered()) figure_tooltip(f);
+        }
+    }
+    ImGui::TableNextRow();
+    ImGui::TableSetColumnIndex(0);
+    ImGui::Text("Ridge (%s)", chip::dtype_name(dtype));
+    for (size_t i = 0; i < chips.size(); ++i) {
+        ImGui::TableSetColumnIndex(int(i) + 1);
+        try {
+            ImGui::Text("%.0f ops/B", chip::chip_peak(*chips[i], dtype).ridge_ops_per_byte());
+        } catch (const std::exception&) {
+            ImGui::TextDisabled("n/a");
+        }
+    }
+    ImGui::EndTable();
+}
+
+// The roofline of the selected chip (and the compared one) with the selected LLM's layer GEMMs
+// at decode (M = batch) and prefill (M = batch x prompt), each computed by chip::roofline as
+// `stacklab simulate --gemm` does. Points are numbered; the table beside the chart names them.
+void draw_chip_roofline(AppState& state, ChipsPanelReport& report, float height) {
+    const float fs = ImGui::GetFontSize();
+    ImGui::SetNextItemWidth(fs * 5.0f);
+    const char* dtype_names[] = {"int8", "fp16", "bf16"};
+    state.roofline_dtype = std::clamp(state.roofline_dtype, 0, 2);
+    ImGui::Combo("data type", &state.roofline_dtype, dtype_names, 3);
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(fs * 16.0f);
+    const ChipSpec* other = find_chip(state, state.compare_chip);
+    if (ImGui::BeginCombo("compare with", other ? other->name.c_str() : "(none)")) {
+        if (ImGui::Selectable("(none)", other == nullptr)) state.compare_chip.clear();
+        for (const auto& c : state.chips)
+            if (c.id != state.selected_chip && ImGui::Selectable(c.name.c_str(), c.id == state.compare_chip))
+                state.compare_chip = c.id;
+        ImGui::EndCombo();
+    }
+    const chip::DType dtype = kDtypes[state.roofline_dtype];
+    report.roofline_dtype = chip::dtype_name(dtype);
+    std::vector<const ChipSpec*> shown;
+    if (const ChipSpec* c = find_chip(state, state.selected_chip)) shown.push_back(c);
+    if (other && other->id != state.selected_chip) shown.push_back(other);
+    if (shown.empty() || state.llms.empty()) return;
+    const chip::LlmShape& shape = state.llms[size_t(std::clamp(state.llm_choice.llm, 0, int(state.llms.size()) - 1))];
+    report.roofline_llm = shape.id;
+    const int decode_tokens = state.llm_choice.batch, prefill_tokens = state.llm_choice.batch * state.llm_choice.prompt;
+    struct Op {
+        std::string label, name;
+        chip::LlmGemm g;
+    };
+    std::vector<Op> ops;
+    for (const auto& [phase, tokens, tag] : {std::tuple{"decode", decode_tokens, 'D'}, std::tuple{"prefill", prefill_tokens, 'P'}}) {
+        int n = 0;
+        for (const chip::LlmGemm& g : chip::llm_layer_gemms(shape, tokens))
+            ops.push_back({std::string(1, tag) + std::to_string(++n), std::string(phase) + " " + g.name, g});
+    }
+
+    std::vector<Roof> roofs;
+    std::vector<RoofPoint> points;
+    for (size_t ci = 0; ci < shown.size(); ++ci) {
+        const ChipSpec& c = *shown[ci];
+        chip::ChipPeak peak;
+        try {
+            peak = chip::chip_peak(c, dtype);
+        } catch (const std::exception& e) {
+            report.roofline_errors.push_back(e.what());
+            continue;
+        }
+        report.roofline_chips.push_back(c.id);
+        roofs.push_back({c.id + " " + chip::dtype_name(dtype), peak.ops_per_s, peak.mem_bytes_per_s, kRoofColors[ci]});
+        for (const Op& op : ops) {
+            // int8 GEMMs write int32 accumulators, fp16/bf16 ones their own type: as the CLI.
+            const chip::OpWork w = chip::gemm_work(op.g.m, op.g.n, op.g.k, dtype, dtype == chip::DType::int8 ? 4 : 2);
+            const chip::RooflineRow r = chip::roofline(peak, w);
+            report.roofline_ops.push_back({c.id, op.name, op.g.m, op.g.n, op.g.k, r.intensity, r.time_s * 1e6,
+                                           w.ops / r.time_s, chip::bound_name(r.bound)});
+            // The label only once per operator: both chips' points share an intensity.
+            points.push_back({ci == 0 ? op.label : "", r.intensity, w.ops / r.time_s, kRoofColors[ci]});
+        }
+    }
+    ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
+    for (const auto& e : report.roofline_errors) ImGui::TextWrapped("%s", e.c_str());
+    ImGui::PopStyleColor();
+    if (roofs.empty()) return;
+
+    const float chart_w = ImGui::GetContentRegionAvail().x * 0.5f;
+    // As tall as the tables beside it, so the bar charts under it start on the first screen.
+    const float chart_h = std::clamp(height, 14.0f * fs, 25.0f * fs);
+    ImGui::BeginGroup();
+    const ImVec2 at = ImGui::GetCursorScreenPos();
+    roofline_chart("chip_roofline", roofs, points, chart_w, chart_h);
+    report.roofline_rect = {at.x, at.y, chart_w, chart_h};
+    ImGui::EndGroup();
+    ImGui::SameLine();
+    ImGui::BeginGroup();
+    ImGui::Text("%s, one layer: D = decode (M = %d), P = prefill (M = %d); time in us", shape.name.c_str(),
+                decode_tokens, prefill_tokens);
+    const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_Borders | ImGuiTableFlags_SizingFixedFit;
+    const int per_chip = int(ops.size());
+    if (ImGui::BeginTable("roof_ops", 3 + int(report.roofline_chips.size()), flags)) {
+        ImGui::TableSetupColumn("");
+        ImGui::TableSetupColumn("GEMM  M x N x K");
+        ImGui::TableSetupColumn("ops/B");
+        for (const auto& id : report.roofline_chips) ImGui::TableSetupColumn(id.c_str());
+        ImGui::TableHeadersRow();
+        for (int i = 0; i < per_chip; ++i) {
+            const Op& op = ops[size_t(i)];
+            ImGui::TableNextRow();
+            ImGui::TableSetColumnIndex(0);
+            ImGui::TextUnformatted(op.label.c_str());
+            ImGui::TableSetColumnIndex(1);
+            ImGui::Text("%s %.0fx%.0fx%.0f", op.g.name.c_str(), op.g.m, op.g.n, op.g.k);
+            for (size_t ci = 0; ci < report.roofline_chips.size(); ++ci) {
+                const auto& r = report.roofline_ops[ci * size_t(per_chip) + size_t(i)];
+                if (ci == 0) {
+                    ImGui::TableSetColumnIndex(2);
+                    ImGui::Text("%.1f", r.intensity);
+                }
+                ImGui::TableSetColumnIndex(3 + int(ci));
+                ImGui::Text("%.2f %s", r.time_us, r.bound == "memory" ? "M" : "C");
+            }
+        }
+        ImGui::EndTable();
+    }
+    ImGui::TextDisabled("M/C: memory-/compute-bound. Roofline lower bounds, not measurements.");
+    ImGui::Spacing();
+    compare_table(shown, dtype);
+    ImGui::EndGroup();
+}
+
 }  // namespace
 
 void draw_chips_panel(AppState& state) {
@@ -169,6 +329,8 @@ void draw_chips_panel(AppState& state) {
     report.sorted_by = column_key(sort_column);
     report.ascending = sort_ascending;
 
+    ImGui::Spacing();
+    draw_chip_roofline(state, report, ImGui::GetContentRegionAvail().y - 2.5f * fs);
     ImGui::Spacing();
     const float half = (ImGui::GetContentRegionAvail().x - ImGui::GetStyle().ItemSpacing.x) * 0.5f;
     ImGui::BeginGroup();

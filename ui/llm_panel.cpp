@@ -138,7 +138,7 @@ void draw_llm_panel(AppState& state) {
                                                                   [&](const chip::ChipSpec& c) { return c.id == e.chip; }),
                                                     e.matrix_dtype);
         std::vector<Roof> roofs = {{std::string(chip::dtype_name(e.matrix_dtype)) + " peak", peak.ops_per_s,
-                                    peak.mem_bytes_per_s, IM_COL32(200, 200, 210, 255)}};
+                                    peak.mem_bytes_per_s, ImGui::GetColorU32(ImGuiCol_PlotLines)}};
         auto point = [](const char* label, const chip::StepCost& c, unsigned int color) {
             return RoofPoint{label, c.ops / c.bytes, c.ops / std::max(c.compute_s, c.memory_s), color};
         };

@@ -217,6 +217,30 @@ LlmParams count_params(const LlmShape& s) {
     return p;
 }
 
+std::vector<LlmGemm> llm_layer_gemms(const LlmShape& s, int tokens) {
+    if (tokens < 1) throw std::invalid_argument("llm_layer_gemms: tokens must be >= 1 (got " + std::to_string(tokens) + ")");
+    const double t = tokens, h = s.hidden;
+    std::vector<LlmGemm> g;
+    if (s.mla) {
+        g.push_back({"kv_a", t, double(s.kv_lora_rank + s.qk_rope_dim), h});
+        g.push_back({"attn out", t, h, double(s.heads) * s.v_head_dim});
+    } else {
+        g.push_back({"qkv", t, double(s.heads + 2 * s.kv_heads) * s.head_dim, h});
+        g.push_back({"attn out", t, h, double(s.heads) * s.head_dim});
+    }
+    if (s.moe && moe_layers(s) > 0) {
+        // Integer ceil of tokens * k / E: exact, no floating-point rounding at whole numbers.
+        const long long routed = (static_cast<long long>(tokens) * s.active_experts + s.experts - 1) / s.experts;
+        const double m = double(std::max(1LL, routed));
+        g.push_back({"expert gate+up", m, 2.0 * s.expert_intermediate, h});
+        g.push_back({"expert down", m, h, double(s.expert_intermediate)});
+    } else {
+        g.push_back({"ffn gate+up", t, 2.0 * s.intermediate, h});
+        g.push_back({"ffn down", t, h, double(s.intermediate)});
+    }
+    return g;
+}
+
 LlmQuant parse_llm_quant(const std::string& name, bool int8_kv) {
     LlmQuant q;
     q.name = name;

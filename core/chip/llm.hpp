@@ -96,6 +96,25 @@ struct LlmParams {
 };
 LlmParams count_params(const LlmShape& s);
 
+// The weight GEMMs of one transformer layer with `tokens` tokens in flight (prefill: batch x
+// prompt; decode: batch), as C[M,N] = A[M,K] W[K,N], M = tokens: the operators a roofline chart
+// plots for this model. Per layer kind:
+//   gqa attention  "qkv" (N = (heads + 2 kv_heads) head_dim, K = hidden, fused as vLLM serves it),
+//                  "attn out" (N = hidden, K = heads head_dim)
+//   mla attention  "kv_a" (N = kv_lora_rank + qk_rope_dim, K = hidden; the projection every token
+//                  pays for), "attn out" (N = hidden, K = heads v_head_dim)
+//   dense FFN      "ffn gate+up" (N = 2 intermediate, K = hidden), "ffn down" (N = hidden, K = intermediate)
+//   MoE FFN        "expert gate+up", "expert down" of one routed expert, whose M is the tokens it
+//                  gets under uniform routing, ceil(tokens x active_experts / experts) (the same
+//                  assumption as estimate_llm); a model with any MoE layer shows its MoE layer.
+// Attention's QK^T / PV products are not weight GEMMs and are left out. Throws
+// std::invalid_argument when tokens < 1.
+struct LlmGemm {
+    std::string name;
+    double m = 0, n = 0, k = 0;
+};
+std::vector<LlmGemm> llm_layer_gemms(const LlmShape& s, int tokens);
+
 enum class WeightFormat { w16, w8, w6, w4 };
 struct LlmQuant {
     WeightFormat weights = WeightFormat::w16;

@@ -224,4 +224,40 @@ BOOST_AUTO_TEST_CASE(bad_shape_files_name_the_file_and_field) {
     BOOST_CHECK_THROW(find_llm("gpt-5"), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(layer_gemms_of_a_dense_model_cover_every_weight_of_one_layer) {
+    const LlmShape s = find_llm("llama-3-8b");
+    const auto g = llm_layer_gemms(s, 1);
+    BOOST_REQUIRE_EQUAL(g.size(), 4u);
+    // qkv: (32 + 2 x 8) heads x 128 = 6144 outputs from 4096 inputs (the published config).
+    BOOST_CHECK_EQUAL(g[0].name, "qkv");
+    BOOST_CHECK_EQUAL(g[0].m, 1.0);
+    BOOST_CHECK_EQUAL(g[0].n, 6144.0);
+    BOOST_CHECK_EQUAL(g[0].k, 4096.0);
+    BOOST_CHECK_EQUAL(g[3].name, "ffn down");
+    BOOST_CHECK_EQUAL(g[3].n, 4096.0);
+    BOOST_CHECK_EQUAL(g[3].k, 14336.0);
+    // The matrices' weights are exactly one layer's attention + FFN parameters (no bias here).
+    const LlmParams p = count_params(s);
+    double weights = 0;
+    for (const auto& x : g) weights += x.n * x.k;
+    BOOST_CHECK_EQUAL(weights, (p.attention + p.dense_ffn) / s.layers);
+    for (const auto& x : llm_layer_gemms(s, 2048)) BOOST_CHECK_EQUAL(x.m, 2048.0);
+}
+
+BOOST_AUTO_TEST_CASE(layer_gemms_of_a_moe_model_give_one_expert_its_share_of_the_tokens) {
+    const LlmShape s = find_llm("deepseek-v2-lite");
+    const auto g = llm_layer_gemms(s, 512);
+    BOOST_REQUIRE_EQUAL(g.size(), 4u);
+    BOOST_CHECK_EQUAL(g[0].name, "kv_a");
+    BOOST_CHECK_EQUAL(g[0].n, 512.0 + 64.0);
+    BOOST_CHECK_EQUAL(g[1].k, 16.0 * 128.0);
+    // 512 tokens x 6 of 64 experts = 48 tokens per expert; one decode token still makes M = 1.
+    BOOST_CHECK_EQUAL(g[2].name, "expert gate+up");
+    BOOST_CHECK_EQUAL(g[2].m, 48.0);
+    BOOST_CHECK_EQUAL(g[2].n, 2.0 * 1408.0);
+    BOOST_CHECK_EQUAL(llm_layer_gemms(s, 1)[2].m, 1.0);
+    BOOST_CHECK_EQUAL(llm_layer_gemms(s, 11)[3].m, 2.0);  // ceil(66 / 64)
+    BOOST_CHECK_THROW(llm_layer_gemms(s, 0), std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

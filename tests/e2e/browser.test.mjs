@@ -10,6 +10,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/serve.mjs';
 import { imageStats, assertNotBlank } from './image.mjs';
+import { checkRooflineAgainstCli, checkSystolicAgainstCli, regionOf } from './checks.mjs';
 
 const webDir = process.env.STACKLAB_WEB || 'build/web';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -127,13 +128,71 @@ test('the LLM serving tab opens from the URL and shows the numbers the CLI compu
   await page.close();
 });
 
+async function openHash(hash, tab) {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.on('pageerror', e => pageErrors.push(String(e)));
+  page.on('console', m => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  await page.goto(baseUrl + hash);
+  await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
+  await page.waitForFunction(t => window.stacklab.uiReport().active_tab === t && window.stacklab.uiReport().frame >= 6,
+                             tab, { timeout: 30000 });
+  return page;
+}
+
+test('the Chips tab draws two chips\' rooflines with the LLM\'s GEMMs at the CLI\'s numbers', async () => {
+  const page = await openHash('#tab=chips&chip=nvidia-h100&chip2=ascend-910b&llm=qwen2.5-7b&dtype=fp16', 'Chips');
+  const report = await page.evaluate(() => window.stacklab.uiReport());
+  assert.equal(report.scenario_error, '');
+  const roof = report.chips_panel.roofline;
+  assert.equal(roof.dtype, 'fp16');
+  assert.deepEqual(roof.chips, ['nvidia-h100', 'ascend-910b']);
+  assert.equal(roof.ops.length, 16);
+  assert.equal(checkRooflineAgainstCli(roof, cli), 16);
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot, regionOf(roof.rect)), 'roofline chart region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-roofline.png'), shot);
+  await page.close();
+});
+
+test('the Kernels tab opens from the URL and shows the drift report the CLI prints', async () => {
+  const page = await openHash('#tab=kernels&variance=welford&gelu=tanh&fp16=1&rows=8&cols=333&seed=7&offset=-2.5', 'Kernels');
+  const k = (await page.evaluate(() => window.stacklab.uiReport())).kernels_panel;
+  assert.equal(k.error, '');
+  assert.equal(k.computations, 1);
+  // The browser build dispatches to wasm SIMD128 (or scalar); never to an x86 path.
+  assert.ok(k.isas.includes('scalar') && !k.isas.includes('avx2'));
+  const doc = JSON.parse(execFileSync(cli, ['kernels', 'drift', '--variant', 'welford', '--gelu', 'tanh', '--fp16', '--rows', '8',
+                                            '--cols', '333', '--seed', '7', '--offset', '-2.5', '--json'], { encoding: 'utf8' }));
+  assert.equal(k.variant, doc.variant);
+  assert.equal(k.max_abs_error, doc.max_abs_error);
+  assert.equal(k.mean_abs_error, doc.mean_abs_error);
+  assert.equal(k.differing, doc.differing);
+  assert.equal(k.max_abs_lsb, doc.max_abs_lsb);
+  assert.deepEqual(k.lsb_histogram, doc.lsb_histogram);
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot, regionOf(k.histogram_rect)), 'LSB histogram region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-kernels.png'), shot);
+  await page.close();
+});
+
+test('the Systolic tab opens from the URL with the CLI\'s SCALE-Sim report for the same array', async () => {
+  const page = await openHash('#tab=systolic&array=64x16&dataflow=is', 'Systolic');
+  const s = (await page.evaluate(() => window.stacklab.uiReport())).systolic_panel;
+  assert.equal(s.computations, 1);
+  checkSystolicAgainstCli(s, cli, { rows: 64, cols: 16, dataflow: 'is' });
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot, regionOf(s.util_rect)), 'utilisation bars region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-systolic.png'), shot);
+  await page.close();
+});
+
 test('a bad scenario in the URL shows a banner and the app still runs', async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   page.on('pageerror', e => pageErrors.push(String(e)));
   await page.goto(baseUrl + '#tab=robots&chip=nope&batch=-4');
   await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
   const report = await page.evaluate(() => window.stacklab.uiReport());
-  assert.match(report.scenario_error, /tab "robots" is not chips or llm/);
+  assert.match(report.scenario_error, /tab "robots" is not chips, llm, kernels or systolic/);
   assert.match(report.scenario_error, /no chip "nope"/);
   assert.match(report.scenario_error, /batch "-4" is not a whole number/);
   assert.equal(report.active_tab, 'Chips');

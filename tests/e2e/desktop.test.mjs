@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { imageStats, assertNotBlank } from './image.mjs';
+import { checkRooflineAgainstCli, checkSystolicAgainstCli, regionOf } from './checks.mjs';
 
 const gui = process.env.STACKLAB_GUI || 'build/native/stacklab-gui';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -53,12 +54,93 @@ test('desktop app opens the LLM serving tab from --scenario with the CLI\'s numb
   if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-llm.png'));
 });
 
+test('desktop app draws two chips\' rooflines with the LLM\'s GEMMs at the CLI\'s numbers', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'roofline.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--scenario',
+                    'tab=chips&chip=nvidia-h100&chip2=ascend-910b&llm=llama-3-8b&dtype=int8']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.scenario_error, '');
+  const roof = report.chips_panel.roofline;
+  assert.deepEqual(roof.chips, ['nvidia-h100', 'ascend-910b']);
+  assert.equal(roof.llm, 'llama-3-8b');
+  // Four GEMMs of one layer at decode and at prefill, on each chip.
+  assert.equal(roof.ops.length, 16);
+  assert.ok(roof.ops.some(o => o.name === 'decode qkv' && o.m === 1 && o.n === 6144 && o.k === 4096));
+  assert.equal(checkRooflineAgainstCli(roof, cli), 16);
+  assertNotBlank(assert, imageStats(fs.readFileSync(shot), regionOf(roof.rect)), 'roofline chart region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-roofline.png'));
+});
+
+test('desktop app opens the Kernels tab from --scenario with the drift report the CLI prints', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'kernels.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--scenario',
+                    'tab=kernels&variance=single-pass&offset=1000&rows=8&cols=333&seed=7']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.active_tab, 'Kernels');
+  const k = report.kernels_panel;
+  assert.equal(k.error, '');
+  // Computed once for the scenario, not once per frame.
+  assert.equal(k.computations, 1);
+  assert.ok(k.isas.includes('scalar') && k.isas[k.isas.length - 1] === k.best_isa);
+  const doc = JSON.parse(execFileSync(cli, ['kernels', 'drift', '--variant', 'single-pass', '--offset', '1000', '--rows', '8',
+                                            '--cols', '333', '--seed', '7', '--json'], { encoding: 'utf8' }));
+  assert.equal(k.variant, doc.variant);
+  assert.equal(k.max_abs_error, doc.max_abs_error);
+  assert.equal(k.mean_abs_error, doc.mean_abs_error);
+  assert.equal(k.differing, doc.differing);
+  assert.equal(k.max_abs_lsb, doc.max_abs_lsb);
+  assert.deepEqual(k.lsb_histogram, doc.lsb_histogram);
+  // The cancellation this input provokes shows: some outputs differ from the reference.
+  assert.ok(doc.differing > 0);
+  assertNotBlank(assert, imageStats(fs.readFileSync(shot), regionOf(k.histogram_rect)), 'LSB histogram region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-kernels.png'));
+});
+
+test('desktop app\'s Systolic tab reproduces SCALE-Sim\'s golden AlexNet conv1 run, as the CLI does', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'systolic.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--scenario', 'tab=systolic']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.active_tab, 'Systolic');
+  const s = report.systolic_panel;
+  assert.equal(s.computations, 1);
+  checkSystolicAgainstCli(s, cli);
+  // SCALE-Sim's own golden COMPUTE_REPORT (tests/data/scalesim/README.md).
+  assert.equal(s.layers[0].total_cycles, 112283);
+  assert.equal(s.layers[0].dram_reads.ifmap, 1805023);
+  assertNotBlank(assert, imageStats(fs.readFileSync(shot), regionOf(s.util_rect)), 'utilisation bars region');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-systolic.png'));
+  // Another array and dataflow: still the CLI's numbers for the same config.
+  const r2 = runGui(['--frames', '3', '--scenario', 'tab=systolic&array=16x64&dataflow=os']);
+  assert.equal(r2.status, 0, r2.stderr);
+  const s2 = JSON.parse(r2.stdout.trim().split('\n').pop()).systolic_panel;
+  checkSystolicAgainstCli(s2, cli, { rows: 16, cols: 64, dataflow: 'os' });
+  assert.notEqual(s2.layers[0].total_cycles, 112283);
+});
+
 test('desktop app reports a bad --scenario and still renders', () => {
   const r = runGui(['--frames', '3', '--scenario', 'llm=gpt-9&quant=w3']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /no LLM "gpt-9"/);
   const report = JSON.parse(r.stdout.trim().split('\n').pop());
   assert.match(report.scenario_error, /quantization "w3" is not one of/);
+});
+
+test('desktop app names bad Kernels and Systolic scenario values and refuses a drift input too large for a frame', () => {
+  const r = runGui(['--frames', '3', '--scenario', 'tab=kernels&rows=1024&cols=8192&variance=fast&array=0x4&gelu=x&fp16=2&dataflow=xs']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  for (const re of [/variance "fast" is not two-pass, single-pass or welford/, /array "0x4" is not ROWSxCOLS/,
+                    /gelu "x" is not erf or tanh/, /fp16 "2" is not 0 or 1/, /dataflow "xs" is not os, ws or is/])
+    assert.match(report.scenario_error, re);
+  assert.equal(report.active_tab, 'Kernels');
+  assert.equal(report.kernels_panel.computed, false);
+  assert.match(report.kernels_panel.error, /rows x cols = 8388608 is more than the page computes \(1048576\)/);
 });
 
 test('desktop app light theme also renders', () => {
