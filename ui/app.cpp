@@ -19,6 +19,10 @@ AppState make_app_state() {
         state.llms = chip::bundled_llms();
         for (size_t i = 0; i < state.llms.size(); ++i)
             if (state.llms[i].id == "qwen2.5-7b") state.llm_choice.llm = int(i);
+        const auto cells = bundled_cell_ids();
+        if (!cells.empty()) state.robot_cell = cells.front();
+        const auto deployments = bundled_deployment_ids();
+        if (!deployments.empty()) state.deployment = deployments.front();
     } catch (const std::exception& e) {
         state.load_error = e.what();
     }
@@ -54,7 +58,26 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             else if (value == "llm") state.requested_tab = "LLM serving";
             else if (value == "kernels") state.requested_tab = "Kernels";
             else if (value == "systolic") state.requested_tab = "Systolic";
-            else problem("tab \"" + value + "\" is not chips, llm, kernels or systolic");
+            else if (value == "robot") state.requested_tab = "Robot";
+            else if (value == "certify") state.requested_tab = "Certify";
+            else if (value == "stack") state.requested_tab = "Stack";
+            else problem("tab \"" + value + "\" is not stack, chips, llm, kernels, systolic, robot or certify");
+        } else if (key == "deployment") {
+            const auto ids = bundled_deployment_ids();
+            if (std::find(ids.begin(), ids.end(), value) != ids.end()) state.deployment = value;
+            else problem("no bundled deployment \"" + value + "\"");
+        } else if (key == "tamper") {
+            if (value == "0" || value == "1") state.tamper_requested = value == "1";
+            else problem("tamper \"" + value + "\" is not 0 or 1");
+        } else if (key == "cell") {
+            const auto cells = bundled_cell_ids();
+            if (std::find(cells.begin(), cells.end(), value) != cells.end()) state.robot_cell = value;
+            else problem("no bundled cell scenario \"" + value + "\"");
+        } else if (key == "t") {
+            char* endp = nullptr;
+            const double d = std::strtod(value.c_str(), &endp);
+            if (!value.empty() && *endp == '\0' && std::isfinite(d) && d >= 0) state.robot_report.view_t_s = d;
+            else problem("t \"" + value + "\" is not a time >= 0 in seconds");
         } else if (key == "array") {
             const size_t x = value.find('x');
             int r = 0, c = 0;
@@ -240,8 +263,9 @@ void draw_app(AppState& state) {
             const char* name;
             void (*draw)(AppState&);
         };
-        for (const Tab& tab : {Tab{"Chips", draw_chips_panel}, Tab{"LLM serving", draw_llm_panel},
-                               Tab{"Kernels", draw_kernels_panel}, Tab{"Systolic", draw_systolic_panel}}) {
+        for (const Tab& tab : {Tab{"Stack", draw_stack_panel}, Tab{"Chips", draw_chips_panel}, Tab{"LLM serving", draw_llm_panel},
+                               Tab{"Kernels", draw_kernels_panel}, Tab{"Systolic", draw_systolic_panel}, Tab{"Robot", draw_robot_panel},
+                               Tab{"Certify", draw_certify_panel}}) {
             const ImGuiTabItemFlags f = state.requested_tab == tab.name ? ImGuiTabItemFlags_SetSelected : 0;
             if (ImGui::BeginTabItem(tab.name, nullptr, f)) {
                 state.active_tab = tab.name;
@@ -328,6 +352,52 @@ std::string ui_report_json(const AppState& state) {
                            {"array", {sr.choice.array_rows, sr.choice.array_cols}},
                            {"dataflow", chip::dataflow_name(chip::Dataflow(std::clamp(sr.choice.dataflow, 0, 2)))},
                            {"layers", sys_layers}, {"util_rect", rect(sr.util_rect)}};
+    const RobotPanelReport& rr = state.robot_report;
+    nlohmann::json robot = {{"computed", rr.computed}, {"error", rr.error}, {"computations", rr.computations},
+                            {"cell", rr.choice.cell}, {"chip", rr.choice.chip}, {"view_t_s", rr.view_t_s},
+                            {"budget_rect", rect(rr.budget_rect)}, {"arm_rect", rect(rr.arm_rect)},
+                            {"joints_rect", rect(rr.joints_rect)}};
+    if (rr.computed) {
+        const robot::CellReport& rep = rr.run.report;
+        nlohmann::json verdicts = nlohmann::json::array(), stages = nlohmann::json::array(), log = nlohmann::json::array();
+        for (const auto& v : rep.verdicts) verdicts.push_back({{"name", v.name}, {"pass", v.pass}, {"detail", v.detail}});
+        for (const auto& st : rep.stages)
+            stages.push_back({{"stage", st.stage}, {"max_ms", st.max_ms}, {"mean_ms", st.mean_ms}, {"budget_ms", st.budget_ms},
+                              {"samples", st.samples}});
+        for (const auto& e : rep.log) log.push_back({{"t_s", e.t_s}, {"rule", e.rule}, {"action", e.action}, {"inputs", e.inputs}});
+        nlohmann::json pts = nlohmann::json::array();
+        for (const auto& p : rr.view_points) pts.push_back({p[0], p[1], p[2]});
+        robot.update({{"pass", rep.pass()}, {"inference_ms", rr.run.inference.total_ms}, {"verdicts", verdicts},
+                      {"stages", stages}, {"log", log}, {"protective_stops", rep.protective_stops},
+                      {"frames", {{"captured", rep.frames}, {"dropped", rep.frames_dropped}, {"lost", rep.frames_lost}}},
+                      {"trace_samples", rep.trace.size()}, {"arm_points_m", pts}});
+    }
+    j["robot_panel"] = robot;
+    const CertifyPanelReport& cp = state.certify_report;
+    nlohmann::json cert = {{"computed", cp.computed}, {"error", cp.error}, {"computations", cp.computations},
+                           {"deployment", cp.deployment}, {"demo_key", true}, {"key_id", cp.key_id}};
+    auto verify_json = [](const policy::VerifyResult& v) {
+        return nlohmann::json{{"ok", v.ok}, {"reason", v.reason}, {"checks", v.checks}};
+    };
+    if (cp.computed) {
+        nlohmann::json verdicts = nlohmann::json::array();
+        for (const auto& v : cp.decision.verdicts)
+            verdicts.push_back({{"pack", v.pack}, {"rule", v.rule}, {"clause", v.clause}, {"outcome", policy::outcome_name(v.outcome)},
+                                {"severity", v.severity == policy::Severity::mandatory ? "mandatory" : "advisory"},
+                                {"reasons", v.reasons}});
+        cert.update({{"tier", cp.tier}, {"now", cp.now}, {"pass", cp.decision.pass}, {"summary", cp.decision.summary},
+                     {"deciding_rules", cp.decision.deciding_rules}, {"warnings", cp.decision.warnings},
+                     {"verdicts", verdicts}, {"certificate_sha256", cp.certificate_sha256},
+                     {"certificate_bytes", cp.certificate.size()}, {"verify", verify_json(cp.verify)},
+                     {"tampered", cp.tampered}});
+        if (cp.tampered) cert.update({{"tampered_offset", cp.tampered_offset}, {"tampered_verify", verify_json(cp.tampered_verify)}});
+    }
+    j["certify_panel"] = cert;
+    nlohmann::json boxes = nlohmann::json::array();
+    for (const auto& b : state.stack_report.boxes)
+        boxes.push_back({{"layer", b.layer}, {"title", b.title}, {"headline", b.headline}, {"detail", b.detail}, {"ok", b.ok},
+                         {"value", b.value}});
+    j["stack_panel"] = {{"boxes", boxes}, {"rect", rect(state.stack_report.rect)}};
     return j.dump();
 }
 

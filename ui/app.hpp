@@ -3,12 +3,15 @@
 // call setup_ui once and draw_app every frame.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "chip/catalog.hpp"
 #include "chip/llm.hpp"
 #include "chip/systolic.hpp"
+#include "lab/cell_scenario.hpp"
+#include "policy/certificate.hpp"
 #include "quant/norm.hpp"
 
 namespace stacklab::ui {
@@ -120,6 +123,64 @@ struct SystolicPanelReport {
     long computations = 0;
 };
 
+// The Robot panel: a bundled PCB cell scenario (models/cells) run on the sidebar's chip, what
+// `stacklab robot cell --scenario ID --chip C` prints, plus a trace of the arm for the 3D view and
+// the joint plots. Cached: rerun only when the scenario or the chip changes.
+struct RobotChoice {
+    std::string cell, chip;
+    bool operator==(const RobotChoice& o) const { return cell == o.cell && chip == o.chip; }
+};
+struct RobotPanelReport {
+    bool computed = false;
+    std::string error;
+    RobotChoice choice;
+    lab::CellScenario scenario;
+    std::shared_ptr<const robot::ArmModel> arm;  // ArmModel has no default constructor
+    lab::CellRun run;
+    long computations = 0;
+    // View state: the time of the run shown in 3D, playback, the orbit camera.
+    double view_t_s = 0;
+    bool playing = false;
+    float play_speed = 1.0f;
+    float cam_yaw = 0.6f, cam_pitch = 0.45f;
+    std::vector<robot::Vec3> view_points;  // the arm's polyline (base frame, m) drawn last frame
+    Rect budget_rect, arm_rect, joints_rect;
+};
+std::vector<std::string> bundled_cell_ids();  // "pcb-cell-ascend-310p", ... (models/cells)
+
+// The Certify panel: a bundled example deployment certified with the demo key and verified.
+struct CertifyPanelReport {
+    long computations = 0;
+    bool computed = false;
+    std::string error;
+    std::string deployment;  // what it was computed for
+    int tier = 0;
+    std::string now;         // issue time (UTC, the clock of the machine running the UI)
+    std::string certificate, certificate_sha256, key_id;
+    policy::Decision decision;
+    policy::VerifyResult verify;
+    bool tampered = false;
+    long tampered_offset = -1;
+    policy::VerifyResult tampered_verify;
+};
+std::vector<std::string> bundled_deployment_ids();  // models/deployments, without ".json"
+// The demo signing key of the playground: derived from a public phrase, so it certifies nothing.
+policy::Ed25519KeyPair demo_key();
+// Changes one digit inside the certificate's evidence; returns its offset (-1: none found).
+long tamper_one_byte(std::string& certificate);
+
+// The Stack view: chip -> model -> robot -> policy, one box per layer with its headline figure,
+// taken from the other panels' cached results (computed here when that panel was not opened yet).
+struct StackPanelReport {
+    struct Box {
+        std::string layer, title, headline, detail;
+        bool ok = true;   // false: the layer fails (cell verdict, certification) or has no figure
+        double value = 0; // the headline number
+    };
+    std::vector<Box> boxes;
+    Rect rect;
+};
+
 // View state only: the core's results (the chip catalog) are loaded by the shell and handed in.
 struct AppState {
     std::vector<chip::ChipSpec> chips;
@@ -140,7 +201,13 @@ struct AppState {
     KernelsPanelReport kernels_report;
     SystolicChoice systolic_choice;
     SystolicPanelReport systolic_report;
-    std::string active_tab = "Chips";  // the tab drawn last frame
+    std::string robot_cell;  // a bundled cell scenario id; make_app_state picks the first
+    RobotPanelReport robot_report;
+    std::string deployment;  // a bundled deployment id; make_app_state picks the first
+    bool tamper_requested = false;  // scenario tamper=1: press "tamper one byte" once certified
+    CertifyPanelReport certify_report;
+    StackPanelReport stack_report;
+    std::string active_tab = "Stack";  // the tab drawn last frame
     std::string requested_tab;         // a tab to open on the next frame (URL hash, --scenario)
     std::string scenario_error;        // what apply_scenario could not use, shown as a banner
 };
@@ -149,10 +216,12 @@ struct AppState {
 AppState make_app_state();
 
 // Applies a scenario given as "key=value&key=value" (the browser's URL hash, the desktop app's
-// --scenario): tab=chips|llm|kernels|systolic, chip=ID, chip2=ID (compared chip), dtype=int8|fp16|bf16,
+// --scenario): tab=stack|chips|llm|kernels|systolic|robot|certify, chip=ID, chip2=ID (compared chip), dtype=int8|fp16|bf16,
 // llm=ID, quant=w8a8|..., batch=N; for the kernels tab variance=two-pass|single-pass|welford,
 // gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S; for the systolic tab
-// array=RxC, dataflow=os|ws|is. Unknown keys or values are
+// array=RxC, dataflow=os|ws|is; for the robot tab cell=ID (models/cells) and t=S (the time shown in
+// 3D); for the certify tab deployment=ID (models/deployments) and tamper=1 (verify a copy with one
+// byte changed). Unknown keys or values are
 // reported in state.load_error-style banner text (returned, and kept in state.scenario_error);
 // the valid parts still apply.
 std::string apply_scenario(AppState& state, const std::string& query);
@@ -169,6 +238,14 @@ void draw_chips_panel(AppState& state);
 void draw_llm_panel(AppState& state);
 void draw_kernels_panel(AppState& state);
 void draw_systolic_panel(AppState& state);
+void draw_robot_panel(AppState& state);
+void draw_certify_panel(AppState& state);
+void draw_stack_panel(AppState& state);
+// Recomputes the drift report when `choice` differs from what `r` holds.
+void update_drift(const KernelsChoice& choice, KernelsPanelReport& r);
+void update_certify(const AppState& state, CertifyPanelReport& r);
+// Runs the cell when state.robot_cell or the selected chip differ from what `r` holds.
+void update_robot(const AppState& state, RobotPanelReport& r);
 
 // A JSON document describing what the UI showed last frame (used by the browser tests).
 std::string ui_report_json(const AppState& state);

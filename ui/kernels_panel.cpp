@@ -14,7 +14,6 @@
 #include "ui/charts.hpp"
 
 namespace stacklab::ui {
-namespace {
 
 // Recomputes the report when the choice differs from the one it was computed for.
 void update_drift(const KernelsChoice& ch, KernelsPanelReport& r) {
@@ -44,6 +43,8 @@ void update_drift(const KernelsChoice& ch, KernelsPanelReport& r) {
         r.error = e.what();
     }
 }
+
+namespace {
 
 void variant_controls(KernelsChoice& ch) {
     const float fs = ImGui::GetFontSize();

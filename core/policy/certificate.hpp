@@ -46,6 +46,13 @@
 
 namespace stacklab::policy {
 
+struct DeploymentFile {
+    std::string name, bytes;
+};
+// models/deployments/*.json, embedded at build time: example manifests (the playground's Certify
+// panel offers them; the model and data they name are not shipped, their hashes are declared).
+const std::vector<DeploymentFile>& bundled_deployment_files();
+
 // Parses and validates a manifest; throws std::invalid_argument naming the file and field.
 nlohmann::json parse_manifest(const std::string& json_bytes, const std::string& file_name);
 

@@ -205,6 +205,8 @@ CellReport run_cell(const ArmModel& arm, const CellConfig& c, const PerceptionHo
     const bool has_swap = c.chip_swap.at_s >= 0;
     if (has_swap && (!swap.classify || !swap.inference_latency_ms))
         throw std::invalid_argument("faults.slower_chip: the swapped-in hook needs classify and inference_latency_ms");
+    if (!(opt.trace_period_s >= 0) || !std::isfinite(opt.trace_period_s))
+        throw std::invalid_argument("trace_period_s: must be a finite number >= 0");
 
     CellReport rep;
     rep.perception = hook.description + (has_swap ? "; from " + fmt("%.3f", c.chip_swap.at_s) + " s: " + swap.description : "");
@@ -278,6 +280,7 @@ CellReport run_cell(const ArmModel& arm, const CellConfig& c, const PerceptionHo
     std::vector<StopWatch> stops_open;
     bool stop_violations = false, saturating = false;
     std::vector<double> host_ticks;
+    const long trace_every = opt.trace_period_s > 0 ? std::max(1L, std::lround(opt.trace_period_s / dt)) : 0;
     bool swapped_logged = false;
     Motion last_motion = Motion::run;
     JointSample ref, raw;
@@ -574,6 +577,7 @@ CellReport run_cell(const ArmModel& arm, const CellConfig& c, const PerceptionHo
             log(t, "LIM-TAU", "clamp torque to the joint limits", fmt("joints=%.0f", tr.saturated_joints));
         saturating = tr.saturated_joints > 0;
         if (opt.clock_s) host_ticks.push_back(tr.compute_s);
+        if (trace_every > 0 && k % trace_every == 0) rep.trace.push_back({t + dt, state.q, state.qd, tau});
         // 6. Protective stops: the arm must be at rest within the bound while the stop holds. A stop
         //    lifted before the bound (the hazard went away) is closed without a verdict on it.
         double speed = 0;

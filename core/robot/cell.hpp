@@ -166,11 +166,21 @@ struct CellReport {
     // With a clock only. The host is not a real-time controller: scheduler preemption shows up in
     // the max, so the compute verdict uses the 99.9th percentile.
     double host_planning_ms_max = -1, host_tick_us_median = -1, host_tick_us_p999 = -1, host_tick_us_max = -1;
+    // With CellRunOptions::trace_period_s > 0 only: the arm's state sampled through the run, for
+    // plots and the 3D view (a 1 kHz run of ~40 s would be 40000 samples; the caller picks the rate).
+    struct TraceSample {
+        double t_s = 0;                  // time the state was reached (after the control tick)
+        std::vector<double> q, qd, tau;  // rad, rad/s, N m (the torque applied, after saturation)
+    };
+    std::vector<TraceSample> trace;
     bool pass() const;
 };
 
 struct CellRunOptions {
     std::function<double()> clock_s;  // optional: host timing of planning and control ticks
+    // > 0: record CellReport::trace every trace_period_s (rounded to whole control ticks, at least
+    // one). Recording does not change the run: the same report otherwise, bit for bit.
+    double trace_period_s = 0;
 };
 
 // Runs the cell. `swap` is used from config.chip_swap.at_s on (may be empty when there is no swap).

@@ -199,6 +199,32 @@ BOOST_AUTO_TEST_CASE(cell_runs_are_deterministic_and_timing_does_not_change_them
     BOOST_TEST(a.host_tick_us_median < 0);
 }
 
+BOOST_AUTO_TEST_CASE(the_trace_samples_the_arm_at_its_period_and_leaves_the_run_unchanged) {
+    const ArmModel arm = bundled_arm("ur5e");
+    const CellConfig c = quiet_cell();
+    const CellReport a = run_cell(arm, c, oracle(5.0));
+    CellRunOptions traced;
+    traced.trace_period_s = 0.05;
+    const CellReport b = run_cell(arm, c, oracle(5.0), {}, traced);
+    BOOST_TEST(a.trace.empty());
+    BOOST_TEST_REQUIRE(a.log.size() == b.log.size());
+    for (size_t i = 0; i < a.log.size(); ++i) BOOST_TEST(a.log[i].inputs == b.log[i].inputs);
+    BOOST_TEST(a.max_tracking_error_rad == b.max_tracking_error_rad);
+    // One sample every 50 ticks at 1 kHz over the whole run.
+    BOOST_TEST_REQUIRE(b.trace.size() >= 2u);
+    BOOST_TEST(std::abs(double(b.trace.size()) - b.duration_s / 0.05) <= 2.0);
+    BOOST_TEST(std::abs((b.trace[1].t_s - b.trace[0].t_s) - 0.05) < 1e-9);
+    BOOST_TEST(b.trace[0].q.size() == 6u);
+    BOOST_TEST(b.trace[0].tau.size() == 6u);
+    // The arm starts at home and moves during the run (it picks defective boards).
+    for (size_t j = 0; j < 6; ++j) BOOST_TEST(std::abs(b.trace[0].q[j] - c.home_q[j]) < 1e-3);
+    double moved = 0;
+    for (const auto& s : b.trace) moved = std::max(moved, std::abs(s.q[0] - c.home_q[0]));
+    BOOST_TEST(moved > 0.5);
+    traced.trace_period_s = -1;
+    BOOST_CHECK_THROW(run_cell(arm, c, oracle(5.0), {}, traced), std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(bad_cell_configs_are_errors_naming_the_field) {
     const ArmModel arm = bundled_arm("ur5e");
     CellConfig c = quiet_cell();

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/serve.mjs';
 import { imageStats, assertNotBlank } from './image.mjs';
-import { checkRooflineAgainstCli, checkSystolicAgainstCli, regionOf } from './checks.mjs';
+import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, regionOf } from './checks.mjs';
 
 const webDir = process.env.STACKLAB_WEB || 'build/web';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -39,7 +39,8 @@ async function openApp(viewport = { width: 1440, height: 900 }) {
   const page = await browser.newPage({ viewport });
   page.on('pageerror', e => pageErrors.push(String(e)));
   page.on('console', m => { if (m.type() === 'error') pageErrors.push(m.text()); });
-  await page.goto(baseUrl);
+  // The app opens on the Stack view; these tests are about the Chips panel.
+  await page.goto(baseUrl + '#tab=chips');
   await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
   return page;
 }
@@ -186,17 +187,66 @@ test('the Systolic tab opens from the URL with the CLI\'s SCALE-Sim report for t
   await page.close();
 });
 
+test('the Robot tab opens from the URL and runs the cell with the native CLI\'s verdicts, budget and log', async () => {
+  const page = await openHash('#tab=robot&chip=ascend-310p&cell=pcb-cell-ascend-310p&t=9.5', 'Robot');
+  const p = (await page.evaluate(() => window.stacklab.uiReport())).robot_panel;
+  assert.equal(p.computations, 1);
+  // Native and wasm runs of the cell agree (integer-seeded RNG, fixed-step simulation).
+  checkCellAgainstCli(p, cli, 'pcb-cell-ascend-310p', 'ascend-310p');
+  assert.equal(p.arm_points_m.length, 13);
+  const shot = await page.screenshot();
+  for (const [name, rect] of [['budget bar', p.budget_rect], ['arm view', p.arm_rect], ['joint plot', p.joints_rect]])
+    assertNotBlank(assert, imageStats(shot, regionOf(rect)), name);
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-robot.png'), shot);
+  await page.close();
+});
+
+test('the Certify tab certifies with the demo key, verifies, and shows a tampered byte failing', async () => {
+  const page = await openHash('#tab=certify&deployment=warehouse-cell-tier2-pass&tamper=1', 'Certify');
+  await page.waitForFunction(() => window.stacklab.uiReport().certify_panel.tampered === true, null, { timeout: 30000 });
+  const c = (await page.evaluate(() => window.stacklab.uiReport())).certify_panel;
+  checkCertifyAgainstCli(c, cli, 'warehouse-cell-tier2-pass');
+  assert.equal(c.verify.ok, true, c.verify.reason);
+  assert.equal(c.tampered_verify.ok, false);
+  assert.match(c.tampered_verify.reason, /signature|hash/);
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot), 'certify screenshot');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-certify.png'), shot);
+  await page.close();
+});
+
+test('the Stack view follows the sidebar\'s chip: decode time and cell verdict change with it', async () => {
+  const values = {};
+  for (const chip of ['ascend-310p', 'edge-npu-64tops']) {
+    const page = await openHash(`#tab=stack&chip=${chip}&llm=qwen2.5-7b&quant=w8a8`, 'Stack');
+    const s = (await page.evaluate(() => window.stacklab.uiReport())).stack_panel;
+    assert.deepEqual(s.boxes.map(b => b.layer), ['chip', 'model', 'robot', 'policy']);
+    const llm = JSON.parse(execFileSync(cli, ['llm', '--chip', chip, '--llm', 'qwen2.5-7b', '--quant', 'w8a8', '--json'], { encoding: 'utf8' }));
+    assert.equal(s.boxes[0].value, llm.decode_ms_per_token, chip);
+    const cell = JSON.parse(execFileSync(cli, ['robot', 'cell', '--scenario', 'pcb-cell-ascend-310p', '--chip', chip, '--json'], { encoding: 'utf8' }));
+    assert.equal(s.boxes[2].ok, cell.pass, chip);
+    values[chip] = s.boxes;
+    const shot = await page.screenshot();
+    assertNotBlank(assert, imageStats(shot, regionOf(s.rect)), 'stack boxes');
+    if (process.env.STACKLAB_SCREENSHOT_DIR && chip === 'ascend-310p')
+      fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-stack.png'), shot);
+    await page.close();
+  }
+  assert.notEqual(values['ascend-310p'][0].value, values['edge-npu-64tops'][0].value);
+  assert.notEqual(values['ascend-310p'][2].ok, values['edge-npu-64tops'][2].ok);
+});
+
 test('a bad scenario in the URL shows a banner and the app still runs', async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   page.on('pageerror', e => pageErrors.push(String(e)));
   await page.goto(baseUrl + '#tab=robots&chip=nope&batch=-4');
   await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
   const report = await page.evaluate(() => window.stacklab.uiReport());
-  assert.match(report.scenario_error, /tab "robots" is not chips, llm, kernels or systolic/);
+  assert.match(report.scenario_error, /tab "robots" is not stack, chips, llm, kernels, systolic, robot or certify/);
   assert.match(report.scenario_error, /no chip "nope"/);
   assert.match(report.scenario_error, /batch "-4" is not a whole number/);
-  assert.equal(report.active_tab, 'Chips');
-  assert.ok(report.chips_panel.rows_drawn > 0);
+  assert.equal(report.active_tab, 'Stack');
+  assert.equal(report.stack_panel.boxes.length, 4);
   await page.close();
 });
 

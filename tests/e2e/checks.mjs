@@ -1,7 +1,8 @@
 // Checks shared by the desktop and browser tests: the numbers a panel reports against the CLI's,
 // and the screenshot region of a chart the panel says it drew.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,4 +52,59 @@ export function checkSystolicAgainstCli(panel, cliPath, { rows = 32, cols = 32, 
       assert.equal(ui[key].toFixed(6), c[key].toFixed(6), `${c.layer} ${key}`);
   }
   return doc;
+}
+
+// The Robot panel's cell run is what `stacklab robot cell --scenario ID --chip C --json` prints: the
+// same verdicts, stage latencies (the CLI prints 3 decimals) and action log, rule by rule.
+export function checkCellAgainstCli(panel, cliPath, scenario, chip) {
+  const doc = JSON.parse(execFileSync(cliPath, ['robot', 'cell', '--scenario', scenario, '--chip', chip, '--json'], { encoding: 'utf8' }));
+  const f3 = v => v.toFixed(3);
+  assert.equal(panel.error, '');
+  assert.equal(panel.cell, scenario);
+  assert.equal(panel.chip, chip);
+  assert.equal(panel.pass, doc.pass);
+  assert.equal(f3(panel.inference_ms), f3(doc.inference_ms));
+  assert.deepEqual(panel.verdicts, doc.verdicts);
+  assert.equal(panel.stages.length, doc.stages.length);
+  doc.stages.forEach((s, i) => {
+    const u = panel.stages[i];
+    assert.equal(u.stage, s.stage);
+    for (const k of ['max_ms', 'mean_ms', 'budget_ms']) assert.equal(f3(u[k]), f3(s[k]), `${s.stage} ${k}`);
+    assert.equal(u.samples, s.samples, s.stage);
+  });
+  assert.equal(panel.log.length, doc.log.length);
+  doc.log.forEach((e, i) => {
+    const u = panel.log[i];
+    assert.deepEqual([f3(u.t_s), u.rule, u.action, u.inputs], [f3(e.t_s), e.rule, e.action, e.inputs], `log entry ${i}`);
+  });
+  assert.equal(panel.protective_stops, doc.safety.protective_stops);
+  assert.deepEqual(panel.frames, doc.frames);
+  return doc;
+}
+
+// The Certify panel's decision is what `stacklab certify` decides for the same manifest at the same
+// time, signed with the same (demo) key: the key is SHA-256 of the phrase the panel shows.
+export function checkCertifyAgainstCli(panel, cliPath, deployment) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-certify-'));
+  const seed = crypto.createHash('sha256').update('stacklab playground demo key: public, proves nothing').digest('hex');
+  fs.writeFileSync(path.join(dir, 'secret.key'), seed + '\n');
+  const out = path.join(dir, 'cert.json');
+  const r = spawnSync(cliPath, ['certify', '--manifest', `models/deployments/${deployment}.json`, '--key', path.join(dir, 'secret.key'),
+                                '--out', out, '--now', panel.now, '--json'], { encoding: 'utf8' });
+  const doc = JSON.parse(r.stdout);
+  assert.equal(r.status, doc.pass ? 0 : 1, r.stderr);
+  assert.equal(panel.error, '');
+  assert.equal(panel.deployment, deployment);
+  assert.equal(panel.pass, doc.pass);
+  assert.equal(panel.summary, doc.summary);
+  assert.deepEqual(panel.deciding_rules, doc.deciding_rules);
+  assert.deepEqual(panel.warnings, doc.warnings);
+  const cert = JSON.parse(fs.readFileSync(out, 'utf8'));
+  assert.equal(cert.issuer.key_id, panel.key_id);
+  assert.equal(panel.verdicts.length, cert.verdicts.length);
+  cert.verdicts.forEach((v, i) => {
+    const u = panel.verdicts[i];
+    assert.deepEqual([u.pack, u.rule, u.outcome, u.reasons], [v.pack, v.rule, v.outcome, v.reasons], `verdict ${i}`);
+  });
+  return { doc, cert };
 }

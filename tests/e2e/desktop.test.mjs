@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { imageStats, assertNotBlank } from './image.mjs';
-import { checkRooflineAgainstCli, checkSystolicAgainstCli, regionOf } from './checks.mjs';
+import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, regionOf } from './checks.mjs';
 
 const gui = process.env.STACKLAB_GUI || 'build/native/stacklab-gui';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -21,7 +21,7 @@ function runGui(args) {
 test('desktop app renders the chip catalog under Xvfb and exits cleanly', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
   const shot = path.join(dir, 'desktop.png');
-  const r = runGui(['--frames', '8', '--screenshot', shot, '--width', '1440', '--height', '900']);
+  const r = runGui(['--frames', '8', '--screenshot', shot, '--width', '1440', '--height', '900', '--scenario', 'tab=chips']);
   assert.equal(r.status, 0, `stacklab-gui exited with ${r.status}: ${r.stderr}`);
   const stats = imageStats(fs.readFileSync(shot));
   assert.equal(stats.width, 1440);
@@ -121,6 +121,87 @@ test('desktop app\'s Systolic tab reproduces SCALE-Sim\'s golden AlexNet conv1 r
   const s2 = JSON.parse(r2.stdout.trim().split('\n').pop()).systolic_panel;
   checkSystolicAgainstCli(s2, cli, { rows: 16, cols: 64, dataflow: 'os' });
   assert.notEqual(s2.layers[0].total_cycles, 112283);
+});
+
+test('desktop app\'s Robot tab runs the PCB cell on the sidebar\'s chip with the CLI\'s verdicts, budget and log', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'robot.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--scenario', 'tab=robot&chip=ascend-310p&cell=pcb-cell-ascend-310p&t=9.5']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.scenario_error, '');
+  assert.equal(report.active_tab, 'Robot');
+  const p = report.robot_panel;
+  assert.equal(p.computations, 1);  // cached, not rerun every frame
+  const doc = checkCellAgainstCli(p, cli, 'pcb-cell-ascend-310p', 'ascend-310p');
+  assert.equal(doc.pass, true);
+  assert.ok(p.log.some(e => e.rule.startsWith('SSM-')), 'the person fault shows as separation-monitoring events');
+  // The 3D view shows the arm at the chosen time: base, then two points per joint (offset d, then a).
+  assert.equal(p.view_t_s, 9.5);
+  assert.equal(p.arm_points_m.length, 13);
+  assert.ok(p.trace_samples > 1000);
+  for (const [name, rect] of [['budget bar', p.budget_rect], ['arm view', p.arm_rect], ['joint plot', p.joints_rect]])
+    assertNotBlank(assert, imageStats(fs.readFileSync(shot), regionOf(rect)), name);
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-robot.png'));
+  // A slower chip in the sidebar: the same scenario misses its inference budget, as the CLI says.
+  const r2 = runGui(['--frames', '3', '--scenario', 'tab=robot&chip=edge-npu-64tops&cell=pcb-cell-ascend-310p&t=0']);
+  assert.equal(r2.status, 0, r2.stderr);
+  const p2 = JSON.parse(r2.stdout.trim().split('\n').pop()).robot_panel;
+  const doc2 = checkCellAgainstCli(p2, cli, 'pcb-cell-ascend-310p', 'edge-npu-64tops');
+  assert.equal(doc2.pass, false);
+  assert.equal(p2.verdicts.find(v => v.name === 'inference-budget').pass, false);
+  assert.notDeepEqual(p2.arm_points_m, p.arm_points_m);  // another time of the run, another pose
+});
+
+test('desktop app\'s Certify tab certifies with the demo key, verifies, and a tampered byte fails verification', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'certify.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--scenario', 'tab=certify&deployment=warehouse-cell-tier2-pass&tamper=1']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.active_tab, 'Certify');
+  const c = report.certify_panel;
+  assert.equal(c.demo_key, true);
+  checkCertifyAgainstCli(c, cli, 'warehouse-cell-tier2-pass');
+  assert.equal(c.pass, true);
+  assert.equal(c.verify.ok, true, c.verify.reason);
+  assert.equal(c.tampered, true);
+  assert.equal(c.tampered_verify.ok, false);
+  assert.match(c.tampered_verify.reason, /signature|hash/);
+  assertNotBlank(assert, imageStats(fs.readFileSync(shot)), 'certify screenshot');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-certify.png'));
+  // The failing example: refused, with the rules that decided it, as the CLI decides.
+  const r2 = runGui(['--frames', '3', '--scenario', 'tab=certify&deployment=edge-cell-tier2-fail']);
+  const c2 = JSON.parse(r2.stdout.trim().split('\n').pop()).certify_panel;
+  checkCertifyAgainstCli(c2, cli, 'edge-cell-tier2-fail');
+  assert.equal(c2.pass, false);
+  assert.ok(c2.deciding_rules.length > 0);
+});
+
+test('desktop app opens on the Stack view, whose numbers follow the sidebar\'s chip', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'stack.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--scenario', 'chip=ascend-310p&llm=qwen2.5-7b&quant=w8a8']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.active_tab, 'Stack');
+  const boxes = report.stack_panel.boxes;
+  assert.deepEqual(boxes.map(b => b.layer), ['chip', 'model', 'robot', 'policy']);
+  assertNotBlank(assert, imageStats(fs.readFileSync(shot), regionOf(report.stack_panel.rect)), 'stack boxes');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-stack.png'));
+  const r2 = runGui(['--frames', '3', '--scenario', 'chip=edge-npu-64tops&llm=qwen2.5-7b&quant=w8a8']);
+  const boxes2 = JSON.parse(r2.stdout.trim().split('\n').pop()).stack_panel.boxes;
+  for (const [chip, bx] of [['ascend-310p', boxes], ['edge-npu-64tops', boxes2]]) {
+    const llm = JSON.parse(execFileSync(cli, ['llm', '--chip', chip, '--llm', 'qwen2.5-7b', '--quant', 'w8a8', '--json'], { encoding: 'utf8' }));
+    assert.equal(bx[0].value, llm.decode_ms_per_token, chip);
+    const cell = JSON.parse(execFileSync(cli, ['robot', 'cell', '--scenario', 'pcb-cell-ascend-310p', '--chip', chip, '--json'], { encoding: 'utf8' }));
+    assert.equal(bx[2].ok, cell.pass, chip);
+  }
+  assert.notEqual(boxes[0].value, boxes2[0].value);
+  assert.notEqual(boxes[2].ok, boxes2[2].ok);  // the slower chip fails the cell
+  // The default deployment is the first bundled one, edge-cell-tier2-fail: refused at tier 2.
+  assert.equal(boxes[3].ok, false);
+  assert.equal(boxes[3].headline, 'REFUSED tier 2');
 });
 
 test('desktop app reports a bad --scenario and still renders', () => {
