@@ -61,8 +61,9 @@ const char* kUsage =
     "certification:\n"
     "  keygen --out DIR                 new Ed25519 key: DIR/secret.key (mode 0600), DIR/public.key\n"
     "  certify --manifest FILE --key DIR/secret.key --out CERT [--policy PACK]... [--log LOG]\n"
-    "      [--now YYYY-MM-DDTHH:MM:SSZ] [--validity-days N]\n"
-    "                                   certify a deployment; exit 0 only if every mandatory rule holds\n"
+    "      [--now YYYY-MM-DDTHH:MM:SSZ] [--validity-days N] [--report FILE.md|FILE.html]\n"
+    "                                   certify a deployment; exit 0 only if every mandatory rule holds;\n"
+    "                                   --report writes the clause-by-clause report (format by extension)\n"
     "  verify CERT [--pubkey FILE] [--log LOG] [--now T]\n"
     "                                   check signature, canonical form, evidence hashes, validity, log inclusion\n"
     "  policy list                      the bundled policy packs (models/policy)\n"
@@ -86,7 +87,7 @@ const std::set<std::string> kValueOptions = {
     "--arm", "--q", "--qd", "--qdd", "--T", "--scenario",              // robot
     "--model", "--data", "--limit", "--kernels",                       // eval
     "--out", "--manifest", "--key", "--log", "--pubkey", "--now",      // keygen, certify, verify, audit
-    "--validity-days", "--leaves-hex", "--index", "--size", "--from", "--proof"};
+    "--validity-days", "--report", "--leaves-hex", "--index", "--size", "--from", "--proof"};
 // Options that may be given more than once; every value is kept in order.
 const std::set<std::string> kListOptions = {"--policy"};
 const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline", "--predictions", "--measure"};

@@ -25,6 +25,7 @@
 #include "policy/jcs.hpp"
 #include "policy/merkle.hpp"
 #include "policy/pack.hpp"
+#include "policy/report.hpp"
 
 namespace stacklab::cli {
 
@@ -202,7 +203,10 @@ int cmd_certify(const Args& a) {
     opt.issued_by = std::string("stacklab ") + kVersion;
     std::vector<policy::PolicyPack> packs;
     policy::CertifyResult r;
+    // Checked before certifying so a bad report name costs nothing and writes nothing.
+    std::optional<policy::ReportFormat> report_format;
     try {
+        if (a.has("--report")) report_format = policy::report_format_for(a.get("--report", ""));
         packs = packs_for(a, policy::parse_manifest(manifest, manifest_path));
         r = policy::certify(manifest, manifest_path, packs, key, opt);
     } catch (const std::invalid_argument& e) {
@@ -214,6 +218,11 @@ int cmd_certify(const Args& a) {
                    {"status", r.decision.pass ? "certified" : "refused"}, {"pass", r.decision.pass},
                    {"summary", r.decision.summary}, {"deciding_rules", r.decision.deciding_rules},
                    {"warnings", r.decision.warnings}};
+    if (report_format) {
+        // Rendered from the certificate bytes just written, so the report shows what was signed.
+        write_file(a.get("--report", ""), policy::render_report(json::parse(r.certificate), *report_format));
+        result["report"] = a.get("--report", "");
+    }
     if (a.has("--log"))
         result["log"] = append_entry(a.get("--log", ""), policy::certificate_log_entry(r.certificate), &key, opt.now);
     if (a.json) {
@@ -225,6 +234,7 @@ int cmd_certify(const Args& a) {
                         v.severity == policy::Severity::mandatory ? "mandatory" : "advisory", v.pack.c_str(), v.rule.c_str(),
                         v.reasons.empty() ? "" : v.reasons.front().c_str());
         std::printf("wrote %s\n", out.c_str());
+        if (report_format) std::printf("wrote %s\n", a.get("--report", "").c_str());
     }
     if (!r.decision.pass) {
         std::cerr << "stacklab: certification refused: " << r.decision.summary << "\n";

@@ -231,7 +231,8 @@ nlohmann::json parse_json_strict(const std::string& text, const std::string& wha
     json j;
     try {
         j = json::parse(text, cb);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        // parse_error, and out_of_range for a number beyond a double ("1e999"): both bad input.
         throw std::invalid_argument(what + ": malformed JSON: " + e.what());
     }
     if (!duplicate.empty()) throw std::invalid_argument(what + ": duplicate member name \"" + duplicate + "\"");

@@ -8,8 +8,10 @@
 //   consistency proof PROOF(m, D[n])    generation §2.1.4.1, verification §2.1.4.2
 // The 0x00/0x01 prefixes keep a leaf from being passed off as an inner node (second preimages).
 //
-// Functions take the leaf *hashes* (what a log keeps); generation recomputes subtree roots, so a
-// proof costs O(n) hashing: fine for the logs StackLab writes, not for a CT-scale log.
+// The functions over a vector of leaf *hashes* are the reference: they recompute subtree roots,
+// so a proof costs O(n) hashing. MerkleTree caches every complete subtree (n - 1 inner nodes,
+// built in O(n) once, amortized O(1) hashes per append), so roots and proofs from it cost
+// O(log^2 n) lookups and at most O(log^2 n) hashes; tests check it against the reference.
 // Verification never throws on a bad proof: it returns a result with the reason.
 #pragma once
 
@@ -36,6 +38,19 @@ inline Hash tree_root(const std::vector<Hash>& leaves) { return tree_root(leaves
 std::vector<Hash> inclusion_proof(const std::vector<Hash>& leaves, std::uint64_t index, std::uint64_t size);
 // PROOF(old_size, D[new_size]): throws std::invalid_argument unless 0 < old_size <= new_size <= leaves.size().
 std::vector<Hash> consistency_proof(const std::vector<Hash>& leaves, std::uint64_t old_size, std::uint64_t new_size);
+
+// Complete subtrees of the leaves: levels[0] are the leaf hashes, levels[l][i] is the root of
+// leaves [i * 2^l, (i + 1) * 2^l) (present once all of them are).
+struct MerkleTree {
+    std::vector<std::vector<Hash>> levels;
+};
+MerkleTree build_tree(const std::vector<Hash>& leaves);
+void append_leaf(MerkleTree& tree, const Hash& leaf);
+std::uint64_t tree_size(const MerkleTree& tree);
+// Same results and errors as the reference functions above over the tree's leaves.
+Hash tree_root(const MerkleTree& tree, std::uint64_t size);
+std::vector<Hash> inclusion_proof(const MerkleTree& tree, std::uint64_t index, std::uint64_t size);
+std::vector<Hash> consistency_proof(const MerkleTree& tree, std::uint64_t old_size, std::uint64_t new_size);
 
 struct ProofCheck {
     bool ok = false;

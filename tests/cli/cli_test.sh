@@ -237,14 +237,20 @@ fi
 for tool in native wasm; do
   if [ $tool = native ]; then run=("$native"); else run=(wasm); fi
   "${run[@]}" certify --manifest $pass_m --key "$tmp/keys/secret.key" --out "$tmp/pass.$tool.cert" \
-    --log "$tmp/audit.$tool.log" --now $now --json >"$tmp/certify.$tool.out" 2>"$tmp/e"; rc=$?
+    --log "$tmp/audit.$tool.log" --now $now --report "$tmp/pass.$tool.html" --json >"$tmp/certify.$tool.out" 2>"$tmp/e"; rc=$?
   [ $rc -eq 0 ] && ok "$tool: the pass example certifies (exit 0)" || bad "$tool: pass example: rc=$rc" "$(cat "$tmp/e")"
   "${run[@]}" certify --manifest $fail_m --key "$tmp/keys/secret.key" --out "$tmp/fail.$tool.cert" \
-    --log "$tmp/audit.$tool.log" --now $now --json >"$tmp/certify-fail.$tool.out" 2>"$tmp/e"; rc=$?
+    --log "$tmp/audit.$tool.log" --now $now --report "$tmp/fail.$tool.md" --json >"$tmp/certify-fail.$tool.out" 2>"$tmp/e"; rc=$?
   if [ $rc -eq 1 ] && grep -q 'AG.action-latency-budget' "$tmp/e" && grep -q '"status":"refused"' "$tmp/fail.$tool.cert"; then
     ok "$tool: the fail example is refused naming AG.action-latency-budget, the refusal still written"
   else
     bad "$tool: fail example: rc=$rc" "$(cat "$tmp/e")"
+  fi
+  if grep -q '^- \[ \] \*\*FAIL\*\* `AG.action-latency-budget`' "$tmp/fail.$tool.md" \
+     && grep -q 'data-rule="T2.chip-binding" data-outcome="pass"' "$tmp/pass.$tool.html"; then
+    ok "$tool: certify --report writes the Markdown and HTML reports with each rule's verdict"
+  else
+    bad "$tool: certify --report: rule verdicts missing" "$(head -c 300 "$tmp/fail.$tool.md" 2>&1)"
   fi
   "${run[@]}" verify "$tmp/pass.$tool.cert" --pubkey "$tmp/keys/public.key" --log "$tmp/audit.$tool.log" --now $later --json \
     >"$tmp/verify.$tool.out" 2>"$tmp/e"; rc=$?
@@ -256,7 +262,7 @@ for tool in native wasm; do
   "${run[@]}" audit check --log "$tmp/audit.$tool.log" --pubkey "$tmp/keys/public.key" --json >"$tmp/check.$tool.out" 2>"$tmp/e" \
     && ok "$tool: audit check accepts the log" || bad "$tool: audit check failed" "$(cat "$tmp/e")"
 done
-for f in pass.%s.cert fail.%s.cert audit.%s.log certify.%s.out certify-fail.%s.out verify.%s.out check.%s.out; do
+for f in pass.%s.cert fail.%s.cert pass.%s.html fail.%s.md audit.%s.log certify.%s.out certify-fail.%s.out verify.%s.out check.%s.out; do
   n=$(printf "$f" native); w=$(printf "$f" wasm)
   # the certify output names its own file paths, which differ by tool: compare with the names unified
   if cmp -s <(sed 's/\.native\./.TOOL./g' "$tmp/$n") <(sed 's/\.wasm\./.TOOL./g' "$tmp/$w"); then

@@ -128,6 +128,7 @@ BOOST_AUTO_TEST_CASE(tree_head_json_round_trips_and_rejects_bad_fields) {
     BOOST_TEST(verify_tree_head_signature(back, test_key().public_key));
     BOOST_CHECK_THROW(parse_tree_head("{}"), std::invalid_argument);
     BOOST_CHECK_THROW(parse_tree_head("[1]"), std::invalid_argument);
+    BOOST_CHECK_THROW(parse_tree_head("{\"size\": 7e9639226225}"), std::invalid_argument);  // found by fuzz_log
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -125,6 +125,26 @@ BOOST_AUTO_TEST_CASE(chip_facts_and_latency_are_computed_and_a_slow_chip_fails_t
                 t3.deciding_rules.end()));
 }
 
+// Found by tests/fuzz (fuzz_pack, fuzz_log): nlohmann reports a number beyond a double as
+// out_of_range, not parse_error, and it escaped the parsers as a non-invalid_argument exception.
+BOOST_AUTO_TEST_CASE(numbers_beyond_a_double_are_malformed_input_in_every_parser) {
+    for (const char* text : {"1e999", "[-7e9639226225]", "{\"a\": 55555555E555555555555}"}) {
+        try {
+            parse_json_strict(text, "in.json");
+            BOOST_ERROR("accepted " << text);
+        } catch (const std::invalid_argument& e) {
+            BOOST_TEST(std::string(e.what()).rfind("in.json: malformed JSON:", 0) == 0, e.what());
+        }
+    }
+    json m = manifest("ascend-910b", "kunlun-k200", 500);
+    std::string text = m.dump();
+    text.replace(text.find("500"), 3, "5e999");
+    BOOST_CHECK_THROW(parse_manifest(text, "m.json"), std::invalid_argument);
+    BOOST_CHECK_THROW(pack(R"([{"id":"a","clause":"c","evidence":[],"predicate":{"lt":[1,1e400]},"severity":"mandatory"}])"),
+                      std::invalid_argument);
+    BOOST_TEST(!verify_certificate("{\"format\":1e999}\n", std::nullopt, "2025-07-01T00:00:00Z").ok);
+}
+
 BOOST_AUTO_TEST_CASE(utc_times_round_trip) {
     BOOST_TEST(parse_utc("1970-01-01T00:00:00Z") == 0);
     BOOST_TEST(parse_utc("2000-03-01T00:00:00Z") == 951868800);

@@ -138,6 +138,30 @@ BOOST_AUTO_TEST_CASE(every_generated_proof_of_trees_up_to_33_leaves_verifies) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(the_cached_tree_gives_the_reference_roots_and_proofs_for_every_size_up_to_70) {
+    std::vector<Hash> leaves;
+    for (int i = 0; i < 70; ++i) leaves.push_back(leaf_hash("leaf " + std::to_string(i)));
+    // Built at once and grown by appends: the same cache.
+    MerkleTree grown;
+    for (const Hash& h : leaves) append_leaf(grown, h);
+    const MerkleTree t = build_tree(leaves);
+    BOOST_TEST(tree_size(t) == 70u);
+    BOOST_TEST((grown.levels == t.levels));
+    for (std::uint64_t n = 0; n <= leaves.size(); ++n) {
+        BOOST_TEST((tree_root(t, n) == tree_root(leaves, n)), "root " << n);
+        for (std::uint64_t m = 0; m < n; ++m)
+            BOOST_TEST((inclusion_proof(t, m, n) == inclusion_proof(leaves, m, n)), "inclusion " << m << "/" << n);
+        for (std::uint64_t m = 1; m <= n; ++m)
+            BOOST_TEST((consistency_proof(t, m, n) == consistency_proof(leaves, m, n)), "consistency " << m << "->" << n);
+    }
+    // The RFC 6962 reference tree through the cache.
+    BOOST_TEST(to_hex(tree_root(build_tree(reference_leaves()), 8)) == kRoots[8]);
+    BOOST_CHECK_THROW(tree_root(t, 71), std::invalid_argument);
+    BOOST_CHECK_THROW(inclusion_proof(t, 5, 5), std::invalid_argument);
+    BOOST_CHECK_THROW(consistency_proof(t, 0, 5), std::invalid_argument);
+    BOOST_CHECK_THROW(inclusion_proof(MerkleTree{}, 0, 1), std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(corrupted_inclusion_proofs_are_rejected_with_a_reason) {
     const auto leaves = reference_leaves();
     const auto proof = inclusion_proof(leaves, 5, 8);
