@@ -43,6 +43,9 @@ const char* kUsage =
     "       [--predictions]             (--json --predictions: also every predicted class)\n"
     "                                   accuracy of an fp32 image classifier on the 10000-image test\n"
     "                                   set (DIR: t10k-{images-idx3,labels-idx1}-ubyte), per-node times\n"
+    "  train --model cnn --out FILE.onnx [--epochs E] [--seed S] [--limit N] [--batch B] [--data fashion-mnist|DIR]\n"
+    "                                   train the small CNN (core/nn/train.hpp) on the training split with\n"
+    "                                   fp32 backprop and Adam, write it as ONNX, print its test accuracy\n"
     "\n"
     "robotics:\n"
     "  robot fk --arm ARM --q Q         flange pose for joint angles Q (rad, comma-separated)\n"
@@ -72,7 +75,8 @@ const char* kUsage =
     "  audit prove --log LOG (--index I | --from M) [--size N]     inclusion / consistency proof\n"
     "  audit verify-proof --proof FILE  check a proof printed by 'audit prove --json'\n"
     "  audit check --log LOG [--pubkey FILE]              recovery report, tree heads, signatures\n"
-    "\n"
+    "
+"
     "  version                          print the version\n"
     "  help                             this text\n"
     "\n"
@@ -85,7 +89,7 @@ const std::set<std::string> kValueOptions = {
     "--link-gbps", "--scalesim-topology", "--scalesim-config", "--tile",  // simulate, llm
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
     "--arm", "--q", "--qd", "--qdd", "--T", "--scenario",              // robot
-    "--model", "--data", "--limit", "--kernels",                       // eval
+    "--model", "--data", "--limit", "--kernels", "--epochs",           // eval, train
     "--out", "--manifest", "--key", "--log", "--pubkey", "--now",      // keygen, certify, verify, audit
     "--validity-days", "--report", "--leaves-hex", "--index", "--size", "--from", "--proof"};
 // Options that may be given more than once; every value is kept in order.
@@ -145,6 +149,7 @@ int run(int argc, char** argv) {
     if (cmd == "kernels") return cmd_kernels(a);
     if (cmd == "robot") return cmd_robot(a);
     if (cmd == "eval") return cmd_eval(a);
+    if (cmd == "train") return cmd_train(a);
     if (cmd == "keygen") return cmd_keygen(a);
     if (cmd == "certify") return cmd_certify(a);
     if (cmd == "verify") return cmd_verify(a);

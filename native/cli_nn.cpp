@@ -1,6 +1,9 @@
 // `stacklab eval`: a model on a real data set, with the graph executor of core/nn.
+// `stacklab train`: trains a model with core/nn/train.hpp and writes it as ONNX.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -11,6 +14,7 @@
 #include "nn/executor.hpp"
 #include "nn/graph.hpp"
 #include "nn/idx.hpp"
+#include "nn/train.hpp"
 
 namespace stacklab::cli {
 
@@ -25,7 +29,88 @@ std::string dataset_dir(const std::string& data) {
     return data;
 }
 
+nn::ImageSet load_split(const std::string& dir, const std::string& split) {
+    const std::string images_path = dir + "/" + split + "-images-idx3-ubyte", labels_path = dir + "/" + split + "-labels-idx1-ubyte";
+    // One statement each: the order of the reads (and so the first error) must not depend on the compiler.
+    const nn::IdxArray images = nn::parse_idx(read_file(images_path), images_path);
+    const nn::IdxArray labels = nn::parse_idx(read_file(labels_path), labels_path);
+    return nn::make_image_set(images, labels, 256, dir);
+}
+
+// Fraction of the set's images whose first largest logit is the label, with the fast executor.
+double accuracy_of(const nn::Graph& g, const nn::ImageSet& set) {
+    const nn::Plan plan = nn::prepare(g, nn::Kernels::fast);
+    int64_t correct = 0;
+    for (int64_t first = 0; first < set.count; first += 256) {
+        const int64_t m = std::min<int64_t>(256, set.count - first);
+        const nn::RunResult r = nn::run(plan, {nn::image_batch(set, first, m)});
+        const auto& y = r.outputs[0];
+        const int64_t classes = y.dims[1];
+        for (int64_t i = 0; i < m; ++i) {
+            const float* row = y.as<float>() + i * classes;
+            correct += (std::max_element(row, row + classes) - row) == set.labels[static_cast<size_t>(first + i)];
+        }
+    }
+    return set.count ? double(correct) / double(set.count) : 0.0;
+}
+
 }  // namespace
+
+// `train`: the CNN of core/nn/train.hpp on the training split, written as ONNX, then its accuracy
+// on the test split with the same executor `eval` uses. Wall-clock times are reported, never used.
+int cmd_train(const Args& a) {
+    if (!a.has("--out")) throw UsageError("train needs --model cnn and --out FILE.onnx");
+    const std::string model = a.get("--model", "cnn");
+    if (model != "cnn") throw UsageError("--model " + model + " cannot be trained (cnn can)");
+    const std::string out = a.get("--out", "");
+    const std::string data = a.get("--data", "fashion-mnist");
+    const std::string dir = dataset_dir(data);
+    nn::train::TrainOptions o;
+    o.epochs = parse_count("--epochs", a.get("--epochs", "8"));
+    o.seed = static_cast<uint32_t>(parse_count("--seed", a.get("--seed", "1")));
+    o.batch = parse_count("--batch", a.get("--batch", "32"));
+    o.learning_rate = 1e-3f;
+    o.lr_decay = 0.8f;
+    if (a.has("--limit")) o.limit = parse_count("--limit", a.get("--limit", ""));
+    nn::train::CnnConfig config;
+    const nn::ImageSet train = load_split(dir, "train");
+    const nn::ImageSet test = load_split(dir, "t10k");
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    auto seconds = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
+    json epochs = json::array();
+    const nn::train::TrainResult r = nn::train::train_cnn(train, config, o, [&](const nn::train::EpochReport& e) {
+        const double s = seconds();
+        epochs.push_back({{"epoch", e.epoch + 1}, {"steps", e.steps}, {"mean_loss", e.mean_loss}, {"seconds", s}});
+        if (!a.json) std::printf("epoch %d  steps %lld  mean loss %s  %s s\n", e.epoch + 1, static_cast<long long>(e.steps),
+                                 fixed(e.mean_loss, 5).c_str(), fixed(s, 1).c_str());
+        std::fflush(stdout);
+    });
+    const double train_seconds = seconds();
+    const std::string command = "stacklab train --model cnn --out " + out + " --epochs " + std::to_string(o.epochs) +
+                                " --seed " + std::to_string(o.seed) + " --batch " + std::to_string(o.batch) +
+                                (o.limit ? " --limit " + std::to_string(o.limit) : std::string());
+    const std::string bytes = nn::onnx::serialize_model(nn::train::export_cnn_onnx(
+        r.params, {{"trained_by", command}, {"dataset", "Fashion-MNIST train split" + (o.limit ? ", first " + std::to_string(o.limit) + " images" : std::string())}}));
+    {
+        std::ofstream f(out, std::ios::binary);
+        if (!(f << bytes)) throw InputError("cannot write " + out);
+    }
+    const nn::Graph g = nn::load_onnx(bytes, out);
+    const double accuracy = accuracy_of(g, test);
+    if (a.json) {
+        std::cout << json{{"model", model}, {"out", out}, {"command", command}, {"epochs", epochs}, {"seed", o.seed},
+                          {"train_images", o.limit ? std::min<int64_t>(o.limit, train.count) : train.count},
+                          {"train_seconds", train_seconds}, {"bytes", bytes.size()}, {"test_n", test.count},
+                          {"test_accuracy", accuracy}}
+                         .dump(2)
+                  << "\n";
+        return 0;
+    }
+    std::printf("wrote %s (%zu bytes) after %s s of training\n", out.c_str(), bytes.size(), fixed(train_seconds, 1).c_str());
+    std::printf("test accuracy %s on %lld images\n", fixed(accuracy, 4).c_str(), static_cast<long long>(test.count));
+    return 0;
+}
 
 // `eval`: an fp32 classifier taking [N,1,H,W] pixels / 255 and giving [N,classes] logits, on the
 // test split. The prediction is the first largest logit.

@@ -1,7 +1,8 @@
 // External check of `stacklab eval`: the same ONNX file and the same Fashion-MNIST test images run
 // through ONNX Runtime (onnxruntime-node) give the same accuracy and the same predictions.
-// The model is the nearest-centroid classifier that tests/core/nn_runtime_test.cpp (suite nn_eval)
-// builds from the training set and leaves in build/native/data/test-models/; run that suite first.
+// Models: models/fashion_cnn.onnx (the trained CNN; run from the repository root) and the
+// nearest-centroid classifier that tests/core/nn_runtime_test.cpp (suite nn_eval) builds from the
+// training set and leaves in build/native/data/test-models/; run that suite first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -21,8 +22,10 @@ function readIdx(file) {
   return { dims, data: b.subarray(4 + 4 * rank) };
 }
 
-test('stacklab eval and ONNX Runtime agree on the nearest-centroid model over the full test set', async () => {
-  assert.ok(fs.existsSync(model), `${model} missing: run build/native/stacklab-tests --run_test=nn_eval first`);
+// Runs `stacklab eval` and ONNX Runtime on the full test set; returns both accuracies and the
+// number of images on which the two predict the same class.
+async function compare(model) {
+  assert.ok(fs.existsSync(model), `${model} missing`);
   const ours = JSON.parse(execFileSync(cli, ['eval', '--model', model, '--data', 'fashion-mnist', '--json', '--predictions'],
                                        { encoding: 'utf8', maxBuffer: 1 << 26 }));
   const images = readIdx(`${dataDir}/fashion-mnist/t10k-images-idx3-ubyte`);
@@ -42,9 +45,22 @@ test('stacklab eval and ONNX Runtime agree on the nearest-centroid model over th
     agree += best === ours.predictions[i] ? 1 : 0;
   }
   const accuracy = correct / n;
-  console.log(`stacklab ${ours.accuracy}, onnxruntime ${accuracy}, same prediction on ${agree} of ${n}`);
+  console.log(`${model}: stacklab ${ours.accuracy}, onnxruntime ${accuracy}, same prediction on ${agree} of ${n}`);
+  return { ours: ours.accuracy, ort: accuracy, agree, n };
+}
+
+test('stacklab eval and ONNX Runtime agree on the nearest-centroid model over the full test set', async () => {
+  const r = await compare(model);
   // The issue's criterion is agreement within 0.1 point; a different summation order may only flip
   // an image whose two best logits tie to float rounding.
-  assert.ok(Math.abs(accuracy - ours.accuracy) <= 0.001, `accuracy ${ours.accuracy} vs ORT ${accuracy}`);
-  assert.ok(agree >= n - 5, `only ${agree} of ${n} predictions agree`);
+  assert.ok(Math.abs(r.ort - r.ours) <= 0.001, `accuracy ${r.ours} vs ORT ${r.ort}`);
+  assert.ok(r.agree >= r.n - 5, `only ${r.agree} of ${r.n} predictions agree`);
+});
+
+// The trained CNN that ships in models/ (models/README.md): same check, and the accuracy target.
+test('stacklab eval and ONNX Runtime agree on the shipped models/fashion_cnn.onnx, at >= 90% accuracy', async () => {
+  const r = await compare('models/fashion_cnn.onnx');
+  assert.ok(Math.abs(r.ort - r.ours) <= 0.001, `accuracy ${r.ours} vs ORT ${r.ort}`);
+  assert.ok(r.agree >= r.n - 5, `only ${r.agree} of ${r.n} predictions agree`);
+  assert.ok(r.ours >= 0.90 && r.ort >= 0.90, `accuracy ${r.ours} (ORT ${r.ort}) is below 0.90`);
 });
