@@ -3,11 +3,11 @@
 //   stacklab-robot-bench [--quick] [--table]
 // Each routine runs over 256 random configurations (uniform in [-pi, pi]), repeated until one run
 // lasts >= 50 ms (>= 5 ms with --quick); the figure is the median over 7 runs (5 with --quick) of
-// ns per call. KDL's chain is built from the same ArmModel as in robot_kdl_native_test.cpp.
+// ns per call. KDL's chain is built from the same ArmModel as in robot_kdl_test.cpp.
 // IK is not like for like: KDL has no closed form for UR wrists, so its entry is the numeric
 // ChainIkSolverPos_LMA (from the true solution's neighbour seed, as a controller would call it) beside
 // our closed form (all 8 branches) and our damped least squares from the same seed.
-// Native only: KDL is not built for wasm.
+// Native only: it times the native builds of both (the wasm tests compile KDL only to compare results).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

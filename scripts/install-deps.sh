@@ -15,7 +15,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config dpkg-dev
   emscripten                     # em++ for the WebAssembly targets (Debian ships 3.1.6)
   libxtensor-dev nlohmann-json3-dev libboost-test-dev libsodium-dev
-  liborocos-kdl-dev libeigen3-dev          # Orocos KDL: the outside reference for the robot tests (native only)
+  liborocos-kdl-dev libeigen3-dev          # Orocos KDL: the outside reference for the robot tests
   libonnx-testdata                         # ONNX's own node tests: the conformance oracle for our kernels
   dataset-fashion-mnist                    # Fashion-MNIST (gzip'd IDX) for stacklab eval/train
   libglfw3-dev libgl-dev libgl1-mesa-dri   # desktop app: GLFW + OpenGL3 (Mesa llvmpipe under Xvfb)
@@ -36,13 +36,15 @@ done
 # Dear ImGui comes as Debian source so both targets compile the same version from source.
 # libsodium too, for the WebAssembly build only: em++ cannot link the system's x86 libsodium, so
 # core/CMakeLists.txt compiles Debian's libsodium sources with emcc (natively we link libsodium-dev,
-# the same upstream version).
+# the same upstream version). Orocos KDL likewise: tests/CMakeLists.txt compiles Debian's KDL
+# sources with em++ for the wasm tests (natively they link liborocos-kdl-dev, the same upstream version).
 src_list=/etc/apt/sources.list.d/stacklab-deb-src.sources
 need_src=0
 if [ ! -f third_party/imgui/imgui.h ]; then need_src=1; fi
 if [ ! -f third_party/libsodium/src/libsodium/include/sodium.h ]; then need_src=1; fi
+if [ ! -f third_party/orocos-kdl/orocos_kdl/src/chain.hpp ]; then need_src=1; fi
 if [ "$need_src" = 1 ] && [ ! -f "$src_list" ]; then
-  say "adding a deb-src entry for bookworm main (for 'apt-get source imgui libsodium')"
+  say "adding a deb-src entry for bookworm main (for 'apt-get source imgui libsodium orocos-kdl')"
   $SUDO tee "$src_list" >/dev/null <<'SRC'
 Types: deb-src
 URIs: http://deb.debian.org/debian
@@ -80,6 +82,7 @@ fetch_source() {
 if [ "$need_src" = 1 ]; then
   fetch_source imgui imgui.h
   fetch_source libsodium src/libsodium/include/sodium.h
+  fetch_source orocos-kdl orocos_kdl/src/chain.hpp
 fi
 
 # npm packages (playwright-core drives Debian's Chromium; nothing downloads a browser).

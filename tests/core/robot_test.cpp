@@ -3,7 +3,7 @@
 // same poses, the published UR5e flange position at q = 0, a symmetric positive definite mass
 // matrix, RNEA(q, 0, qdd) = M(q) qdd + g(q), forward dynamics inverting RNEA, the Jacobian against
 // finite differences of FK, and loader errors naming the field. The comparisons against Orocos KDL
-// are in robot_kdl_native_test.cpp (native only: KDL is not built for wasm).
+// are in robot_kdl_test.cpp (both targets).
 #include <cmath>
 #include <random>
 #include <string>

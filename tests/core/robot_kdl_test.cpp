@@ -4,7 +4,8 @@
 // KDL segment applies its joint first and then the DH transform, so the segment's tip frame is our
 // DH frame i; KDL's RNE (ChainIdSolver_RNE) uses a segment's inertia in that tip frame, which is
 // where ArmModel keeps com_m and inertia_kgm2, so they go in unchanged (checked: RNEA agrees).
-// Native only (KDL is not built for wasm): this file is excluded from the em++ test build.
+// Runs in both builds: natively against Debian's liborocos-kdl-dev, in wasm against the same
+// upstream version compiled by em++ from Debian's source package (tests/CMakeLists.txt).
 #include <random>
 
 #include <boost/test/unit_test.hpp>
