@@ -55,6 +55,15 @@ Axis axis_size(int in, int k, int stride, int dil, int pad_begin, int pad_end, b
 
 std::string dims2(int64_t h, int64_t w) { return str(h) + "x" + str(w); }
 
+// Convolution and pooling share the rule and the message: the dilated kernel must fit the padded input.
+void require_window_fits(const char* op, int kernel_h, int kernel_w, int dilation_h, int dilation_w, const Axis& ah,
+                         const Axis& aw) {
+    if (ah.out != 0 && aw.out != 0) return;
+    const std::string dil = dilation_h == dilation_w ? str(dilation_h) : dims2(dilation_h, dilation_w);
+    fail(std::string(op) + ": kernel " + dims2(kernel_h, kernel_w) + " with dilation " + dil + " (spanning " +
+         dims2(ah.eff, aw.eff) + ") does not fit padded input " + dims2(ah.padded, aw.padded));
+}
+
 int32_t sat_i32(int64_t v) {
     return int32_t(std::min<int64_t>(std::max<int64_t>(v, INT32_MIN), INT32_MAX));
 }
@@ -328,11 +337,7 @@ Conv2DShape conv2d_shape(int batch, int in_channels, int in_h, int in_w, int out
              str(in_channels) + " / " + str(at.groups) + " = " + str(in_channels / at.groups));
     const Axis ah = axis_size(in_h, kernel_h, at.stride_h, at.dilation_h, at.pad_top, at.pad_bottom, false);
     const Axis aw = axis_size(in_w, kernel_w, at.stride_w, at.dilation_w, at.pad_left, at.pad_right, false);
-    if (ah.out == 0 || aw.out == 0) {
-        const std::string dil = at.dilation_h == at.dilation_w ? str(at.dilation_h) : dims2(at.dilation_h, at.dilation_w);
-        fail("conv2d: kernel " + dims2(kernel_h, kernel_w) + " with dilation " + dil + " (spanning " +
-             dims2(ah.eff, aw.eff) + ") does not fit padded input " + dims2(ah.padded, aw.padded));
-    }
+    require_window_fits("conv2d", kernel_h, kernel_w, at.dilation_h, at.dilation_w, ah, aw);
     Conv2DShape s;
     s.batch = batch;
     s.in_channels = in_channels;
@@ -804,11 +809,7 @@ Pool2DShape pool2d_shape(int batch, int channels, int in_h, int in_w, const Pool
     check_range(fn, "pad_right", at.pad_right, 0);
     const Axis ah = axis_size(in_h, at.kernel_h, at.stride_h, at.dilation_h, at.pad_top, at.pad_bottom, at.ceil_mode);
     const Axis aw = axis_size(in_w, at.kernel_w, at.stride_w, at.dilation_w, at.pad_left, at.pad_right, at.ceil_mode);
-    if (ah.out == 0 || aw.out == 0) {
-        const std::string dil = at.dilation_h == at.dilation_w ? str(at.dilation_h) : dims2(at.dilation_h, at.dilation_w);
-        fail("pool2d: kernel " + dims2(at.kernel_h, at.kernel_w) + " with dilation " + dil + " (spanning " +
-             dims2(ah.eff, aw.eff) + ") does not fit padded input " + dims2(ah.padded, aw.padded));
-    }
+    require_window_fits("pool2d", at.kernel_h, at.kernel_w, at.dilation_h, at.dilation_w, ah, aw);
     Pool2DShape s;
     s.batch = batch;
     s.channels = channels;
