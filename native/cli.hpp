@@ -65,6 +65,7 @@ int cmd_kernels(const Args& a);    // cli_kernels.cpp
 int cmd_robot(const Args& a);      // cli_robot.cpp
 int cmd_eval(const Args& a);       // cli_nn.cpp
 int cmd_train(const Args& a);      // cli_nn.cpp
+int cmd_quantize(const Args& a);   // cli_nn.cpp
 int cmd_keygen(const Args& a);     // cli_policy.cpp
 int cmd_certify(const Args& a);    // cli_policy.cpp
 int cmd_verify(const Args& a);     // cli_policy.cpp

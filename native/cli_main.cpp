@@ -40,9 +40,18 @@ const char* kUsage =
     "                                   (defaults: 16 x 768, seed 1, offset 0, two-pass, erf, fp32)\n"
     "  onnx-test DIR...                 run ONNX backend node tests (model.onnx + test_data_set_*/)\n"
     "  eval --model FILE.onnx --data fashion-mnist|DIR [--limit N] [--batch B] [--kernels fast|reference]\n"
-    "       [--predictions]             (--json --predictions: also every predicted class)\n"
-    "                                   accuracy of an fp32 image classifier on the 10000-image test\n"
-    "                                   set (DIR: t10k-{images-idx3,labels-idx1}-ubyte), per-node times\n"
+    "       [--predictions] [--quant Q [QUANTIZE OPTIONS]]\n"
+    "                                   accuracy of an image classifier on the 10000-image test set\n"
+    "                                   (DIR: t10k-{images-idx3,labels-idx1}-ubyte), per-node times;\n"
+    "                                   --quant quantizes it first (as 'quantize' does) and adds the\n"
+    "                                   per-layer SQNR; --json --predictions: every predicted class\n"
+    "  quantize --model IN.onnx --out OUT.onnx [--quant Q] [--calib N] [--calibration minmax|percentile|mse]\n"
+    "      [--percentile P] [--no-fuse] [--no-fold-bn] [--mixed-min-sqnr DB] [--data fashion-mnist|DIR]\n"
+    "                                   post-training quantization into a QDQ ONNX file (ONNX Runtime runs\n"
+    "                                   it too): calibration on the first N training images (256), BN\n"
+    "                                   folding, Conv+ReLU and LayerNorm+GELU fusion, per-layer SQNR vs fp32\n"
+    "                                   Q: fp32 int8 int8-pertensor w8a8-pertensor w4a8 w4g32a8 w4g32 w8\n"
+    "                                   mixed (default int8)\n"
     "  train --model cnn --out FILE.onnx [--epochs E] [--seed S] [--limit N] [--batch B] [--data fashion-mnist|DIR]\n"
     "                                   train the small CNN (core/nn/train.hpp) on the training split with\n"
     "                                   fp32 backprop and Adam, write it as ONNX, print its test accuracy\n"
@@ -89,11 +98,13 @@ const std::set<std::string> kValueOptions = {
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
     "--arm", "--q", "--qd", "--qdd", "--T", "--scenario",              // robot
     "--model", "--data", "--limit", "--kernels", "--epochs",           // eval, train
+    "--calib", "--calibration", "--percentile", "--mixed-min-sqnr",    // eval --quant, quantize
     "--out", "--manifest", "--key", "--log", "--pubkey", "--now",      // keygen, certify, verify, audit
     "--validity-days", "--report", "--leaves-hex", "--index", "--size", "--from", "--proof"};
 // Options that may be given more than once; every value is kept in order.
 const std::set<std::string> kListOptions = {"--policy"};
-const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline", "--predictions", "--measure"};
+const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline", "--predictions", "--measure",
+                                           "--no-fuse", "--no-fold-bn"};
 
 Args parse_args(int argc, char** argv) {
     Args a;
@@ -149,6 +160,7 @@ int run(int argc, char** argv) {
     if (cmd == "robot") return cmd_robot(a);
     if (cmd == "eval") return cmd_eval(a);
     if (cmd == "train") return cmd_train(a);
+    if (cmd == "quantize") return cmd_quantize(a);
     if (cmd == "keygen") return cmd_keygen(a);
     if (cmd == "certify") return cmd_certify(a);
     if (cmd == "verify") return cmd_verify(a);

@@ -1,7 +1,9 @@
 // `stacklab eval`: a model on a real data set, with the graph executor of core/nn.
 // `stacklab train`: trains a model with core/nn/train.hpp and writes it as ONNX.
+// `stacklab quantize`: post-training quantization (core/nn/quantize.hpp) into a QDQ ONNX file.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -14,6 +16,7 @@
 #include "nn/executor.hpp"
 #include "nn/graph.hpp"
 #include "nn/idx.hpp"
+#include "nn/quantize.hpp"
 #include "nn/train.hpp"
 
 namespace stacklab::cli {
@@ -52,6 +55,97 @@ double accuracy_of(const nn::Graph& g, const nn::ImageSet& set) {
         }
     }
     return set.count ? double(correct) / double(set.count) : 0.0;
+}
+
+// Batches of `batch` images from the set's first n.
+std::vector<nn::onnx::Tensor> batches_of(const nn::ImageSet& set, int64_t n, int64_t batch) {
+    std::vector<nn::onnx::Tensor> out;
+    for (int64_t first = 0; first < std::min(n, set.count); first += batch)
+        out.push_back(nn::image_batch(set, first, std::min(batch, std::min(n, set.count) - first)));
+    return out;
+}
+
+// The images the per-layer SQNR is measured on: the test split's first 256 (not the calibration
+// images, whose ranges the quantizer fitted).
+constexpr int64_t kSqnrImages = 256;
+
+struct Quantized {
+    nn::QuantizeResult result;
+    nn::QuantizeOptions options;
+    double logits_sqnr_db = 0.0;
+};
+
+// Quantizes `model` (read from `path`) with the options of `a`, calibrating on the first --calib
+// training images; fills the per-layer SQNR over the test set's first kSqnrImages.
+Quantized quantize_with_args(const Args& a, const nn::onnx::Model& model, const std::string& path,
+                             const std::string& dir, const nn::ImageSet& test) {
+    Quantized q;
+    try {
+        q.options.recipe = nn::quant_recipe(a.get("--quant", "int8"));
+        q.options.calibration = nn::parse_calibration(a.get("--calibration", "minmax"));
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+    }
+    if (a.has("--percentile")) q.options.percentile = parse_number("--percentile", a.get("--percentile", ""));
+    if (a.has("--mixed-min-sqnr")) q.options.mixed_min_sqnr_db = parse_number("--mixed-min-sqnr", a.get("--mixed-min-sqnr", ""));
+    q.options.fuse = !a.flag("--no-fuse");
+    q.options.fold_batch_norm = !a.flag("--no-fold-bn");
+    const int64_t calib = parse_count("--calib", a.get("--calib", "256"));
+    const nn::ImageSet train = load_split(dir, "train");
+    try {
+        q.result = nn::quantize_model(model, batches_of(train, calib, 64), q.options);
+        if (q.options.recipe.weights.bits > 0) {
+            const nn::Graph fp32 = nn::import_onnx(model), quantized = nn::import_onnx(q.result.model);
+            q.logits_sqnr_db = nn::layer_sqnr(fp32, quantized, q.result.layers, batches_of(test, kSqnrImages, 64));
+        }
+    } catch (const nn::NodeError&) {
+        throw;
+    } catch (const std::invalid_argument& e) {
+        throw InputError(path + ": " + e.what());
+    }
+    return q;
+}
+
+// +inf / -inf (identical / no signal) print as null in JSON.
+json db_json(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json quant_report_json(const Quantized& q) {
+    json layers = json::array();
+    for (const nn::LayerQuant& l : q.result.layers) {
+        json j = {{"name", l.name}, {"op_type", l.op_type}, {"fused", l.fused}, {"output", l.output},
+                  {"weights", l.weights}, {"weight_bits", l.weight_bits}, {"weight_sqnr_db", db_json(l.weight_sqnr_db)},
+                  {"sqnr_db", db_json(l.sqnr_db)}};
+        if (!std::isnan(l.sensitivity_db)) j["sensitivity_db"] = db_json(l.sensitivity_db);
+        if (!l.note.empty()) j["note"] = l.note;
+        layers.push_back(j);
+    }
+    return {{"recipe", q.options.recipe.name},
+            {"calibration", nn::calibration_name(q.options.calibration)},
+            {"calibration_samples", q.result.calibration_samples},
+            {"sqnr_images", kSqnrImages},
+            {"fused", q.options.fuse},
+            {"fusions", q.result.fusions},
+            {"folded_batch_norms", q.result.folded_batch_norms},
+            {"logits_sqnr_db", db_json(q.logits_sqnr_db)},
+            {"per_layer", layers}};
+}
+
+void print_quant_report(const Quantized& q) {
+    std::printf("  quantization  %s, %s calibration on %lld training images%s\n", q.options.recipe.name.c_str(),
+                nn::calibration_name(q.options.calibration), static_cast<long long>(q.result.calibration_samples),
+                q.options.fuse ? "" : ", no fusion");
+    for (const std::string& f : q.result.fusions) std::printf("  fused         %s\n", f.c_str());
+    for (const std::string& f : q.result.folded_batch_norms) std::printf("  folded BN     %s\n", f.c_str());
+    std::printf("  SQNR over the first %lld test images (dB): logits %s\n", static_cast<long long>(kSqnrImages),
+                fixed(q.logits_sqnr_db, 2).c_str());
+    std::printf("  %-24s %-20s %-22s %10s %10s\n", "layer", "op", "weights", "w SQNR", "out SQNR");
+    for (const nn::LayerQuant& l : q.result.layers) {
+        std::string op = l.op_type;
+        for (const std::string& f : l.fused) op += "+" + f;
+        std::printf("  %-24s %-20s %-22s %10s %10s%s\n", l.name.c_str(), op.c_str(), l.weights.c_str(),
+                    l.weight_bits ? fixed(l.weight_sqnr_db, 2).c_str() : "-", fixed(l.sqnr_db, 2).c_str(),
+                    l.note.empty() ? "" : ("  (" + l.note + ")").c_str());
+    }
 }
 
 }  // namespace
@@ -117,7 +211,6 @@ int cmd_train(const Args& a) {
 int cmd_eval(const Args& a) {
     if (!a.has("--model") || !a.has("--data")) throw UsageError("eval needs --model FILE.onnx and --data fashion-mnist|DIR");
     const std::string quant = a.get("--quant", "fp32");
-    if (quant != "fp32") throw UsageError("--quant " + quant + " is not available yet (fp32 is)");
     const std::string kernels_text = a.get("--kernels", "fast");
     if (kernels_text != "fast" && kernels_text != "reference") throw UsageError("--kernels expects fast or reference");
     const nn::Kernels kernels = kernels_text == "fast" ? nn::Kernels::fast : nn::Kernels::reference;
@@ -130,7 +223,11 @@ int cmd_eval(const Args& a) {
     const nn::IdxArray labels = nn::parse_idx(read_file(labels_path), labels_path);
     const nn::ImageSet set = nn::make_image_set(images, labels, 256, dir);
     const int64_t n = a.has("--limit") ? std::min<int64_t>(set.count, parse_count("--limit", a.get("--limit", ""))) : set.count;
-    const nn::Graph g = nn::load_onnx(read_file(model_path), model_path);
+    const nn::onnx::Model model = nn::onnx::parse_model(read_file(model_path), model_path);
+    Quantized q;
+    const bool quantized = quant != "fp32";
+    if (quantized) q = quantize_with_args(a, model, model_path, dir, set);
+    const nn::Graph g = nn::import_onnx(quantized ? q.result.model : model);
     if (g.inputs.size() != 1 || g.outputs.size() != 1)
         throw InputError(model_path + ": eval needs a model with one input and one output, not " +
                          std::to_string(g.inputs.size()) + " and " + std::to_string(g.outputs.size()));
@@ -168,6 +265,13 @@ int cmd_eval(const Args& a) {
         json doc = {{"model", model_path}, {"data", a.get("--data", "")}, {"quant", quant},
                     {"kernels", nn::kernels_name(kernels)}, {"n", n}, {"correct", correct},
                     {"accuracy", accuracy}, {"ms_per_image", ms_per_image}, {"batch", batch}, {"per_node", nodes}};
+        if (quantized) {
+            const json r = quant_report_json(q);
+            for (auto it = r.begin(); it != r.end(); ++it)
+                if (it.key() != "recipe") doc[it.key()] = it.value();
+        } else {
+            doc["per_layer"] = json::array();
+        }
         if (a.flag("--predictions")) doc["predictions"] = predictions;
         std::cout << doc.dump(2) << "\n";
         return 0;
@@ -176,10 +280,48 @@ int cmd_eval(const Args& a) {
                 static_cast<long long>(n), batch, nn::kernels_name(kernels), quant.c_str());
     std::printf("  accuracy      %s (%lld correct)\n", fixed(accuracy, 4).c_str(), static_cast<long long>(correct));
     std::printf("  ms per image  %s\n", fixed(ms_per_image, 4).c_str());
+    if (quantized) print_quant_report(q);
     std::printf("  %-24s %-20s %-22s %s\n", "node", "op", "kernel", "ms/image");
     for (size_t k = 0; k < g.nodes.size(); ++k)
         std::printf("  %-24s %-20s %-22s %s\n", g.nodes[k].label().c_str(), g.nodes[k].proto.op_type.c_str(),
                     plan.node_kernels[k].c_str(), fixed(n ? node_ms[k] / double(n) : 0.0, 5).c_str());
+    return 0;
+}
+
+}  // namespace stacklab::cli
+
+namespace stacklab::cli {
+
+// `quantize`: the model quantized with --quant (calibrated on the training split), written as a
+// QDQ ONNX file that ONNX Runtime runs too; prints the per-layer report.
+int cmd_quantize(const Args& a) {
+    if (!a.has("--model") || !a.has("--out")) throw UsageError("quantize needs --model FILE.onnx and --out FILE.onnx");
+    const std::string model_path = a.get("--model", ""), out = a.get("--out", "");
+    const std::string dir = dataset_dir(a.get("--data", "fashion-mnist"));
+    const nn::ImageSet test = load_split(dir, "t10k");
+    nn::onnx::Model model = nn::onnx::parse_model(read_file(model_path), model_path);
+    nn::import_onnx(model);  // the importer's errors (unsupported ops, bad shapes) before any work
+    Quantized q = quantize_with_args(a, model, model_path, dir, test);
+    std::string command = "stacklab quantize --model " + model_path + " --quant " + q.options.recipe.name + " --calib " +
+                          a.get("--calib", "256") + " --calibration " + nn::calibration_name(q.options.calibration) +
+                          (q.options.fuse ? "" : " --no-fuse") + (q.options.fold_batch_norm ? "" : " --no-fold-bn");
+    q.result.model.metadata_props.push_back({"quantized_by", command});
+    const std::string bytes = nn::onnx::serialize_model(q.result.model);
+    {
+        std::ofstream f(out, std::ios::binary);
+        if (!(f << bytes)) throw InputError("cannot write " + out);
+    }
+    if (a.json) {
+        json doc = quant_report_json(q);
+        doc["model"] = model_path;
+        doc["out"] = out;
+        doc["bytes"] = bytes.size();
+        doc["command"] = command;
+        std::cout << doc.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("wrote %s (%zu bytes, QDQ form)\n", out.c_str(), bytes.size());
+    print_quant_report(q);
     return 0;
 }
 

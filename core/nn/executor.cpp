@@ -89,8 +89,19 @@ bool fits_int(int64_t v) { return v >= 1 && v <= (int64_t{1} << 24); }
 const TensorInfo* input_info(const Graph& g, const GraphNode& n, size_t i) {
     return i < n.inputs.size() && n.inputs[i] >= 0 ? &g.tensors[static_cast<size_t>(n.inputs[i])] : nullptr;
 }
-const Tensor* input_const(const Graph& g, const GraphNode& n, size_t i) {
-    return i < n.inputs.size() && n.inputs[i] >= 0 ? g.constant(n.inputs[i]) : nullptr;
+// The constant value of tensor t: an initializer, or a value folded at prepare time (Plan::folded);
+// nullptr when t is computed at run time.
+struct Constants {
+    const Graph& g;
+    const std::vector<std::shared_ptr<const Tensor>>& folded;
+    const Tensor* operator()(int t) const {
+        if (t < 0) return nullptr;
+        if (folded[static_cast<size_t>(t)]) return folded[static_cast<size_t>(t)].get();
+        return g.constant(t);
+    }
+};
+const Tensor* input_const(const Constants& c, const GraphNode& n, size_t i) {
+    return i < n.inputs.size() ? c(n.inputs[i]) : nullptr;
 }
 bool is_float(const TensorInfo* t) { return t && t->dtype == DataType::FLOAT; }
 bool only_first_output(const GraphNode& n) {
@@ -140,10 +151,10 @@ bool pool2d_attrs(const GraphNode& n, quant::Pool2DAttrs& a) {
 }
 
 // A constant int8/uint8 scalar (or absent: 0) as an int32 zero point; false if it is anything else.
-bool scalar_zero_point(const Graph& g, const GraphNode& n, size_t i, int32_t& zp) {
+bool scalar_zero_point(const Constants& c, const GraphNode& n, size_t i, int32_t& zp) {
     zp = 0;
     if (i >= n.inputs.size() || n.inputs[i] < 0) return true;
-    const Tensor* t = g.constant(n.inputs[i]);
+    const Tensor* t = c(n.inputs[i]);
     if (!t || t->numel() != 1) return false;
     if (t->dtype == DataType::UINT8) zp = t->as<uint8_t>()[0];
     else if (t->dtype == DataType::INT8) zp = t->as<int8_t>()[0];
@@ -152,10 +163,10 @@ bool scalar_zero_point(const Graph& g, const GraphNode& n, size_t i, int32_t& zp
 }
 
 // Weight zero points: absent (0), one int8 value, or `count` int8 values.
-bool weight_zero_points(const Graph& g, const GraphNode& n, size_t i, int64_t count, std::vector<int32_t>& zps) {
+bool weight_zero_points(const Constants& c, const GraphNode& n, size_t i, int64_t count, std::vector<int32_t>& zps) {
     zps = {0};
     if (i >= n.inputs.size() || n.inputs[i] < 0) return true;
-    const Tensor* t = g.constant(n.inputs[i]);
+    const Tensor* t = c(n.inputs[i]);
     if (!t || t->dtype != DataType::INT8 || (t->numel() != 1 && !(t->dims.size() == 1 && t->numel() == count)))
         return false;
     zps.clear();
@@ -164,15 +175,15 @@ bool weight_zero_points(const Graph& g, const GraphNode& n, size_t i, int64_t co
 }
 
 // Returns null when the node runs on the reference.
-std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const GraphNode& n, quant::Isa isa) {
+std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const Constants& consts, const GraphNode& n, quant::Isa isa) {
     auto p = std::make_shared<PreparedNode>();
     const TensorInfo* x = input_info(g, n, 0);
     if (!x || !x->has_shape || !only_first_output(n)) return nullptr;
     const size_t rank = x->shape.size();
     switch (n.op) {
         case OpType::Conv: {
-            const Tensor* w = input_const(g, n, 1);
-            const Tensor* b = input_const(g, n, 2);
+            const Tensor* w = input_const(consts, n, 1);
+            const Tensor* b = input_const(consts, n, 2);
             if (!is_float(x) || rank != 4 || !w || w->dtype != DataType::FLOAT || w->dims.size() != 4) return nullptr;
             if (n.inputs.size() > 2 && n.inputs[2] >= 0 && (!b || b->dtype != DataType::FLOAT || b->numel() != w->dims[0]))
                 return nullptr;
@@ -191,12 +202,12 @@ std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const GraphNode& n, q
             return p;
         }
         case OpType::ConvInteger: {
-            const Tensor* w = input_const(g, n, 1);
+            const Tensor* w = input_const(consts, n, 1);
             if (rank != 4 || (x->dtype != DataType::UINT8 && x->dtype != DataType::INT8)) return nullptr;
             if (!w || w->dtype != DataType::INT8 || w->dims.size() != 4) return nullptr;
             for (int64_t d : w->dims) if (!fits_int(d)) return nullptr;
             std::vector<int32_t> wzp;
-            if (!scalar_zero_point(g, n, 2, p->x_zero_point) || !weight_zero_points(g, n, 3, w->dims[0], wzp)) return nullptr;
+            if (!scalar_zero_point(consts, n, 2, p->x_zero_point) || !weight_zero_points(consts, n, 3, w->dims[0], wzp)) return nullptr;
             if (!conv2d_attrs(n, p->conv)) return nullptr;
             p->kind = FastKind::conv_integer;
             p->out_channels = int(w->dims[0]), p->weight_in_channels = int(w->dims[1]);
@@ -210,8 +221,8 @@ std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const GraphNode& n, q
             return p;
         }
         case OpType::Gemm: {
-            const Tensor* b = input_const(g, n, 1);
-            const Tensor* c = input_const(g, n, 2);
+            const Tensor* b = input_const(consts, n, 1);
+            const Tensor* c = input_const(consts, n, 2);
             if (!is_float(x) || rank != 2 || iattr(n, "transA", 0) != 0 || fattr(n, "alpha", 1.0f) != 1.0f) return nullptr;
             if (!b || b->dtype != DataType::FLOAT || b->dims.size() != 2) return nullptr;
             const bool tb = iattr(n, "transB", 0) != 0;
@@ -233,7 +244,7 @@ std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const GraphNode& n, q
             return p;
         }
         case OpType::MatMul: {
-            const Tensor* b = input_const(g, n, 1);
+            const Tensor* b = input_const(consts, n, 1);
             if (!is_float(x) || rank < 2 || !b || b->dtype != DataType::FLOAT || b->dims.size() != 2) return nullptr;
             p->kind = FastKind::matmul_f32;
             p->K = b->dims[0];
@@ -242,12 +253,12 @@ std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const GraphNode& n, q
             return p;
         }
         case OpType::MatMulInteger: {
-            const Tensor* b = input_const(g, n, 1);
+            const Tensor* b = input_const(consts, n, 1);
             if (rank < 2 || (x->dtype != DataType::UINT8 && x->dtype != DataType::INT8)) return nullptr;
             if (!b || b->dtype != DataType::INT8 || b->dims.size() != 2) return nullptr;
             if (b->dims[0] > quant::kMaxGemmK || !fits_int(b->dims[0]) || !fits_int(b->dims[1])) return nullptr;
             std::vector<int32_t> bzp;
-            if (!scalar_zero_point(g, n, 2, p->x_zero_point) || !weight_zero_points(g, n, 3, b->dims[1], bzp)) return nullptr;
+            if (!scalar_zero_point(consts, n, 2, p->x_zero_point) || !weight_zero_points(consts, n, 3, b->dims[1], bzp)) return nullptr;
             p->kind = FastKind::matmul_integer;
             p->K = b->dims[0];
             p->N = b->dims[1];
@@ -258,7 +269,7 @@ std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const GraphNode& n, q
             if (!is_float(x) || rank < 2 || iattr(n, "training_mode", 0) != 0) return nullptr;
             const Tensor* t[4];
             for (size_t i = 0; i < 4; ++i) {
-                t[i] = input_const(g, n, i + 1);
+                t[i] = input_const(consts, n, i + 1);
                 if (!t[i] || t[i]->dtype != DataType::FLOAT || t[i]->dims.size() != 1 || t[i]->dims[0] != t[0]->dims[0])
                     return nullptr;
             }
@@ -272,8 +283,8 @@ std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const GraphNode& n, q
             return p;
         }
         case OpType::LayerNormalization: {
-            const Tensor* gamma = input_const(g, n, 1);
-            const Tensor* beta = input_const(g, n, 2);
+            const Tensor* gamma = input_const(consts, n, 1);
+            const Tensor* beta = input_const(consts, n, 2);
             if (!is_float(x) || rank < 1 || iattr(n, "stash_type", 1) != 1) return nullptr;
             int64_t axis = iattr(n, "axis", -1);
             if (axis < 0) axis += int64_t(rank);
@@ -582,11 +593,35 @@ Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
     Plan p;
     p.graph = &g;
     p.kernels = kernels;
-    for (const GraphNode& n : g.nodes) {
+    p.folded.resize(g.tensors.size());
+    p.node_folded.assign(g.nodes.size(), false);
+    const Constants constants{g, p.folded};
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+        const GraphNode& n = g.nodes[k];
         std::shared_ptr<PreparedNode> prep;
         if (kernels == Kernels::fast) {
+            // Constant folding: a node whose every input is a constant (e.g. DequantizeLinear of
+            // int8 weights, a Reshape of an initializer) gives the same outputs on every run, so
+            // the reference computes them once here; the nodes that read them see constants.
+            bool all_constant = true;
+            for (int t : n.inputs)
+                if (t >= 0 && !constants(t)) all_constant = false;
+            if (all_constant) {
+                std::vector<const Tensor*> in;
+                for (int t : n.inputs) in.push_back(constants(t));
+                std::vector<Tensor> out = run_reference_node(n.proto, in, n.opset);
+                for (size_t o = 0; o < n.outputs.size() && o < out.size(); ++o)
+                    if (n.outputs[o] >= 0) {
+                        out[o].name = g.tensors[static_cast<size_t>(n.outputs[o])].name;
+                        p.folded[static_cast<size_t>(n.outputs[o])] = std::make_shared<const Tensor>(std::move(out[o]));
+                    }
+                p.node_folded[k] = true;
+                p.node_kernels.push_back("folded");
+                p.nodes.push_back(nullptr);
+                continue;
+            }
             try {
-                prep = prepare_node(g, n, isa);
+                prep = prepare_node(g, constants, n, isa);
             } catch (const NodeError&) {
                 throw;
             } catch (const std::exception& e) {
@@ -611,7 +646,8 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
 
     std::vector<Tensor> values(g.tensors.size());
     std::vector<const Tensor*> bound(g.tensors.size(), nullptr);
-    for (size_t t = 0; t < g.tensors.size(); ++t) bound[t] = g.constant(int(t));
+    for (size_t t = 0; t < g.tensors.size(); ++t)
+        bound[t] = plan.folded.size() == g.tensors.size() && plan.folded[t] ? plan.folded[t].get() : g.constant(int(t));
     for (size_t i = 0; i < inputs.size(); ++i) {
         const size_t t = static_cast<size_t>(g.inputs[i]);
         check_binding(g.tensors[t], inputs[i], i);
@@ -629,6 +665,10 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
     RunResult result;
     for (size_t k = 0; k < g.nodes.size(); ++k) {
         const GraphNode& n = g.nodes[k];
+        if (k < plan.node_folded.size() && plan.node_folded[k]) {
+            result.timings.push_back({n.label(), n.proto.op_type, plan.node_kernels[k], 0.0});
+            continue;
+        }
         std::vector<const Tensor*> in;
         for (int t : n.inputs) {
             if (t >= 0 && !bound[static_cast<size_t>(t)])
@@ -659,7 +699,8 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
         }
         if (!options.keep_activations)
             for (int t : n.inputs)
-                if (t >= 0 && last_use[static_cast<size_t>(t)] == int(k) && g.tensors[static_cast<size_t>(t)].initializer < 0) {
+                if (t >= 0 && last_use[static_cast<size_t>(t)] == int(k) && g.tensors[static_cast<size_t>(t)].initializer < 0 &&
+                    bound[static_cast<size_t>(t)] == &values[static_cast<size_t>(t)]) {
                     values[static_cast<size_t>(t)] = Tensor();
                     bound[static_cast<size_t>(t)] = nullptr;
                 }

@@ -19,6 +19,10 @@
 //   MaxPool / AveragePool (2-D, no Indices output), GlobalAveragePool   quant pooling
 //   MatMulInteger, ConvInteger (2-D)      weights packed once (quant::pack_b / pack_conv2d) and the
 //                                         packed int8 kernels, int32 output
+// Nodes whose inputs are all constants (DequantizeLinear of int8 weights in a QDQ model, shape ops
+// on initializers) are folded: computed once by the reference at prepare time, after which the
+// node that reads them sees a constant and can take its fast path (a QDQ Conv packs its
+// dequantized weights like any fp32 Conv).
 // Everything else (shape ops, Quantize/DequantizeLinear, QLinearConv, QLinearMatMul, and any node
 // outside the conditions above) runs the reference: for QLinear* the reference already computes
 // its accumulators with core/quant's packed GEMM/convolution, and its requantization rule (a double
@@ -62,8 +66,13 @@ struct Plan {
     const Graph* graph = nullptr;  // must outlive the plan
     Kernels kernels = Kernels::fast;
     std::vector<std::shared_ptr<const PreparedNode>> nodes;  // one per graph node; null: reference
-    // What runs each node: "reference", "conv2d_f32", "gemm_f32", ...
+    // What runs each node: "reference", "conv2d_f32", "gemm_f32", ..., or "folded".
     std::vector<std::string> node_kernels;
+    // Constant folding (fast kernels only): a node whose inputs are all constants ran once, on the
+    // reference, in prepare(); node_folded marks it (run() skips it, timing 0) and folded holds its
+    // outputs, one slot per Graph::tensors index (null: not folded).
+    std::vector<bool> node_folded;
+    std::vector<std::shared_ptr<const onnx::Tensor>> folded;
 };
 
 // Throws std::invalid_argument if the graph cannot be prepared (NodeError for a node whose

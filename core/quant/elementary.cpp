@@ -62,6 +62,28 @@ double ref_tanh(double x) {
     return x < 0 ? -r : r;
 }
 
+double ref_log10(double x) {
+    if (std::isnan(x) || x < 0.0) return std::numeric_limits<double>::quiet_NaN();
+    if (x == 0.0) return -std::numeric_limits<double>::infinity();
+    if (std::isinf(x)) return x;
+    int e = 0;
+    double m = std::frexp(x, &e);  // exact: x = m * 2^e, m in [0.5, 1)
+    if (m < 0.70710678118654752) {
+        m *= 2.0;
+        --e;
+    }
+    // ln m = 2 atanh(t), t = (m - 1) / (m + 1), |t| <= 0.1716: 2 (t + t^3/3 + t^5/5 + ...); the
+    // term t^(2k+1) / (2k+1) falls below 1e-20 relative by k = 13.
+    const double t = (m - 1.0) / (m + 1.0), t2 = t * t;
+    double power = t, sum = 0.0;
+    for (int k = 0; k < 16; ++k) {
+        sum += power / double(2 * k + 1);
+        power *= t2;
+    }
+    const double ln2 = 0.69314718055994530942, ln10 = 2.30258509299404568402;
+    return (double(e) * ln2 + 2.0 * sum) / ln10;
+}
+
 float fast_exp(float x) {
     if (std::isnan(x)) return x;
     if (x > 88.7f) return std::numeric_limits<float>::infinity();

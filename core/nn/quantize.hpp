@@ -1,0 +1,135 @@
+// Post-training quantization of an fp32 ONNX model into QDQ form, with per-layer error reports.
+//
+// What it does, in order (quantize_model):
+//   1. BatchNormalization folding: a Conv with constant weights whose only reader is an
+//      inference-mode BatchNormalization with constant parameters becomes one Conv,
+//        W'[o] = W[o] * a[o],  b'[o] = (b[o] - mean[o]) * a[o] + B[o],  a[o] = scale[o] / sqrt(var[o] + eps)
+//      (Jacob et al., "Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-
+//      Only Inference", CVPR 2018, section 3.2), so the weights are quantized once, after folding.
+//   2. Layers: every Conv, Gemm and MatMul whose weight input (W, B) is a constant is a quantized
+//      layer. With fusion on (the default) the layer's fused group extends over a following Relu
+//      (Conv+ReLU, Gemm+ReLU: the activation is clipped by the output quantization range), and a
+//      LayerNormalization followed by Gelu forms one float group (no quantization between them,
+//      and the executor runs the pair as one kernel in the chip model). With fusion off each op is
+//      its own group, so the Conv output is quantized before the Relu and the LayerNormalization
+//      output before the Gelu: the difference shows in the accuracy and the SQNR.
+//   3. Weights: int8 or int4 symmetric (zero point 0, q in [-(2^(b-1)-1), 2^(b-1)-1], scale =
+//      amax / (2^(b-1)-1)), per output channel (Conv axis 0, Gemm/MatMul the N axis), per tensor,
+//      or in groups of `group` consecutive weights along the reduction axis K of each output
+//      channel (the k-bit grouped idea of GPTQ/AWQ/llama.cpp, with float scales). Every weight is
+//      stored as an int8 initializer (4-bit values in int8 containers: the file is not smaller,
+//      the numerics are those of 4 bits) read through DequantizeLinear; a grouped weight is stored
+//      as [channels * K / group, group] with one scale per row (per-axis, axis 0) followed by
+//      Reshape (and Transpose for a [K, N] weight) back to its shape, which every ONNX runtime since
+//      opset 13 runs. A layer whose K is not a multiple of the group falls back to per-channel
+//      (LayerQuant::note says so).
+//   4. Activations: int8 asymmetric per tensor (QuantizeLinear -> DequantizeLinear pairs) on the
+//      data input of every quantized layer and on the output of every fused group (quantized
+//      layers and LayerNormalization(+Gelu)) whose readers are not all graph outputs; the graph's
+//      outputs (the logits) stay float. Ranges come from calibration on the given inputs:
+//        min_max     running min/max (onnxruntime's MinMax calibrator)
+//        percentile  the (100-p)-th and p-th percentiles of the values seen (p = 99.99 by default)
+//        mse         the clipping range with the least quantize-dequantize MSE (quant::search_mse_clip)
+//      (core/quant/calibrate.hpp); parameters by quant::choose_params (range widened to include 0).
+//   5. Mixed precision (recipe "mixed"): each layer's sensitivity is the SQNR of the logits when
+//      only that layer's weights are 4-bit (the others 8-bit, activations int8), on the
+//      calibration inputs; layers at or above `mixed_min_sqnr_db` keep 4 bits, the rest 8 bits.
+//
+// Error report (layer_sqnr): SQNR = 10 log10(sum ref^2 / sum (ref - q)^2) in dB of each fused
+// group's output (what the next layer reads: after its QDQ pair) against the fp32 model's same
+// tensor, summed over the given inputs in double in index order; +inf when identical. log10 is
+// quant::ref_log10 and the sums are in a fixed order, so the report is the same natively and in wasm.
+//
+// The result is an ordinary ONNX model: nn::import_onnx and the executor run it (the fast kernels
+// fold the weights' DequantizeLinear at prepare time), ONNX Runtime runs the same file.
+//
+// Errors: std::invalid_argument naming the recipe, the option or the calibration input.
+#pragma once
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "nn/graph.hpp"
+#include "nn/onnx_proto.hpp"
+
+namespace stacklab::nn {
+
+enum class CalibrationMethod { min_max, percentile, mse };
+const char* calibration_name(CalibrationMethod m);  // "minmax", "percentile", "mse"
+// Throws std::invalid_argument naming `text` and the valid names.
+CalibrationMethod parse_calibration(const std::string& text);
+
+enum class WeightGranularity { per_channel, per_tensor, grouped };
+
+struct WeightFormat {
+    int bits = 8;  // 0: the weights stay fp32; else 2..8
+    WeightGranularity granularity = WeightGranularity::per_channel;
+    int group = 32;  // grouped only
+};
+std::string weight_format_name(const WeightFormat& w);  // "int8 per-channel", "int4 groups of 32", "fp32"
+
+struct QuantRecipe {
+    std::string name;
+    WeightFormat weights;
+    bool activations = true;  // int8 asymmetric activations
+    bool mixed = false;       // per-layer 4 / 8 bits by sensitivity (weights.granularity applies to both)
+};
+// Presets (the values of `--quant`):
+//   fp32            nothing quantized (the model as it is)
+//   int8            int8 per-channel weights, int8 activations
+//   int8-pertensor  int8 per-tensor weights, int8 activations (also spelled w8a8-pertensor)
+//   w4a8            int4 per-channel weights, int8 activations
+//   w4g32a8         int4 weights in groups of 32, int8 activations
+//   w4g32           int4 weights in groups of 32, fp32 activations (weight-only)
+//   w8              int8 per-channel weights, fp32 activations (weight-only)
+//   mixed           int4 or int8 per-channel weights per layer by sensitivity, int8 activations
+QuantRecipe quant_recipe(const std::string& name);
+std::vector<std::string> quant_recipe_names();
+
+struct QuantizeOptions {
+    QuantRecipe recipe = quant_recipe("int8");
+    CalibrationMethod calibration = CalibrationMethod::min_max;
+    double percentile = 99.99;  // percentile calibration, in (50, 100]
+    bool fold_batch_norm = true;
+    bool fuse = true;
+    double mixed_min_sqnr_db = 25.0;
+};
+
+struct LayerQuant {
+    std::string name;            // the quantized layer's node (GraphNode::label) or the LN group's first node
+    std::string op_type;         // "Conv", "Gemm", "MatMul", "LayerNormalization"
+    std::vector<std::string> fused;  // op types fused after it: "Relu", "Gelu"
+    std::string output;          // the fp32 model's tensor the group writes
+    std::string weights;         // weight_format_name of what was applied ("fp32" for LN groups)
+    int weight_bits = 0;
+    double weight_sqnr_db = std::numeric_limits<double>::infinity();
+    double sensitivity_db = std::numeric_limits<double>::quiet_NaN();  // mixed only: logits SQNR with only this layer at 4 bits
+    double sqnr_db = std::numeric_limits<double>::quiet_NaN();         // set by layer_sqnr
+    std::string note;            // e.g. the grouped fallback
+    std::string quantized_output;  // the quantized model's tensor to compare (the output's DQ, or the output)
+};
+
+struct QuantizeResult {
+    onnx::Model model;                            // the QDQ model
+    std::vector<LayerQuant> layers;               // in node order
+    std::vector<std::string> folded_batch_norms;  // node labels
+    std::vector<std::string> fusions;             // "Conv 'conv1' + Relu 'relu1'", ...
+    int64_t calibration_samples = 0;
+};
+
+// `calibration` holds batches for the model's single input (e.g. [n,1,28,28] float images). The
+// model must have one input. Throws std::invalid_argument for an unknown recipe, an empty
+// calibration set or a model the quantizer cannot read (NodeError from the importer).
+QuantizeResult quantize_model(const onnx::Model& model, const std::vector<onnx::Tensor>& calibration,
+                              const QuantizeOptions& options);
+
+// SQNR of `test` against `ref` in dB (see above); both of n values.
+double sqnr_db(const float* ref, const float* test, size_t n);
+
+// Fills LayerQuant::sqnr_db of every layer by running both models (fast kernels) on `inputs`, and
+// returns the SQNR of the first graph output (the logits).
+double layer_sqnr(const Graph& fp32, const Graph& quantized, std::vector<LayerQuant>& layers,
+                  const std::vector<onnx::Tensor>& inputs);
+
+}  // namespace stacklab::nn
