@@ -80,8 +80,8 @@ double ref_log10(double x) {
         sum += power / double(2 * k + 1);
         power *= t2;
     }
-    const double ln2 = 0.69314718055994530942, ln10 = 2.30258509299404568402;
-    return (double(e) * ln2 + 2.0 * sum) / ln10;
+    const double log10_2 = 0.30102999566398119521, ln10 = 2.30258509299404568402;
+    return double(e) * log10_2 + 2.0 * sum / ln10;
 }
 
 float fast_exp(float x) {

@@ -1,0 +1,325 @@
+// The quantization pipeline (core/nn/quantize.hpp): weights, groups, BN folding, fusion, calibration,
+// mixed precision and the per-layer SQNR, on hand-built models and on the shipped CNN with real data.
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "nn/executor.hpp"
+#include "nn/graph.hpp"
+#include "nn/idx.hpp"
+#include "nn/onnx_build.hpp"
+#include "nn/quantize.hpp"
+#include "quant/calibrate.hpp"
+#include "quant/elementary.hpp"
+#include "test_support.hpp"
+
+using namespace stacklab::nn;
+using stacklab::test::contains;
+using stacklab::test::error_of;
+using stacklab::test::Rng;
+
+namespace {
+
+std::vector<float> random_floats(Rng& rng, size_t n, float lo, float hi) {
+    std::vector<float> v(n);
+    for (float& x : v) x = rng.uniform(lo, hi);
+    return v;
+}
+
+onnx::Model model_of(onnx::Graph g) {
+    onnx::Model m;
+    m.ir_version = 8;
+    m.opset_imports = {{"", 13}};
+    m.graph = std::move(g);
+    return m;
+}
+
+// x [N, K] -> Gemm(W [K, N]) -> y
+onnx::Model gemm_model(int64_t K, int64_t N, const std::vector<float>& w) {
+    onnx::Graph g;
+    g.inputs = {onnx::float_value("x", {-1, K})};
+    g.outputs = {onnx::float_value("y", {-1, N})};
+    g.initializers = {onnx::float_tensor("w", {K, N}, w)};
+    g.nodes = {onnx::make_node("Gemm", "fc", {"x", "w"}, {"y"})};
+    return model_of(g);
+}
+
+std::vector<float> run_model(const onnx::Model& m, const onnx::Tensor& x) {
+    const Graph g = import_onnx(m);
+    return run(prepare(g, Kernels::fast), {x}).outputs.at(0).to_vector<float>();
+}
+
+const onnx::Node* node_named(const onnx::Model& m, const std::string& name) {
+    for (const auto& n : m.graph.nodes)
+        if (n.name == name) return &n;
+    return nullptr;
+}
+const onnx::Tensor* initializer_named(const onnx::Model& m, const std::string& name) {
+    for (const auto& t : m.graph.initializers)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+// The node that reads tensor t.
+const onnx::Node* reader_of(const onnx::Model& m, const std::string& t) {
+    for (const auto& n : m.graph.nodes)
+        if (std::find(n.inputs.begin(), n.inputs.end(), t) != n.inputs.end()) return &n;
+    return nullptr;
+}
+
+QuantizeOptions options_for(const std::string& recipe) {
+    QuantizeOptions o;
+    o.recipe = quant_recipe(recipe);
+    return o;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(nn_quantize)
+
+BOOST_AUTO_TEST_CASE(ref_log10_agrees_with_the_c_library_to_a_few_ulp) {
+    Rng rng(3);
+    for (int i = 0; i < 2000; ++i) {
+        const double x = std::ldexp(1.0 + rng.unit(), rng.integer(-60, 60));
+        const double ours = stacklab::quant::ref_log10(x), libm = std::log10(x);
+        BOOST_TEST(std::fabs(ours - libm) <= 1e-15 * std::max(1.0, std::fabs(libm)), x);
+    }
+    BOOST_TEST(stacklab::quant::ref_log10(1000.0) == 3.0, boost::test_tools::tolerance(1e-15));
+    BOOST_TEST(std::isinf(stacklab::quant::ref_log10(0.0)));
+    BOOST_TEST(std::isnan(stacklab::quant::ref_log10(-1.0)));
+}
+
+BOOST_AUTO_TEST_CASE(sqnr_is_ten_log10_of_signal_over_noise_power) {
+    const std::vector<float> ref = {3.0f, 4.0f}, test = {3.0f, 4.5f};  // signal 25, noise 0.25: 20 dB
+    BOOST_TEST(sqnr_db(ref.data(), test.data(), 2) == 20.0, boost::test_tools::tolerance(1e-12));
+    BOOST_TEST(std::isinf(sqnr_db(ref.data(), ref.data(), 2)));
+}
+
+BOOST_AUTO_TEST_CASE(per_channel_int8_weights_are_amax_over_127_per_output_column_and_run_as_dequantized_fp32) {
+    Rng rng(11);
+    const int64_t K = 8, N = 3;
+    std::vector<float> w = random_floats(rng, size_t(K * N), -1.0f, 1.0f);
+    for (int64_t k = 0; k < K; ++k) w[size_t(k * N + 2)] *= 10.0f;  // column 2 ten times larger
+    const QuantizeResult r = quantize_model(gemm_model(K, N, w), {}, options_for("w8"));
+    BOOST_REQUIRE_EQUAL(r.layers.size(), 1u);
+    BOOST_TEST(r.layers[0].weights == "int8 per-channel");
+    const onnx::Tensor* scale = initializer_named(r.model, "w_scale");
+    BOOST_REQUIRE(scale);
+    BOOST_TEST(scale->numel() == N);
+    std::vector<float> expect_dq(w.size());
+    for (int64_t n = 0; n < N; ++n) {
+        float amax = 0.0f;
+        for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(w[size_t(k * N + n)]));
+        BOOST_TEST(scale->as<float>()[n] == amax / 127.0f);
+        for (int64_t k = 0; k < K; ++k) {
+            const float s = amax / 127.0f, v = w[size_t(k * N + n)];
+            expect_dq[size_t(k * N + n)] = std::nearbyint(v / s) * s;
+            BOOST_TEST(std::fabs(expect_dq[size_t(k * N + n)] - v) <= 0.5f * s * 1.0001f);
+        }
+    }
+    // The QDQ model computes exactly what an fp32 Gemm on the dequantized weights computes.
+    const onnx::Tensor x = onnx::float_tensor("x", {2, K}, random_floats(rng, size_t(2 * K), -1.0f, 1.0f));
+    BOOST_TEST(run_model(r.model, x) == run_model(gemm_model(K, N, expect_dq), x), boost::test_tools::per_element());
+    BOOST_TEST(r.layers[0].weight_sqnr_db > 35.0);
+}
+
+BOOST_AUTO_TEST_CASE(grouped_int4_weights_get_one_scale_per_group_of_k_and_fall_back_to_per_channel_when_k_does_not_divide) {
+    Rng rng(12);
+    const int64_t K = 64, N = 3;
+    std::vector<float> w = random_floats(rng, size_t(K * N), -1.0f, 1.0f);
+    for (int64_t n = 0; n < N; ++n) w[size_t(40 * N + n)] = 8.0f;  // an outlier in the second group of every column
+    const QuantizeResult r = quantize_model(gemm_model(K, N, w), {}, options_for("w4g32"));
+    BOOST_TEST(r.layers.at(0).weights == "int4 groups of 32");
+    std::vector<float> expect_dq(w.size());
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t g0 = 0; g0 < K; g0 += 32) {
+            float amax = 0.0f;
+            for (int64_t k = g0; k < g0 + 32; ++k) amax = std::max(amax, std::fabs(w[size_t(k * N + n)]));
+            const float s = amax / 7.0f;
+            for (int64_t k = g0; k < g0 + 32; ++k)
+                expect_dq[size_t(k * N + n)] = std::clamp(std::nearbyint(w[size_t(k * N + n)] / s), -7.0f, 7.0f) * s;
+        }
+    const onnx::Tensor x = onnx::float_tensor("x", {2, K}, random_floats(rng, size_t(2 * K), -1.0f, 1.0f));
+    BOOST_TEST(run_model(r.model, x) == run_model(gemm_model(K, N, expect_dq), x), boost::test_tools::per_element());
+    // The outlier only coarsens its own group: grouped beats per-channel on these weights.
+    const QuantizeResult pc = quantize_model(gemm_model(K, N, w), {}, [] {
+        QuantizeOptions o = options_for("w4g32");
+        o.recipe.weights.granularity = WeightGranularity::per_channel;
+        return o;
+    }());
+    BOOST_TEST(r.layers[0].weight_sqnr_db > pc.layers[0].weight_sqnr_db + 3.0);
+
+    const QuantizeResult odd = quantize_model(gemm_model(48, N, random_floats(rng, size_t(48 * N), -1.0f, 1.0f)), {},
+                                              options_for("w4g32"));
+    BOOST_TEST(odd.layers.at(0).weights == "int4 per-channel");
+    BOOST_TEST(contains(odd.layers[0].note, "K = 48 is not a multiple of the group size 32"));
+}
+
+BOOST_AUTO_TEST_CASE(batch_normalization_after_a_conv_is_folded_into_its_weights_and_bias) {
+    Rng rng(13);
+    onnx::Graph g;
+    g.inputs = {onnx::float_value("x", {-1, 2, 6, 6})};
+    g.outputs = {onnx::float_value("y", {-1, 3, 4, 4})};
+    g.initializers = {onnx::float_tensor("w", {3, 2, 3, 3}, random_floats(rng, 54, -1.0f, 1.0f)),
+                      onnx::float_tensor("b", {3}, {0.1f, -0.2f, 0.3f}),
+                      onnx::float_tensor("gamma", {3}, {1.5f, 0.5f, -2.0f}),
+                      onnx::float_tensor("beta", {3}, {0.0f, 1.0f, -1.0f}),
+                      onnx::float_tensor("mean", {3}, {0.2f, -0.3f, 0.5f}),
+                      onnx::float_tensor("var", {3}, {0.5f, 2.0f, 1.0f})};
+    g.nodes = {onnx::make_node("Conv", "conv", {"x", "w", "b"}, {"c"}, {onnx::ints_attr("kernel_shape", {3, 3})}),
+               onnx::make_node("BatchNormalization", "bn", {"c", "gamma", "beta", "mean", "var"}, {"y"})};
+    const onnx::Model m = model_of(g);
+    const QuantizeResult r = quantize_model(m, {}, options_for("w8"));
+    BOOST_TEST(r.folded_batch_norms == std::vector<std::string>{"bn"}, boost::test_tools::per_element());
+    for (const auto& n : r.model.graph.nodes) BOOST_TEST(n.op_type != "BatchNormalization");
+    // Folding alone (fp32) gives the unfolded outputs up to float rounding.
+    const QuantizeResult f = quantize_model(m, {}, options_for("fp32"));
+    const onnx::Tensor x = onnx::float_tensor("x", {1, 2, 6, 6}, random_floats(rng, 72, -1.0f, 1.0f));
+    const std::vector<float> a = run_model(m, x), b = run_model(f.model, x);
+    BOOST_REQUIRE_EQUAL(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) BOOST_TEST(std::fabs(a[i] - b[i]) <= 1e-5f * (1.0f + std::fabs(a[i])));
+}
+
+BOOST_AUTO_TEST_CASE(fusion_puts_no_quantization_between_conv_and_relu_and_unfused_does) {
+    Rng rng(14);
+    onnx::Graph g;
+    g.inputs = {onnx::float_value("x", {-1, 1, 6, 6})};
+    g.outputs = {onnx::float_value("y", {-1, 2})};
+    g.initializers = {onnx::float_tensor("w", {4, 1, 3, 3}, random_floats(rng, 36, -1.0f, 1.0f)),
+                      onnx::float_tensor("fc", {64, 2}, random_floats(rng, 128, -0.2f, 0.2f))};
+    g.nodes = {onnx::make_node("Conv", "conv", {"x", "w"}, {"c"}, {onnx::ints_attr("kernel_shape", {3, 3})}),
+               onnx::make_node("Relu", "relu", {"c"}, {"r"}),
+               onnx::make_node("Flatten", "flat", {"r"}, {"f"}),
+               onnx::make_node("Gemm", "head", {"f", "fc"}, {"y"})};
+    const onnx::Model m = model_of(g);
+    const std::vector<onnx::Tensor> calib = {onnx::float_tensor("x", {8, 1, 6, 6}, random_floats(rng, 288, -1.0f, 1.0f))};
+
+    const QuantizeResult fused = quantize_model(m, calib, options_for("int8"));
+    BOOST_TEST(fused.fusions == std::vector<std::string>{"Conv 'conv' + Relu 'relu'"}, boost::test_tools::per_element());
+    BOOST_TEST(reader_of(fused.model, "c")->op_type == "Relu");
+    // The Relu output is quantized over [0, max]: the int8 zero point sits at -128.
+    const onnx::Tensor* zp = initializer_named(fused.model, "r_act_zero_point");
+    BOOST_REQUIRE(zp);
+    BOOST_TEST(int(zp->as<int8_t>()[0]) == -128);
+    BOOST_TEST(node_named(fused.model, "x.quantize"));  // the image itself is an int8 input
+
+    QuantizeOptions o = options_for("int8");
+    o.fuse = false;
+    const QuantizeResult unfused = quantize_model(m, calib, o);
+    BOOST_TEST(unfused.fusions.empty());
+    BOOST_TEST(reader_of(unfused.model, "c")->op_type == "QuantizeLinear");
+    BOOST_TEST(reader_of(unfused.model, "c_act_dequantized")->op_type == "Relu");
+}
+
+namespace {
+// The input scale the quantizer picks for x under `method`.
+float input_scale(const std::vector<float>& x, CalibrationMethod method) {
+    Rng rng(16);
+    const onnx::Model m = gemm_model(4, 2, random_floats(rng, 8, -1.0f, 1.0f));
+    QuantizeOptions o = options_for("int8");
+    o.calibration = method;
+    o.percentile = 99.9;
+    const QuantizeResult r = quantize_model(m, {onnx::float_tensor("x", {int64_t(x.size() / 4), 4}, x)}, o);
+    return initializer_named(r.model, "x_act_scale")->as<float>()[0];
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(percentile_calibration_clips_a_lone_outlier_that_min_max_keeps) {
+    Rng rng(15);
+    std::vector<float> x = random_floats(rng, 4000, -1.0f, 1.0f);
+    x[17] = 50.0f;
+    const float minmax = input_scale(x, CalibrationMethod::min_max);
+    BOOST_TEST(minmax == (50.0f - *std::min_element(x.begin(), x.end())) / 255.0f, boost::test_tools::tolerance(1e-6f));
+    BOOST_TEST(input_scale(x, CalibrationMethod::percentile) < minmax / 10.0f);
+    // One outlier of 50 among 4000 values: clipping it costs more squared error than the coarser
+    // step does, so the MSE search keeps (almost) the whole range.
+    BOOST_TEST(input_scale(x, CalibrationMethod::mse) > minmax / 2.0f);
+}
+
+BOOST_AUTO_TEST_CASE(mse_calibration_uses_the_clip_search_of_core_quant_on_every_value_seen) {
+    Rng rng(17);
+    std::vector<float> x(4000);
+    for (float& v : x) {
+        const float u = rng.uniform(-1.0f, 1.0f);
+        v = 10.0f * u * u * u * u * u;  // most values near 0, a thin tail out to +-10
+    }
+    const float mse = input_scale(x, CalibrationMethod::mse);
+    BOOST_TEST(mse == stacklab::quant::search_mse_clip(x.data(), x.size(), true, false).params.scale[0]);
+    BOOST_TEST(mse <= input_scale(x, CalibrationMethod::min_max));
+}
+
+BOOST_AUTO_TEST_CASE(unknown_recipes_and_calibration_methods_are_named_in_the_error) {
+    BOOST_TEST(contains(error_of([] { quant_recipe("int3"); }), "quantization 'int3' is not one of fp32, int8"));
+    BOOST_TEST(contains(error_of([] { parse_calibration("kl"); }), "calibration method 'kl' is not one of minmax"));
+    BOOST_TEST(contains(error_of([] { quantize_model(gemm_model(2, 2, {1, 2, 3, 4}), {}, options_for("int8")); }),
+                        "no calibration inputs"));
+}
+
+// Real model, real data: the shipped CNN calibrated on 256 training images, measured on the first
+// 1000 test images.
+BOOST_AUTO_TEST_CASE(the_shipped_cnn_keeps_its_accuracy_in_int8_and_loses_sqnr_step_by_step_to_4_bits) {
+    const std::string path = std::string(STACKLAB_MODELS_DIR) + "/fashion_cnn.onnx";
+    const onnx::Model model = onnx::parse_model(slurp(path), path);
+    const std::string dir = std::string(STACKLAB_DATA_DIR) + "/fashion-mnist/";
+    auto load = [&](const std::string& split) {
+        return make_image_set(parse_idx(slurp(dir + split + "-images-idx3-ubyte"), split),
+                              parse_idx(slurp(dir + split + "-labels-idx1-ubyte"), split), 256, dir);
+    };
+    const ImageSet train = load("train"), test = load("t10k");
+    std::vector<onnx::Tensor> calib, eval;
+    for (int64_t i = 0; i < 256; i += 64) calib.push_back(image_batch(train, i, 64));
+    for (int64_t i = 0; i < 1000; i += 250) eval.push_back(image_batch(test, i, 250));
+    auto accuracy = [&](const onnx::Model& m) {
+        const Graph g = import_onnx(m);
+        const Plan plan = prepare(g, Kernels::fast);
+        int64_t correct = 0;
+        for (size_t b = 0; b < eval.size(); ++b) {
+            const std::vector<float> y = run(plan, {eval[b]}).outputs.at(0).to_vector<float>();
+            for (int64_t i = 0; i < 250; ++i)
+                correct += (std::max_element(y.begin() + i * 10, y.begin() + i * 10 + 10) - (y.begin() + i * 10)) ==
+                           test.labels[size_t(int64_t(b) * 250 + i)];
+        }
+        return double(correct) / 1000.0;
+    };
+    const double fp32 = accuracy(model);
+    const Graph g32 = import_onnx(model);
+    double logits_db[2];
+    const char* recipes[2] = {"int8", "w4a8"};
+    for (int i = 0; i < 2; ++i) {
+        QuantizeResult r = quantize_model(model, calib, options_for(recipes[i]));
+        BOOST_TEST(r.calibration_samples == 256);
+        BOOST_TEST(r.layers.size() == 4u);
+        logits_db[i] = layer_sqnr(g32, import_onnx(r.model), r.layers, {eval[0]});
+        const double acc = accuracy(r.model);
+        BOOST_TEST_MESSAGE(recipes[i] << ": accuracy " << acc << " (fp32 " << fp32 << "), logits SQNR " << logits_db[i] << " dB");
+        if (i == 0) {
+            BOOST_TEST(std::fabs(acc - fp32) <= 0.01);
+            for (const LayerQuant& l : r.layers) BOOST_TEST(l.sqnr_db > 30.0, l.name << " " << l.sqnr_db);
+        } else {
+            BOOST_TEST(acc >= fp32 - 0.05);
+        }
+    }
+    BOOST_TEST(logits_db[1] < logits_db[0] - 10.0);
+
+    // Mixed precision keeps the most sensitive layers at 8 bits and lands between the two.
+    QuantizeResult mixed = quantize_model(model, calib, options_for("mixed"));
+    int four = 0;
+    for (const LayerQuant& l : mixed.layers) {
+        BOOST_TEST(!std::isnan(l.sensitivity_db));
+        BOOST_TEST((l.weight_bits == 4) == (l.sensitivity_db >= 25.0));
+        four += l.weight_bits == 4;
+    }
+    BOOST_TEST(four >= 1);
+    BOOST_TEST(four < 4);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
