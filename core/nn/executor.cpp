@@ -19,7 +19,7 @@ using onnx::Tensor;
 
 enum class FastKind {
     conv_f32, gemm_f32, matmul_f32, batch_norm, layer_norm, activation, erf, softmax, relu, add, mul,
-    max_pool, average_pool, global_average_pool, matmul_integer, conv_integer,
+    max_pool, average_pool, global_average_pool, matmul_integer, conv_integer, quantize, dequantize,
 };
 
 struct PreparedNode {
@@ -40,6 +40,8 @@ struct PreparedNode {
     float epsilon = 0.0f;
     quant::Activation act = quant::Activation::sigmoid;
     quant::Pool2DAttrs pool;
+    // quantize / dequantize: per-tensor parameters; is_signed says int8 (else uint8)
+    quant::QuantParams qparams;
 };
 
 namespace {
@@ -62,6 +64,8 @@ const char* fast_kind_name(FastKind k) {
         case FastKind::global_average_pool: return "global_average_pool2d";
         case FastKind::matmul_integer: return "gemm_int8";
         case FastKind::conv_integer: return "conv2d_int8";
+        case FastKind::quantize: return "quantize_per_tensor";
+        case FastKind::dequantize: return "dequantize_per_tensor";
     }
     return "?";
 }
@@ -332,6 +336,29 @@ std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const Constants& cons
             if (!is_float(x)) return nullptr;
             p->kind = FastKind::relu;
             return p;
+        case OpType::QuantizeLinear:
+        case OpType::DequantizeLinear: {
+            // Per-tensor int8 / uint8 only (QDQ activations); per-axis, blocked and other types
+            // run on the reference. Same formula as the reference: quant::quantize_value /
+            // dequantize_value, element by element.
+            const bool q = n.op == OpType::QuantizeLinear;
+            const Tensor* scale = input_const(consts, n, 1);
+            const Tensor* zp = input_const(consts, n, 2);
+            if (iattr(n, "block_size", 0) != 0 || iattr(n, "output_dtype", 0) != 0 || iattr(n, "saturate", 1) != 1) return nullptr;
+            if (!scale || scale->dtype != DataType::FLOAT || scale->numel() != 1 || scale->dims.size() > 1) return nullptr;
+            if (n.inputs.size() > 2 && n.inputs[2] >= 0 && (!zp || zp->numel() != 1 || zp->dims.size() > 1)) return nullptr;
+            const DataType qtype = zp ? zp->dtype : (q ? DataType::UINT8 : x->dtype);
+            if (qtype != DataType::INT8 && qtype != DataType::UINT8) return nullptr;
+            if (q ? !is_float(x) : x->dtype != qtype) return nullptr;
+            int32_t z = 0;
+            if (!scalar_zero_point(consts, n, 2, z)) return nullptr;
+            p->qparams.scale = {scale->as<float>()[0]};
+            p->qparams.zero_point = {z};
+            p->qparams.is_signed = qtype == DataType::INT8;
+            if (!(p->qparams.scale[0] > 0.0f) || !std::isfinite(p->qparams.scale[0])) return nullptr;
+            p->kind = q ? FastKind::quantize : FastKind::dequantize;
+            return p;
+        }
         case OpType::Add:
         case OpType::Mul: {
             const TensorInfo* y = input_info(g, n, 1);
@@ -507,6 +534,35 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
             Tensor y = new_tensor(DataType::FLOAT, x.dims);
             const size_t cols = static_cast<size_t>(x.dims.back());
             if (cols > 0) quant::softmax(x.as<float>(), count / cols, cols, 1.0f, data_of<float>(y));
+            return y;
+        }
+        case FastKind::quantize: {
+            const quant::QuantParams& q = p.qparams;
+            Tensor y = new_tensor(q.is_signed ? DataType::INT8 : DataType::UINT8, x.dims);
+            const float* px = x.as<float>();
+            const float s = q.scale[0];
+            const int32_t z = q.zero_point[0], lo = quant::qmin(q.is_signed), hi = quant::qmax(q.is_signed);
+            if (q.is_signed) {
+                int8_t* py = data_of<int8_t>(y);
+                for (size_t i = 0; i < count; ++i) py[i] = static_cast<int8_t>(quant::quantize_value(px[i], s, z, lo, hi));
+            } else {
+                uint8_t* py = data_of<uint8_t>(y);
+                for (size_t i = 0; i < count; ++i) py[i] = static_cast<uint8_t>(quant::quantize_value(px[i], s, z, lo, hi));
+            }
+            return y;
+        }
+        case FastKind::dequantize: {
+            const float s = p.qparams.scale[0];
+            const int32_t z = p.qparams.zero_point[0];
+            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            float* py = data_of<float>(y);
+            if (p.qparams.is_signed) {
+                const int8_t* px = x.as<int8_t>();
+                for (size_t i = 0; i < count; ++i) py[i] = quant::dequantize_value(px[i], s, z);
+            } else {
+                const uint8_t* px = x.as<uint8_t>();
+                for (size_t i = 0; i < count; ++i) py[i] = quant::dequantize_value(px[i], s, z);
+            }
             return y;
         }
         case FastKind::relu: {

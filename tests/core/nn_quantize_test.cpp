@@ -257,6 +257,34 @@ BOOST_AUTO_TEST_CASE(mse_calibration_uses_the_clip_search_of_core_quant_on_every
     BOOST_TEST(mse <= input_scale(x, CalibrationMethod::min_max));
 }
 
+BOOST_AUTO_TEST_CASE(the_fast_per_tensor_quantize_and_dequantize_kernels_give_the_reference_bits) {
+    Rng rng(18);
+    for (const auto& [type_name, zp] : std::vector<std::pair<std::string, onnx::Tensor>>{
+             {"int8", onnx::int8_tensor("zp", {}, {-7})},
+             {"uint8", onnx::make_tensor<uint8_t>("zp", onnx::DataType::UINT8, {}, {131})}}) {
+        onnx::Graph g;
+        g.inputs = {onnx::float_value("x", {-1, 50})};
+        g.outputs = {onnx::float_value("y", {-1, 50})};
+        g.initializers = {onnx::float_tensor("s", {}, {0.0371f}), zp};
+        g.nodes = {onnx::make_node("QuantizeLinear", "q", {"x", "s", "zp"}, {"q"}),
+                   onnx::make_node("DequantizeLinear", "dq", {"q", "s", "zp"}, {"y"})};
+        const Graph graph = import_onnx(model_of(g));
+        std::vector<float> x = random_floats(rng, 1000, -8.0f, 8.0f);
+        x[3] = 0.5f * 0.0371f;  // ties round to even
+        x[4] = 1.5f * 0.0371f;
+        const onnx::Tensor in = onnx::float_tensor("x", {20, 50}, x);
+        const Plan fast = prepare(graph, Kernels::fast), ref = prepare(graph, Kernels::reference);
+        BOOST_TEST(fast.node_kernels[0] == "quantize_per_tensor");
+        BOOST_TEST(fast.node_kernels[1] == "dequantize_per_tensor");
+        RunOptions keep;
+        keep.keep_activations = true;
+        const RunResult a = run(fast, {in}, keep), b = run(ref, {in}, keep);
+        const int q = graph.find("q");
+        BOOST_TEST(a.activations[size_t(q)].data == b.activations[size_t(q)].data, type_name);
+        BOOST_TEST(a.outputs[0].data == b.outputs[0].data, type_name);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(unknown_recipes_and_calibration_methods_are_named_in_the_error) {
     BOOST_TEST(contains(error_of([] { quant_recipe("int3"); }), "quantization 'int3' is not one of fp32, int8"));
     BOOST_TEST(contains(error_of([] { parse_calibration("kl"); }), "calibration method 'kl' is not one of minmax"));
