@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "chip/catalog.hpp"
+#include "nn/idx.hpp"
 
 namespace stacklab::cli {
 
@@ -66,6 +67,11 @@ int cmd_robot(const Args& a);      // cli_robot.cpp
 int cmd_eval(const Args& a);       // cli_nn.cpp
 int cmd_train(const Args& a);      // cli_nn.cpp
 int cmd_quantize(const Args& a);   // cli_nn.cpp
+
+// Data sets (cli_nn.cpp): the directory `--data` names ("fashion-mnist": the build's copy), and one
+// split ("train", "t10k") of IDX images and labels from it.
+std::string dataset_dir(const std::string& data);
+nn::ImageSet load_split(const std::string& dir, const std::string& split);
 int cmd_keygen(const Args& a);     // cli_policy.cpp
 int cmd_certify(const Args& a);    // cli_policy.cpp
 int cmd_verify(const Args& a);     // cli_policy.cpp

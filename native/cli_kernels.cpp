@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "native/cli.hpp"
+#include "nn/drift.hpp"
+#include "nn/graph.hpp"
 #include "nn/node_test.hpp"
 #include "quant/norm.hpp"
 
@@ -55,8 +57,77 @@ std::string fmt(double v) {
     return buf;
 }
 
+json drift_json(const quant::DriftReport& r) {
+    json hist = json::array();
+    const auto& labels = quant::drift_histogram_labels();
+    for (size_t i = 0; i < labels.size(); ++i) hist.push_back({{"lsb", labels[i]}, {"count", r.lsb_histogram[i]}});
+    return {{"rows", r.rows}, {"cols", r.cols},
+            {"output", {{"type", r.out_signed ? "int8" : "uint8"}, {"scale", r.out_scale}, {"zero_point", r.out_zero_point}}},
+            {"max_abs_error", r.max_abs_error}, {"mean_abs_error", r.mean_abs_error}, {"differing", r.differing},
+            {"max_abs_lsb", r.max_abs_lsb}, {"lsb_histogram", hist}};
+}
+
+// `kernels drift --model`: the same report on the real input rows of every LayerNorm -> Gelu pair
+// of a model, over the first --limit test images.
+int cmd_kernels_drift_model(const Args& a, const quant::LnGeluVariant& v) {
+    const std::string path = a.get("--model", "");
+    const nn::Graph g = nn::load_onnx(read_file(path), path);
+    const nn::ImageSet test = load_split(dataset_dir(a.get("--data", "fashion-mnist")), "t10k");
+    const int64_t limit = std::min<int64_t>(test.count, parse_count("--limit", a.get("--limit", "256")));
+    std::vector<nn::onnx::Tensor> inputs;
+    for (int64_t first = 0; first < limit; first += 64) inputs.push_back(nn::image_batch(test, first, std::min<int64_t>(64, limit - first)));
+    std::vector<nn::ModelDrift> drifts;
+    try {
+        drifts = nn::layer_norm_gelu_drift_on_model(g, inputs, v);
+    } catch (const std::invalid_argument& e) {
+        throw InputError(path + ": " + e.what());
+    }
+    if (drifts.empty()) throw InputError(path + ": the model has no LayerNormalization whose only reader is a Gelu");
+    if (a.json) {
+        json pairs = json::array();
+        for (const nn::ModelDrift& d : drifts) {
+            json j = drift_json(d.report);
+            j["layer_norm"] = d.layer_norm;
+            j["gelu"] = d.gelu;
+            j["model_gelu_approximate"] = d.gelu_approximate;
+            pairs.push_back(j);
+        }
+        std::cout << json{{"kernel", "layer_norm_gelu"}, {"variant", quant::variant_name(v)}, {"model", path},
+                          {"images", limit}, {"reference", "layer_norm in double (two-pass), erf GELU in double, quantize"},
+                          {"pairs", pairs}}.dump(2)
+                  << "\n";
+        return 0;
+    }
+    std::printf("fused LayerNorm+GELU, variant %s, on %s (LayerNorm inputs of the first %lld test images)\n",
+                quant::variant_name(v).c_str(), path.c_str(), static_cast<long long>(limit));
+    const auto& labels = quant::drift_histogram_labels();
+    for (const nn::ModelDrift& d : drifts) {
+        const quant::DriftReport& r = d.report;
+        std::printf("%s -> %s: %zu rows x %zu cols, int8 scale %s zero point %d\n", d.layer_norm.c_str(), d.gelu.c_str(),
+                    r.rows, r.cols, fmt(r.out_scale).c_str(), static_cast<int>(r.out_zero_point));
+        std::printf("  max abs error %s, mean %s; %llu of %llu quantized outputs differ, at most %d LSB\n",
+                    fmt(r.max_abs_error).c_str(), fmt(r.mean_abs_error).c_str(), static_cast<unsigned long long>(r.differing),
+                    static_cast<unsigned long long>(uint64_t{r.rows} * r.cols), static_cast<int>(r.max_abs_lsb));
+        std::printf("  LSB histogram:");
+        for (size_t i = 0; i < labels.size(); ++i) std::printf(" %s:%llu", labels[i], static_cast<unsigned long long>(r.lsb_histogram[i]));
+        std::printf("\n");
+    }
+    return 0;
+}
+
 // `kernels drift`: the fused LayerNorm+GELU kernel of one variant against the unfused reference.
 int cmd_kernels_drift(const Args& a) {
+    if (a.has("--model")) {
+        quant::LnGeluVariant v;
+        try {
+            if (a.has("--variant")) v.variance = quant::parse_variance_method(a.options.at("--variant"));
+            if (a.has("--gelu")) v.gelu = quant::parse_gelu_form(a.options.at("--gelu"));
+        } catch (const std::invalid_argument& e) {
+            throw UsageError(std::string(e.what()).substr(std::string("quant: ").size()));
+        }
+        v.fp16 = a.flag("--fp16");
+        return cmd_kernels_drift_model(a, v);
+    }
     const size_t rows = parse_bounded(a, "rows", 16, 1, 65536);
     const size_t cols = parse_bounded(a, "cols", 768, 1, 65536);
     if (rows * cols > (size_t{1} << 24)) throw UsageError("--rows x --cols must be at most 16777216");

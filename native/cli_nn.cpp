@@ -25,21 +25,6 @@ using nlohmann::json;
 
 namespace {
 
-// Where `--data` points: "fashion-mnist" is the copy the build decompressed (CMakeLists.txt), any
-// other value a directory holding the IDX files under their original names.
-std::string dataset_dir(const std::string& data) {
-    if (data == "fashion-mnist") return std::string(STACKLAB_DATA_DIR) + "/fashion-mnist";
-    return data;
-}
-
-nn::ImageSet load_split(const std::string& dir, const std::string& split) {
-    const std::string images_path = dir + "/" + split + "-images-idx3-ubyte", labels_path = dir + "/" + split + "-labels-idx1-ubyte";
-    // One statement each: the order of the reads (and so the first error) must not depend on the compiler.
-    const nn::IdxArray images = nn::parse_idx(read_file(images_path), images_path);
-    const nn::IdxArray labels = nn::parse_idx(read_file(labels_path), labels_path);
-    return nn::make_image_set(images, labels, 256, dir);
-}
-
 // Fraction of the set's images whose first largest logit is the label, with the fast executor.
 double accuracy_of(const nn::Graph& g, const nn::ImageSet& set) {
     const nn::Plan plan = nn::prepare(g, nn::Kernels::fast);
@@ -149,6 +134,21 @@ void print_quant_report(const Quantized& q) {
 }
 
 }  // namespace
+
+// Where `--data` points: "fashion-mnist" is the copy the build decompressed (CMakeLists.txt), any
+// other value a directory holding the IDX files under their original names.
+std::string dataset_dir(const std::string& data) {
+    if (data == "fashion-mnist") return std::string(STACKLAB_DATA_DIR) + "/fashion-mnist";
+    return data;
+}
+
+nn::ImageSet load_split(const std::string& dir, const std::string& split) {
+    const std::string images_path = dir + "/" + split + "-images-idx3-ubyte", labels_path = dir + "/" + split + "-labels-idx1-ubyte";
+    // One statement each: the order of the reads (and so the first error) must not depend on the compiler.
+    const nn::IdxArray images = nn::parse_idx(read_file(images_path), images_path);
+    const nn::IdxArray labels = nn::parse_idx(read_file(labels_path), labels_path);
+    return nn::make_image_set(images, labels, 256, dir);
+}
 
 // `train`: the CNN of core/nn/train.hpp on the training split, written as ONNX, then its accuracy
 // on the test split with the same executor `eval` uses. Wall-clock times are reported, never used.

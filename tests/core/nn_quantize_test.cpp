@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "nn/drift.hpp"
 #include "nn/executor.hpp"
 #include "nn/graph.hpp"
 #include "nn/idx.hpp"
@@ -283,6 +284,69 @@ BOOST_AUTO_TEST_CASE(the_fast_per_tensor_quantize_and_dequantize_kernels_give_th
         BOOST_TEST(a.activations[size_t(q)].data == b.activations[size_t(q)].data, type_name);
         BOOST_TEST(a.outputs[0].data == b.outputs[0].data, type_name);
     }
+}
+
+namespace {
+// x [N, 16] -> LayerNormalization -> Gelu -> Gemm(16 -> 4), opset 20 (Gelu).
+onnx::Model ln_gelu_model(Rng& rng) {
+    onnx::Graph g;
+    g.inputs = {onnx::float_value("x", {-1, 16})};
+    g.outputs = {onnx::float_value("y", {-1, 4})};
+    g.initializers = {onnx::float_tensor("gamma", {16}, random_floats(rng, 16, 0.5f, 1.5f)),
+                      onnx::float_tensor("beta", {16}, random_floats(rng, 16, -0.25f, 0.25f)),
+                      onnx::float_tensor("w", {16, 4}, random_floats(rng, 64, -0.5f, 0.5f))};
+    g.nodes = {onnx::make_node("LayerNormalization", "ln", {"x", "gamma", "beta"}, {"n"}, {onnx::float_attr("epsilon", 1e-5f)}),
+               onnx::make_node("Gelu", "gelu", {"n"}, {"a"}), onnx::make_node("Gemm", "head", {"a", "w"}, {"y"})};
+    onnx::Model m = model_of(g);
+    m.opset_imports = {{"", 20}};
+    return m;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(layer_norm_and_gelu_are_one_fused_group_and_unfused_quantizes_between_them) {
+    Rng rng(19);
+    const onnx::Model m = ln_gelu_model(rng);
+    const std::vector<onnx::Tensor> calib = {onnx::float_tensor("x", {32, 16}, random_floats(rng, 512, -3.0f, 3.0f))};
+    const QuantizeResult fused = quantize_model(m, calib, options_for("int8"));
+    const bool has_fusion =
+        std::find(fused.fusions.begin(), fused.fusions.end(), "LayerNormalization 'ln' + Gelu 'gelu'") != fused.fusions.end();
+    BOOST_TEST(has_fusion);
+    BOOST_TEST(reader_of(fused.model, "n")->op_type == "Gelu");
+    BOOST_TEST(reader_of(fused.model, "a")->op_type == "QuantizeLinear");
+    QuantizeOptions o = options_for("int8");
+    o.fuse = false;
+    const QuantizeResult unfused = quantize_model(m, calib, o);
+    BOOST_TEST(reader_of(unfused.model, "n")->op_type == "QuantizeLinear");
+}
+
+BOOST_AUTO_TEST_CASE(the_drift_on_a_model_is_the_kernel_drift_of_its_real_layer_norm_inputs) {
+    Rng rng(20);
+    const onnx::Model m = ln_gelu_model(rng);
+    const Graph g = import_onnx(m);
+    std::vector<float> x = random_floats(rng, 40 * 16, -2.0f, 2.0f);
+    for (size_t i = 0; i < x.size(); i += 16) x[i] += 30.0f;  // an offset channel, as real activations have
+    const std::vector<onnx::Tensor> inputs = {onnx::float_tensor("x", {24, 16}, std::vector<float>(x.begin(), x.begin() + 24 * 16)),
+                                              onnx::float_tensor("x", {16, 16}, std::vector<float>(x.begin() + 24 * 16, x.end()))};
+    stacklab::quant::LnGeluVariant v;
+    v.variance = stacklab::quant::VarianceMethod::single_pass;
+    const std::vector<ModelDrift> d = layer_norm_gelu_drift_on_model(g, inputs, v);
+    BOOST_REQUIRE_EQUAL(d.size(), 1u);
+    BOOST_TEST(d[0].layer_norm == "ln");
+    BOOST_TEST(d[0].gelu == "gelu");
+    BOOST_TEST(d[0].report.rows == 40u);
+    BOOST_TEST(d[0].report.cols == 16u);
+    std::vector<double> ref(x.size());
+    const onnx::Tensor* gamma = initializer_named(m, "gamma");
+    const onnx::Tensor* beta = initializer_named(m, "beta");
+    stacklab::quant::layer_norm_gelu_ref(x.data(), 40, 16, gamma->as<float>(), beta->as<float>(), 1e-5f, ref.data());
+    const auto [lo, hi] = std::minmax_element(ref.begin(), ref.end());
+    const auto direct = stacklab::quant::layer_norm_gelu_drift(v, x.data(), 40, 16, gamma->as<float>(), beta->as<float>(), 1e-5f,
+                                                               stacklab::quant::choose_params(float(*lo), float(*hi), true, false));
+    BOOST_TEST(d[0].report.max_abs_error == direct.max_abs_error);
+    BOOST_TEST(d[0].report.differing == direct.differing);
+    BOOST_TEST(d[0].report.lsb_histogram == direct.lsb_histogram, boost::test_tools::per_element());
+    // A model without the pair has nothing to report.
+    BOOST_TEST(layer_norm_gelu_drift_on_model(import_onnx(gemm_model(2, 2, {1, 2, 3, 4})), {}, v).empty());
 }
 
 BOOST_AUTO_TEST_CASE(unknown_recipes_and_calibration_methods_are_named_in_the_error) {

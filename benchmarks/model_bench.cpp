@@ -1,0 +1,88 @@
+// stacklab-model-bench: whole-model latency of our executor (fast kernels, one thread) on an ONNX
+// image classifier, as JSON, for benchmarks/model_bench.mjs, which runs ONNX Runtime native and
+// web on the same files in the same session.
+//
+//   stacklab-model-bench --model FILE.onnx --batch B [--runs R] [--min-s S]
+//
+// The input is [B, 1, 28, 28] pixels / 255 from a fixed pattern (latency does not depend on the
+// values for these models). Each run times enough back-to-back nn::run calls to last at least
+// --min-s seconds (prepare() is outside the timing, as a runtime loads a model once); the JSON has
+// the median and every run's ms per batch.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "nn/executor.hpp"
+#include "nn/graph.hpp"
+
+using namespace stacklab;
+
+int main(int argc, char** argv) {
+    std::string model;
+    int batch = 1, runs = 7;
+    double min_s = 0.2;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string a = argv[i], v = argv[i + 1];
+        if (a == "--model") model = v;
+        else if (a == "--batch") batch = std::atoi(v.c_str());
+        else if (a == "--runs") runs = std::atoi(v.c_str());
+        else if (a == "--min-s") min_s = std::atof(v.c_str());
+        else {
+            std::fprintf(stderr, "stacklab-model-bench: unknown option %s\n", a.c_str());
+            return 2;
+        }
+    }
+    if (model.empty() || batch < 1 || runs < 1) {
+        std::fprintf(stderr, "usage: stacklab-model-bench --model FILE.onnx --batch B [--runs R] [--min-s S]\n");
+        return 2;
+    }
+    try {
+        std::ifstream in(model, std::ios::binary);
+        if (!in) throw std::invalid_argument(model + ": cannot open");
+        std::ostringstream bytes;
+        bytes << in.rdbuf();
+        const nn::Graph g = nn::load_onnx(bytes.str(), model);
+        const nn::Plan plan = nn::prepare(g, nn::Kernels::fast);
+        nn::onnx::Tensor x;
+        x.name = "image";
+        x.dtype = nn::onnx::DataType::FLOAT;
+        x.dims = {batch, 1, 28, 28};
+        std::vector<float> pixels(size_t(batch) * 784);
+        for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = float((i * 37 + i / 784 * 11) % 256) / 255.0f;
+        x.data.resize(pixels.size() * sizeof(float));
+        std::copy_n(reinterpret_cast<const uint8_t*>(pixels.data()), x.data.size(), x.data.data());
+        using clock = std::chrono::steady_clock;
+        nn::run(plan, {x});  // warm-up
+        int iters = 1;
+        for (;;) {
+            const auto t0 = clock::now();
+            for (int i = 0; i < iters; ++i) nn::run(plan, {x});
+            const double s = std::chrono::duration<double>(clock::now() - t0).count();
+            if (s >= min_s) break;
+            iters = std::max(iters + 1, int(iters * min_s / std::max(s, 1e-6) * 1.2));
+        }
+        std::vector<double> ms;
+        for (int r = 0; r < runs; ++r) {
+            const auto t0 = clock::now();
+            for (int i = 0; i < iters; ++i) nn::run(plan, {x});
+            ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count() / iters);
+        }
+        std::vector<double> sorted = ms;
+        std::sort(sorted.begin(), sorted.end());
+        const double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                                : (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
+        std::printf("{\"model\": \"%s\", \"batch\": %d, \"iterations\": %d, \"ms_per_batch_median\": %.6f, \"ms_per_batch_runs\": [",
+                    model.c_str(), batch, iters, median);
+        for (size_t i = 0; i < ms.size(); ++i) std::printf("%s%.6f", i ? ", " : "", ms[i]);
+        std::printf("]}\n");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "stacklab-model-bench: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
