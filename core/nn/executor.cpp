@@ -19,7 +19,7 @@ using onnx::Tensor;
 
 enum class FastKind {
     conv_f32, gemm_f32, matmul_f32, batch_norm, layer_norm, activation, erf, softmax, relu, add, mul,
-    max_pool, average_pool, global_average_pool, matmul_integer, conv_integer, quantize, dequantize,
+    max_pool, average_pool, global_average_pool, matmul_integer, conv_integer, quantize, dequantize, conv_qdq, gemm_qdq,
 };
 
 struct PreparedNode {
@@ -34,7 +34,11 @@ struct PreparedNode {
     std::vector<float> b;
     int64_t K = 0, N = 0;
     quant::PackedB packed_b;
-    int32_t x_zero_point = 0;  // matmul_integer (A) / conv_integer (x)
+    int32_t x_zero_point = 0;  // matmul_integer (A) / conv_integer (x) / *_qdq
+    // conv_qdq / gemm_qdq: the int8/uint8 tensor the X DequantizeLinear reads (run() binds it as
+    // input 0 instead of the dequantized floats) and y = float(acc) * multiplier[c] + bias[c].
+    int x_source = -1;
+    std::vector<float> multiplier;
     // batch_norm: y = x * scale[c] + shift[c]; layer_norm: gamma = scale, beta = shift (may be empty)
     std::vector<float> scale, shift;
     float epsilon = 0.0f;
@@ -66,6 +70,8 @@ const char* fast_kind_name(FastKind k) {
         case FastKind::conv_integer: return "conv2d_int8";
         case FastKind::quantize: return "quantize_per_tensor";
         case FastKind::dequantize: return "dequantize_per_tensor";
+        case FastKind::conv_qdq: return "conv2d_int8 (QDQ)";
+        case FastKind::gemm_qdq: return "gemm_int8 (QDQ)";
     }
     return "?";
 }
@@ -176,6 +182,94 @@ bool weight_zero_points(const Constants& c, const GraphNode& n, size_t i, int64_
     zps.clear();
     for (int8_t v : t->to_vector<int8_t>()) zps.push_back(v);
     return true;
+}
+
+// The QDQ form of an int8 layer (what core/nn/quantize.hpp writes and ONNX Runtime fuses into
+// QLinearConv): X = DequantizeLinear(xq, sx, zx) per tensor, W = DequantizeLinear(wq, sw, 0) with wq
+// an int8 initializer, sw per tensor or per output channel along `weight_axis`. Then
+//   sum_k X W = sx * sw[c] * sum_k (xq - zx) wq,
+// so the layer runs on the int8 kernels with an int32 accumulator and one float multiply per output:
+// y = float(acc) * (sx * sw[c]) + bias[c] (acc is exact; float(acc) is exact below 2^24).
+struct QdqOperands {
+    int x_source = -1;
+    int32_t x_zero_point = 0;
+    float x_scale = 0.0f;
+    const Tensor* wq = nullptr;
+    std::vector<float> w_scale;  // 1 or `channels` values
+};
+bool qdq_operands(const Graph& g, const Constants& consts, const GraphNode& n, int64_t weight_axis, int64_t channels,
+                  QdqOperands& q) {
+    if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return false;
+    const int xp = g.tensors[size_t(n.inputs[0])].producer, wp = g.tensors[size_t(n.inputs[1])].producer;
+    if (xp < 0 || wp < 0) return false;
+    const GraphNode& dx = g.nodes[size_t(xp)];
+    const GraphNode& dw = g.nodes[size_t(wp)];
+    if (dx.op != OpType::DequantizeLinear || dw.op != OpType::DequantizeLinear) return false;
+    if (iattr(dx, "block_size", 0) != 0 || iattr(dw, "block_size", 0) != 0) return false;
+    // X: a run-time int8/uint8 tensor with constant scalar parameters.
+    const TensorInfo* xq = input_info(g, dx, 0);
+    const Tensor* sx = input_const(consts, dx, 1);
+    if (!xq || (xq->dtype != DataType::INT8 && xq->dtype != DataType::UINT8) || consts(dx.inputs[0])) return false;
+    if (!sx || sx->dtype != DataType::FLOAT || sx->numel() != 1 || sx->dims.size() > 1) return false;
+    if (!scalar_zero_point(consts, dx, 2, q.x_zero_point)) return false;
+    q.x_source = dx.inputs[0];
+    q.x_scale = sx->as<float>()[0];
+    // W: an int8 constant, zero points 0.
+    q.wq = input_const(consts, dw, 0);
+    const Tensor* sw = input_const(consts, dw, 1);
+    if (!q.wq || q.wq->dtype != DataType::INT8 || !sw || sw->dtype != DataType::FLOAT) return false;
+    if (sw->numel() == 1 && sw->dims.size() <= 1) {
+        q.w_scale = {sw->as<float>()[0]};
+    } else {
+        if (sw->dims.size() != 1 || sw->numel() != channels) return false;
+        int64_t axis = iattr(dw, "axis", 1);
+        if (axis < 0) axis += int64_t(q.wq->dims.size());
+        if (axis != weight_axis) return false;
+        q.w_scale = sw->to_vector<float>();
+    }
+    if (dw.inputs.size() > 2 && dw.inputs[2] >= 0) {
+        const Tensor* zw = input_const(consts, dw, 2);
+        if (!zw || zw->dtype != DataType::INT8 || zw->numel() != int64_t(q.w_scale.size())) return false;
+        for (int8_t z : zw->to_vector<int8_t>())
+            if (z != 0) return false;
+    }
+    for (float v : q.w_scale)
+        if (!(v > 0.0f) || !std::isfinite(v)) return false;
+    return q.x_scale > 0.0f && std::isfinite(q.x_scale);
+}
+
+// Upgrades a prepared fp32 Conv / Gemm / MatMul to the int8 QDQ path when its operands have that form.
+void try_qdq_integer(const Graph& g, const Constants& consts, const GraphNode& n, PreparedNode& p, quant::Isa isa) {
+    QdqOperands q;
+    if (p.kind == FastKind::conv_f32) {
+        if (!qdq_operands(g, consts, n, 0, p.out_channels, q)) return;
+        const quant::Conv2DShape s = quant::conv2d_shape(
+            1, p.weight_in_channels * p.conv.groups, (p.kernel_h - 1) * p.conv.dilation_h + 1,
+            (p.kernel_w - 1) * p.conv.dilation_w + 1, p.out_channels, p.weight_in_channels, p.kernel_h, p.kernel_w, p.conv);
+        if (s.gemm_k() > quant::kMaxGemmK) return;
+        p.conv_int = quant::pack_conv2d(s, q.wq->as<int8_t>(), {0}, isa);
+        p.kind = FastKind::conv_qdq;
+        if (p.bias.empty()) p.bias.assign(size_t(p.out_channels), 0.0f);
+        p.multiplier.resize(size_t(p.out_channels));
+    } else if (p.kind == FastKind::gemm_f32 || p.kind == FastKind::matmul_f32) {
+        const bool tb = n.op == OpType::Gemm && iattr(n, "transB", 0) != 0;
+        if (!qdq_operands(g, consts, n, tb ? 0 : 1, p.N, q)) return;
+        if (p.K > quant::kMaxGemmK || !fits_int(p.K) || !fits_int(p.N)) return;
+        std::vector<int8_t> b(size_t(p.K * p.N));
+        const int8_t* src = q.wq->as<int8_t>();
+        for (int64_t k = 0; k < p.K; ++k)
+            for (int64_t j = 0; j < p.N; ++j) b[size_t(k * p.N + j)] = tb ? src[j * p.K + k] : src[k * p.N + j];
+        p.packed_b = quant::pack_b(b.data(), int(p.K), int(p.N), int(p.N), {0}, isa);
+        p.kind = FastKind::gemm_qdq;
+        p.b.clear();
+        if (p.bias.empty()) p.bias.assign(size_t(p.N), 0.0f);
+        p.multiplier.resize(size_t(p.N));
+    } else {
+        return;
+    }
+    for (size_t c = 0; c < p.multiplier.size(); ++c) p.multiplier[c] = q.x_scale * q.w_scale[q.w_scale.size() == 1 ? 0 : c];
+    p.x_source = q.x_source;
+    p.x_zero_point = q.x_zero_point;
 }
 
 // Returns null when the node runs on the reference.
@@ -443,12 +537,34 @@ Tensor binary_f32(const GraphNode& n, const Tensor& a, const Tensor& b, bool add
     return y;
 }
 
+// quant::quantize_value element by element, in a loop the compiler vectorizes: x / scale (a float
+// division, as ONNX specifies), clamped to +-1024 (beyond that every zero point saturates anyway),
+// rounded half to even by adding and subtracting 1.5 * 2^23 (exact for |v| <= 2^22 under the
+// default round-to-nearest-even mode, which StackLab never changes), NaN to the zero point.
+// tests/core/nn_quantize_test.cpp checks it against quantize_value on ties, NaN, infinities and
+// random values.
+template <class T>
+void quantize_per_tensor(const float* x, size_t n, float scale, int32_t z, int32_t lo, int32_t hi, T* y) {
+    const float zf = float(z), lof = float(lo), hif = float(hi);
+    for (size_t i = 0; i < n; ++i) {
+        float v = x[i] / scale;
+        v = v < -1024.0f ? -1024.0f : v;
+        v = v > 1024.0f ? 1024.0f : v;
+        float r = (v + 12582912.0f) - 12582912.0f;
+        r = r == r ? r + zf : zf;  // NaN -> the zero point
+        r = r < lof ? lof : r;
+        r = r > hif ? hif : r;
+        y[i] = static_cast<T>(static_cast<int32_t>(r));
+    }
+}
+
 Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<const Tensor*>& in) {
     const Tensor& x = *in[0];
     const size_t count = static_cast<size_t>(x.numel());
     switch (p.kind) {
         case FastKind::conv_f32:
-        case FastKind::conv_integer: {
+        case FastKind::conv_integer:
+        case FastKind::conv_qdq: {
             if (x.dims.size() != 4) throw NodeError(n.proto, n.opset, "X must be 4-D, not " + shape_text(x.dims), false);
             quant::Conv2DShape s;
             try {
@@ -468,11 +584,19 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
                 quant::conv2d_u8s8_s32(s, x.as<uint8_t>(), p.x_zero_point, p.conv_int, nullptr, data_of<int32_t>(y));
             else
                 quant::conv2d_s8s8_s32(s, x.as<int8_t>(), p.x_zero_point, p.conv_int, nullptr, data_of<int32_t>(y));
-            return y;
+            if (p.kind == FastKind::conv_integer) return y;
+            Tensor f = new_tensor(DataType::FLOAT, y.dims);
+            const int32_t* acc = y.as<int32_t>();
+            float* pf = data_of<float>(f);
+            const size_t plane = size_t(s.out_h) * size_t(s.out_w);
+            for (size_t i = 0, c = 0; i < size_t(y.numel()); i += plane, c = (c + 1) % size_t(s.out_channels))
+                for (size_t j = 0; j < plane; ++j) pf[i + j] = float(acc[i + j]) * p.multiplier[c] + p.bias[c];
+            return f;
         }
         case FastKind::gemm_f32:
         case FastKind::matmul_f32:
-        case FastKind::matmul_integer: {
+        case FastKind::matmul_integer:
+        case FastKind::gemm_qdq: {
             if (x.dims.size() < 2 || x.dims.back() != p.K)
                 throw NodeError(n.proto, n.opset, "A " + shape_text(x.dims) + " does not have " + std::to_string(p.K) +
                                                       " columns", false);
@@ -481,6 +605,25 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
             std::vector<int64_t> dims = x.dims;
             dims.back() = p.N;
             const int64_t M = p.K ? static_cast<int64_t>(count) / p.K : 0;
+            if (p.kind == FastKind::gemm_qdq) {
+                Tensor acc = new_tensor(DataType::INT32, dims);
+                if (M > (int64_t{1} << 30)) throw NodeError(n.proto, n.opset, "too many rows", true);
+                if (M > 0) {
+                    if (x.dtype == DataType::UINT8)
+                        quant::gemm_u8s8_s32(x.as<uint8_t>(), int(M), int(p.K), p.x_zero_point, p.packed_b,
+                                             data_of<int32_t>(acc), int(p.N));
+                    else
+                        quant::gemm_s8s8_s32(x.as<int8_t>(), int(M), int(p.K), p.x_zero_point, p.packed_b,
+                                             data_of<int32_t>(acc), int(p.N));
+                }
+                Tensor y = new_tensor(DataType::FLOAT, dims);
+                const int32_t* a = acc.as<int32_t>();
+                float* py = data_of<float>(y);
+                for (int64_t i = 0; i < M; ++i)
+                    for (int64_t j = 0; j < p.N; ++j)
+                        py[i * p.N + j] = float(a[i * p.N + j]) * p.multiplier[size_t(j)] + p.bias[size_t(j)];
+                return y;
+            }
             if (p.kind == FastKind::matmul_integer) {
                 Tensor y = new_tensor(DataType::INT32, dims);
                 if (M > 0) {
@@ -542,13 +685,8 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
             const float* px = x.as<float>();
             const float s = q.scale[0];
             const int32_t z = q.zero_point[0], lo = quant::qmin(q.is_signed), hi = quant::qmax(q.is_signed);
-            if (q.is_signed) {
-                int8_t* py = data_of<int8_t>(y);
-                for (size_t i = 0; i < count; ++i) py[i] = static_cast<int8_t>(quant::quantize_value(px[i], s, z, lo, hi));
-            } else {
-                uint8_t* py = data_of<uint8_t>(y);
-                for (size_t i = 0; i < count; ++i) py[i] = static_cast<uint8_t>(quant::quantize_value(px[i], s, z, lo, hi));
-            }
+            if (q.is_signed) quantize_per_tensor(px, count, s, z, lo, hi, data_of<int8_t>(y));
+            else quantize_per_tensor(px, count, s, z, lo, hi, data_of<uint8_t>(y));
             return y;
         }
         case FastKind::dequantize: {
@@ -678,6 +816,7 @@ Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
             }
             try {
                 prep = prepare_node(g, constants, n, isa);
+                if (prep) try_qdq_integer(g, constants, n, *prep, isa);
             } catch (const NodeError&) {
                 throw;
             } catch (const std::exception& e) {
@@ -686,6 +825,25 @@ Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
         }
         p.node_kernels.push_back(prep ? fast_kind_name(prep->kind) : "reference");
         p.nodes.push_back(std::move(prep));
+    }
+    // A DequantizeLinear whose every reader takes the int8 path reads nothing of its output: skip it.
+    p.node_elided.assign(g.nodes.size(), false);
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+        const GraphNode& n = g.nodes[k];
+        if (n.op != OpType::DequantizeLinear || p.node_folded[k] || n.outputs.empty() || n.outputs[0] < 0) continue;
+        const int t = n.outputs[0];
+        if (std::find(g.outputs.begin(), g.outputs.end(), t) != g.outputs.end()) continue;
+        bool all_integer = true, any = false;
+        for (size_t r = 0; r < g.nodes.size(); ++r)
+            for (size_t i = 0; i < g.nodes[r].inputs.size(); ++i)
+                if (g.nodes[r].inputs[i] == t) {
+                    any = true;
+                    all_integer = all_integer && i == 0 && p.nodes[r] && p.nodes[r]->x_source == n.inputs[0];
+                }
+        if (any && all_integer) {
+            p.node_elided[k] = true;
+            p.node_kernels[k] = "elided (its reader takes the int8 input)";
+        }
     }
     return p;
 }
@@ -716,21 +874,29 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
     for (size_t k = 0; k < g.nodes.size(); ++k)
         for (int t : g.nodes[k].inputs)
             if (t >= 0) last_use[static_cast<size_t>(t)] = int(k);
+    for (size_t k = 0; k < g.nodes.size(); ++k)
+        if (k < plan.nodes.size() && plan.nodes[k] && plan.nodes[k]->x_source >= 0)
+            last_use[static_cast<size_t>(plan.nodes[k]->x_source)] =
+                std::max(last_use[static_cast<size_t>(plan.nodes[k]->x_source)], int(k));
     for (int t : g.outputs) last_use[static_cast<size_t>(t)] = int(g.nodes.size());
 
     RunResult result;
     for (size_t k = 0; k < g.nodes.size(); ++k) {
         const GraphNode& n = g.nodes[k];
-        if (k < plan.node_folded.size() && plan.node_folded[k]) {
+        const bool elided = k < plan.node_elided.size() && plan.node_elided[k] && !options.keep_activations;
+        if ((k < plan.node_folded.size() && plan.node_folded[k]) || elided) {
             result.timings.push_back({n.label(), n.proto.op_type, plan.node_kernels[k], 0.0});
             continue;
         }
         std::vector<const Tensor*> in;
+        const int x_source = plan.nodes[k] ? plan.nodes[k]->x_source : -1;
         for (int t : n.inputs) {
+            if (x_source >= 0 && in.empty()) t = x_source;  // the QDQ path reads X's int8 source
             if (t >= 0 && !bound[static_cast<size_t>(t)])
                 throw NodeError(n.proto, n.opset, "input '" + g.tensors[static_cast<size_t>(t)].name + "' has no value", false);
             in.push_back(t >= 0 ? bound[static_cast<size_t>(t)] : nullptr);
         }
+
         const double t0 = clock();
         std::vector<Tensor> out;
         if (plan.nodes[k]) {

@@ -23,6 +23,13 @@
 // on initializers) are folded: computed once by the reference at prepare time, after which the
 // node that reads them sees a constant and can take its fast path (a QDQ Conv packs its
 // dequantized weights like any fp32 Conv).
+// QDQ int8 layers: a Conv / Gemm / MatMul whose X is DequantizeLinear(int8 or uint8, per tensor) and
+// whose W is DequantizeLinear(int8 initializer, zero point 0, per tensor or per output channel)
+// runs on the int8 kernels (quant::conv2d_*_s32 / gemm_*_s32, int32 accumulation) and writes
+// y = float(acc) * (sx * sw[c]) + bias[c] — the integer arithmetic an int8 deployment does (ONNX
+// Runtime fuses the same pattern into QLinearConv / QLinearMatMul). X's DequantizeLinear is
+// skipped when nothing else reads it. The float path it replaces rounds each product; agreement
+// with the reference is therefore within the Conv/Gemm float bound above.
 // Everything else (shape ops, Quantize/DequantizeLinear, QLinearConv, QLinearMatMul, and any node
 // outside the conditions above) runs the reference: for QLinear* the reference already computes
 // its accumulators with core/quant's packed GEMM/convolution, and its requantization rule (a double
@@ -73,6 +80,10 @@ struct Plan {
     // outputs, one slot per Graph::tensors index (null: not folded).
     std::vector<bool> node_folded;
     std::vector<std::shared_ptr<const onnx::Tensor>> folded;
+    // node_elided: a DequantizeLinear whose readers all take their int8 input directly (the QDQ
+    // path below); run() skips it and its output has no value (unless keep_activations asks for
+    // every tensor).
+    std::vector<bool> node_elided;
 };
 
 // Throws std::invalid_argument if the graph cannot be prepared (NodeError for a node whose

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "nn/drift.hpp"
@@ -271,8 +272,14 @@ BOOST_AUTO_TEST_CASE(the_fast_per_tensor_quantize_and_dequantize_kernels_give_th
                    onnx::make_node("DequantizeLinear", "dq", {"q", "s", "zp"}, {"y"})};
         const Graph graph = import_onnx(model_of(g));
         std::vector<float> x = random_floats(rng, 1000, -8.0f, 8.0f);
-        x[3] = 0.5f * 0.0371f;  // ties round to even
-        x[4] = 1.5f * 0.0371f;
+        const float ties[] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 100.5f, -100.5f};
+        for (size_t i = 0; i < 8; ++i) x[i] = ties[i] * 0.0371f;  // ties round to even (if the product is exact)
+        for (size_t i = 8; i < 200; ++i) x[i] = float(int(i) - 100) * 0.0371f * 0.5f;  // more halves
+        x[200] = std::numeric_limits<float>::quiet_NaN();
+        x[201] = std::numeric_limits<float>::infinity();
+        x[202] = -std::numeric_limits<float>::infinity();
+        x[203] = 1e30f;
+        x[204] = -1e-30f;
         const onnx::Tensor in = onnx::float_tensor("x", {20, 50}, x);
         const Plan fast = prepare(graph, Kernels::fast), ref = prepare(graph, Kernels::reference);
         BOOST_TEST(fast.node_kernels[0] == "quantize_per_tensor");
@@ -282,6 +289,7 @@ BOOST_AUTO_TEST_CASE(the_fast_per_tensor_quantize_and_dequantize_kernels_give_th
         const RunResult a = run(fast, {in}, keep), b = run(ref, {in}, keep);
         const int q = graph.find("q");
         BOOST_TEST(a.activations[size_t(q)].data == b.activations[size_t(q)].data, type_name);
+        // NaN dequantizes to a number, so the outputs compare as bytes too.
         BOOST_TEST(a.outputs[0].data == b.outputs[0].data, type_name);
     }
 }
