@@ -212,11 +212,44 @@ expect_error "tile simulation of a chip without a microarchitecture" 1 'needs mi
 expect_error "--tile without --fidelity tile" 2 '--tile and --timeline need --fidelity tile' \
   simulate --chip ascend-910b --gemm 4,4,4 --tile 16x16x16
 expect_error "eval without a model" 2 'eval needs --model FILE.onnx and --data' eval --data fashion-mnist --json
-expect_error "eval with a quant mode not built yet" 2 '--quant int8 is not available yet' \
-  eval --model x.onnx --data fashion-mnist --quant int8
+expect_error "eval with an unknown quantization" 2 "quantization 'int3' is not one of fp32, int8" \
+  eval --model models/fashion_cnn.onnx --data fashion-mnist --quant int3
+expect_error "quantize with an unknown calibration" 2 "calibration method 'kl' is not one of minmax, percentile, mse" \
+  quantize --model models/fashion_cnn.onnx --out "$tmp/never.onnx" --calibration kl
+expect_error "quantize a file that is not ONNX" 1 '^stacklab: README\.md: field 4 uses wire type 3' \
+  quantize --model README.md --out "$tmp/never.onnx"
+expect_error "drift on a model without LayerNorm -> Gelu" 1 'fashion_cnn\.onnx: the model has no LayerNormalization whose only reader is a Gelu' \
+  kernels drift --model models/fashion_cnn.onnx --limit 8
 expect_error "eval of a missing data folder" 1 'no-such-dir/t10k-images-idx3-ubyte: cannot open file' \
   eval --model x.onnx --data tests/data/no-such-dir --json
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
+
+# 4b. Quantization (issue 4): the QDQ file and the report are the same bytes on both targets, and
+# eval --quant predicts the same classes with the same per-layer SQNR.
+qargs="quantize --model models/fashion_cnn.onnx --quant w4g32a8 --calib 64 --calibration percentile --json"
+"$native" $qargs --out "$tmp/qn.onnx" >"$tmp/qn.json" 2>"$tmp/qn.err"; n_rc=$?
+wasm $qargs --out "$tmp/qw.onnx" >"$tmp/qw.json" 2>"$tmp/qw.err"; w_rc=$?
+if [ $n_rc -eq 0 ] && [ $w_rc -eq 0 ] && cmp -s "$tmp/qn.onnx" "$tmp/qw.onnx" &&
+   diff <(grep -v '"out"' "$tmp/qn.json") <(grep -v '"out"' "$tmp/qw.json") >/dev/null; then
+  ok "quantize writes the same QDQ file ($(wc -c <"$tmp/qn.onnx") bytes) and report natively and in wasm"
+else
+  bad "quantize differs between targets (rc $n_rc / $w_rc)" "$(cat "$tmp/qn.err" "$tmp/qw.err" | head -5)"
+fi
+eargs="eval --model models/fashion_cnn.onnx --data fashion-mnist --quant mixed --calib 128 --limit 300 --json --predictions"
+"$native" $eargs >"$tmp/en.json" 2>"$tmp/en.err"; n_rc=$?
+wasm $eargs >"$tmp/ew.json" 2>"$tmp/ew.err"; w_rc=$?
+if [ $n_rc -eq 0 ] && [ $w_rc -eq 0 ] && node -e '
+  const fs = require("fs");
+  const [a, b] = process.argv.slice(1).map(f => JSON.parse(fs.readFileSync(f, "utf8")));
+  const strip = d => JSON.stringify({acc: d.accuracy, p: d.predictions, l: d.per_layer, s: d.logits_sqnr_db, k: d.per_node.map(x => x.kernel)});
+  if (strip(a) !== strip(b)) throw new Error("native and wasm disagree");
+  if (a.n !== 300 || a.per_layer.length !== 4 || !a.per_layer.some(l => l.weight_bits === 4) || !a.per_layer.some(l => l.weight_bits === 8))
+    throw new Error("expected 300 images and a 4/8-bit mix over 4 layers");
+' "$tmp/en.json" "$tmp/ew.json" 2>"$tmp/err"; then
+  ok "eval --quant mixed: same predictions, accuracy, kernels and per-layer SQNR natively and in wasm"
+else
+  bad "eval --quant mixed differs between targets (rc $n_rc / $w_rc)" "$(cat "$tmp/err" "$tmp/en.err" "$tmp/ew.err" | head -5)"
+fi
 
 # 5. Policy certification: keys, certificates, verification, the audit log (issue 7).
 pass_m=models/deployments/warehouse-cell-tier2-pass.json
