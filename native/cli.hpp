@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "chip/catalog.hpp"
+#include "nn/idx.hpp"
 
 namespace stacklab::cli {
 
@@ -51,6 +52,12 @@ double parse_number(const std::string& option, const std::string& text);
 int parse_count(const std::string& option, const std::string& text);  // a whole number >= 1
 // "%.*f": the same text natively and in wasm for the same double.
 std::string fixed(double v, int decimals);
+
+// `--data`: "fashion-mnist" is the copy the build decompressed (CMakeLists.txt), any other value a
+// directory holding the IDX files under their original names. load_test_split reads its t10k split
+// (cli_nn.cpp); errors name the file.
+std::string dataset_dir(const std::string& data);
+nn::ImageSet load_test_split(const std::string& data);
 
 // The bundled catalog, or the *.json files of --chips DIR.
 std::vector<chip::CatalogFile> catalog_files(const Args& a);

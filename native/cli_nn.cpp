@@ -20,14 +20,21 @@ namespace stacklab::cli {
 
 using nlohmann::json;
 
-namespace {
-
-// Where `--data` points: "fashion-mnist" is the copy the build decompressed (CMakeLists.txt), any
-// other value a directory holding the IDX files under their original names.
 std::string dataset_dir(const std::string& data) {
     if (data == "fashion-mnist") return std::string(STACKLAB_DATA_DIR) + "/fashion-mnist";
     return data;
 }
+
+nn::ImageSet load_test_split(const std::string& data) {
+    const std::string dir = dataset_dir(data);
+    const std::string images_path = dir + "/t10k-images-idx3-ubyte", labels_path = dir + "/t10k-labels-idx1-ubyte";
+    // One statement each: the order of the reads (and so the first error) must not depend on the compiler.
+    const nn::IdxArray images = nn::parse_idx(read_file(images_path), images_path);
+    const nn::IdxArray labels = nn::parse_idx(read_file(labels_path), labels_path);
+    return nn::make_image_set(images, labels, 256, dir);
+}
+
+namespace {
 
 nn::ImageSet load_split(const std::string& dir, const std::string& split) {
     const std::string images_path = dir + "/" + split + "-images-idx3-ubyte", labels_path = dir + "/" + split + "-labels-idx1-ubyte";
@@ -123,12 +130,7 @@ int cmd_eval(const Args& a) {
     const nn::Kernels kernels = kernels_text == "fast" ? nn::Kernels::fast : nn::Kernels::reference;
     const int batch = parse_count("--batch", a.get("--batch", "64"));
     const std::string model_path = a.get("--model", "");
-    const std::string dir = dataset_dir(a.get("--data", ""));
-    const std::string images_path = dir + "/t10k-images-idx3-ubyte", labels_path = dir + "/t10k-labels-idx1-ubyte";
-    // One statement each: the order of the reads (and so the first error) must not depend on the compiler.
-    const nn::IdxArray images = nn::parse_idx(read_file(images_path), images_path);
-    const nn::IdxArray labels = nn::parse_idx(read_file(labels_path), labels_path);
-    const nn::ImageSet set = nn::make_image_set(images, labels, 256, dir);
+    const nn::ImageSet set = load_test_split(a.get("--data", ""));
     const int64_t n = a.has("--limit") ? std::min<int64_t>(set.count, parse_count("--limit", a.get("--limit", ""))) : set.count;
     const nn::Graph g = nn::load_onnx(read_file(model_path), model_path);
     if (g.inputs.size() != 1 || g.outputs.size() != 1)

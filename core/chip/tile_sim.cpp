@@ -677,23 +677,13 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     // Totals, the roofline of the same machine, and utilization.
     r.time_s = now;
     r.cycles = now * m.clock_hz;
-    const double in = dtype_bytes(op.dtype);
-    double compulsory;
-    if (low.matrix()) {
-        r.ops = 2.0 * op.batch * op.M * op.N * op.K;
-        r.compute_floor_s = r.ops / m.peak_ops_per_s(op.dtype);
-        compulsory = double(op.batch) * op.M * op.K * in * op.a_offchip_fraction + double(op.batch) * op.K * op.N * in +
-                     double(op.batch) * op.M * op.N * op.out_bytes + (op.bias ? double(op.N) * op.out_bytes : 0);
-        r.energy_j += r.padded_macs * m.mac_pj[int(op.dtype)] * 1e-12;
-    } else {
-        const double elems = double(op.rows) * op.cols;
-        r.ops = elems * vector_passes(op);
-        r.compute_floor_s = elems * op.out_bytes * vector_passes(op) / (m.vector_bytes_per_cycle * m.vector_cores * m.clock_hz);
-        compulsory = elems * op.out_bytes * (op.inputs + 1);
-    }
-    r.memory_floor_s = compulsory / m.offchip_bytes_per_s;
-    r.roofline_s = std::max(r.compute_floor_s, r.memory_floor_s);
-    r.bound = r.compute_floor_s >= r.memory_floor_s ? Bound::compute : Bound::memory;
+    const OpFloor floor = op_roofline(m, op);
+    r.ops = floor.ops;
+    r.compute_floor_s = floor.compute_s;
+    r.memory_floor_s = floor.memory_s;
+    r.roofline_s = floor.time_s;
+    r.bound = floor.bound;
+    if (low.matrix()) r.energy_j += r.padded_macs * m.mac_pj[int(op.dtype)] * 1e-12;
     r.energy_j += (r.bytes.offchip * m.offchip_byte_pj + r.bytes.l2 * m.l2_byte_pj + r.bytes.l1 * m.l1_byte_pj +
                    r.bytes.l0 * m.l0_byte_pj + r.bytes.ub * m.ub_byte_pj) * 1e-12;
     if (r.time_s > 0) {
@@ -704,6 +694,27 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
         r.util_l2 = r.bytes.l2 / (m.l2_bytes_per_s * r.time_s);
     }
     return r;
+}
+
+OpFloor op_roofline(const Machine& m, const TileOp& op) {
+    OpFloor f;
+    const double in = dtype_bytes(op.dtype);
+    if (is_matrix(op.kind)) {
+        unit_for(m, op);
+        f.ops = 2.0 * op.batch * op.M * op.N * op.K;
+        f.compute_s = f.ops / m.peak_ops_per_s(op.dtype);
+        f.offchip_bytes = double(op.batch) * op.M * op.K * in * op.a_offchip_fraction + double(op.batch) * op.K * op.N * in +
+                          double(op.batch) * op.M * op.N * op.out_bytes + (op.bias ? double(op.N) * op.out_bytes : 0);
+    } else {
+        const double elems = double(op.rows) * op.cols;
+        f.ops = elems * vector_passes(op);
+        f.compute_s = elems * op.out_bytes * vector_passes(op) / (m.vector_bytes_per_cycle * m.vector_cores * m.clock_hz);
+        f.offchip_bytes = elems * op.out_bytes * (op.inputs + 1);
+    }
+    f.memory_s = f.offchip_bytes / m.offchip_bytes_per_s;
+    f.time_s = std::max(f.compute_s, f.memory_s);
+    f.bound = f.compute_s >= f.memory_s ? Bound::compute : Bound::memory;
+    return f;
 }
 
 namespace {

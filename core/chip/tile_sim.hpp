@@ -173,6 +173,20 @@ struct TileResult {
 
 TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& opt = {});
 
+// The roofline of `op` on the same machine, in closed form: the floors simulate_tiles reports
+// (TileResult::ops, compute_floor_s, memory_floor_s, roofline_s, bound). Matrix ops: ideal ops /
+// matrix peak and compulsory bytes (A x a_offchip_fraction + B + C + bias) / off-chip bandwidth;
+// vector ops: bytes x passes / (vector_bytes_per_cycle x vector_cores x clock) and
+// (inputs + 1) x elements x out_bytes / off-chip bandwidth. Throws like simulate_tiles for a
+// matrix data type the machine lacks.
+struct OpFloor {
+    double ops = 0;             // ideal operations (a MAC = 2), or vector element-passes
+    double offchip_bytes = 0;   // compulsory off-chip bytes
+    double compute_s = 0, memory_s = 0, time_s = 0;
+    Bound bound = Bound::compute;
+};
+OpFloor op_roofline(const Machine& m, const TileOp& op);
+
 // Operators run one after another (each starts when the previous has finished on every core).
 // Identical operators are simulated once (the simulation is deterministic) and reused.
 struct GraphResult {

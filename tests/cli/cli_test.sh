@@ -204,7 +204,7 @@ expect_error "short SCALE-Sim topology row" 1 'short_row\.csv:2: row: expected 8
   simulate --scalesim-topology tests/data/scalesim/bad/short_row.csv --scalesim-config tests/data/scalesim/scale.cfg
 expect_error "missing SCALE-Sim file" 1 'no-such\.csv: cannot open file' \
   simulate --scalesim-topology tests/data/scalesim/no-such.csv --scalesim-config tests/data/scalesim/scale.cfg
-expect_error "simulate without inputs" 2 'simulate needs --chip ID --gemm M,N,K, or --scalesim-topology' simulate --json
+expect_error "simulate without inputs" 2 'simulate needs --chip ID --gemm M,N,K, --chip ID --model FILE.onnx, or --scalesim-topology' simulate --json
 expect_error "tile that does not fit" 1 'tile 512x512x512 does not fit: the A chunk' \
   simulate --chip ascend-910b --gemm 4096,4096,4096 --fidelity tile --tile 512x512x512 --json
 expect_error "tile simulation of a chip without a microarchitecture" 1 'needs microarch/matrix_cores, which is unknown' \
