@@ -513,6 +513,8 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     r.tiles = low.tiles();
     r.cores_used = int(std::min<int64_t>(r.tiles, ncores));
 
+    // At most a load and a matrix step per K step, and a vector job and a store per tile.
+    r.timeline.reserve(size_t(std::min<double>(double(opt.max_timeline_events), double(r.tiles) * double(2 * nk + 2))));
     std::vector<Core> cores(static_cast<size_t>(ncores));
     for (int c = 0; c < ncores; ++c) {
         cores[size_t(c)].tiles = r.tiles > c ? (r.tiles - c + ncores - 1) / ncores : 0;
@@ -635,10 +637,11 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
         const double t_fixed = fixed.empty() ? kInf : fixed.top().end;
         touched.clear();
         if (now + dt_dma <= t_fixed) {
-            // A transfer finishes first; those that finish exactly now are removed.
-            std::vector<Transfer> still;
-            still.reserve(active.size());
-            for (auto& x : active) {
+            // A transfer finishes first; those that finish exactly now are removed (in place, in
+            // order: the survivors keep their relative order, as the event order depends on it).
+            size_t kept = 0;
+            for (size_t i = 0; i < active.size(); ++i) {
+                Transfer& x = active[i];
                 const double rate = x.offchip ? rate_off : rate_l2;
                 if (x.remaining / rate <= dt_dma) {
                     Core& k = cores[size_t(x.core)];
@@ -646,10 +649,10 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
                     if (--parts == 0) touched.push_back(x.core * 2 + (x.store ? 1 : 0));
                 } else {
                     x.remaining -= rate * dt_dma;
-                    still.push_back(x);
+                    active[kept++] = x;
                 }
             }
-            active.swap(still);
+            active.resize(kept);
             now += dt_dma;
             for (int code : touched) (code & 1) ? finish_store(code / 2) : finish_load(code / 2);
         } else {
@@ -734,6 +737,7 @@ std::string op_key(const TileOp& op) {
 
 GraphResult simulate_graph(const Machine& m, const std::vector<TileOp>& ops, const SimOptions& opt) {
     GraphResult g;
+    g.ops.reserve(ops.size());
     std::map<std::string, size_t> seen;  // op key -> index of its first result
     for (const auto& op : ops) {
         const std::string key = op_key(op);
@@ -743,7 +747,14 @@ GraphResult simulate_graph(const Machine& m, const std::vector<TileOp>& ops, con
             r = simulate_tiles(m, op, opt);
             seen.emplace(key, g.ops.size());
         } else {
-            r = g.ops[it->second];
+            // Everything but the timeline (see TileResult::same_as).
+            TileResult& first = g.ops[it->second];
+            std::vector<TimelineEvent> timeline;
+            timeline.swap(first.timeline);
+            r = first;
+            first.timeline.swap(timeline);
+            r.timeline_dropped = 0;
+            r.same_as = int64_t(it->second);
             r.name = op.name;
         }
         g.time_s += r.time_s;

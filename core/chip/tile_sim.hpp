@@ -169,6 +169,11 @@ struct TileResult {
     double util_matrix = 0, util_vector = 0, util_dma = 0, util_offchip = 0, util_l2 = 0;
     std::vector<TimelineEvent> timeline;
     int64_t timeline_dropped = 0;
+    // simulate_graph only: the index of the earlier, identical op whose simulation this row repeats
+    // (-1: simulated here). Its timeline is kept there alone: copying it to every repeat (an LLM's
+    // layers repeat ~30-80 times, 20000 events each) cost more than the simulation itself. A
+    // repeat's own timeline is empty and its timeline_dropped 0; read ops[same_as].timeline.
+    int64_t same_as = -1;
 };
 
 TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& opt = {});

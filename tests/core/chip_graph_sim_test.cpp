@@ -396,6 +396,28 @@ BOOST_AUTO_TEST_CASE(a_graph_without_concrete_shapes_or_with_a_bad_batch_is_refu
     BOOST_TEST(test::contains(test::error_of([] { parse_fidelity("cycle"); }), "fidelity \"cycle\""));
 }
 
+// simulate_graph simulates a repeated op once: the repeat has every number of the first, refers to
+// it by same_as, and keeps no copy of its timeline.
+BOOST_AUTO_TEST_CASE(simulate_graph_repeats_an_identical_op_without_copying_its_timeline) {
+    const std::vector<TileOp> ops = {gemm_op("a", 64, 64, 64, DType::fp16), softmax_op("s", 8, 64, DType::fp16),
+                                     gemm_op("b", 64, 64, 64, DType::fp16)};
+    const GraphResult g = simulate_graph(toy(), ops);
+    BOOST_REQUIRE(g.ops.size() == 3u);
+    BOOST_TEST(g.ops[0].same_as == -1);
+    BOOST_TEST(g.ops[1].same_as == -1);
+    BOOST_TEST(g.ops[2].same_as == 0);
+    BOOST_TEST(g.ops[2].name == "b");
+    BOOST_TEST(!g.ops[0].timeline.empty());
+    BOOST_TEST(g.ops[2].timeline.empty());
+    BOOST_TEST(g.ops[2].timeline_dropped == 0);
+    const TileResult alone = simulate_tiles(toy(), ops[2]);
+    BOOST_TEST(g.ops[2].time_s == alone.time_s);
+    BOOST_TEST(g.ops[2].energy_j == alone.energy_j);
+    BOOST_TEST(g.ops[2].bytes.offchip == alone.bytes.offchip);
+    BOOST_TEST(g.ops[0].timeline.size() == alone.timeline.size());
+    BOOST_TEST(g.time_s == g.ops[0].time_s + g.ops[1].time_s + alone.time_s);
+}
+
 // ---- functional execution ----
 
 BOOST_AUTO_TEST_CASE(fp32_numerics_give_the_executor_outputs_bit_for_bit) {
