@@ -447,7 +447,8 @@ int simulate_model_cmd(const Args& a) {
             for (const auto& t : run.result.outputs)
                 outs.push_back({{"name", t.name}, {"dtype", nn::onnx::dtype_name(t.dtype)}, {"shape", t.dims}});
             functional = {{"input", "synthetic (mt19937 seed 1, floats in [0, 1))"}, {"numerics", run.numerics},
-                          {"half_nodes", run.half_nodes}, {"outputs", outs}, {"digest", outputs_digest(run.result.outputs)}};
+                          {"half_nodes", run.half_nodes}, {"int8_nodes", run.int8_nodes}, {"fp32_nodes", run.fp32_nodes},
+                          {"outputs", outs}, {"digest", outputs_digest(run.result.outputs)}};
         }
     } catch (const nn::NodeError& e) {
         throw InputError(model_path + ": " + e.what());

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "quant/gemm.hpp"
 #include "quant/gemm_float.hpp"
 #include "quant/half.hpp"
 
@@ -708,6 +709,199 @@ bool half_conv(quant::Half16 type, const GraphNode& n, const std::vector<const T
 
 }  // namespace
 
+// ---- QDQ int8 nodes: int8 x int8 -> int32 on the integer kernels, then scaled in fp32 ----
+
+namespace {
+
+// The quantization a DequantizeLinear node applies: per tensor or per index of `axis`.
+struct Dq {
+    std::vector<float> scale;
+    std::vector<int32_t> zp;   // same length as scale, or {0}
+    int64_t axis = 1;
+    DataType qtype = DataType::INT8;
+    const Tensor* constant_q = nullptr;  // the quantized tensor when it is an initializer
+    float scale_at(int64_t i) const { return scale.size() == 1 ? scale[0] : scale[size_t(i)]; }
+    int32_t zp_at(int64_t i) const { return zp.size() == 1 ? zp[0] : zp[size_t(i)]; }
+};
+
+bool dq_of(const nn::Graph& g, int t, Dq& d) {
+    const GraphNode* p = producer(g, t);
+    if (!p || p->op != OpType::DequantizeLinear || p->inputs.size() < 2) return false;
+    const Tensor* s = g.constant(p->inputs[1]);
+    if (!s || s->dtype != DataType::FLOAT || s->dims.size() > 1 || s->numel() < 1) return false;
+    d.scale = s->to_vector<float>();
+    d.zp = {0};
+    if (p->inputs.size() > 2 && p->inputs[2] >= 0) {
+        const Tensor* z = g.constant(p->inputs[2]);
+        if (!z || z->numel() != s->numel()) return false;
+        d.zp.clear();
+        if (z->dtype == DataType::INT8) for (int8_t v : z->to_vector<int8_t>()) d.zp.push_back(v);
+        else if (z->dtype == DataType::UINT8) for (uint8_t v : z->to_vector<uint8_t>()) d.zp.push_back(v);
+        else return false;
+    }
+    d.axis = iattr(*p, "axis", 1);
+    d.qtype = g.tensors[size_t(p->inputs[0])].dtype;
+    d.constant_q = g.constant(p->inputs[0]);
+    return d.qtype == DataType::INT8 || d.qtype == DataType::UINT8;
+}
+
+// A dequantized activation back to its integers: x = (q - zp) * s was rounded once from an exact
+// product of |q - zp| <= 255 and s, so x / s lies within 255 * 2^-23 of q - zp and rounds to it
+// exactly: the recovery is lossless for every tensor a per-tensor DequantizeLinear wrote.
+std::vector<int32_t> requantize(const Tensor& x, const Dq& d) {
+    std::vector<int32_t> q(size_t(x.numel()));
+    const float* p = x.as<float>();
+    for (size_t i = 0; i < q.size(); ++i) q[i] = int32_t(std::nearbyint(p[i] / d.scale[0])) + d.zp[0];
+    return q;
+}
+
+// The int8 weights of a QDQ node as K x N (column n = output channel n) with per-column scale and
+// zero point, from W (rows x cols) whose output channels run along `out_axis`; false when the
+// scales are not per tensor or per output channel.
+bool weight_matrix(const Dq& w, int64_t rows, int64_t cols, int64_t out_axis, bool transpose, std::vector<int8_t>& B,
+                   std::vector<float>& scales, std::vector<int32_t>& zps) {
+    if (!w.constant_q || w.qtype != DataType::INT8) return false;
+    const int64_t N = transpose ? rows : cols, K = transpose ? cols : rows;
+    if (w.scale.size() != 1 && !(int64_t(w.scale.size()) == N && w.axis == out_axis)) return false;
+    const int8_t* q = w.constant_q->as<int8_t>();
+    B.resize(size_t(K * N));
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t n = 0; n < N; ++n) B[size_t(k * N + n)] = transpose ? q[n * cols + k] : q[k * cols + n];
+    scales.resize(size_t(N));
+    zps.resize(size_t(N));
+    for (int64_t n = 0; n < N; ++n) scales[size_t(n)] = w.scale_at(w.scale.size() == 1 ? 0 : n), zps[size_t(n)] = w.zp_at(w.zp.size() == 1 ? 0 : n);
+    return true;
+}
+
+// acc (M x N) = (A - a_zp) (B - b_zp[n]) on the packed integer kernels; A holds the activation
+// integers (int8 or uint8 as `a_type`).
+std::vector<int32_t> int_gemm(const std::vector<int32_t>& A, DataType a_type, int32_t a_zp, int64_t M, int64_t K,
+                              const std::vector<int8_t>& B, int64_t N, const std::vector<int32_t>& b_zp) {
+    const quant::PackedB pb = quant::pack_b(B.data(), int(K), int(N), int(N), b_zp);
+    std::vector<int32_t> C(size_t(M * N));
+    if (a_type == DataType::UINT8) {
+        std::vector<uint8_t> a(A.begin(), A.end());
+        quant::gemm_u8s8_s32(a.data(), int(M), int(K), a_zp, pb, C.data(), int(N));
+    } else {
+        std::vector<int8_t> a(A.begin(), A.end());
+        quant::gemm_s8s8_s32(a.data(), int(M), int(K), a_zp, pb, C.data(), int(N));
+    }
+    return C;
+}
+
+bool fits_gemm(int64_t M, int64_t K, int64_t N) {
+    return M >= 1 && N >= 1 && K >= 1 && K <= quant::kMaxGemmK && M <= (int64_t{1} << 30) && N <= (int64_t{1} << 30);
+}
+
+// Y = float(acc) * (s_x * s_w[n]) + bias[n], all in float.
+bool int8_gemm_node(const nn::Graph& g, const GraphNode& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+    Dq x, w;
+    if (in.size() < 2 || !in[0] || !in[1] || !dq_of(g, n.inputs[0], x) || !dq_of(g, n.inputs[1], w)) return false;
+    if (x.scale.size() != 1 || in[0]->dtype != DataType::FLOAT || in[1]->dims.size() != 2) return false;
+    const Tensor& A = *in[0];
+    std::vector<int8_t> B;
+    std::vector<float> ws;
+    std::vector<int32_t> wz;
+    int64_t M = 0, K = 0, N = 0;
+    std::vector<int64_t> ydims;
+    const Tensor* bias = nullptr;
+    if (n.op == OpType::Gemm) {
+        const auto* fa = n.proto.attr("alpha");
+        const auto* fb = n.proto.attr("beta");
+        if ((fa && fa->f != 1.0f) || (fb && fb->f != 1.0f) || iattr(n, "transA", 0) || A.dims.size() != 2) return false;
+        const bool tb = iattr(n, "transB", 0) != 0;
+        M = A.dims[0], K = A.dims[1];
+        if (!weight_matrix(w, in[1]->dims[0], in[1]->dims[1], tb ? 0 : 1, tb, B, ws, wz)) return false;
+        N = int64_t(ws.size());
+        if (int64_t(B.size()) != K * N) return false;
+        bias = in.size() > 2 ? in[2] : nullptr;
+        if (bias && (bias->dtype != DataType::FLOAT || bias->numel() != N)) return false;
+        ydims = {M, N};
+    } else {  // MatMul with a 2-D constant B
+        if (A.dims.empty()) return false;
+        K = A.dims.back();
+        M = A.numel() / std::max<int64_t>(1, K);
+        if (!weight_matrix(w, in[1]->dims[0], in[1]->dims[1], 1, false, B, ws, wz)) return false;
+        N = int64_t(ws.size());
+        if (in[1]->dims[0] != K) return false;
+        ydims = A.dims;
+        ydims.back() = N;
+    }
+    if (!fits_gemm(M, K, N)) return false;
+    const std::vector<int32_t> acc = int_gemm(requantize(A, x), x.qtype, x.zp[0], M, K, B, N, wz);
+    Tensor y = float_tensor(ydims);
+    float* py = reinterpret_cast<float*>(y.data.data());
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+            float v = float(acc[size_t(i * N + j)]) * (x.scale[0] * ws[size_t(j)]);
+            if (bias) v = v + bias->as<float>()[j];
+            py[i * N + j] = v;
+        }
+    out.push_back(std::move(y));
+    return true;
+}
+
+// 2-D, one group: acc[c, p] = (W_c - zw_c) . (col_p - zx), the weights as the A operand (symmetric:
+// one zero point), the im2col of the int8 activations as B (padding = the zero point, real 0).
+bool int8_conv_node(const nn::Graph& g, const GraphNode& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+    Dq x, w;
+    if (in.size() < 2 || !in[0] || !in[1] || !dq_of(g, n.inputs[0], x) || !dq_of(g, n.inputs[1], w)) return false;
+    const Tensor &X = *in[0], &W = *in[1];
+    const Tensor* Bias = in.size() > 2 ? in[2] : nullptr;
+    if (x.scale.size() != 1 || x.qtype != DataType::INT8 || !w.constant_q || w.qtype != DataType::INT8) return false;
+    if (X.dims.size() != 4 || W.dims.size() != 4 || iattr(n, "group", 1) != 1) return false;
+    for (int32_t z : w.zp) if (z != w.zp[0]) return false;
+    const int64_t Co = W.dims[0];
+    if (w.scale.size() != 1 && !(int64_t(w.scale.size()) == Co && w.axis == 0)) return false;
+    const auto* ap = n.proto.attr("auto_pad");
+    if (ap && ap->type == nn::onnx::Attribute::STRING && ap->s != "NOTSET" && ap->s != "VALID") return false;
+    const bool valid = ap && ap->type == nn::onnx::Attribute::STRING && ap->s == "VALID";
+    std::vector<int64_t> s = iattrs(n, "strides"), d = iattrs(n, "dilations"), p = iattrs(n, "pads");
+    if (s.empty()) s = {1, 1};
+    if (d.empty()) d = {1, 1};
+    if (p.empty() || valid) p = {0, 0, 0, 0};
+    if (s.size() != 2 || d.size() != 2 || p.size() != 4) return false;
+    const int64_t Nb = X.dims[0], C = X.dims[1], H = X.dims[2], Wd = X.dims[3], KH = W.dims[2], KW = W.dims[3];
+    if (W.dims[1] != C || (Bias && (Bias->dtype != DataType::FLOAT || Bias->numel() != Co))) return false;
+    const int64_t OH = (H + p[0] + p[2] - ((KH - 1) * d[0] + 1)) / s[0] + 1;
+    const int64_t OW = (Wd + p[1] + p[3] - ((KW - 1) * d[1] + 1)) / s[1] + 1;
+    const int64_t Kd = C * KH * KW, P = OH * OW;
+    if (OH < 1 || OW < 1 || !fits_gemm(Co, Kd, P)) return false;
+    const std::vector<int32_t> q = requantize(X, x);
+    std::vector<int32_t> A(w.constant_q->as<int8_t>(), w.constant_q->as<int8_t>() + Co * Kd);
+    Tensor y = float_tensor({Nb, Co, OH, OW});
+    float* py = reinterpret_cast<float*>(y.data.data());
+    std::vector<int8_t> col(size_t(Kd * P));
+    for (int64_t b = 0; b < Nb; ++b) {
+        for (int64_t c = 0; c < C; ++c)
+            for (int64_t kh = 0; kh < KH; ++kh)
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                    int8_t* row = col.data() + ((c * KH + kh) * KW + kw) * P;
+                    const int32_t* plane = q.data() + (b * C + c) * H * Wd;
+                    for (int64_t oh = 0; oh < OH; ++oh) {
+                        const int64_t ih = oh * s[0] - p[0] + kh * d[0];
+                        for (int64_t ow = 0; ow < OW; ++ow) {
+                            const int64_t iw = ow * s[1] - p[1] + kw * d[1];
+                            row[oh * OW + ow] = int8_t(ih >= 0 && ih < H && iw >= 0 && iw < Wd ? plane[ih * Wd + iw] : x.zp[0]);
+                        }
+                    }
+                }
+        const std::vector<int32_t> acc = int_gemm(A, DataType::INT8, w.zp[0], Co, Kd, col, P, {x.zp[0]});
+        for (int64_t o = 0; o < Co; ++o) {
+            const float sc = x.scale[0] * w.scale_at(w.scale.size() == 1 ? 0 : o);
+            for (int64_t i = 0; i < P; ++i) {
+                float v = float(acc[size_t(o * P + i)]) * sc;
+                if (Bias) v = v + Bias->as<float>()[o];
+                py[(b * Co + o) * P + i] = v;
+            }
+        }
+    }
+    out.push_back(std::move(y));
+    return true;
+}
+
+}  // namespace
+
 ChipRun run_on_chip(const nn::Plan& plan, const Machine& m, const std::vector<Tensor>& inputs, MatrixNumerics numerics,
                     const nn::RunOptions& options) {
     if (!plan.graph) throw std::invalid_argument("run_on_chip: the plan has no graph");
@@ -715,32 +909,38 @@ ChipRun run_on_chip(const nn::Plan& plan, const Machine& m, const std::vector<Te
     const std::vector<NodeDType> types = node_dtypes(g, m);
     ChipRun run;
     DType ft = DType::fp16;
-    const bool half = numerics == MatrixNumerics::chip && chip_float_type(m, ft);
+    const bool chip_numerics = numerics == MatrixNumerics::chip;
+    const bool half = chip_numerics && chip_float_type(m, ft);
+    // 1: 16-bit float GEMM, 2: int8 GEMM (QDQ form)
     std::vector<char> want(g.nodes.size(), 0);
-    bool any = false;
+    bool any = false, qdq = false;
     for (size_t k = 0; k < g.nodes.size(); ++k) {
-        want[k] = half && is_float_matrix_op(g.nodes[k].op) && types[k].has && !types[k].integer_matrix;
+        const bool float_op = is_float_matrix_op(g.nodes[k].op) && types[k].has;
+        if (float_op && types[k].integer_matrix) qdq = true;
+        want[k] = !float_op ? 0 : types[k].integer_matrix ? (chip_numerics ? 2 : 0) : (half ? 1 : 0);
         any = any || want[k];
     }
     const quant::Half16 type = ft == DType::bf16 ? quant::Half16::bf16 : quant::Half16::fp16;
     nn::RunOptions o = options;
     if (any) {
-        std::vector<char> done_half(g.nodes.size(), 0);
+        std::vector<char> done(g.nodes.size(), 0);
         o.node_override = [&](const GraphNode& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
             const size_t k = size_t(&n - g.nodes.data());
             if (!want[k]) return false;
             bool ok = false;
-            if (n.op == OpType::Gemm) ok = half_gemm(type, n, in, out);
+            if (want[k] == 2) ok = n.op == OpType::Conv ? int8_conv_node(g, n, in, out) : int8_gemm_node(g, n, in, out);
+            else if (n.op == OpType::Gemm) ok = half_gemm(type, n, in, out);
             else if (n.op == OpType::MatMul) ok = half_matmul(type, in, out);
             else ok = half_conv(type, n, in, out);
             if (!ok) out.clear();
-            done_half[k] = ok ? 1 : 2;
+            done[k] = ok ? 1 : 2;
             return ok;
         };
         run.result = nn::run(plan, inputs, o);
         for (size_t k = 0; k < g.nodes.size(); ++k) {
-            if (done_half[k] == 1) run.half_nodes.push_back(g.nodes[k].label());
-            if (done_half[k] == 2) run.fp32_nodes.push_back(g.nodes[k].label());
+            const std::string label = g.nodes[k].label();
+            if (done[k] == 1) (want[k] == 2 ? run.int8_nodes : run.half_nodes).push_back(label);
+            if (done[k] == 2) run.fp32_nodes.push_back(label);
         }
     } else {
         run.result = nn::run(plan, inputs, o);
@@ -748,18 +948,17 @@ ChipRun run_on_chip(const nn::Plan& plan, const Machine& m, const std::vector<Te
     const std::string name = dtype_name(ft);
     if (!half) {
         DType chip_t;
-        run.numerics = numerics == MatrixNumerics::fp32 && chip_float_type(m, chip_t)
-                           ? std::string("fp32 (chip would use ") + dtype_name(chip_t) + ")"
-                           : "fp32";
+        run.numerics = !chip_numerics && chip_float_type(m, chip_t) ? std::string("fp32 (chip would use ") + dtype_name(chip_t) + ")"
+                                                                     : "fp32";
     } else if (run.half_nodes.empty()) {
         run.numerics = "fp32 (no float matrix node in " + name + ")";
     } else {
         run.numerics = name + " matrix inputs, fp32 accumulation; other ops fp32";
-        if (!run.fp32_nodes.empty()) run.numerics += " (some float matrix nodes in fp32: shape not handled)";
     }
-    bool int8 = false;
-    for (const auto& t : types) int8 = int8 || t.integer_matrix;
-    if (int8) run.numerics += "; int8 nodes: the graph's own kernels (QDQ float nodes on dequantized values)";
+    if (qdq)
+        run.numerics += chip_numerics ? "; QDQ int8 matrix nodes: int8 x int8 -> int32, scaled in fp32"
+                                      : "; QDQ int8 matrix nodes in fp32 on the dequantized values";
+    if (!run.fp32_nodes.empty()) run.numerics += " (some matrix nodes left in fp32: form not handled)";
     return run;
 }
 

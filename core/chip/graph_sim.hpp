@@ -147,16 +147,24 @@ ModelSim simulate_model(const Machine& m, const nn::Graph& g, const std::string&
 // the 16-bit type (round to nearest even), products and sums in fp32 in k order, the fp32 result
 // kept (bias, alpha/beta in fp32 after the GEMM). Conv: per image and group, C[Cout_g, OH*OW] =
 // W[Cout_g, Cin_g*KH*KW] x im2col[Cin_g*KH*KW, OH*OW] (rows ordered c, kh, kw; padding zeros).
-// Everything else runs the plan's own kernels, so with MatrixNumerics::fp32 (or on a chip with no
-// 16-bit float type) the outputs are nn::run's, bit for bit. int8 (QDQ-form) float nodes run their
-// fp32 kernel on the dequantized values, not an int8 GEMM.
+// QDQ-form int8 nodes (a float Conv / Gemm / MatMul on DequantizeLinear outputs) run as the chip
+// would: the activation integers are recovered exactly from the dequantized floats (x / s rounds
+// back to q - zp: x is one rounding of (q - zp) * s with |q - zp| <= 255), multiplied with the int8
+// weight initializer on core/quant's packed integer GEMM (int32 accumulation), and written as
+// float(acc) * (s_x * s_w[channel]) + bias in fp32. Handled: per-tensor activation scales, weight
+// scales per tensor or per output channel; Conv 2-D with one group and int8 activations, Gemm with
+// alpha = beta = 1 and no transA, MatMul with a 2-D weight; anything else stays on its fp32 kernel
+// (listed in fp32_nodes).
+// Every other node runs the plan's own kernels, so with MatrixNumerics::fp32 (or a graph without
+// float matrix nodes, e.g. ConvInteger / QLinear* only) the outputs are nn::run's, bit for bit.
 enum class MatrixNumerics { fp32, chip };
 
 struct ChipRun {
     nn::RunResult result;
     std::string numerics;                 // e.g. "fp16 matrix inputs, fp32 accumulation; other ops fp32"
     std::vector<std::string> half_nodes;  // the nodes run with the 16-bit GEMM
-    std::vector<std::string> fp32_nodes;  // float matrix nodes of 16-bit type left in fp32 (shape not handled)
+    std::vector<std::string> int8_nodes;  // QDQ-form nodes run with the int8 GEMM
+    std::vector<std::string> fp32_nodes;  // matrix nodes that kept their fp32 kernel (form not handled)
 };
 ChipRun run_on_chip(const nn::Plan& plan, const Machine& m, const std::vector<nn::onnx::Tensor>& inputs,
                     MatrixNumerics numerics = MatrixNumerics::chip, const nn::RunOptions& options = {});

@@ -1,5 +1,6 @@
 // A whole ONNX model on a chip (chip/graph_sim.hpp): lowering, data types, fusion, both fidelities,
 // and the functional run against the executor and the 16-bit GEMM.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -165,9 +166,13 @@ nn::onnx::Model fashion_cnn_model() {
 }
 
 // The model in the QDQ form the lead's quantizer writes: every Conv / Gemm weight an int8
-// initializer (symmetric, per output channel, axis 0) behind a DequantizeLinear, every Conv / Gemm
+// initializer (symmetric, per output channel) behind a DequantizeLinear, every Conv / Gemm
 // activation input behind a QuantizeLinear -> DequantizeLinear pair (int8, asymmetric: zero point 3).
-nn::Graph qdq_of(nn::onnx::Model m) {
+// Output channels lie along axis 0 of a Conv weight and of a Gemm weight with transB = 1, along
+// axis 1 of a Gemm weight with transB = 0 (fashion_cnn's); weight_axis0 = true quantizes along
+// axis 0 regardless (for a [K, N] weight: one scale per input feature, which no integer GEMM can
+// factor out of its sum).
+nn::Graph qdq_of(nn::onnx::Model m, bool weight_axis0 = false) {
     std::vector<nn::onnx::Node> nodes;
     auto& g = m.graph;
     for (const auto& n : g.nodes) {
@@ -177,25 +182,26 @@ nn::Graph qdq_of(nn::onnx::Model m) {
             auto it = std::find_if(g.initializers.begin(), g.initializers.end(), [&](const Tensor& t) { return t.name == w; });
             if (it == g.initializers.end()) throw std::logic_error("weight is not an initializer");
             const Tensor wf = *it;
-            // Per output channel: for a Gemm with transB = 0 the channels are the columns, so
-            // quantize along axis 0 of a transposed copy only when transB = 1 (fashion_cnn's Gemms).
-            const int64_t rows = wf.dims[0], per = wf.numel() / rows;
+            bool trans_b = false;
+            for (const auto& a : n.attributes) trans_b = trans_b || (a.name == "transB" && a.i == 1);
+            const int64_t axis = n.op_type == "Gemm" && !trans_b && !weight_axis0 ? 1 : 0;
+            const int64_t channels = wf.dims[size_t(axis)];
+            // Element i of a row-major [d0, rest] tensor lies in channel i / rest (axis 0) or i % d1 (axis 1, 2-D).
+            auto channel = [&](int64_t i) { return axis == 0 ? i / (wf.numel() / channels) : i % channels; };
+            std::vector<float> scales(static_cast<size_t>(channels), 0.0f);
+            for (int64_t i = 0; i < wf.numel(); ++i)
+                scales[size_t(channel(i))] = std::max(scales[size_t(channel(i))], std::fabs(wf.as<float>()[i]));
+            for (float& sc : scales) sc = sc > 0 ? sc / 127 : 1;
             std::vector<int8_t> wq(size_t(wf.numel()));
-            std::vector<float> scales(static_cast<size_t>(rows));
-            for (int64_t r = 0; r < rows; ++r) {
-                float mx = 0;
-                for (int64_t i = 0; i < per; ++i) mx = std::max(mx, std::fabs(wf.as<float>()[r * per + i]));
-                scales[size_t(r)] = mx > 0 ? mx / 127 : 1;
-                for (int64_t i = 0; i < per; ++i)
-                    wq[size_t(r * per + i)] = int8_t(std::lround(wf.as<float>()[r * per + i] / scales[size_t(r)]));
-            }
+            for (int64_t i = 0; i < wf.numel(); ++i)
+                wq[size_t(i)] = int8_t(std::lround(wf.as<float>()[i] / scales[size_t(channel(i))]));
             g.initializers.push_back(ints<int8_t>(w + "_q", DataType::INT8, wf.dims, wq));
-            g.initializers.push_back(floats(w + "_scale", {rows}, scales));
+            g.initializers.push_back(floats(w + "_scale", {channels}, scales));
             g.initializers.push_back(floats(x + "_ascale", {}, {0.02f}));
             g.initializers.push_back(ints<int8_t>(x + "_azp", DataType::INT8, {}, {3}));
             nodes.push_back(node("QuantizeLinear", n.name + "_qx", {x, x + "_ascale", x + "_azp"}, {x + "_q"}));
             nodes.push_back(node("DequantizeLinear", n.name + "_dqx", {x + "_q", x + "_ascale", x + "_azp"}, {x + "_dq"}));
-            nodes.push_back(node("DequantizeLinear", n.name + "_dqw", {w + "_q", w + "_scale"}, {w + "_dq"}, {attr_i("axis", 0)}));
+            nodes.push_back(node("DequantizeLinear", n.name + "_dqw", {w + "_q", w + "_scale"}, {w + "_dq"}, {attr_i("axis", axis)}));
             q.inputs[0] = x + "_dq";
             q.inputs[1] = w + "_dq";
             nodes.push_back(q);
@@ -432,12 +438,14 @@ BOOST_AUTO_TEST_CASE(fp32_numerics_give_the_executor_outputs_bit_for_bit) {
         BOOST_TEST(got.numerics == "fp32 (chip would use fp16)");
         BOOST_TEST(got.half_nodes.empty());
     }
-    // A chip with no 16-bit float type runs the QDQ model with the graph's own kernels.
+    // The QDQ model with fp32 numerics: the graph's own kernels on the dequantized values.
     const nn::Graph q = qdq_of(fashion_cnn_model());
     const nn::Plan plan = nn::prepare(q, nn::Kernels::fast);
-    const ChipRun got = run_on_chip(plan, toy(false), {x});
+    const ChipRun got = run_on_chip(plan, toy(false), {x}, MatrixNumerics::fp32);
     BOOST_TEST((got.result.outputs[0] == nn::run(plan, {x}).outputs[0]));
     BOOST_TEST(got.half_nodes.empty());
+    BOOST_TEST(got.int8_nodes.empty());
+    BOOST_TEST(got.numerics == "fp32; QDQ int8 matrix nodes in fp32 on the dequantized values");
 }
 
 BOOST_AUTO_TEST_CASE(integer_matrix_nodes_run_the_integer_kernels_bit_for_bit) {
@@ -551,6 +559,76 @@ BOOST_AUTO_TEST_CASE(fp16_matmul_and_conv_nodes_equal_the_quant_16_bit_gemm_on_t
             }
         BOOST_TEST(values(got.result.outputs[0]) == want, boost::test_tools::per_element());
     }
+}
+
+// A QDQ Gemm on an int8 chip: the activation integers (recovered from the dequantized floats) times
+// the int8 weights on the integer GEMM reference, then acc * (s_x * s_w[n]) + bias in float. The
+// same numbers, within fp32 rounding, as the fp32 kernel on the dequantized values.
+BOOST_AUTO_TEST_CASE(qdq_int8_gemm_nodes_equal_the_int8_gemm_on_the_same_integers) {
+    const int64_t M = 6, K = 40, N = 12;
+    test::Rng rng(21);
+    std::vector<int8_t> wq(size_t(N * K));  // W as N x K (transB = 1), per output channel scales
+    for (auto& v : wq) v = int8_t(rng.integer(-127, 127));
+    std::vector<float> ws(static_cast<size_t>(N)), bias(static_cast<size_t>(N));
+    for (auto& v : ws) v = rng.uniform(0.001f, 0.01f);
+    for (auto& v : bias) v = rng.uniform(-0.5f, 0.5f);
+    const float sx = 0.037f;
+    const int8_t zx = -5;
+    nn::onnx::Graph g;
+    g.name = "qdq_gemm";
+    g.inputs = {value("x", {-1, K})};
+    g.outputs = {value("y", {-1, N})};
+    g.initializers = {ints<int8_t>("wq", DataType::INT8, {N, K}, wq), floats("ws", {N}, ws), floats("b", {N}, bias),
+                      floats("sx", {}, {sx}), ints<int8_t>("zx", DataType::INT8, {}, {zx})};
+    g.nodes = {node("QuantizeLinear", "qx", {"x", "sx", "zx"}, {"xq"}),
+               node("DequantizeLinear", "dqx", {"xq", "sx", "zx"}, {"xd"}),
+               node("DequantizeLinear", "dqw", {"wq", "ws"}, {"wd"}, {attr_i("axis", 0)}),
+               node("Gemm", "fc", {"xd", "wd", "b"}, {"y"}, {attr_i("transB", 1)})};
+    const nn::Graph graph = graph_of(std::move(g));
+    const Tensor x = floats("x", {M, K}, random_floats(size_t(M * K), 22, 4.0f));
+    const nn::Plan plan = nn::prepare(graph, nn::Kernels::fast);
+    const ChipRun got = run_on_chip(plan, toy(false), {x});
+    BOOST_TEST(got.int8_nodes == std::vector<std::string>{"fc"});
+    BOOST_TEST(got.fp32_nodes.empty());
+    // The expected integers, computed the way QuantizeLinear defines them (round half to even, saturate).
+    std::vector<int8_t> a(size_t(M * K));
+    for (size_t i = 0; i < a.size(); ++i)
+        a[i] = int8_t(std::min(127.0, std::max(-128.0, std::nearbyint(double(values(x)[i]) / sx) + zx)));
+    std::vector<int8_t> b(size_t(K * N));
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t n = 0; n < N; ++n) b[size_t(k * N + n)] = wq[size_t(n * K + k)];
+    std::vector<int32_t> acc(size_t(M * N));
+    quant::gemm_s8s8_s32_ref(a.data(), int(M), int(K), int(K), zx, b.data(), int(N), int(N), {0}, acc.data(), int(N));
+    std::vector<float> want(size_t(M * N));
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t n = 0; n < N; ++n)
+            want[size_t(i * N + n)] = float(acc[size_t(i * N + n)]) * (sx * ws[size_t(n)]) + bias[size_t(n)];
+    BOOST_TEST(values(got.result.outputs[0]) == want, boost::test_tools::per_element());
+    const std::vector<float> f = values(nn::run(plan, {x}).outputs[0]);
+    for (size_t i = 0; i < f.size(); ++i) BOOST_TEST(std::fabs(f[i] - want[i]) <= 1e-5f * (1 + std::fabs(want[i])));
+}
+
+BOOST_AUTO_TEST_CASE(the_qdq_fashion_cnn_runs_every_matrix_node_in_int8_and_agrees_with_its_fp32_run) {
+    const nn::Graph q = qdq_of(fashion_cnn_model());
+    const nn::Plan plan = nn::prepare(q, nn::Kernels::fast);
+    const Tensor x = floats("image", {3, 1, 28, 28}, random_floats(3 * 784, 23, 1.0f));
+    for (bool fp16 : {false, true}) {  // an int8-only chip, and one with fp16 as well
+        const ChipRun got = run_on_chip(plan, toy(fp16), {x});
+        BOOST_TEST(got.int8_nodes == (std::vector<std::string>{"conv1", "conv2", "fc1", "fc2"}));
+        BOOST_TEST(got.half_nodes.empty());
+        BOOST_TEST(got.fp32_nodes.empty());
+        const std::vector<float> h = values(got.result.outputs[0]), f = values(nn::run(plan, {x}).outputs[0]);
+        float mx = 0, diff = 0;
+        for (size_t i = 0; i < f.size(); ++i) mx = std::max(mx, std::fabs(f[i])), diff = std::max(diff, std::fabs(f[i] - h[i]));
+        BOOST_TEST(diff <= 1e-4f * mx);
+    }
+    // Gemm weights [K, N] with one scale per input feature (axis 0) are no integer GEMM: those
+    // nodes keep their fp32 kernel, and the run says so.
+    const nn::Graph q0 = qdq_of(fashion_cnn_model(), true);
+    const ChipRun got = run_on_chip(nn::prepare(q0, nn::Kernels::fast), toy(false), {x});
+    BOOST_TEST(got.int8_nodes == (std::vector<std::string>{"conv1", "conv2"}));
+    BOOST_TEST(got.fp32_nodes == (std::vector<std::string>{"fc1", "fc2"}));
+    BOOST_TEST(test::contains(got.numerics, "left in fp32"));
 }
 
 // The whole CNN with fp16 matrix nodes stays close to its fp32 run (fp16 keeps 11 significant bits
