@@ -53,6 +53,14 @@ int parse_count(const std::string& option, const std::string& text);  // a whole
 // "%.*f": the same text natively and in wasm for the same double.
 std::string fixed(double v, int decimals);
 
+// `--data`: "fashion-mnist" is the copy the build decompressed (CMakeLists.txt), any other value a
+// directory holding the IDX files under their original names. load_split reads one split ("train",
+// "t10k") from such a directory, load_test_split the t10k split of `--data` (cli_nn.cpp); errors
+// name the file.
+std::string dataset_dir(const std::string& data);
+nn::ImageSet load_split(const std::string& dir, const std::string& split);
+nn::ImageSet load_test_split(const std::string& data);
+
 // The bundled catalog, or the *.json files of --chips DIR.
 std::vector<chip::CatalogFile> catalog_files(const Args& a);
 const chip::ChipSpec& find_chip(const std::vector<chip::ChipSpec>& chips, const std::string& id);
@@ -67,11 +75,6 @@ int cmd_robot(const Args& a);      // cli_robot.cpp
 int cmd_eval(const Args& a);       // cli_nn.cpp
 int cmd_train(const Args& a);      // cli_nn.cpp
 int cmd_quantize(const Args& a);   // cli_nn.cpp
-
-// Data sets (cli_nn.cpp): the directory `--data` names ("fashion-mnist": the build's copy), and one
-// split ("train", "t10k") of IDX images and labels from it.
-std::string dataset_dir(const std::string& data);
-nn::ImageSet load_split(const std::string& dir, const std::string& split);
 int cmd_keygen(const Args& a);     // cli_policy.cpp
 int cmd_certify(const Args& a);    // cli_policy.cpp
 int cmd_verify(const Args& a);     // cli_policy.cpp

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <random>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -13,11 +15,14 @@
 #include <nlohmann/json.hpp>
 
 #include "chip/catalog.hpp"
+#include "chip/graph_sim.hpp"
 #include "chip/llm.hpp"
 #include "chip/roofline.hpp"
 #include "chip/systolic.hpp"
 #include "chip/tile_sim.hpp"
 #include "native/cli.hpp"
+#include "nn/executor.hpp"
+#include "nn/graph.hpp"
 
 namespace stacklab::cli {
 
@@ -300,12 +305,201 @@ int simulate_tile(const Args& a, const chip::ChipSpec& c, const std::vector<doub
     return 0;
 }
 
+json bytes_json(const chip::LevelBytes& b, bool roofline) {
+    if (roofline) return {{"offchip", b.offchip}};
+    return {{"offchip", b.offchip}, {"l2", b.l2}, {"l1", b.l1}, {"l0", b.l0}, {"ub", b.ub}};
+}
+
+std::string hex64(uint64_t v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)v);
+    return buf;
+}
+
+// FNV-1a over the dtype, dims and bytes of every output: a digest the same on every target.
+std::string outputs_digest(const std::vector<nn::onnx::Tensor>& outs) {
+    uint64_t h = 1469598103934665603ull;
+    auto add = [&](const void* p, size_t n) {
+        const auto* b = static_cast<const unsigned char*>(p);
+        for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+    };
+    for (const auto& t : outs) {
+        const int32_t dt = int32_t(t.dtype);
+        add(&dt, sizeof dt);
+        for (int64_t d : t.dims) add(&d, sizeof d);
+        add(t.data.data(), t.data.size());
+    }
+    return hex64(h);
+}
+
+// A deterministic input for every graph input: floats on a 2^-24 grid in [0, 1) and 8-bit integers
+// from std::mt19937's raw output (seed 1), which is fixed by the C++ standard.
+std::vector<nn::onnx::Tensor> synthetic_inputs(const nn::Graph& g, int64_t batch, const std::string& model_path) {
+    std::mt19937 rng(1);
+    std::vector<nn::onnx::Tensor> ins;
+    for (int t : g.inputs) {
+        const nn::TensorInfo& info = g.tensors[size_t(t)];
+        nn::onnx::Tensor x;
+        x.name = info.name;
+        x.dtype = info.dtype;
+        x.dims = info.shape;
+        if (!x.dims.empty()) x.dims[0] = batch;
+        for (int64_t d : x.dims)
+            if (d < 0) throw InputError(model_path + ": input '" + info.name + "' has a symbolic dimension besides the batch");
+        const size_t n = size_t(x.numel());
+        if (info.dtype == nn::onnx::DataType::FLOAT) {
+            std::vector<float> v(n);
+            for (float& f : v) f = float(rng() >> 8) * (1.0f / 16777216.0f);
+            x.data.resize(n * 4);
+            std::memcpy(x.data.data(), v.data(), n * 4);
+        } else if (info.dtype == nn::onnx::DataType::UINT8 || info.dtype == nn::onnx::DataType::INT8) {
+            x.data.resize(n);
+            for (auto& b : x.data) b = uint8_t(rng() >> 24);
+        } else {
+            throw InputError(model_path + ": input '" + info.name + "' is " + nn::onnx::dtype_name(info.dtype) +
+                             "; a synthetic input can be float, uint8 or int8");
+        }
+        ins.push_back(std::move(x));
+    }
+    return ins;
+}
+
+// `simulate --chip ID --model FILE.onnx`: every node lowered to the chip and timed, and the graph run.
+int simulate_model_cmd(const Args& a) {
+    if (a.has("--gemm")) throw UsageError("simulate takes --gemm or --model, not both");
+    if (a.has("--tile") || a.flag("--timeline")) throw UsageError("--tile and --timeline apply to --gemm only");
+    if (a.has("--limit") && !a.has("--data")) throw UsageError("--limit needs --data");
+    const chip::Fidelity fidelity = chip::parse_fidelity(a.get("--fidelity", "roofline"));
+    const chip::Pick pick = chip::parse_pick(a.get("--pick", "nominal"));
+    const int64_t batch = parse_count("--batch", a.get("--batch", "1"));
+    const std::string numerics_text = a.get("--numerics", "chip");
+    if (numerics_text != "chip" && numerics_text != "fp32") throw UsageError("--numerics expects chip or fp32, got \"" + numerics_text + "\"");
+    const auto chips = chip::load_catalog(catalog_files(Args{}));
+    const chip::ChipSpec& c = find_chip(chips, a.get("--chip", ""));
+    const std::string model_path = a.get("--model", "");
+    const std::string bytes = read_file(model_path);
+    chip::Machine m;
+    nn::Graph g;
+    chip::ModelSim sim;
+    try {
+        m = chip::machine_of(c, pick);
+        g = nn::load_onnx(bytes, model_path);
+        sim = chip::simulate_model(m, g, model_path, batch, fidelity, !a.flag("--no-fuse"));
+    } catch (const nn::NodeError& e) {
+        throw InputError(model_path + ": " + e.what());
+    } catch (const std::invalid_argument& e) {
+        throw InputError(model_path + ": " + e.what());
+    }
+    const bool roof = fidelity == chip::Fidelity::roofline;
+    json rows = json::array();
+    for (const auto& r : sim.rows) {
+        json row = {{"name", r.name}, {"op", r.op}, {"dtype", r.dtype.empty() ? json(nullptr) : json(r.dtype)},
+                    {"lowered", chip::lowered_name(r.kind)}, {"fused_with", r.fused_with},
+                    {"fused_into", r.fused_into.empty() ? json(nullptr) : json(r.fused_into)},
+                    {"fidelity_used", r.fidelity_used}};
+        if (r.fidelity_used != "none") {
+            row["bound"] = chip::bound_name(r.bound);
+            row["ops"] = r.ops;
+            row["cycles"] = std::ceil(r.cycles);
+            row["time_us"] = r.time_s * 1e6;
+            row["roofline_us"] = r.roofline_s * 1e6;
+            row["bytes"] = bytes_json(r.bytes, r.fidelity_used == "roofline");
+            row["energy_uj"] = r.energy_j * 1e6;
+            row["utilization"] = r.utilization;
+            if (r.fidelity_used == "tile" && !r.tile.empty()) row["tile"] = {{"m", r.tile.m}, {"n", r.tile.n}, {"k", r.tile.k}};
+        }
+        if (!r.note.empty()) row["note"] = r.note;
+        rows.push_back(row);
+    }
+    // The functional run: the real kernels on real (or synthetic) inputs.
+    const chip::MatrixNumerics numerics = numerics_text == "fp32" ? chip::MatrixNumerics::fp32 : chip::MatrixNumerics::chip;
+    json functional;
+    try {
+        const nn::Plan plan = nn::prepare(g, nn::Kernels::fast);
+        if (a.has("--data")) {
+            const nn::ImageSet set = load_test_split(a.get("--data", ""));
+            const int64_t n = a.has("--limit") ? std::min<int64_t>(set.count, parse_count("--limit", a.get("--limit", ""))) : set.count;
+            if (g.inputs.size() != 1 || g.outputs.size() != 1)
+                throw InputError(model_path + ": --data needs a model with one input and one output");
+            std::vector<int> predictions;
+            int64_t correct = 0;
+            std::string num;
+            for (int64_t first = 0; first < n; first += batch) {
+                const int64_t k = std::min<int64_t>(batch, n - first);
+                const chip::ChipRun run = chip::run_on_chip(plan, m, {nn::image_batch(set, first, k)}, numerics);
+                num = run.numerics;
+                const auto& y = run.result.outputs[0];
+                if (y.dtype != nn::onnx::DataType::FLOAT || y.dims.size() != 2 || y.dims[0] != k || y.dims[1] < 1)
+                    throw InputError(model_path + ": the output is " + nn::onnx::dtype_name(y.dtype) + " " +
+                                     nn::shape_text(y.dims) + ", expected float [" + std::to_string(k) + ", classes]");
+                for (int64_t i = 0; i < k; ++i) {
+                    const float* row = y.as<float>() + i * y.dims[1];
+                    const int p = int(std::max_element(row, row + y.dims[1]) - row);
+                    predictions.push_back(p);
+                    correct += p == set.labels[size_t(first + i)];
+                }
+            }
+            functional = {{"data", a.get("--data", "")}, {"numerics", num}, {"n", n}, {"correct", correct},
+                          {"accuracy", n ? double(correct) / double(n) : 0.0}, {"predictions", predictions}};
+        } else {
+            const chip::ChipRun run = chip::run_on_chip(plan, m, synthetic_inputs(g, batch, model_path), numerics);
+            json outs = json::array();
+            for (const auto& t : run.result.outputs)
+                outs.push_back({{"name", t.name}, {"dtype", nn::onnx::dtype_name(t.dtype)}, {"shape", t.dims}});
+            functional = {{"input", "synthetic (mt19937 seed 1, floats in [0, 1))"}, {"numerics", run.numerics},
+                          {"half_nodes", run.half_nodes}, {"int8_nodes", run.int8_nodes}, {"fp32_nodes", run.fp32_nodes},
+                          {"outputs", outs}, {"digest", outputs_digest(run.result.outputs)}};
+        }
+    } catch (const nn::NodeError& e) {
+        throw InputError(model_path + ": " + e.what());
+    } catch (const std::invalid_argument& e) {
+        throw InputError(model_path + ": " + e.what());
+    }
+    if (a.json) {
+        json doc = {{"chip", c.id}, {"model", model_path}, {"fidelity", chip::fidelity_name(fidelity)},
+                    {"pick", chip::pick_name(pick)}, {"batch", batch}, {"fusion", !a.flag("--no-fuse")},
+                    {"totals", {{"cycles", std::ceil(sim.cycles)}, {"time_us", sim.time_s * 1e6},
+                                {"roofline_us", sim.roofline_s * 1e6}, {"energy_uj", sim.energy_j * 1e6},
+                                {"bytes", bytes_json(sim.bytes, roof)}}},
+                    {"ops", rows}, {"functional", functional}};
+        std::cout << doc.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("%s on %s, %s fidelity (%s figures), batch %lld\n", model_path.c_str(), c.id.c_str(),
+                chip::fidelity_name(fidelity), chip::pick_name(pick), (long long)batch);
+    std::printf("%-14s %-18s %-5s %-8s %-9s %-7s %12s %12s %14s %12s %6s  %s\n", "name", "op", "dtype", "lowered", "fidelity",
+                "bound", "cycles", "time_us", "offchip_B", "energy_uj", "util", "fused");
+    for (const auto& r : sim.rows) {
+        std::string fused;
+        for (const auto& f : r.fused_with) fused += (fused.empty() ? "+" : ",") + f;
+        if (!r.fused_into.empty()) fused = "-> " + r.fused_into;
+        if (r.fidelity_used == "none") {
+            std::printf("%-14.14s %-18.18s %-5s %-8s %-9s %-7s %12s %12s %14s %12s %6s  %s\n", r.name.c_str(), r.op.c_str(),
+                        r.dtype.c_str(), chip::lowered_name(r.kind), "-", "-", "-", "-", "-", "-", "-", fused.c_str());
+            continue;
+        }
+        std::printf("%-14.14s %-18.18s %-5s %-8s %-9s %-7s %12s %12s %14s %12s %6s  %s\n", r.name.c_str(), r.op.c_str(),
+                    r.dtype.c_str(), chip::lowered_name(r.kind), r.fidelity_used.c_str(), chip::bound_name(r.bound),
+                    fixed(std::ceil(r.cycles), 0).c_str(), fixed(r.time_s * 1e6, 3).c_str(), fixed(r.bytes.offchip, 0).c_str(),
+                    fixed(r.energy_j * 1e6, 4).c_str(), fixed(r.utilization, 3).c_str(), fused.c_str());
+    }
+    std::printf("total: %s cycles, %s us (roofline %s us), %s uJ, off-chip %s bytes\n", fixed(std::ceil(sim.cycles), 0).c_str(),
+                fixed(sim.time_s * 1e6, 3).c_str(), fixed(sim.roofline_s * 1e6, 3).c_str(), fixed(sim.energy_j * 1e6, 4).c_str(),
+                fixed(sim.bytes.offchip, 0).c_str());
+    std::printf("functional run (%s): %s\n", functional["numerics"].get<std::string>().c_str(),
+                functional.contains("accuracy")
+                    ? ("accuracy " + fixed(functional["accuracy"].get<double>(), 4) + " on " +
+                       std::to_string(functional["n"].get<int64_t>()) + " test images").c_str()
+                    : ("output digest " + functional["digest"].get<std::string>()).c_str());
+    return 0;
+}
 
 }  // namespace
 
 int cmd_simulate(const Args& a) {
     if (a.has("--scalesim-topology") || a.has("--scalesim-config")) return cmd_simulate_scalesim(a);
-    if (!a.has("--chip") || !a.has("--gemm")) throw UsageError("simulate needs --chip ID --gemm M,N,K, or --scalesim-topology FILE.csv --scalesim-config FILE.cfg");
+    if (a.has("--chip") && a.has("--model")) return simulate_model_cmd(a);
+    if (!a.has("--chip") || !a.has("--gemm")) throw UsageError("simulate needs --chip ID --gemm M,N,K, --chip ID --model FILE.onnx, or --scalesim-topology FILE.csv --scalesim-config FILE.cfg");
     const std::string fidelity = a.get("--fidelity", "roofline");
     if (fidelity != "roofline" && fidelity != "tile")
         throw UsageError("--fidelity expects roofline or tile, got \"" + fidelity + "\"");

@@ -25,6 +25,13 @@ const char* kUsage =
     "                                   one GEMM on a chip: roofline (time, bound, intensity, ridge point)\n"
     "                                   or tile-level simulation (cycles, bytes per level, energy, utilization;\n"
     "                                   --tile overrides the tiling, --timeline adds per-core events to --json)\n"
+    "  simulate --chip ID --model FILE.onnx [--fidelity roofline|tile] [--batch N] [--pick nominal|low|high]\n"
+    "      [--data fashion-mnist|DIR [--limit K]] [--numerics chip|fp32] [--no-fuse]\n"
+    "                                   a whole ONNX model on a chip: every node lowered (int8 or the chip's\n"
+    "                                   float type, fused post-ops), per-op and total cycles, time, bytes per\n"
+    "                                   level, energy; and the graph run with the real kernels (float matrix\n"
+    "                                   nodes in the chip's fp16/bf16 unless --numerics fp32): accuracy on the\n"
+    "                                   first K test images with --data, else the digest of a synthetic run\n"
     "  simulate --scalesim-topology FILE.csv --scalesim-config FILE.cfg [--gemm-topology]\n"
     "                                   SCALE-Sim v2 compatible systolic-array cycles per layer\n"
     "  llm --chip ID --llm ID [--quant w16a16|w8a8|w8a16|w6a16|w4a16] [--kv-int8] [--batch B]\n"
@@ -97,7 +104,7 @@ const char* kUsage =
 // Options that take one value, and flags, by command.
 const std::set<std::string> kValueOptions = {
     "--chip", "--gemm", "--dtype", "--fidelity", "--pick", "--llm", "--quant", "--batch", "--prompt", "--output",
-    "--link-gbps", "--scalesim-topology", "--scalesim-config", "--tile",  // simulate, llm
+    "--link-gbps", "--scalesim-topology", "--scalesim-config", "--tile", "--numerics",  // simulate, llm
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
     "--arm", "--q", "--qd", "--qdd", "--T", "--scenario",              // robot
     "--model", "--data", "--limit", "--kernels", "--epochs",           // eval, train

@@ -150,6 +150,8 @@ nn::ImageSet load_split(const std::string& dir, const std::string& split) {
     return nn::make_image_set(images, labels, 256, dir);
 }
 
+nn::ImageSet load_test_split(const std::string& data) { return load_split(dataset_dir(data), "t10k"); }
+
 // `train`: the CNN of core/nn/train.hpp on the training split, written as ONNX, then its accuracy
 // on the test split with the same executor `eval` uses. Wall-clock times are reported, never used.
 int cmd_train(const Args& a) {
@@ -217,11 +219,7 @@ int cmd_eval(const Args& a) {
     const int batch = parse_count("--batch", a.get("--batch", "64"));
     const std::string model_path = a.get("--model", "");
     const std::string dir = dataset_dir(a.get("--data", ""));
-    const std::string images_path = dir + "/t10k-images-idx3-ubyte", labels_path = dir + "/t10k-labels-idx1-ubyte";
-    // One statement each: the order of the reads (and so the first error) must not depend on the compiler.
-    const nn::IdxArray images = nn::parse_idx(read_file(images_path), images_path);
-    const nn::IdxArray labels = nn::parse_idx(read_file(labels_path), labels_path);
-    const nn::ImageSet set = nn::make_image_set(images, labels, 256, dir);
+    const nn::ImageSet set = load_split(dir, "t10k");
     const int64_t n = a.has("--limit") ? std::min<int64_t>(set.count, parse_count("--limit", a.get("--limit", ""))) : set.count;
     const nn::onnx::Model model = nn::onnx::parse_model(read_file(model_path), model_path);
     Quantized q;

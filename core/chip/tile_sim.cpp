@@ -513,6 +513,8 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     r.tiles = low.tiles();
     r.cores_used = int(std::min<int64_t>(r.tiles, ncores));
 
+    // At most a load and a matrix step per K step, and a vector job and a store per tile.
+    r.timeline.reserve(size_t(std::min<double>(double(opt.max_timeline_events), double(r.tiles) * double(2 * nk + 2))));
     std::vector<Core> cores(static_cast<size_t>(ncores));
     for (int c = 0; c < ncores; ++c) {
         cores[size_t(c)].tiles = r.tiles > c ? (r.tiles - c + ncores - 1) / ncores : 0;
@@ -635,10 +637,11 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
         const double t_fixed = fixed.empty() ? kInf : fixed.top().end;
         touched.clear();
         if (now + dt_dma <= t_fixed) {
-            // A transfer finishes first; those that finish exactly now are removed.
-            std::vector<Transfer> still;
-            still.reserve(active.size());
-            for (auto& x : active) {
+            // A transfer finishes first; those that finish exactly now are removed (in place, in
+            // order: the survivors keep their relative order, as the event order depends on it).
+            size_t kept = 0;
+            for (size_t i = 0; i < active.size(); ++i) {
+                Transfer& x = active[i];
                 const double rate = x.offchip ? rate_off : rate_l2;
                 if (x.remaining / rate <= dt_dma) {
                     Core& k = cores[size_t(x.core)];
@@ -646,10 +649,10 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
                     if (--parts == 0) touched.push_back(x.core * 2 + (x.store ? 1 : 0));
                 } else {
                     x.remaining -= rate * dt_dma;
-                    still.push_back(x);
+                    active[kept++] = x;
                 }
             }
-            active.swap(still);
+            active.resize(kept);
             now += dt_dma;
             for (int code : touched) (code & 1) ? finish_store(code / 2) : finish_load(code / 2);
         } else {
@@ -677,23 +680,13 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     // Totals, the roofline of the same machine, and utilization.
     r.time_s = now;
     r.cycles = now * m.clock_hz;
-    const double in = dtype_bytes(op.dtype);
-    double compulsory;
-    if (low.matrix()) {
-        r.ops = 2.0 * op.batch * op.M * op.N * op.K;
-        r.compute_floor_s = r.ops / m.peak_ops_per_s(op.dtype);
-        compulsory = double(op.batch) * op.M * op.K * in * op.a_offchip_fraction + double(op.batch) * op.K * op.N * in +
-                     double(op.batch) * op.M * op.N * op.out_bytes + (op.bias ? double(op.N) * op.out_bytes : 0);
-        r.energy_j += r.padded_macs * m.mac_pj[int(op.dtype)] * 1e-12;
-    } else {
-        const double elems = double(op.rows) * op.cols;
-        r.ops = elems * vector_passes(op);
-        r.compute_floor_s = elems * op.out_bytes * vector_passes(op) / (m.vector_bytes_per_cycle * m.vector_cores * m.clock_hz);
-        compulsory = elems * op.out_bytes * (op.inputs + 1);
-    }
-    r.memory_floor_s = compulsory / m.offchip_bytes_per_s;
-    r.roofline_s = std::max(r.compute_floor_s, r.memory_floor_s);
-    r.bound = r.compute_floor_s >= r.memory_floor_s ? Bound::compute : Bound::memory;
+    const OpFloor floor = op_roofline(m, op);
+    r.ops = floor.ops;
+    r.compute_floor_s = floor.compute_s;
+    r.memory_floor_s = floor.memory_s;
+    r.roofline_s = floor.time_s;
+    r.bound = floor.bound;
+    if (low.matrix()) r.energy_j += r.padded_macs * m.mac_pj[int(op.dtype)] * 1e-12;
     r.energy_j += (r.bytes.offchip * m.offchip_byte_pj + r.bytes.l2 * m.l2_byte_pj + r.bytes.l1 * m.l1_byte_pj +
                    r.bytes.l0 * m.l0_byte_pj + r.bytes.ub * m.ub_byte_pj) * 1e-12;
     if (r.time_s > 0) {
@@ -704,6 +697,27 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
         r.util_l2 = r.bytes.l2 / (m.l2_bytes_per_s * r.time_s);
     }
     return r;
+}
+
+OpFloor op_roofline(const Machine& m, const TileOp& op) {
+    OpFloor f;
+    const double in = dtype_bytes(op.dtype);
+    if (is_matrix(op.kind)) {
+        unit_for(m, op);
+        f.ops = 2.0 * op.batch * op.M * op.N * op.K;
+        f.compute_s = f.ops / m.peak_ops_per_s(op.dtype);
+        f.offchip_bytes = double(op.batch) * op.M * op.K * in * op.a_offchip_fraction + double(op.batch) * op.K * op.N * in +
+                          double(op.batch) * op.M * op.N * op.out_bytes + (op.bias ? double(op.N) * op.out_bytes : 0);
+    } else {
+        const double elems = double(op.rows) * op.cols;
+        f.ops = elems * vector_passes(op);
+        f.compute_s = elems * op.out_bytes * vector_passes(op) / (m.vector_bytes_per_cycle * m.vector_cores * m.clock_hz);
+        f.offchip_bytes = elems * op.out_bytes * (op.inputs + 1);
+    }
+    f.memory_s = f.offchip_bytes / m.offchip_bytes_per_s;
+    f.time_s = std::max(f.compute_s, f.memory_s);
+    f.bound = f.compute_s >= f.memory_s ? Bound::compute : Bound::memory;
+    return f;
 }
 
 namespace {
@@ -723,6 +737,7 @@ std::string op_key(const TileOp& op) {
 
 GraphResult simulate_graph(const Machine& m, const std::vector<TileOp>& ops, const SimOptions& opt) {
     GraphResult g;
+    g.ops.reserve(ops.size());
     std::map<std::string, size_t> seen;  // op key -> index of its first result
     for (const auto& op : ops) {
         const std::string key = op_key(op);
@@ -732,7 +747,14 @@ GraphResult simulate_graph(const Machine& m, const std::vector<TileOp>& ops, con
             r = simulate_tiles(m, op, opt);
             seen.emplace(key, g.ops.size());
         } else {
-            r = g.ops[it->second];
+            // Everything but the timeline (see TileResult::same_as).
+            TileResult& first = g.ops[it->second];
+            std::vector<TimelineEvent> timeline;
+            timeline.swap(first.timeline);
+            r = first;
+            first.timeline.swap(timeline);
+            r.timeline_dropped = 0;
+            r.same_as = int64_t(it->second);
             r.name = op.name;
         }
         g.time_s += r.time_s;

@@ -169,9 +169,28 @@ struct TileResult {
     double util_matrix = 0, util_vector = 0, util_dma = 0, util_offchip = 0, util_l2 = 0;
     std::vector<TimelineEvent> timeline;
     int64_t timeline_dropped = 0;
+    // simulate_graph only: the index of the earlier, identical op whose simulation this row repeats
+    // (-1: simulated here). Its timeline is kept there alone: copying it to every repeat (an LLM's
+    // layers repeat ~30-80 times, 20000 events each) cost more than the simulation itself. A
+    // repeat's own timeline is empty and its timeline_dropped 0; read ops[same_as].timeline.
+    int64_t same_as = -1;
 };
 
 TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& opt = {});
+
+// The roofline of `op` on the same machine, in closed form: the floors simulate_tiles reports
+// (TileResult::ops, compute_floor_s, memory_floor_s, roofline_s, bound). Matrix ops: ideal ops /
+// matrix peak and compulsory bytes (A x a_offchip_fraction + B + C + bias) / off-chip bandwidth;
+// vector ops: bytes x passes / (vector_bytes_per_cycle x vector_cores x clock) and
+// (inputs + 1) x elements x out_bytes / off-chip bandwidth. Throws like simulate_tiles for a
+// matrix data type the machine lacks.
+struct OpFloor {
+    double ops = 0;             // ideal operations (a MAC = 2), or vector element-passes
+    double offchip_bytes = 0;   // compulsory off-chip bytes
+    double compute_s = 0, memory_s = 0, time_s = 0;
+    Bound bound = Bound::compute;
+};
+OpFloor op_roofline(const Machine& m, const TileOp& op);
 
 // Operators run one after another (each starts when the previous has finished on every core).
 // Identical operators are simulated once (the simulation is deterministic) and reused.

@@ -99,9 +99,17 @@ struct NodeTiming {
     double ms = 0.0;
 };
 
+// Replaces the kernel of chosen nodes: called before each node runs, with the node's inputs (nullptr
+// for an omitted optional one). Returning true means `outputs` now holds one tensor per
+// GraphNode::outputs entry and the plan's kernel is skipped (its timing says kernel "override").
+// The chip emulator (chip/graph_sim.hpp) runs float matrix nodes in fp16/bf16 this way.
+using NodeOverride = std::function<bool(const GraphNode& node, const std::vector<const onnx::Tensor*>& inputs,
+                                        std::vector<onnx::Tensor>& outputs)>;
+
 struct RunOptions {
     bool keep_activations = false;  // keep every tensor of the run in RunResult::activations
     Clock clock;                    // empty: std::chrono::steady_clock
+    NodeOverride node_override;     // empty: every node runs the plan's kernel
 };
 
 struct RunResult {

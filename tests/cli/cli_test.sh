@@ -42,7 +42,10 @@ for args in "chips --json" "chips show ascend-910b --json" "version --json" "chi
             "simulate --chip ascend-910b --gemm 1024,1024,1024 --dtype fp16 --fidelity tile" \
             "simulate --chip nvidia-a100 --gemm 1,4096,4096 --dtype int8 --fidelity tile --json" \
             "simulate --chip cambricon-mlu370-x8 --gemm 300,200,700 --dtype bf16 --fidelity tile --pick high --json" \
-            "simulate --chip ascend-910b --gemm 64,64,64 --fidelity tile --tile 32x32x32 --timeline --json"; do
+            "simulate --chip ascend-910b --gemm 64,64,64 --fidelity tile --tile 32x32x32 --timeline --json" \
+            "simulate --chip ascend-910b --model models/fashion_cnn.onnx --json" \
+            "simulate --chip cambricon-mlu370-x8 --model models/fashion_cnn.onnx --fidelity tile --batch 4" \
+            "simulate --chip nvidia-h100 --model models/fashion_cnn.onnx --fidelity tile --batch 2 --no-fuse --json"; do
 
   "$native" $args >"$tmp/n.out" 2>"$tmp/n.err"; n_rc=$?
   wasm $args >"$tmp/w.out" 2>"$tmp/w.err"; w_rc=$?
@@ -204,7 +207,7 @@ expect_error "short SCALE-Sim topology row" 1 'short_row\.csv:2: row: expected 8
   simulate --scalesim-topology tests/data/scalesim/bad/short_row.csv --scalesim-config tests/data/scalesim/scale.cfg
 expect_error "missing SCALE-Sim file" 1 'no-such\.csv: cannot open file' \
   simulate --scalesim-topology tests/data/scalesim/no-such.csv --scalesim-config tests/data/scalesim/scale.cfg
-expect_error "simulate without inputs" 2 'simulate needs --chip ID --gemm M,N,K, or --scalesim-topology' simulate --json
+expect_error "simulate without inputs" 2 'simulate needs --chip ID --gemm M,N,K, --chip ID --model FILE.onnx, or --scalesim-topology' simulate --json
 expect_error "tile that does not fit" 1 'tile 512x512x512 does not fit: the A chunk' \
   simulate --chip ascend-910b --gemm 4096,4096,4096 --fidelity tile --tile 512x512x512 --json
 expect_error "tile simulation of a chip without a microarchitecture" 1 'needs microarch/matrix_cores, which is unknown' \
@@ -223,6 +226,56 @@ expect_error "drift on a model without LayerNorm -> Gelu" 1 'fashion_cnn\.onnx: 
 expect_error "eval of a missing data folder" 1 'no-such-dir/t10k-images-idx3-ubyte: cannot open file' \
   eval --model x.onnx --data tests/data/no-such-dir --json
 expect_error "unknown command" 2 'unknown command "frobnicate"' frobnicate --json
+expect_error "simulate a missing model file" 1 'no-such\.onnx: cannot open file' \
+  simulate --chip ascend-910b --model tests/data/no-such.onnx --json
+expect_error "simulate a file that is not ONNX" 1 'models/chips/ascend-910b\.json' \
+  simulate --chip ascend-910b --model models/chips/ascend-910b.json --json
+expect_error "simulate a float model on an int8-only chip" 1 \
+  'fashion_cnn\.onnx: edge-npu-64tops: the matrix unit has no fp16 or bf16 mode, and Conv node .conv1. is a float matrix op: quantize' \
+  simulate --chip edge-npu-64tops --model models/fashion_cnn.onnx --json
+expect_error "simulate a model on a chip without a microarch figure" 1 'fashion_cnn\.onnx: hygon-dcu-k100: the tile simulator needs microarch/' \
+  simulate --chip hygon-dcu-k100 --model models/fashion_cnn.onnx
+expect_error "simulate --model with --gemm" 2 'simulate takes --gemm or --model, not both' \
+  simulate --chip ascend-910b --model models/fashion_cnn.onnx --gemm 4,4,4
+expect_error "simulate --limit without --data" 2 '--limit needs --data' \
+  simulate --chip ascend-910b --model models/fashion_cnn.onnx --limit 5
+expect_error "simulate with a bad fidelity" 1 'fidelity "cycle" is not one of roofline, tile' \
+  simulate --chip ascend-910b --model models/fashion_cnn.onnx --fidelity cycle
+
+# 4b. simulate --model: the JSON document has the per-op rows and totals, fusion lowers the traffic,
+# and with --data --numerics fp32 the predictions are eval's, image for image.
+if "$native" simulate --chip ascend-910b --model models/fashion_cnn.onnx --fidelity tile --batch 8 --json >"$tmp/f.json" 2>"$tmp/e" &&
+   "$native" simulate --chip ascend-910b --model models/fashion_cnn.onnx --fidelity tile --batch 8 --no-fuse --json >"$tmp/u.json" 2>>"$tmp/e" &&
+   node -e '
+    const fs = require("fs");
+    const f = JSON.parse(fs.readFileSync(process.argv[1], "utf8")), u = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+    if (f.chip !== "ascend-910b" || f.fidelity !== "tile" || f.batch !== 8) throw new Error("header " + JSON.stringify(f).slice(0, 200));
+    for (const k of ["cycles", "time_us", "energy_uj", "bytes"]) if (!(k in f.totals)) throw new Error("totals lack " + k);
+    for (const k of ["offchip", "l2", "l1", "l0", "ub"]) if (!(k in f.totals.bytes)) throw new Error("bytes lack " + k);
+    const conv = f.ops.find(r => r.name === "conv1");
+    for (const k of ["name", "op", "dtype", "fused_with", "bound", "cycles", "time_us", "bytes", "energy_uj", "utilization", "fidelity_used"])
+      if (!(k in conv)) throw new Error("conv1 row lacks " + k);
+    if (conv.dtype !== "fp16" || conv.fidelity_used !== "tile" || conv.fused_with[0] !== "relu1") throw new Error("conv1 " + JSON.stringify(conv));
+    if (f.ops.find(r => r.name === "pool1").fidelity_used !== "roofline") throw new Error("pool1 should use the roofline model");
+    if (!(f.totals.bytes.offchip < u.totals.bytes.offchip)) throw new Error("fusion did not lower off-chip bytes");
+    if (!/^[0-9a-f]{16}$/.test(f.functional.digest) || f.functional.numerics.indexOf("fp16") !== 0) throw new Error("functional " + JSON.stringify(f.functional));
+  ' "$tmp/f.json" "$tmp/u.json" 2>>"$tmp/e"; then
+  ok "simulate --model --json: per-op rows, totals, fusion saves off-chip bytes, fp16 functional run"
+else
+  bad "simulate --model --json is not as expected" "$(cat "$tmp/e")"
+fi
+if "$native" simulate --chip nvidia-a100 --model models/fashion_cnn.onnx --data fashion-mnist --limit 300 --batch 64 --numerics fp32 --json >"$tmp/s.json" 2>"$tmp/e" &&
+   "$native" eval --model models/fashion_cnn.onnx --data fashion-mnist --limit 300 --batch 64 --predictions --json >"$tmp/v.json" 2>>"$tmp/e" &&
+   node -e '
+    const fs = require("fs");
+    const s = JSON.parse(fs.readFileSync(process.argv[1], "utf8")).functional, v = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+    if (s.numerics !== "fp32 (chip would use fp16)") throw new Error("numerics " + s.numerics);
+    if (JSON.stringify(s.predictions) !== JSON.stringify(v.predictions) || s.accuracy !== v.accuracy) throw new Error("differs from eval");
+  ' "$tmp/s.json" "$tmp/v.json" 2>>"$tmp/e"; then
+  ok "simulate --model --data --numerics fp32 predicts exactly what eval predicts ($(grep -m1 '"accuracy"' "$tmp/s.json" | tr -d ' ,'))"
+else
+  bad "simulate --data differs from eval" "$(cat "$tmp/e")"
+fi
 
 # 4b. Quantization (issue 4): the QDQ file and the report are the same bytes on both targets, and
 # eval --quant predicts the same classes with the same per-layer SQNR.
