@@ -927,6 +927,12 @@ ChipRun run_on_chip(const nn::Plan& plan, const Machine& m, const std::vector<Te
         o.node_override = [&](const GraphNode& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
             const size_t k = size_t(&n - g.nodes.data());
             if (!want[k]) return false;
+            // The fast plan already runs a QDQ layer on the int8 kernels (executor.hpp) with the
+            // same arithmetic: int32 accumulation, float(acc) * (sx * sw[c]) + bias[c].
+            if (want[k] == 2 && plan.node_kernels[k].find("int8 (QDQ)") != std::string::npos) {
+                done[k] = 1;
+                return false;
+            }
             bool ok = false;
             if (want[k] == 2) ok = n.op == OpType::Conv ? int8_conv_node(g, n, in, out) : int8_gemm_node(g, n, in, out);
             else if (n.op == OpType::Gemm) ok = half_gemm(type, n, in, out);
