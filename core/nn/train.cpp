@@ -48,61 +48,6 @@ std::vector<float> transpose(const float* a, int64_t rows, int64_t cols) {
     return t;
 }
 
-std::vector<float> uniform_weights(std::mt19937& g, size_t n, double bound) {
-    std::vector<float> w(n);
-    const float b = static_cast<float>(bound);
-    for (float& v : w) v = (uniform01(g) * 2.0f - 1.0f) * b;
-    return w;
-}
-
-onnx::Tensor float_tensor(const std::string& name, std::vector<int64_t> dims, const std::vector<float>& v) {
-    onnx::Tensor t;
-    t.name = name;
-    t.dtype = onnx::DataType::FLOAT;
-    t.dims = std::move(dims);
-    t.data.resize(v.size() * sizeof(float));
-    if (!v.empty()) std::memcpy(t.data.data(), v.data(), t.data.size());
-    return t;
-}
-
-onnx::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
-    onnx::Attribute a;
-    a.name = name;
-    a.type = onnx::Attribute::INTS;
-    a.ints = std::move(v);
-    return a;
-}
-
-onnx::Attribute int_attr(const std::string& name, int64_t v) {
-    onnx::Attribute a;
-    a.name = name;
-    a.type = onnx::Attribute::INT;
-    a.i = v;
-    return a;
-}
-
-onnx::Node make_node(const std::string& op, const std::string& name, std::vector<std::string> in,
-                     std::vector<std::string> out, std::vector<onnx::Attribute> attrs = {}) {
-    onnx::Node n;
-    n.op_type = op;
-    n.name = name;
-    n.inputs = std::move(in);
-    n.outputs = std::move(out);
-    n.attributes = std::move(attrs);
-    return n;
-}
-
-onnx::ValueInfo float_value(const std::string& name, std::vector<int64_t> dims) {
-    onnx::ValueInfo v;
-    v.name = name;
-    v.kind = onnx::ValueKind::TENSOR;
-    v.elem_type = onnx::DataType::FLOAT;
-    v.has_shape = true;
-    for (int64_t d : dims) v.dim_params.push_back(d < 0 ? "N" : "");
-    v.dims = std::move(dims);
-    return v;
-}
-
 // Everything the forward pass of a batch keeps for the backward.
 struct Activations {
     CnnShapes s;
@@ -143,6 +88,74 @@ void check_config(const CnnConfig& c) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared with the other models (train.hpp).
+
+std::vector<float> uniform_weights(std::mt19937& g, size_t n, double bound) {
+    std::vector<float> w(n);
+    const float b = static_cast<float>(bound);
+    for (float& v : w) v = (uniform01(g) * 2.0f - 1.0f) * b;
+    return w;
+}
+
+onnx::Tensor float_tensor(const std::string& name, std::vector<int64_t> dims, const std::vector<float>& v) {
+    onnx::Tensor t;
+    t.name = name;
+    t.dtype = onnx::DataType::FLOAT;
+    t.dims = std::move(dims);
+    t.data.resize(v.size() * sizeof(float));
+    if (!v.empty()) std::memcpy(t.data.data(), v.data(), t.data.size());
+    return t;
+}
+
+onnx::Tensor int64_tensor(const std::string& name, std::vector<int64_t> dims, const std::vector<int64_t>& v) {
+    onnx::Tensor t;
+    t.name = name;
+    t.dtype = onnx::DataType::INT64;
+    t.dims = std::move(dims);
+    t.data.resize(v.size() * sizeof(int64_t));
+    if (!v.empty()) std::memcpy(t.data.data(), v.data(), t.data.size());
+    return t;
+}
+
+onnx::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
+    onnx::Attribute a;
+    a.name = name;
+    a.type = onnx::Attribute::INTS;
+    a.ints = std::move(v);
+    return a;
+}
+
+onnx::Attribute int_attr(const std::string& name, int64_t v) {
+    onnx::Attribute a;
+    a.name = name;
+    a.type = onnx::Attribute::INT;
+    a.i = v;
+    return a;
+}
+
+onnx::Node make_node(const std::string& op, const std::string& name, std::vector<std::string> in,
+                     std::vector<std::string> out, std::vector<onnx::Attribute> attrs) {
+    onnx::Node n;
+    n.op_type = op;
+    n.name = name;
+    n.inputs = std::move(in);
+    n.outputs = std::move(out);
+    n.attributes = std::move(attrs);
+    return n;
+}
+
+onnx::ValueInfo float_value(const std::string& name, std::vector<int64_t> dims) {
+    onnx::ValueInfo v;
+    v.name = name;
+    v.kind = onnx::ValueKind::TENSOR;
+    v.elem_type = onnx::DataType::FLOAT;
+    v.has_shape = true;
+    for (int64_t d : dims) v.dim_params.push_back(d < 0 ? "N" : "");
+    v.dims = std::move(dims);
+    return v;
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -396,28 +409,27 @@ uint32_t uniform_below(std::mt19937& g, uint32_t n) {
     }
 }
 
-TrainResult train_cnn(const ImageSet& data, const CnnConfig& config, const TrainOptions& o,
-                      const std::function<void(const EpochReport&)>& on_epoch) {
-    require(o.epochs >= 1, "train_cnn: epochs must be >= 1, not " + std::to_string(o.epochs));
-    require(o.batch >= 1, "train_cnn: batch must be >= 1, not " + std::to_string(o.batch));
-    require(o.learning_rate > 0.0f && std::isfinite(o.learning_rate), "train_cnn: learning_rate must be > 0");
-    require(o.lr_decay > 0.0f && o.lr_decay <= 1.0f, "train_cnn: lr_decay must be in (0, 1]");
-    require(o.limit >= 0 && o.max_steps >= 0, "train_cnn: limit and max_steps must be >= 0");
-    require(data.rows == config.height && data.cols == config.width,
-            "train_cnn: images are " + std::to_string(data.rows) + "x" + std::to_string(data.cols) + ", the model takes " +
-                std::to_string(config.height) + "x" + std::to_string(config.width));
+TrainLog train_adam(const ImageSet& data, int height, int width, const TrainOptions& o,
+                    const std::vector<std::vector<float>*>& params, const BatchGradient& gradient,
+                    const std::function<void(const EpochReport&)>& on_epoch, const std::string& who) {
+    require(o.epochs >= 1, who + ": epochs must be >= 1, not " + std::to_string(o.epochs));
+    require(o.batch >= 1, who + ": batch must be >= 1, not " + std::to_string(o.batch));
+    require(o.learning_rate > 0.0f && std::isfinite(o.learning_rate), who + ": learning_rate must be > 0");
+    require(o.lr_decay > 0.0f && o.lr_decay <= 1.0f, who + ": lr_decay must be in (0, 1]");
+    require(o.limit >= 0 && o.max_steps >= 0, who + ": limit and max_steps must be >= 0");
+    require(data.rows == height && data.cols == width,
+            who + ": images are " + std::to_string(data.rows) + "x" + std::to_string(data.cols) + ", the model takes " +
+                std::to_string(height) + "x" + std::to_string(width));
     const int64_t n = o.limit > 0 ? std::min(o.limit, data.count) : data.count;
-    require(n >= 1, "train_cnn: no training images");
-    require(n <= int64_t(UINT32_MAX), "train_cnn: too many training images");
+    require(n >= 1, who + ": no training images");
+    require(n <= int64_t(UINT32_MAX), who + ": too many training images");
 
-    TrainResult r;
-    r.params = cnn_init(config, o.seed);
+    TrainLog r;
     std::mt19937 order_rng(o.seed ^ 0x9E3779B9u);  // batch order: a stream apart from the initialization's
     std::vector<uint32_t> order(static_cast<size_t>(n));
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
 
     // Adam state, one array per parameter array.
-    std::vector<std::vector<float>*> params = r.params.arrays();
     std::vector<std::vector<float>> m, v;
     for (auto* a : params) {
         m.emplace_back(a->size(), 0.0f);
@@ -430,7 +442,7 @@ TrainResult train_cnn(const ImageSet& data, const CnnConfig& config, const Train
     const int64_t pixels = data.rows * data.cols;
     std::vector<float> x;
     std::vector<uint8_t> y;
-    CnnParams grads;
+    std::vector<const std::vector<float>*> g;
     int64_t steps = 0;
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
         for (uint32_t i = static_cast<uint32_t>(n) - 1; i > 0; --i) std::swap(order[i], order[uniform_below(order_rng, i + 1)]);
@@ -448,7 +460,10 @@ TrainResult train_cnn(const ImageSet& data, const CnnConfig& config, const Train
                 for (int64_t p = 0; p < pixels; ++p) x[static_cast<size_t>(j * pixels + p)] = static_cast<float>(src[p]) / 255.0f;
                 y[static_cast<size_t>(j)] = data.labels[img];
             }
-            const double loss = cnn_loss_and_gradients(r.params, b, x.data(), y.data(), &grads);
+            g.clear();
+            const double loss = gradient(b, x.data(), y.data(), g);
+            require(g.size() == params.size(), who + ": the gradient has " + std::to_string(g.size()) + " arrays for " +
+                                                   std::to_string(params.size()) + " parameter arrays");
             r.step_losses.push_back(loss);
             loss_sum += loss;
             ++batches;
@@ -457,8 +472,8 @@ TrainResult train_cnn(const ImageSet& data, const CnnConfig& config, const Train
             beta2_t *= beta2;
             const float step = static_cast<float>(lr_epoch / (1.0 - beta1_t));
             const float v_corr = static_cast<float>(1.0 / (1.0 - beta2_t));
-            std::vector<std::vector<float>*> g = grads.arrays();
             for (size_t a = 0; a < params.size(); ++a) {
+                require(g[a]->size() == params[a]->size(), who + ": gradient array " + std::to_string(a) + " has the wrong size");
                 float* w = params[a]->data();
                 const float* gr = g[a]->data();
                 float* ma = m[a].data();
@@ -479,6 +494,25 @@ TrainResult train_cnn(const ImageSet& data, const CnnConfig& config, const Train
         lr_epoch *= o.lr_decay;
         if (o.max_steps > 0 && steps >= o.max_steps) break;
     }
+    return r;
+}
+
+TrainResult train_cnn(const ImageSet& data, const CnnConfig& config, const TrainOptions& o,
+                      const std::function<void(const EpochReport&)>& on_epoch) {
+    require(o.epochs >= 1, "train_cnn: epochs must be >= 1, not " + std::to_string(o.epochs));
+    TrainResult r;
+    r.params = cnn_init(config, o.seed);
+    CnnParams grads;
+    TrainLog log = train_adam(
+        data, config.height, config.width, o, r.params.arrays(),
+        [&](int b, const float* x, const uint8_t* y, std::vector<const std::vector<float>*>& g) {
+            const double loss = cnn_loss_and_gradients(r.params, b, x, y, &grads);
+            for (auto* a : grads.arrays()) g.push_back(a);
+            return loss;
+        },
+        on_epoch, "train_cnn");
+    r.step_losses = std::move(log.step_losses);
+    r.epochs = std::move(log.epochs);
     return r;
 }
 

@@ -133,6 +133,25 @@ struct TrainResult {
     std::vector<EpochReport> epochs;
 };
 
+struct TrainLog {
+    std::vector<double> step_losses;  // the loss of every batch, before its update
+    std::vector<EpochReport> epochs;
+};
+
+// One batch's work for train_adam: the mean loss of x [batch,1,H,W] (pixel / 255) with labels, and
+// in `grads` (cleared before the call) one gradient array per parameter array, in the order and
+// sizes of train_adam's `params`, valid until the next call.
+using BatchGradient =
+    std::function<double(int batch, const float* x, const uint8_t* labels, std::vector<const std::vector<float>*>& grads)>;
+
+// The training loop of every model here: per epoch a Fisher-Yates shuffle (mt19937 seeded with
+// options.seed ^ 0x9E3779B9), batches in that order, one Adam step per batch on `params` (already
+// initialized), the learning rate multiplied by lr_decay after each epoch. `who` prefixes the
+// messages of std::invalid_argument ("train_cnn: epochs must be >= 1, not 0").
+TrainLog train_adam(const ImageSet& data, int height, int width, const TrainOptions& options,
+                    const std::vector<std::vector<float>*>& params, const BatchGradient& gradient,
+                    const std::function<void(const EpochReport&)>& on_epoch, const std::string& who);
+
 // Trains from cnn_init(config, seed). on_epoch (may be empty) is called after every epoch.
 TrainResult train_cnn(const ImageSet& data, const CnnConfig& config, const TrainOptions& options,
                       const std::function<void(const EpochReport&)>& on_epoch = {});
@@ -141,6 +160,17 @@ TrainResult train_cnn(const ImageSet& data, const CnnConfig& config, const Train
 // unbiased index below n (rejection sampling on 32-bit draws).
 float uniform01(std::mt19937& g);
 uint32_t uniform_below(std::mt19937& g, uint32_t n);
+
+// Pieces of the ONNX exports, shared by the models: weights U(-bound, bound) drawn with uniform01,
+// initializers, attributes, nodes and typed values (a dimension < 0 is written as the symbol "N").
+std::vector<float> uniform_weights(std::mt19937& g, size_t n, double bound);
+onnx::Tensor float_tensor(const std::string& name, std::vector<int64_t> dims, const std::vector<float>& v);
+onnx::Tensor int64_tensor(const std::string& name, std::vector<int64_t> dims, const std::vector<int64_t>& v);
+onnx::Attribute ints_attr(const std::string& name, std::vector<int64_t> v);
+onnx::Attribute int_attr(const std::string& name, int64_t v);
+onnx::Node make_node(const std::string& op, const std::string& name, std::vector<std::string> in,
+                     std::vector<std::string> out, std::vector<onnx::Attribute> attrs = {});
+onnx::ValueInfo float_value(const std::string& name, std::vector<int64_t> dims);
 
 // The trained CNN as an ONNX model (opset 13): input "image" float [N,1,H,W], output "logits"
 // float [N,classes]; metadata_props: "input", "output", and `extra_metadata` after them.
