@@ -73,7 +73,7 @@ Quantized quantize_with_args(const Args& a, const nn::onnx::Model& model, const 
         throw UsageError(e.what());
     }
     if (a.has("--percentile")) q.options.percentile = parse_number("--percentile", a.get("--percentile", ""));
-    if (a.has("--mixed-min-sqnr")) q.options.mixed_min_sqnr_db = parse_number("--mixed-min-sqnr", a.get("--mixed-min-sqnr", ""));
+    if (a.has("--mixed-bits")) q.options.mixed_max_bits = parse_number("--mixed-bits", a.get("--mixed-bits", ""));
     q.options.fuse = !a.flag("--no-fuse");
     q.options.fold_batch_norm = !a.flag("--no-fold-bn");
     const int64_t calib = parse_count("--calib", a.get("--calib", "256"));

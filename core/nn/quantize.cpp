@@ -518,17 +518,34 @@ QuantizeResult quantize_model(const onnx::Model& model, const std::vector<Tensor
 
     std::vector<double> sensitivity(layers.size(), std::numeric_limits<double>::quiet_NaN());
     if (o.recipe.mixed) {
+        if (!(o.mixed_max_bits >= 4.0 && o.mixed_max_bits <= 8.0))
+            throw std::invalid_argument("quantize: the mixed-precision budget must be 4 to 8 bits per weight, not " +
+                                        std::to_string(o.mixed_max_bits));
         const Graph fp32 = import_onnx(folded);
         const std::vector<Tensor> ref = first_outputs(fp32, calibration);
+        const double base = outputs_sqnr(ref, first_outputs(import_onnx(build_qdq(folded, layers, formats, acts, nullptr)), calibration));
+        std::vector<size_t> order;
+        std::vector<double> params(layers.size(), 0.0), cost(layers.size(), 0.0);
+        double total = 0.0, bits = 0.0;
         for (size_t i = 0; i < layers.size(); ++i) {
             if (!layers[i].weighted) continue;
             std::vector<WeightFormat> trial = formats;
             trial[i].bits = 4;
             const Graph q = import_onnx(build_qdq(folded, layers, trial, acts, nullptr));
             sensitivity[i] = outputs_sqnr(ref, first_outputs(q, calibration));
+            params[i] = double(layers[i].channels) * double(layers[i].K);
+            // dB of logits SQNR lost per weight moved to 4 bits (a loss below 0 counts as 0).
+            cost[i] = std::max(0.0, base - sensitivity[i]) / std::max(1.0, params[i]);
+            total += params[i];
+            bits += params[i] * formats[i].bits;
+            order.push_back(i);
         }
-        for (size_t i = 0; i < layers.size(); ++i)
-            if (layers[i].weighted && sensitivity[i] >= o.mixed_min_sqnr_db) formats[i].bits = 4;
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] < cost[b]; });
+        for (size_t i : order) {
+            if (total == 0.0 || bits / total <= o.mixed_max_bits) break;
+            bits -= params[i] * (formats[i].bits - 4);
+            formats[i].bits = 4;
+        }
     }
     r.model = build_qdq(folded, layers, formats, acts, &r.layers);
     for (size_t i = 0; i < layers.size(); ++i) r.layers[i].sensitivity_db = sensitivity[i];

@@ -33,7 +33,10 @@
 //      (core/quant/calibrate.hpp); parameters by quant::choose_params (range widened to include 0).
 //   5. Mixed precision (recipe "mixed"): each layer's sensitivity is the SQNR of the logits when
 //      only that layer's weights are 4-bit (the others 8-bit, activations int8), on the
-//      calibration inputs; layers at or above `mixed_min_sqnr_db` keep 4 bits, the rest 8 bits.
+//      calibration inputs, against the all-8-bit model's. Layers move to 4 bits in the order of
+//      the least dB lost per weight moved, until the average weight width (weighted by each
+//      layer's weight count) is at most `mixed_max_bits` (6 by default): a greedy knapsack of the
+//      kind HAQ / HAWQ-style mixed-precision searches solve properly.
 //
 // Error report (layer_sqnr): SQNR = 10 log10(sum ref^2 / sum (ref - q)^2) in dB of each fused
 // group's output (what the next layer reads: after its QDQ pair) against the fp32 model's same
@@ -93,7 +96,7 @@ struct QuantizeOptions {
     double percentile = 99.99;  // percentile calibration, in (50, 100]
     bool fold_batch_norm = true;
     bool fuse = true;
-    double mixed_min_sqnr_db = 25.0;
+    double mixed_max_bits = 6.0;  // mixed: the average weight width to reach, 4 to 8
 };
 
 struct LayerQuant {
