@@ -38,6 +38,7 @@ for args in "chips --json" "chips show ascend-910b --json" "version --json" "chi
             "kernels drift --json" "kernels drift --variant single-pass --offset 1000 --json" \
             "kernels drift --variant welford --gelu tanh --fp16 --rows 8 --cols 333 --seed 7 --offset -2.5" \
             "kernels drift --variant single-pass --offset 1000" "${robot_cases[@]}" \
+            "kernels drift --model models/fashion_mixer.onnx --limit 64 --variant welford --json" \
             "$scalesim" "$scalesim --json" \
             "simulate --chip ascend-910b --gemm 1024,1024,1024 --dtype fp16 --fidelity tile" \
             "simulate --chip nvidia-a100 --gemm 1,4096,4096 --dtype int8 --fidelity tile --json" \
