@@ -76,7 +76,7 @@ const char* kUsage =
     "                                   inputs (same SHA-256) and requires the same values\n"
     "  policy list                      the bundled policy packs (models/policy)\n"
     "  audit root (--leaves-hex H,H,... | --log LOG)      Merkle tree size and root\n"
-    "  audit append --log LOG --data TEXT [--key FILE] [--now T] [--count N]\n"
+    "  audit append --log LOG (--data TEXT | --data-file FILE) [--key FILE] [--now T] [--count N]\n"
     "                                   append an entry (+ a signed tree head); --count N appends N entries\n"
     "                                   \"TEXT #i\", each durable before the next, printing \"committed I\" after each\n"
     "  audit prove --log LOG (--index I | --from M) [--size N]     inclusion / consistency proof\n"
@@ -98,7 +98,7 @@ const std::set<std::string> kValueOptions = {
     "--arm", "--q", "--qd", "--qdd", "--T", "--scenario",              // robot
     "--model", "--data", "--limit", "--kernels", "--epochs",           // eval, train
     "--out", "--manifest", "--key", "--log", "--pubkey", "--now",      // keygen, certify, verify, audit
-    "--validity-days", "--report", "--leaves-hex", "--index", "--size", "--from", "--proof", "--count"};
+    "--validity-days", "--report", "--leaves-hex", "--index", "--size", "--from", "--proof", "--count", "--data-file"};
 // Options that may be given more than once; every value is kept in order.
 const std::set<std::string> kListOptions = {"--policy"};
 const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline", "--predictions", "--measure",

@@ -558,12 +558,14 @@ int cmd_audit(const Args& a) {
         return 0;
     }
     if (sub == "append") {
-        if (!a.has("--log") || !a.has("--data")) throw UsageError("audit append needs --log FILE --data TEXT");
+        if (!a.has("--log") || a.has("--data") == a.has("--data-file"))
+            throw UsageError("audit append needs --log FILE and one of --data TEXT, --data-file FILE");
+        const std::string data = a.has("--data") ? a.get("--data", "") : read_file(a.get("--data-file", ""));
         std::optional<policy::Ed25519KeyPair> key;
         if (a.has("--key")) key = read_secret_key(a.get("--key", ""));
         const int count = a.has("--count") ? parse_count("--count", a.get("--count", "")) : 1;
         // With --count, "committed I" on stderr after each fsync: what a crash test may rely on.
-        const json r = append_entries(a.get("--log", ""), a.get("--data", ""), count, key ? &*key : nullptr, now_option(a),
+        const json r = append_entries(a.get("--log", ""), data, count, key ? &*key : nullptr, now_option(a),
                                       [&](std::uint64_t index) {
                                           if (count > 1) std::fprintf(stderr, "committed %llu\n", (unsigned long long)index);
                                       });

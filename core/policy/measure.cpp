@@ -77,9 +77,24 @@ const char* kCellMethod =
     "control rate with each chip's roofline inference latency for the scenario's CNN; perception is the scenario's "
     "STAND-IN classifier (a fixed-accuracy oracle), not the evaluated model. A run fails when any cell verdict fails.";
 
+json measure_model_eval_impl(const InputBytes& model, const InputBytes& images, const InputBytes& labels, std::int64_t limit);
+
 }  // namespace
 
 json measure_model_eval(const InputBytes& model, const InputBytes& images, const InputBytes& labels, std::int64_t limit) {
+    try {
+        return measure_model_eval_impl(model, images, labels, limit);
+    } catch (const std::invalid_argument&) {
+        throw;
+    } catch (const std::exception& e) {
+        // core/nn's typed errors (OnnxError, NodeError) name the input; callers get one exception type.
+        throw std::invalid_argument(e.what());
+    }
+}
+
+namespace {
+
+json measure_model_eval_impl(const InputBytes& model, const InputBytes& images, const InputBytes& labels, std::int64_t limit) {
     if (limit < 0) throw std::invalid_argument("model evaluation: limit must be >= 0 (0: the whole test set)");
     const nn::IdxArray im = nn::parse_idx(images.bytes, images.name);
     const nn::IdxArray lb = nn::parse_idx(labels.bytes, labels.name);
@@ -112,6 +127,8 @@ json measure_model_eval(const InputBytes& model, const InputBytes& images, const
     return record("policy::measure_model_eval", params,
                   {input_record(model), input_record(images), input_record(labels)}, kEvalMethod, value);
 }
+
+}  // namespace
 
 json measure_cell(const InputBytes& scenario, const std::vector<std::string>& chips, const std::vector<std::uint64_t>& seeds) {
     if (chips.empty()) throw std::invalid_argument("cell measurement: no chips to run the scenario on");
