@@ -17,6 +17,7 @@
 #include "policy/jcs.hpp"
 #include "policy/measure.hpp"
 #include "policy/pack.hpp"
+#include "policy/report.hpp"
 
 using namespace stacklab;
 using namespace stacklab::policy;
@@ -191,6 +192,15 @@ BOOST_AUTO_TEST_CASE(a_measured_certificate_carries_the_records_its_rules_read_a
     const std::string later = "2026-02-01T00:00:00Z";
     BOOST_TEST_REQUIRE(verify_certificate(r.certificate, test_key().public_key, later).ok);
 
+    // The reports show the measured records and mark measured evidence as such.
+    const std::string md = render_report(cert, ReportFormat::markdown);
+    BOOST_TEST(md.find("## Measured evidence") != std::string::npos);
+    BOOST_TEST(md.find("`policy::measure_cell`") != std::string::npos);
+    BOOST_TEST(md.find("evidence (measured) `measured.cell.value.failed_runs` = `0`") != std::string::npos);
+    BOOST_TEST(md.find("Measured by StackLab: top-1 accuracy") != std::string::npos);
+    const std::string html = render_report(cert, ReportFormat::html);
+    BOOST_TEST(html.find("<span class=\"tag measured\">measured</span> model_eval") != std::string::npos);
+
     // Without measurements the same manifest declares no accuracy or cell runs: default deny.
     CertifyOptions plain = opt;
     plain.measured = json::object();
@@ -235,6 +245,11 @@ BOOST_AUTO_TEST_CASE(remeasure_reproduces_a_record_from_its_inputs_and_rejects_o
     const InputBytes scenario = cell_input();
     const json rec = measure_cell(scenario, {"kunlun-k200"}, {3});
     BOOST_TEST(remeasure(rec, {{scenario.name, scenario.bytes}}) == rec);
+    // A record whose value was written by hand (say, by an issuer who holds the signing key) does
+    // not survive a re-run from its own parameters and inputs.
+    json forged = rec;
+    forged["value"]["worst_stop_ms"] = rec.at("value").at("worst_stop_ms").get<double>() / 2;
+    BOOST_TEST(remeasure(forged, {{scenario.name, scenario.bytes}}).at("value") != forged.at("value"));
     std::string changed = scenario.bytes;
     changed[changed.find("\"seed\": 7")] = ' ';
     BOOST_CHECK_EXCEPTION(remeasure(rec, {{scenario.name, changed}}), std::invalid_argument, [](const std::invalid_argument& e) {
