@@ -125,7 +125,7 @@ json measure_model_eval_impl(const InputBytes& model, const InputBytes& images, 
     json params = {{"limit", limit}, {"images_evaluated", n}, {"batch", 64},
                    {"fast_isa", quant::isa_name(quant::best_isa())}};
     return record("policy::measure_model_eval", params,
-                  {input_record(model), input_record(images), input_record(labels)}, kEvalMethod, value);
+                  json::array({input_record(model), input_record(images), input_record(labels)}), kEvalMethod, value);
 }
 
 }  // namespace
@@ -190,7 +190,9 @@ json measure_cell(const InputBytes& scenario, const std::vector<std::string>& ch
                   {"fault_modes", modes},
                   {"perception", perception},
                   {"per_chip", per_chip}};
-    return record("policy::measure_cell", {{"chips", chips}, {"seeds", seeds}}, {input_record(scenario)}, kCellMethod, value);
+    // json::array explicitly: a one-element braced list is a copy for clang (em++), an array for g++.
+    return record("policy::measure_cell", {{"chips", chips}, {"seeds", seeds}}, json::array({input_record(scenario)}),
+                  kCellMethod, value);
 }
 
 json measure_convergence(const json& model_eval, const json& cell) {
