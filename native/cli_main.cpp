@@ -86,17 +86,25 @@ const char* kUsage =
     "certification:\n"
     "  keygen --out DIR                 new Ed25519 key: DIR/secret.key (mode 0600), DIR/public.key\n"
     "  certify --manifest FILE --key DIR/secret.key --out CERT [--policy PACK]... [--log LOG]\n"
-    "      [--now YYYY-MM-DDTHH:MM:SSZ] [--validity-days N] [--report FILE.md|FILE.html]\n"
+    "      [--now YYYY-MM-DDTHH:MM:SSZ] [--validity-days N] [--report FILE.md|FILE.html] [--measure [--limit N]]\n"
     "                                   certify a deployment; exit 0 only if every mandatory rule holds;\n"
-    "                                   --report writes the clause-by-clause report (format by extension)\n"
-    "  verify CERT [--pubkey FILE] [--log LOG] [--now T]\n"
-    "                                   check signature, canonical form, evidence hashes, validity, log inclusion\n"
+    "                                   --report writes the clause-by-clause report (format by extension);\n"
+    "                                   --measure runs the manifest's \"measure\" section (model evaluation,\n"
+    "                                   cell runs on every chip) and certifies on the measured evidence;\n"
+    "                                   --limit overrides the number of test images evaluated\n"
+    "  verify CERT [--pubkey FILE] [--log LOG] [--now T] [--remeasure]\n"
+    "                                   check signature, canonical form, evidence hashes, validity, log inclusion;\n"
+    "                                   --remeasure re-runs every measured record from its parameters and\n"
+    "                                   inputs (same SHA-256) and requires the same values\n"
     "  policy list                      the bundled policy packs (models/policy)\n"
     "  audit root (--leaves-hex H,H,... | --log LOG)      Merkle tree size and root\n"
-    "  audit append --log LOG --data TEXT [--key FILE] [--now T]   append an entry (+ a signed tree head)\n"
+    "  audit append --log LOG (--data TEXT | --data-file FILE) [--key FILE] [--now T] [--count N]\n"
+    "                                   append an entry (+ a signed tree head); --count N appends N entries\n"
+    "                                   \"TEXT #i\", each durable before the next, printing \"committed I\" after each\n"
     "  audit prove --log LOG (--index I | --from M) [--size N]     inclusion / consistency proof\n"
     "  audit verify-proof --proof FILE  check a proof printed by 'audit prove --json'\n"
-    "  audit check --log LOG [--pubkey FILE]              recovery report, tree heads, signatures\n"
+    "  audit check --log LOG [--pubkey FILE] [--repair]   recovery report, tree heads, signatures;\n"
+    "                                   --repair truncates a torn tail (a crash mid-append) first\n"
     "\n"
     "  version                          print the version\n"
     "  help                             this text\n"
@@ -113,11 +121,11 @@ const std::set<std::string> kValueOptions = {
     "--model", "--data", "--limit", "--kernels", "--epochs",           // eval, train
     "--calib", "--calibration", "--percentile", "--mixed-bits",    // eval --quant, quantize
     "--out", "--manifest", "--key", "--log", "--pubkey", "--now",      // keygen, certify, verify, audit
-    "--validity-days", "--report", "--leaves-hex", "--index", "--size", "--from", "--proof"};
+    "--validity-days", "--report", "--leaves-hex", "--index", "--size", "--from", "--proof", "--count", "--data-file"};
 // Options that may be given more than once; every value is kept in order.
 const std::set<std::string> kListOptions = {"--policy"};
 const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline", "--predictions", "--measure",
-                                           "--no-fuse", "--no-fold-bn"};
+                                           "--no-fuse", "--no-fold-bn", "--remeasure", "--repair"};
 
 Args parse_args(int argc, char** argv) {
     Args a;

@@ -2,6 +2,8 @@
 // certificates and a tamper-evident audit log. Durable appends (write + fsync) happen here, at the
 // edge; the core only encodes and checks bytes.
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -23,6 +25,7 @@
 #include "policy/certificate.hpp"
 #include "policy/crypto.hpp"
 #include "policy/jcs.hpp"
+#include "policy/measure.hpp"
 #include "policy/merkle.hpp"
 #include "policy/pack.hpp"
 #include "policy/report.hpp"
@@ -99,6 +102,79 @@ policy::Ed25519PublicKey read_public_key(const std::string& path) {
     }
 }
 
+// Input files of measured evidence are named portably: "fashion-mnist/<file>" is the copy of the
+// data set the build decompressed (STACKLAB_DATA_DIR, as `stacklab eval --data fashion-mnist`
+// reads it), any other name a path relative to the working directory. The names go into the
+// certificate, so a native and a wasm run, or a verifier on another machine, name the same files.
+std::string input_path(const std::string& name) {
+    const std::string prefix = "fashion-mnist/";
+    if (name.compare(0, prefix.size(), prefix) == 0) return std::string(STACKLAB_DATA_DIR) + "/" + name;
+    return name;
+}
+
+policy::InputBytes read_input(const std::string& name) { return {name, read_file(input_path(name))}; }
+
+const json& measure_field(const json& j, const char* key, const std::string& where) {
+    if (!j.is_object() || !j.contains(key)) throw InputError(where + ": missing \"" + key + "\"");
+    return j.at(key);
+}
+
+// Runs the manifest's "measure" section (documented in policy/certificate.hpp) and returns the
+// measured records by name. `limit_override` < 0: the manifest's limit.
+json measure_manifest(const json& manifest, const std::string& manifest_path, long long limit_override) {
+    const std::string where = manifest_path + "/measure";
+    if (!manifest.contains("measure") || !manifest.at("measure").is_object())
+        throw InputError(manifest_path + ": --measure needs a \"measure\" section (model_eval and/or cell)");
+    const json& ms = manifest.at("measure");
+    for (auto it = ms.begin(); it != ms.end(); ++it)
+        if (it.key() != "model_eval" && it.key() != "cell")
+            throw InputError(where + "/" + it.key() + ": unknown measurement (model_eval, cell)");
+    json out = json::object();
+    try {
+        if (ms.contains("model_eval")) {
+            const std::string w = where + "/model_eval";
+            const json& e = ms.at("model_eval");
+            const json& model = measure_field(e, "model", w);
+            const json& data = measure_field(e, "data", w);
+            if (!model.is_string() || !data.is_string()) throw InputError(w + ": \"model\" and \"data\" must be strings");
+            long long limit = 0;
+            if (e.contains("limit")) {
+                if (!e.at("limit").is_number_integer() || e.at("limit").get<long long>() < 0)
+                    throw InputError(w + "/limit: expected a whole number >= 0 (0: the whole test set)");
+                limit = e.at("limit").get<long long>();
+            }
+            if (limit_override >= 0) limit = limit_override;
+            const std::string dir = data.get<std::string>();
+            // One statement each: the order of the reads (and so the first error) must not depend on the compiler.
+            const policy::InputBytes model_in = read_input(model.get<std::string>());
+            const policy::InputBytes images = read_input(dir + "/t10k-images-idx3-ubyte");
+            const policy::InputBytes labels = read_input(dir + "/t10k-labels-idx1-ubyte");
+            out["model_eval"] = policy::measure_model_eval(model_in, images, labels, limit);
+        }
+        if (ms.contains("cell")) {
+            const std::string w = where + "/cell";
+            const json& c = ms.at("cell");
+            const json& scenario = measure_field(c, "scenario", w);
+            const json& seeds_j = measure_field(c, "seeds", w);
+            if (!scenario.is_string()) throw InputError(w + "/scenario: expected a path");
+            std::vector<std::uint64_t> seeds;
+            if (!seeds_j.is_array() || seeds_j.empty()) throw InputError(w + "/seeds: expected a non-empty list of whole numbers >= 0");
+            for (const auto& sd : seeds_j) {
+                if (!sd.is_number_integer() || sd.get<long long>() < 0 || sd.get<long long>() > 2147483647)
+                    throw InputError(w + "/seeds: expected whole numbers in [0, 2147483647]");
+                seeds.push_back(sd.get<std::uint64_t>());
+            }
+            std::vector<std::string> chips;
+            for (const auto& ch : manifest.at("chips")) chips.push_back(ch.at("id").get<std::string>());
+            out["cell"] = policy::measure_cell(read_input(scenario.get<std::string>()), chips, seeds);
+            out["convergence"] = policy::measure_convergence(out.value("model_eval", json()), out["cell"]);
+        }
+    } catch (const std::invalid_argument& e) {
+        throw InputError(e.what());
+    }
+    return out;
+}
+
 }  // namespace
 
 int cmd_keygen(const Args& a) {
@@ -170,22 +246,39 @@ OpenedLog open_log_for_append(const std::string& path) {
     return o;
 }
 
-// Appends one entry and, with a key, a signed tree head over all entries. Returns the result.
+// Appends `count` entries (data, or "data #i" when count > 1) to a log opened once, each with a
+// signed tree head when a key is given, each made durable (one write + fsync) before the next.
+// `on_commit(index)` runs after each fsync. Returns the result of the last append.
+template <class OnCommit>
+json append_entries(const std::string& path, const std::string& data, int count, const policy::Ed25519KeyPair* key,
+                    const std::string& now, OnCommit on_commit) {
+    OpenedLog o = open_log_for_append(path);
+    policy::MerkleTree tree = policy::build_tree(policy::entry_leaf_hashes(o.parsed));
+    bool has_header = o.parsed.report.valid_bytes > 0;
+    policy::Hash root{};
+    for (int i = 0; i < count; ++i) {
+        const std::string entry = count > 1 ? data + " #" + std::to_string(i) : data;
+        std::string bytes;
+        if (!has_header) bytes += policy::encode_log_header();
+        bytes += policy::encode_record(policy::RecordKind::entry, entry);
+        policy::append_leaf(tree, policy::leaf_hash(entry));
+        const std::uint64_t size = policy::tree_size(tree);
+        root = policy::tree_root(tree, size);
+        if (key)
+            bytes += policy::encode_record(policy::RecordKind::tree_head,
+                                           policy::tree_head_json(policy::sign_tree_head(size, root, now, *key)));
+        append_durably(path, bytes);
+        has_header = true;
+        on_commit(size - 1);
+    }
+    const std::uint64_t size = policy::tree_size(tree);
+    return {{"index", size - 1}, {"size", size}, {"root", policy::to_hex(root)}, {"appended", count},
+            {"tree_head_signed", key != nullptr}, {"recovery", o.recovery}};
+}
+
 json append_entry(const std::string& path, const std::string& data, const policy::Ed25519KeyPair* key,
                   const std::string& now) {
-    OpenedLog o = open_log_for_append(path);
-    std::vector<policy::Hash> leaves = policy::entry_leaf_hashes(o.parsed);
-    std::string bytes;
-    if (o.parsed.report.valid_bytes == 0) bytes += policy::encode_log_header();
-    bytes += policy::encode_record(policy::RecordKind::entry, data);
-    leaves.push_back(policy::leaf_hash(data));
-    const policy::Hash root = policy::tree_root(leaves);
-    if (key)
-        bytes += policy::encode_record(policy::RecordKind::tree_head,
-                                       policy::tree_head_json(policy::sign_tree_head(leaves.size(), root, now, *key)));
-    append_durably(path, bytes);
-    return {{"index", leaves.size() - 1}, {"size", leaves.size()}, {"root", policy::to_hex(root)},
-            {"tree_head_signed", key != nullptr}, {"recovery", o.recovery}};
+    return append_entries(path, data, 1, key, now, [](std::uint64_t) {});
 }
 
 }  // namespace
@@ -201,6 +294,20 @@ int cmd_certify(const Args& a) {
     if (a.has("--validity-days")) opt.validity_days = parse_count("--validity-days", a.get("--validity-days", ""));
     opt.audit_log = a.has("--log");
     opt.issued_by = std::string("stacklab ") + kVersion;
+    if (a.has("--limit") && !a.flag("--measure")) throw UsageError("--limit only applies with --measure");
+    double measure_seconds = 0;
+    if (a.flag("--measure")) {
+        json m;
+        try {
+            m = policy::parse_manifest(manifest, manifest_path);
+        } catch (const std::invalid_argument& e) {
+            throw InputError(e.what());
+        }
+        const long long limit = a.has("--limit") ? parse_count("--limit", a.get("--limit", "")) : -1;
+        const auto t0 = std::chrono::steady_clock::now();
+        opt.measured = measure_manifest(m, manifest_path, limit);
+        measure_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
     std::vector<policy::PolicyPack> packs;
     policy::CertifyResult r;
     // Checked before certifying so a bad report name costs nothing and writes nothing.
@@ -218,6 +325,12 @@ int cmd_certify(const Args& a) {
                    {"status", r.decision.pass ? "certified" : "refused"}, {"pass", r.decision.pass},
                    {"summary", r.decision.summary}, {"deciding_rules", r.decision.deciding_rules},
                    {"warnings", r.decision.warnings}};
+    if (a.flag("--measure")) {
+        json names = json::array();
+        for (auto it = opt.measured.begin(); it != opt.measured.end(); ++it) names.push_back(it.key());
+        // Wall-clock time is reported here, never put in the certificate (it would not re-run equal).
+        result["measured"] = {{"records", names}, {"seconds", measure_seconds}};
+    }
     if (report_format) {
         // Rendered from the certificate bytes just written, so the report shows what was signed.
         write_file(a.get("--report", ""), policy::render_report(json::parse(r.certificate), *report_format));
@@ -262,9 +375,10 @@ std::string check_log_inclusion(const std::string& log_path, const std::string& 
     const auto leaves = policy::entry_leaf_hashes(log);
     const policy::Hash want = policy::leaf_hash(entry);
     const policy::TreeHead& th = *c.latest_tree_head;
+    const policy::MerkleTree tree = policy::build_tree(leaves);
     for (std::uint64_t i = 0; i < th.size; ++i) {
         if (leaves[i] != want) continue;
-        const auto proof = policy::inclusion_proof(leaves, i, th.size);
+        const auto proof = policy::inclusion_proof(tree, i, th.size);
         const policy::ProofCheck pc = policy::verify_inclusion(i, th.size, want, proof, th.root);
         if (!pc.ok) return "log: inclusion proof: " + pc.reason;
         info = {{"index", i}, {"tree_size", th.size}, {"root", policy::to_hex(th.root)}, {"tree_head_time", th.timestamp},
@@ -272,6 +386,58 @@ std::string check_log_inclusion(const std::string& log_path, const std::string& 
         return "";
     }
     return "log: the certificate is not among the " + std::to_string(th.size) + " entries under the latest signed tree head";
+}
+
+// Re-runs every measured record of a certificate from its parameters and inputs and compares the
+// values field by field. Returns "" when all agree, else the first difference.
+std::string remeasure_certificate(const json& cert, json& info) {
+    const json* measured = nullptr;
+    if (cert.contains("evidence") && cert.at("evidence").contains("measured")) measured = &cert.at("evidence").at("measured");
+    if (!measured || !measured->is_object() || measured->empty()) return "remeasure: the certificate has no measured evidence";
+    info = json::object();
+    json fresh = json::object();
+    auto compare = [&](const std::string& name, const json& old_rec, const json& new_rec) -> std::string {
+        const json& ov = old_rec.at("value");
+        const json& nv = new_rec.at("value");
+        for (auto it = nv.begin(); it != nv.end(); ++it)
+            if (!ov.contains(it.key()) || ov.at(it.key()) != it.value()) {
+                std::string why = "remeasure: " + name + ": value \"" + it.key() + "\" is " + it.value().dump() +
+                                  " on this run, the certificate says " + (ov.contains(it.key()) ? ov.at(it.key()).dump() : "nothing");
+                if (old_rec.at("parameters").value("fast_isa", "") != new_rec.at("parameters").value("fast_isa", ""))
+                    why += " (the fast kernels ran on " + new_rec.at("parameters").value("fast_isa", "") + " here, on " +
+                           old_rec.at("parameters").value("fast_isa", "") + " when certified)";
+                return why;
+            }
+        if (ov.size() != nv.size()) return "remeasure: " + name + ": the certificate's value has fields this run does not produce";
+        info[name] = "same value";
+        return "";
+    };
+    try {
+        for (auto it = measured->begin(); it != measured->end(); ++it) {
+            const json& rec = it.value();
+            if (rec.value("function", "") == "policy::measure_convergence") continue;  // derived, below
+            std::map<std::string, std::string> files;
+            for (const auto& in : rec.at("inputs")) {
+                const std::string name = in.at("name").get<std::string>();
+                files[name] = read_file(input_path(name));
+            }
+            fresh[it.key()] = policy::remeasure(rec, files);
+            const std::string why = compare(it.key(), rec, fresh[it.key()]);
+            if (!why.empty()) return why;
+        }
+        for (auto it = measured->begin(); it != measured->end(); ++it)
+            if (it.value().value("function", "") == "policy::measure_convergence") {
+                if (!fresh.contains("cell")) return "remeasure: " + it.key() + ": derived from a cell record the certificate lacks";
+                const json again = policy::measure_convergence(fresh.value("model_eval", json()), fresh.at("cell"));
+                const std::string why = compare(it.key(), it.value(), again);
+                if (!why.empty()) return why;
+            }
+    } catch (const InputError& e) {
+        return std::string("remeasure: ") + e.what();
+    } catch (const std::exception& e) {
+        return std::string("remeasure: ") + e.what();
+    }
+    return "";
 }
 
 }  // namespace
@@ -294,7 +460,18 @@ int cmd_verify(const Args& a) {
             r.checks.push_back("audit log inclusion");
         }
     }
+    json remeasured;
+    if (r.ok && a.flag("--remeasure")) {
+        const std::string why = remeasure_certificate(r.certificate, remeasured);
+        if (!why.empty()) {
+            r.ok = false;
+            r.reason = why;
+        } else {
+            r.checks.push_back("measured evidence re-run");
+        }
+    }
     json out = {{"certificate", path}, {"valid", r.ok}, {"checks", r.checks}, {"now", now}};
+    if (!remeasured.is_null()) out["remeasured"] = remeasured;
     if (!r.ok) out["reason"] = r.reason;
     if (!log_info.is_null()) out["log"] = log_info;
     if (r.certificate.is_object() && r.certificate.contains("subject")) out["subject"] = r.certificate["subject"].value("name", "");
@@ -381,10 +558,17 @@ int cmd_audit(const Args& a) {
         return 0;
     }
     if (sub == "append") {
-        if (!a.has("--log") || !a.has("--data")) throw UsageError("audit append needs --log FILE --data TEXT");
+        if (!a.has("--log") || a.has("--data") == a.has("--data-file"))
+            throw UsageError("audit append needs --log FILE and one of --data TEXT, --data-file FILE");
+        const std::string data = a.has("--data") ? a.get("--data", "") : read_file(a.get("--data-file", ""));
         std::optional<policy::Ed25519KeyPair> key;
         if (a.has("--key")) key = read_secret_key(a.get("--key", ""));
-        const json r = append_entry(a.get("--log", ""), a.get("--data", ""), key ? &*key : nullptr, now_option(a));
+        const int count = a.has("--count") ? parse_count("--count", a.get("--count", "")) : 1;
+        // With --count, "committed I" on stderr after each fsync: what a crash test may rely on.
+        const json r = append_entries(a.get("--log", ""), data, count, key ? &*key : nullptr, now_option(a),
+                                      [&](std::uint64_t index) {
+                                          if (count > 1) std::fprintf(stderr, "committed %llu\n", (unsigned long long)index);
+                                      });
         print(r, "appended entry " + r["index"].dump() + "; size " + r["size"].dump() + ", root " + r["root"].get<std::string>());
         return 0;
     }
@@ -394,21 +578,23 @@ int cmd_audit(const Args& a) {
         if (log.report.status != policy::LogStatus::clean) throw InputError(a.get("--log", "") + ": " + log.report.message);
         const auto leaves = policy::entry_leaf_hashes(log);
         const std::uint64_t size = a.has("--size") ? parse_size("--size", a.get("--size", "")) : leaves.size();
+        // Built once in O(n); every root and proof below then reads the cached subtrees.
+        const policy::MerkleTree tree = policy::build_tree(leaves);
         json out;
         try {
             if (a.has("--index")) {
                 const std::uint64_t i = parse_size("--index", a.get("--index", ""));
                 json proof = json::array();
-                for (const auto& h : policy::inclusion_proof(leaves, i, size)) proof.push_back(policy::to_hex(h));
+                for (const auto& h : policy::inclusion_proof(tree, i, size)) proof.push_back(policy::to_hex(h));
                 out = {{"type", "inclusion"}, {"index", i}, {"size", size}, {"leaf_hash", policy::to_hex(leaves[i])},
-                       {"root", policy::to_hex(policy::tree_root(leaves, size))}, {"proof", proof}};
+                       {"root", policy::to_hex(policy::tree_root(tree, size))}, {"proof", proof}};
             } else if (a.has("--from")) {
                 const std::uint64_t m = parse_size("--from", a.get("--from", ""));
                 json proof = json::array();
-                for (const auto& h : policy::consistency_proof(leaves, m, size)) proof.push_back(policy::to_hex(h));
+                for (const auto& h : policy::consistency_proof(tree, m, size)) proof.push_back(policy::to_hex(h));
                 out = {{"type", "consistency"}, {"old_size", m}, {"new_size", size},
-                       {"old_root", policy::to_hex(policy::tree_root(leaves, m))},
-                       {"new_root", policy::to_hex(policy::tree_root(leaves, size))}, {"proof", proof}};
+                       {"old_root", policy::to_hex(policy::tree_root(tree, m))},
+                       {"new_root", policy::to_hex(policy::tree_root(tree, size))}, {"proof", proof}};
             } else {
                 throw UsageError("audit prove needs --index I or --from M");
             }
@@ -453,13 +639,27 @@ int cmd_audit(const Args& a) {
         const std::string path = a.get("--log", "");
         std::optional<policy::Ed25519PublicKey> key;
         if (a.has("--pubkey")) key = read_public_key(a.get("--pubkey", ""));
-        const policy::ParsedLog log = policy::parse_log(read_file(path));
+        policy::ParsedLog log = policy::parse_log(read_file(path));
+        json repaired;
+        if (a.flag("--repair") && log.report.status == policy::LogStatus::torn_tail) {
+            // Durably drop the torn tail (an append that never finished), then check what remains.
+            const policy::RecoveryReport before = log.report;
+            const int fd = ::open(path.c_str(), O_WRONLY);
+            const bool ok = fd >= 0 && ::ftruncate(fd, off_t(before.valid_bytes)) == 0 && ::fsync(fd) == 0;
+            if (fd >= 0) ::close(fd);
+            if (!ok) throw InputError(path + ": cannot truncate the torn tail");
+            repaired = {{"message", before.message}, {"dropped_bytes", before.dropped_bytes}, {"kept_bytes", before.valid_bytes}};
+            std::cerr << "stacklab: " << path << ": repaired: " << before.message << "; truncated " << before.dropped_bytes
+                      << " bytes\n";
+            log = policy::parse_log(read_file(path));
+        }
         const policy::LogCheck c = policy::check_log(log, key);
         const auto& rep = log.report;
         json out = {{"log", path}, {"valid", c.ok},
                     {"recovery", {{"status", policy::log_status_name(rep.status)}, {"message", rep.message},
                                   {"total_bytes", rep.total_bytes}, {"valid_bytes", rep.valid_bytes},
                                   {"dropped_bytes", rep.dropped_bytes}}}};
+        if (!repaired.is_null()) out["repaired"] = repaired;
         if (c.ok) {
             out["entries"] = c.entries;
             out["root"] = policy::to_hex(c.root);

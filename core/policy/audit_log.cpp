@@ -155,7 +155,9 @@ bool verify_tree_head_signature(const TreeHead& th, const Ed25519PublicKey& publ
 
 LogCheck check_log(const ParsedLog& log, const std::optional<Ed25519PublicKey>& public_key) {
     LogCheck c;
-    std::vector<Hash> leaves;
+    // Incremental tree: each tree head's root costs O(log n), so checking a log with a tree head
+    // after every entry is O(n log n), not O(n^2).
+    MerkleTree tree;
     if (log.report.status != LogStatus::clean) {
         c.reason = log.report.message;
         return c;
@@ -163,7 +165,7 @@ LogCheck check_log(const ParsedLog& log, const std::optional<Ed25519PublicKey>& 
     for (std::size_t i = 0; i < log.records.size(); ++i) {
         const LogRecord& r = log.records[i];
         if (r.kind == RecordKind::entry) {
-            leaves.push_back(leaf_hash(r.payload));
+            append_leaf(tree, leaf_hash(r.payload));
             continue;
         }
         const std::string where = "tree head " + std::to_string(c.tree_heads) + " (record " + std::to_string(i) +
@@ -179,12 +181,12 @@ LogCheck check_log(const ParsedLog& log, const std::optional<Ed25519PublicKey>& 
             c.reason = where + ": not in canonical (JCS) form";
             return c;
         }
-        if (th.size != leaves.size()) {
-            c.reason = where + ": claims " + std::to_string(th.size) + " entries, " + std::to_string(leaves.size()) +
+        if (th.size != tree_size(tree)) {
+            c.reason = where + ": claims " + std::to_string(th.size) + " entries, " + std::to_string(tree_size(tree)) +
                        " precede it";
             return c;
         }
-        if (th.root != tree_root(leaves)) {
+        if (th.root != tree_root(tree, tree_size(tree))) {
             c.reason = where + ": root does not match the entries before it";
             return c;
         }
@@ -196,8 +198,8 @@ LogCheck check_log(const ParsedLog& log, const std::optional<Ed25519PublicKey>& 
         c.latest_tree_head = th;
     }
     c.ok = true;
-    c.entries = leaves.size();
-    c.root = tree_root(leaves);
+    c.entries = tree_size(tree);
+    c.root = tree_root(tree, tree_size(tree));
     return c;
 }
 

@@ -117,7 +117,11 @@ json parse_manifest(const std::string& bytes, const std::string& file) {
     return m;
 }
 
-json gather_evidence(const json& m, bool audit_log) {
+json gather_evidence(const json& m, bool audit_log, const json& measured) {
+    if (!measured.is_object()) throw std::invalid_argument("measured evidence: expected an object of records");
+    for (auto it = measured.begin(); it != measured.end(); ++it)
+        if (!it.value().is_object() || it.value().value("source", "") != "measured" || !it.value().contains("value"))
+            throw std::invalid_argument("measured evidence \"" + it.key() + "\": expected a record with \"source\": \"measured\" and a \"value\"");
     const auto catalog = chip::load_catalog(chip::bundled_catalog_files());
     const json& w = m.at("workload");
     chip::LlmShape shape;
@@ -194,16 +198,25 @@ json gather_evidence(const json& m, bool audit_log) {
                 if (id.is_string() && s.id == id.get<std::string>() && s.origin == "CN") ++dom;
         computed["convergence"] = {{"validated_domestic_platforms", dom}};
     }
+    // The data manifest's hashes as a list, for rules that check measured inputs against it.
+    json data_hashes = json::array();
+    for (const auto& d : m.at("data")) data_hashes.push_back(d.at("sha256"));
+    computed["data"] = {{"sha256", data_hashes}};
     json deployment = {{"name", m.at("name")}, {"requested_tier", m.at("requested_tier")}, {"model", m.at("model")},
                        {"quant", m.at("quant")}, {"chips", m.at("chips")}, {"cell", m.at("cell")},
                        {"workload", m.at("workload")}, {"data", m.at("data")}};
-    return {{"deployment", deployment},
-            {"declared", declared},
-            {"computed", computed},
-            {"provenance",
-             {{"deployment", "described by the manifest"},
-              {"declared", "supplied by the manifest's evidence section; not measured or checked by StackLab"},
-              {"computed", "computed by StackLab during this certification from the bundled chip catalog and LLM shapes"}}}};
+    json provenance = {{"deployment", "described by the manifest"},
+                       {"declared", "supplied by the manifest's evidence section; not measured or checked by StackLab"},
+                       {"computed", "computed by StackLab during this certification from the bundled chip catalog and LLM shapes"}};
+    json doc = {{"deployment", deployment}, {"declared", declared}, {"computed", computed}};
+    if (!measured.empty()) {
+        doc["measured"] = measured;
+        provenance["measured"] =
+            "measured by StackLab during this certification by running the model, the cell scenario and the chip models; "
+            "each record names its function, parameters and input SHA-256s so it can be re-run";
+    }
+    doc["provenance"] = provenance;
+    return doc;
 }
 
 CertifyResult certify(const std::string& manifest_bytes, const std::string& manifest_name,
@@ -212,7 +225,7 @@ CertifyResult certify(const std::string& manifest_bytes, const std::string& mani
     if (packs.empty()) throw std::invalid_argument(manifest_name + ": no policy packs to certify against");
     if (opt.validity_days < 1) throw std::invalid_argument("validity_days must be >= 1");
     const long long now = parse_utc(opt.now);
-    const json evidence = gather_evidence(m, opt.audit_log);
+    const json evidence = gather_evidence(m, opt.audit_log, opt.measured);
     CertifyResult r;
     r.decision = evaluate(packs, evidence);
     const Decision& d = r.decision;
@@ -225,8 +238,7 @@ CertifyResult certify(const std::string& manifest_bytes, const std::string& mani
     json policies = json::array();
     for (const auto& p : packs) policies.push_back({{"id", p.id}, {"version", p.version}, {"sha256", p.sha256}, {"label", p.label}});
     json hashes = json::object();
-    for (const char* section : {"deployment", "declared", "computed", "provenance"})
-        hashes[section] = sha256_hex(canonicalize(evidence.at(section)));
+    for (auto it = evidence.begin(); it != evidence.end(); ++it) hashes[it.key()] = sha256_hex(canonicalize(it.value()));
     json cert = {
         {"format", "stacklab-certificate/1"},
         {"status", d.pass ? "certified" : "refused"},

@@ -14,13 +14,21 @@
 //                   action, used for the latency estimate on each chip
 //   data            [{"name": string, "sha256": 64 hex}]  the data manifest
 //   evidence        object, free form: results the manifest *declares* (accuracy per chip, cell
-//                   runs, failure-mode stop times, ...). StackLab cannot measure these yet; they
-//                   enter the evidence document under "declared" and are never presented as
-//                   measured.
+//                   runs, failure-mode stop times, ...); they enter the evidence document under
+//                   "declared" and are never presented as measured.
+//   measure         optional object: what `stacklab certify --measure` runs (policy/measure.hpp);
+//                   paths are relative to the working directory of the command:
+//                     model_eval  {"model": ONNX path, "data": "fashion-mnist" | IDX directory,
+//                                  "limit": n >= 0 (0: the whole test set)}
+//                     cell        {"scenario": bundled id or path, "seeds": [n, ...]} run on every
+//                                 certified chip
 //
 // Evidence document (what rules read):
 //   deployment.*  the manifest's description (tier, model, chips, cell, workload, data)
 //   declared.*    the manifest's evidence section, verbatim: supplied, not measured
+//   measured.*    present only when measured records are given: records produced by running the
+//                 model, the cell and the chip models (policy/measure.hpp), each with source
+//                 "measured", function, command, parameters, input SHA-256s, method and value
 //   computed.*    computed by StackLab during certification: chip catalog facts (origin "CN" =
 //                 domestic), and a roofline *estimate* of the action latency per chip
 //                 (chip/llm.hpp: TTFT + output x decode time; a lower bound on real time)
@@ -58,7 +66,11 @@ nlohmann::json parse_manifest(const std::string& json_bytes, const std::string& 
 
 // The evidence document for a manifest (see above). `audit_log` says whether the certification
 // is recorded in an audit log (Tier 3 and EU AI Act Art. 12 rules read it).
-nlohmann::json gather_evidence(const nlohmann::json& manifest, bool audit_log);
+// `measured`: an object of measured records by name ("model_eval", "cell", "convergence"), or an
+// empty object; every record must have "source": "measured" and a "value" (std::invalid_argument
+// otherwise).
+nlohmann::json gather_evidence(const nlohmann::json& manifest, bool audit_log,
+                               const nlohmann::json& measured = nlohmann::json::object());
 
 // "2025-06-01T12:00:00Z" <-> seconds since 1970 (UTC, proleptic Gregorian); throws
 // std::invalid_argument for any other form.
@@ -70,6 +82,7 @@ struct CertifyOptions {
     int validity_days = 365;
     bool audit_log = false;
     std::string issued_by = "stacklab";
+    nlohmann::json measured = nlohmann::json::object();  // measured records (see gather_evidence)
 };
 
 struct CertifyResult {

@@ -10,8 +10,11 @@
 //
 // The functions over a vector of leaf *hashes* are the reference: they recompute subtree roots,
 // so a proof costs O(n) hashing. MerkleTree caches every complete subtree (n - 1 inner nodes,
-// built in O(n) once, amortized O(1) hashes per append), so roots and proofs from it cost
-// O(log^2 n) lookups and at most O(log^2 n) hashes; tests check it against the reference.
+// built in O(n) once, amortized O(1) hashes per append), so a root costs O(log n) lookups and
+// hashes, and so does a proof: the RFC's recursion asks for complete (cached) subtrees except
+// along the right edge of the tree of `size` leaves, and it leaves that edge at most once, asking
+// for one incomplete subtree [x, size) that costs O(log n) to compute.
+// Tests check every result against the reference.
 // Verification never throws on a bad proof: it returns a result with the reason.
 #pragma once
 

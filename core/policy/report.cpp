@@ -30,11 +30,18 @@ struct Bar {
     double value = 0;
 };
 
+// One measured record (policy/measure.hpp): how it was produced, on what, and what it found.
+struct MeasuredRow {
+    std::string name, function, command, parameters, method, value;
+    std::vector<std::string> inputs;  // "name (N bytes) sha256 HEX"
+};
+
 struct ReportData {
     std::string name, status, summary, tier, manifest_sha256, model_sha256, not_before, not_after, key_id, issued_by;
     std::vector<std::string> chips, deciding, warnings;
     std::vector<std::vector<std::string>> policies;  // id, version, label, sha256
     std::vector<VerdictRow> verdicts;
+    std::vector<MeasuredRow> measured;
     // Plots; `has_*` false when the certificate lacks the data.
     bool has_latency = false, has_accuracy = false;
     std::vector<Bar> latency_ms;
@@ -43,6 +50,7 @@ struct ReportData {
     std::vector<Bar> accuracy_pct;
     double fp32_pct = 0;
     std::string accuracy_metric;
+    bool accuracy_measured = false;  // from measured.model_eval rather than declared.accuracy
 };
 
 const json& need(const json& j, const char* key, const char* where) {
@@ -100,7 +108,7 @@ std::string shorten(std::string s, std::size_t max_bytes = 240) {
 
 std::string provenance_of(const std::string& path) {
     const std::string head = path.substr(0, path.find('.'));
-    if (head == "computed" || head == "declared" || head == "deployment") return head;
+    if (head == "computed" || head == "declared" || head == "deployment" || head == "measured") return head;
     return "other";
 }
 
@@ -150,6 +158,22 @@ ReportData extract(const json& cert) {
         d.verdicts.push_back(std::move(r));
     }
 
+    if (const json* m = lookup(evidence, "measured"); m && m->is_object())
+        for (auto it = m->begin(); it != m->end(); ++it) {
+            MeasuredRow row;
+            row.name = it.key();
+            const json& r = it.value();
+            row.function = text_at(r, "function");
+            row.command = text_at(r, "command");
+            row.method = text_at(r, "method");
+            row.parameters = r.contains("parameters") ? shorten(r.at("parameters").dump()) : "(missing)";
+            row.value = r.contains("value") ? shorten(r.at("value").dump(), 2000) : "(missing)";
+            if (r.contains("inputs") && r.at("inputs").is_array())
+                for (const auto& in : r.at("inputs"))
+                    row.inputs.push_back(text_at(in, "name") + " (" + text_at(in, "bytes") + " bytes) sha256 " + text_at(in, "sha256"));
+            d.measured.push_back(std::move(row));
+        }
+
     // Latency per chip against the budget: every chip needs a number, else no plot.
     const json* per_chip = lookup(evidence, "computed.chips.per_chip");
     const json* budget = lookup(evidence, "deployment.cell.action_latency_budget_ms");
@@ -178,6 +202,18 @@ ReportData extract(const json& cert) {
             d.accuracy_pct.push_back({text_at(c, "chip"), c.at("top1_pct").get<double>()});
         }
         if (const json* m = lookup(evidence, "declared.accuracy.metric")) d.accuracy_metric = text(*m);
+    }
+    // Measured: the deployed (fast-kernel) path against the fp32 reference kernels, one bar, since
+    // the chip models do not change numerics (policy/measure.hpp).
+    const json* fast = lookup(evidence, "measured.model_eval.value.accuracy_pct");
+    const json* ref = lookup(evidence, "measured.model_eval.value.reference_accuracy_pct");
+    const json* n = lookup(evidence, "measured.model_eval.value.n");
+    if (!d.has_accuracy && fast && ref && n && finite_number(*fast) && finite_number(*ref)) {
+        d.has_accuracy = d.accuracy_measured = true;
+        d.fp32_pct = ref->get<double>();
+        d.accuracy_pct.push_back({"fast kernels", fast->get<double>()});
+        d.accuracy_metric = "top-1 accuracy in percent on the first " + text(*n) +
+                            " test images, fast kernels vs fp32 reference kernels (the same on every chip: the chip models are timing models)";
     }
     return d;
 }
@@ -257,7 +293,8 @@ std::string render_markdown(const ReportData& d) {
     o += "## Policy packs\n\n| id | version | label | sha256 |\n|---|---|---|---|\n";
     for (const auto& p : d.policies) o += "| " + md(p[0]) + " | " + md(p[1]) + " | " + md(p[2]) + " | " + md_code(p[3]) + " |\n";
 
-    o += "\n## Checklist\n\nEvidence provenance: **computed** = computed by StackLab during certification; "
+    o += "\n## Checklist\n\nEvidence provenance: **measured** = measured by StackLab during certification by running the "
+         "model, the cell and the chip models (see Measured evidence); **computed** = computed by StackLab during certification; "
          "**declared** = supplied by the manifest, not measured; **deployment** = the manifest's description.\n";
     std::string pack;
     for (const auto& v : d.verdicts) {
@@ -272,6 +309,15 @@ std::string render_markdown(const ReportData& d) {
             o += "  - evidence (" + e.provenance + ") " + md_code(e.path) + " = " + md_code(e.value) + "\n";
     }
 
+    o += "\n## Measured evidence\n\n";
+    if (d.measured.empty()) o += "None: every result this certificate uses is computed or declared.\n";
+    for (const auto& m : d.measured) {
+        o += "### " + md(m.name) + "\n\n- **function:** " + md_code(m.function) + "\n- **re-run:** " + md(m.command) +
+             "\n- **parameters:** " + md_code(m.parameters) + "\n";
+        for (const auto& in : m.inputs) o += "- **input:** " + md_code(in) + "\n";
+        o += "- **method:** " + md(m.method) + "\n- **value:** " + md_code(m.value) + "\n\n";
+    }
+
     o += "\n## Plots\n\n### Action latency per chip vs budget\n\n";
     if (d.has_latency) {
         o += "Computed by StackLab: " + md(d.latency_method) + "\n\n| chip | action latency (ms) | budget (ms) | within budget |\n|---|---|---|---|\n";
@@ -282,12 +328,13 @@ std::string render_markdown(const ReportData& d) {
     }
     o += "\n### Accuracy per chip vs fp32\n\n";
     if (d.has_accuracy) {
-        o += "Declared by the manifest (not measured by StackLab): " + md(d.accuracy_metric) +
+        o += std::string(d.accuracy_measured ? "Measured by StackLab: " : "Declared by the manifest (not measured by StackLab): ") +
+             md(d.accuracy_metric) +
              "\n\n| chip | accuracy | fp32 | difference |\n|---|---|---|---|\n";
         for (const auto& b : d.accuracy_pct)
             o += "| " + md(b.label) + " | " + num(b.value) + " | " + num(d.fp32_pct) + " | " + num(b.value - d.fp32_pct) + " |\n";
     } else {
-        o += "Not shown: the certificate declares no per-chip accuracy with an fp32 reference.\n";
+        o += "Not shown: the certificate has no per-chip accuracy with an fp32 reference, declared or measured.\n";
     }
     return o;
 }
@@ -348,7 +395,7 @@ std::string render_html(const ReportData& d) {
          "body{font-family:sans-serif;margin:2em;max-width:72em;color:#222;background:#fff}"
          "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}"
          ".pass{color:#2e7d32;font-weight:bold}.fail{color:#c62828;font-weight:bold}.na{color:#777;font-weight:bold}"
-         ".computed{background:#e3f2fd}.declared{background:#fff3e0}.deployment{background:#f1f8e9}"
+         ".computed{background:#e3f2fd}.declared{background:#fff3e0}.deployment{background:#f1f8e9}.measured{background:#e8f5e9}"
          ".tag{font-size:0.8em;padding:0 4px;border-radius:3px}code{font-size:0.9em;word-break:break-all}"
          "td.rule code{word-break:normal;white-space:nowrap}.status-certified{background:#e8f5e9}.status-refused{background:#ffebee}"
          "</style></head><body>\n";
@@ -382,7 +429,9 @@ std::string render_html(const ReportData& d) {
         o += "<tr><td>" + esc(p[0]) + "</td><td>" + esc(p[1]) + "</td><td>" + esc(p[2]) + "</td><td><code>" + esc(p[3]) + "</code></td></tr>";
     o += "</table>\n";
 
-    o += "<h2>Checklist</h2>\n<p>Evidence provenance: <span class=\"tag computed\">computed</span> computed by StackLab during "
+    o += "<h2>Checklist</h2>\n<p>Evidence provenance: <span class=\"tag measured\">measured</span> measured by StackLab during "
+         "certification by running the model, the cell and the chip models (see Measured evidence); "
+         "<span class=\"tag computed\">computed</span> computed by StackLab during "
          "certification; <span class=\"tag declared\">declared</span> supplied by the manifest, not measured; "
          "<span class=\"tag deployment\">deployment</span> the manifest's description.</p>\n";
     o += "<table><tr><th>outcome</th><th>rule</th><th>severity</th><th>clause</th><th>reasons</th><th>evidence</th></tr>";
@@ -406,6 +455,19 @@ std::string render_html(const ReportData& d) {
     }
     o += "</table>\n";
 
+    o += "<h2>Measured evidence</h2>\n";
+    if (d.measured.empty()) o += "<p>None: every result this certificate uses is computed or declared.</p>\n";
+    for (const auto& m : d.measured) {
+        o += "<h3><span class=\"tag measured\">measured</span> " + esc(m.name) + "</h3>\n<table>";
+        row("function", "<code>" + esc(m.function) + "</code>");
+        row("re-run", esc(m.command));
+        row("parameters", "<code>" + esc(m.parameters) + "</code>");
+        for (const auto& in : m.inputs) row("input", "<code>" + esc(in) + "</code>");
+        row("method", esc(m.method));
+        row("value", "<code>" + esc(m.value) + "</code>");
+        o += "</table>\n";
+    }
+
     o += "<h2>Plots</h2>\n";
     if (d.has_latency) {
         double mx = d.budget_ms;
@@ -423,12 +485,13 @@ std::string render_html(const ReportData& d) {
         double mx = std::max(100.0, fp32);
         for (const auto& b : d.accuracy_pct) mx = std::max(mx, b.value);
         o += "<figure>" +
-             svg_bars("Accuracy per chip vs fp32 (declared)", d.accuracy_pct, mx, "", "fp32", fp32,
-                      [](double) { return true; }) +
-             "<figcaption><span class=\"tag declared\">declared</span> by the manifest, not measured by StackLab: " +
+             svg_bars(d.accuracy_measured ? "Accuracy vs fp32 reference (measured)" : "Accuracy per chip vs fp32 (declared)",
+                      d.accuracy_pct, mx, "", "fp32", fp32, [](double) { return true; }) +
+             (d.accuracy_measured ? "<figcaption><span class=\"tag measured\">measured</span> by StackLab: "
+                                  : "<figcaption><span class=\"tag declared\">declared</span> by the manifest, not measured by StackLab: ") +
              esc(d.accuracy_metric) + "</figcaption></figure>\n";
     } else {
-        o += "<p>Accuracy plot not shown: the certificate declares no per-chip accuracy with an fp32 reference.</p>\n";
+        o += "<p>Accuracy plot not shown: the certificate has no per-chip accuracy with an fp32 reference, declared or measured.</p>\n";
     }
     o += "</body></html>\n";
     return o;

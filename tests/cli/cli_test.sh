@@ -433,6 +433,58 @@ if grep -q 'recovered' "$tmp/e" && "$native" audit check --log "$tmp/torn.log" -
 else
   bad "torn tail recovery failed" "$(cat "$tmp/e" "$tmp/o")"
 fi
+# 5b. Measured evidence: certify --measure evaluates models/fashion_cnn.onnx on the test set and runs
+# the cell scenario on every chip for every seed; the rules read those records.
+mpass=models/deployments/pcb-cell-tier2-measured-pass.json
+mfail=models/deployments/pcb-cell-tier2-measured-fail.json
+for tool in native wasm; do
+  if [ $tool = native ]; then run=("$native"); else run=(wasm); fi
+  "${run[@]}" certify --manifest $mpass --key "$tmp/keys/secret.key" --out "$tmp/mpass.$tool.cert" --measure --limit 200 \
+    --now $now --report "$tmp/mpass.$tool.md" --json >"$tmp/o" 2>"$tmp/e"; rc=$?
+  if [ $rc -eq 0 ] && grep -q '"function":"policy::measure_model_eval"' "$tmp/mpass.$tool.cert" \
+     && grep -q '^- \[x\] \*\*PASS\*\* `AG.functional-properties.measured`' "$tmp/mpass.$tool.md" \
+     && grep -q '^## Measured evidence' "$tmp/mpass.$tool.md"; then
+    ok "$tool: certify --measure certifies the measured pass example on measured records, and the report lists them"
+  else
+    bad "$tool: certify --measure (pass example): rc=$rc" "$(cat "$tmp/e"; head -c 400 "$tmp/o")"
+  fi
+  "${run[@]}" certify --manifest $mfail --key "$tmp/keys/secret.key" --out "$tmp/mfail.$tool.cert" --measure --limit 200 \
+    --now $now --json >"$tmp/o" 2>"$tmp/e"; rc=$?
+  if [ $rc -eq 1 ] && grep -q 'AG.functional-properties.measured' "$tmp/e" && grep -q 'CMC.two-domestic-platforms.measured' "$tmp/e"; then
+    ok "$tool: the measured fail example is refused: the edge NPU fails its measured cell runs"
+  else
+    bad "$tool: certify --measure (fail example): rc=$rc" "$(cat "$tmp/e")"
+  fi
+done
+# Same measurements on both targets: the cell record whole; of the model evaluation the counts, the
+# predictions and the reference kernels' logits (the fast kernels differ by ISA, and say which).
+if python3 - "$tmp/mpass.native.cert" "$tmp/mpass.wasm.cert" <<'PY'
+import json, sys
+n, w = (json.load(open(f))["evidence"]["measured"] for f in sys.argv[1:3])
+assert n["cell"] == w["cell"], "cell records differ"
+assert n["convergence"] == w["convergence"], "convergence records differ"
+for k in ("correct", "reference_correct", "predictions_sha256", "reference_logits_sha256", "model_sha256", "test_set_sha256"):
+    assert n["model_eval"]["value"][k] == w["model_eval"]["value"][k], k + " differs"
+PY
+then ok "native and wasm measure the same cell record, predictions and reference-kernel logits hash"
+else bad "native and wasm measurements differ"
+fi
+"$native" verify "$tmp/mpass.native.cert" --pubkey "$tmp/keys/public.key" --now $later --remeasure --json >"$tmp/o" 2>"$tmp/e" \
+  && grep -q '"measured evidence re-run"' "$tmp/o" \
+  && ok "verify --remeasure re-runs every measured record and gets the same values" \
+  || bad "verify --remeasure rejected a fresh certificate" "$(cat "$tmp/e")"
+python3 -c 'import sys; s=open(sys.argv[1]).read(); open(sys.argv[2],"w").write(s.replace("\"correct\":", "\"correct\":1", 1))' \
+  "$tmp/mpass.native.cert" "$tmp/t.cert"
+if ! cmp -s "$tmp/mpass.native.cert" "$tmp/t.cert" && ! "$native" verify "$tmp/t.cert" --pubkey "$tmp/keys/public.key" --now $later >/dev/null 2>"$tmp/e"; then
+  ok "verify rejects a certificate whose measured correct count was changed: $(head -1 "$tmp/e")"
+else
+  bad "verify accepted a changed measured value" "$(cat "$tmp/e")"
+fi
+expect_error "certify --measure without a measure section" 1 'needs a "measure" section' \
+  certify --manifest $pass_m --key "$tmp/keys/secret.key" --out "$tmp/x.cert" --measure --now $now
+expect_error "certify --limit without --measure" 2 '--limit only applies with --measure' \
+  certify --manifest $mpass --key "$tmp/keys/secret.key" --out "$tmp/x.cert" --limit 5 --now $now
+
 expect_error "verify a missing certificate" 1 'no-such\.cert: cannot open file' verify tests/data/no-such.cert
 expect_error "certify without a key" 2 'certify needs --manifest FILE --key SECRET_KEY --out CERT' certify --manifest $pass_m
 expect_error "unknown policy pack" 1 'no policy pack with id "nope"' \

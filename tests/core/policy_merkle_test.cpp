@@ -162,6 +162,45 @@ BOOST_AUTO_TEST_CASE(the_cached_tree_gives_the_reference_roots_and_proofs_for_ev
     BOOST_CHECK_THROW(inclusion_proof(MerkleTree{}, 0, 1), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(cached_proofs_equal_the_rfc_6962_reference_path_at_sizes_around_powers_of_two) {
+    // The published vectors, through the cache.
+    const MerkleTree ref = build_tree(reference_leaves());
+    for (const auto& v : kInclusion) {
+        const auto proof = inclusion_proof(ref, v.index, v.size);
+        BOOST_TEST_REQUIRE(proof.size() == v.proof.size());
+        for (std::size_t i = 0; i < proof.size(); ++i) BOOST_TEST(to_hex(proof[i]) == v.proof[i]);
+    }
+    for (const auto& v : kConsistency) {
+        const auto proof = consistency_proof(ref, v.old_size, v.new_size);
+        BOOST_TEST_REQUIRE(proof.size() == v.proof.size());
+        for (std::size_t i = 0; i < proof.size(); ++i) BOOST_TEST(to_hex(proof[i]) == v.proof[i]);
+    }
+    // One cache for 2049 leaves answers for every older size too (what `audit prove --size` and
+    // `verify --log` ask): compared with the reference recursion at sizes on both sides of powers
+    // of two, where the right edge of the tree changes shape.
+    std::vector<Hash> leaves;
+    for (int i = 0; i < 2049; ++i) leaves.push_back(leaf_hash("log entry " + std::to_string(i)));
+    const MerkleTree t = build_tree(leaves);
+    std::size_t compared = 0;
+    for (const std::uint64_t n : {71u, 127u, 128u, 129u, 255u, 256u, 257u, 300u, 511u, 512u, 513u, 1000u, 1023u, 1024u,
+                                  1025u, 2047u, 2048u, 2049u}) {
+        BOOST_TEST((tree_root(t, n) == tree_root(leaves, n)), "root " << n);
+        std::vector<std::uint64_t> indices = {0, 1, 2, n / 3, n / 2, n - 2, n - 1};
+        for (std::uint64_t m = 5; m < n; m += 97) indices.push_back(m);
+        for (const std::uint64_t m : indices) {
+            BOOST_TEST((inclusion_proof(t, m, n) == inclusion_proof(leaves, m, n)), "inclusion " << m << "/" << n);
+            ++compared;
+        }
+        std::vector<std::uint64_t> olds = {1, 2, 3, n / 2, n - 1, n};
+        for (std::uint64_t m = 7; m < n; m += 131) olds.push_back(m);
+        for (const std::uint64_t m : olds) {
+            BOOST_TEST((consistency_proof(t, m, n) == consistency_proof(leaves, m, n)), "consistency " << m << "->" << n);
+            ++compared;
+        }
+    }
+    BOOST_TEST(compared > 400u);
+}
+
 BOOST_AUTO_TEST_CASE(corrupted_inclusion_proofs_are_rejected_with_a_reason) {
     const auto leaves = reference_leaves();
     const auto proof = inclusion_proof(leaves, 5, 8);
