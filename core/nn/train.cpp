@@ -99,64 +99,6 @@ std::vector<float> uniform_weights(std::mt19937& g, size_t n, double bound) {
     return w;
 }
 
-onnx::Tensor float_tensor(const std::string& name, std::vector<int64_t> dims, const std::vector<float>& v) {
-    onnx::Tensor t;
-    t.name = name;
-    t.dtype = onnx::DataType::FLOAT;
-    t.dims = std::move(dims);
-    t.data.resize(v.size() * sizeof(float));
-    if (!v.empty()) std::memcpy(t.data.data(), v.data(), t.data.size());
-    return t;
-}
-
-onnx::Tensor int64_tensor(const std::string& name, std::vector<int64_t> dims, const std::vector<int64_t>& v) {
-    onnx::Tensor t;
-    t.name = name;
-    t.dtype = onnx::DataType::INT64;
-    t.dims = std::move(dims);
-    t.data.resize(v.size() * sizeof(int64_t));
-    if (!v.empty()) std::memcpy(t.data.data(), v.data(), t.data.size());
-    return t;
-}
-
-onnx::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
-    onnx::Attribute a;
-    a.name = name;
-    a.type = onnx::Attribute::INTS;
-    a.ints = std::move(v);
-    return a;
-}
-
-onnx::Attribute int_attr(const std::string& name, int64_t v) {
-    onnx::Attribute a;
-    a.name = name;
-    a.type = onnx::Attribute::INT;
-    a.i = v;
-    return a;
-}
-
-onnx::Node make_node(const std::string& op, const std::string& name, std::vector<std::string> in,
-                     std::vector<std::string> out, std::vector<onnx::Attribute> attrs) {
-    onnx::Node n;
-    n.op_type = op;
-    n.name = name;
-    n.inputs = std::move(in);
-    n.outputs = std::move(out);
-    n.attributes = std::move(attrs);
-    return n;
-}
-
-onnx::ValueInfo float_value(const std::string& name, std::vector<int64_t> dims) {
-    onnx::ValueInfo v;
-    v.name = name;
-    v.kind = onnx::ValueKind::TENSOR;
-    v.elem_type = onnx::DataType::FLOAT;
-    v.has_shape = true;
-    for (int64_t d : dims) v.dim_params.push_back(d < 0 ? "N" : "");
-    v.dims = std::move(dims);
-    return v;
-}
-
 // ---------------------------------------------------------------------------------------------
 
 void conv2d_forward(const quant::Conv2DShape& s, const float* x, const float* w, const float* b, float* y) {

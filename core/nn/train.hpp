@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "nn/idx.hpp"
+#include "nn/onnx_build.hpp"
 #include "nn/onnx_proto.hpp"
 #include "quant/conv.hpp"
 
@@ -161,16 +162,15 @@ TrainResult train_cnn(const ImageSet& data, const CnnConfig& config, const Train
 float uniform01(std::mt19937& g);
 uint32_t uniform_below(std::mt19937& g, uint32_t n);
 
-// Pieces of the ONNX exports, shared by the models: weights U(-bound, bound) drawn with uniform01,
-// initializers, attributes, nodes and typed values (a dimension < 0 is written as the symbol "N").
+// Weights U(-bound, bound) drawn with uniform01. The ONNX exports build their protos with
+// nn/onnx_build.hpp (initializers, attributes, nodes, typed values).
 std::vector<float> uniform_weights(std::mt19937& g, size_t n, double bound);
-onnx::Tensor float_tensor(const std::string& name, std::vector<int64_t> dims, const std::vector<float>& v);
-onnx::Tensor int64_tensor(const std::string& name, std::vector<int64_t> dims, const std::vector<int64_t>& v);
-onnx::Attribute ints_attr(const std::string& name, std::vector<int64_t> v);
-onnx::Attribute int_attr(const std::string& name, int64_t v);
-onnx::Node make_node(const std::string& op, const std::string& name, std::vector<std::string> in,
-                     std::vector<std::string> out, std::vector<onnx::Attribute> attrs = {});
-onnx::ValueInfo float_value(const std::string& name, std::vector<int64_t> dims);
+using onnx::float_tensor;
+using onnx::float_value;
+using onnx::int64_tensor;
+using onnx::int_attr;
+using onnx::ints_attr;
+using onnx::make_node;
 
 // The trained CNN as an ONNX model (opset 13): input "image" float [N,1,H,W], output "logits"
 // float [N,classes]; metadata_props: "input", "output", and `extra_metadata` after them.
