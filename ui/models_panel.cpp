@@ -258,13 +258,16 @@ void timings_section(const ModelsPanelReport& r) {
     if (r.batch_timings.empty()) return;
     char title[96];
     std::snprintf(title, sizeof title, "Per-node time of one batch of %lld (%.2f ms)###timings", (long long)kModelsBatch, r.batch_ms);
-    if (!ImGui::CollapsingHeader(title)) return;
+    if (!ImGui::CollapsingHeader(title, ImGuiTreeNodeFlags_DefaultOpen)) return;
+    double max_ms = 0;
+    for (const auto& t : r.batch_timings) max_ms = std::max(max_ms, t.ms);
+    const float bar_w = 8.0f * ImGui::GetFontSize();
     const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_Borders | ImGuiTableFlags_SizingFixedFit;
     if (ImGui::BeginTable("timings", 4, flags)) {
         ImGui::TableSetupColumn("node");
         ImGui::TableSetupColumn("op");
         ImGui::TableSetupColumn("kernel");
-        ImGui::TableSetupColumn("ms");
+        ImGui::TableSetupColumn("ms", ImGuiTableColumnFlags_WidthFixed, bar_w);
         ImGui::TableHeadersRow();
         for (const auto& t : r.batch_timings) {
             ImGui::TableNextRow();
@@ -275,6 +278,11 @@ void timings_section(const ModelsPanelReport& r) {
             ImGui::TableSetColumnIndex(2);
             ImGui::TextUnformatted(t.kernel.c_str());
             ImGui::TableSetColumnIndex(3);
+            const ImVec2 p = ImGui::GetCursorScreenPos();
+            if (max_ms > 0)  // a bar per node: where one batch's time goes
+                ImGui::GetWindowDrawList()->AddRectFilled(
+                    p, ImVec2(p.x + float(t.ms / max_ms) * bar_w, p.y + ImGui::GetTextLineHeight()),
+                    ImGui::GetColorU32(ImGuiCol_PlotHistogram, 0.45f));
             ImGui::Text("%.3f", t.ms);
         }
         ImGui::EndTable();
