@@ -1,6 +1,7 @@
 // `stacklab-gui`: the desktop shell. GLFW window + OpenGL 3.3 + Dear ImGui; everything it shows is
 // drawn by ui/ from the core's results.
-//   --frames N          render N frames, then exit (for tests and screenshots)
+//   --frames N          render N frames (and on until no panel has work spread over frames left,
+//                       e.g. the Models tab's evaluation), then exit (for tests and screenshots)
 //   --screenshot FILE   with --frames: write the last frame as PNG
 //   --width W --height H  window size in screen coordinates (default 1440x900)
 //   --light             start with the light theme
@@ -122,7 +123,7 @@ int main(int argc, char** argv) {
         glClearColor(bg.x, bg.y, bg.z, 1.0f);
         glClear(GL_COLOR_BUFFER_BIT);
         ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
-        if (opt.frames > 0 && frame >= opt.frames) {
+        if (opt.frames > 0 && frame >= opt.frames && !stacklab::ui::ui_busy(state)) {
             if (!opt.screenshot.empty() && !save_png(opt.screenshot, fb_w, fb_h)) {
                 std::fprintf(stderr, "stacklab-gui: cannot write %s\n", opt.screenshot.c_str());
                 status = 1;

@@ -23,6 +23,8 @@ AppState make_app_state() {
         if (!cells.empty()) state.robot_cell = cells.front();
         const auto deployments = bundled_deployment_ids();
         if (!deployments.empty()) state.deployment = deployments.front();
+        const auto classifiers = bundled_classifier_ids();
+        if (!classifiers.empty()) state.models_choice.model = classifiers.front();
     } catch (const std::exception& e) {
         state.load_error = e.what();
     }
@@ -56,12 +58,26 @@ std::string apply_scenario(AppState& state, const std::string& query) {
         if (key == "tab") {
             if (value == "chips") state.requested_tab = "Chips";
             else if (value == "llm") state.requested_tab = "LLM serving";
+            else if (value == "models") state.requested_tab = "Models";
             else if (value == "kernels") state.requested_tab = "Kernels";
             else if (value == "systolic") state.requested_tab = "Systolic";
             else if (value == "robot") state.requested_tab = "Robot";
             else if (value == "certify") state.requested_tab = "Certify";
             else if (value == "stack") state.requested_tab = "Stack";
-            else problem("tab \"" + value + "\" is not stack, chips, llm, kernels, systolic, robot or certify");
+            else problem("tab \"" + value + "\" is not stack, chips, llm, models, kernels, systolic, robot or certify");
+        } else if (key == "model") {
+            const auto ids = bundled_classifier_ids();
+            if (std::find(ids.begin(), ids.end(), value) != ids.end()) state.models_choice.model = value;
+            else problem("no shipped classifier \"" + value + "\"");
+        } else if (key == "calib") {
+            try {
+                state.models_choice.calibration = int(nn::parse_calibration(value));
+            } catch (const std::invalid_argument&) {
+                problem("calib \"" + value + "\" is not minmax, percentile or mse");
+            }
+        } else if (key == "fuse") {
+            if (value == "0" || value == "1") state.models_choice.fuse = value == "1";
+            else problem("fuse \"" + value + "\" is not 0 or 1");
         } else if (key == "deployment") {
             const auto ids = bundled_deployment_ids();
             if (std::find(ids.begin(), ids.end(), value) != ids.end()) state.deployment = value;
@@ -146,8 +162,11 @@ std::string apply_scenario(AppState& state, const std::string& query) {
         } else if (key == "quant") {
             const auto& names = llm_quant_names();
             auto it = std::find(names.begin(), names.end(), value);
+            const auto recipes = nn::quant_recipe_names();
             if (it != names.end()) state.llm_choice.quant = int(it - names.begin());
-            else problem("quantization \"" + value + "\" is not one of w16a16, w8a8, w8a16, w6a16, w4a16");
+            else if (std::find(recipes.begin(), recipes.end(), value) != recipes.end()) state.models_choice.recipe = value;
+            else problem("quantization \"" + value + "\" is not one of w16a16, w8a8, w8a16, w6a16, w4a16 (LLM) or " +
+                         "fp32, int8, int8-pertensor, w4a8, w4g32a8, w4g32, w8, mixed (Models)");
         } else if (key == "batch") {
             char* endp = nullptr;
             const long b = std::strtol(value.c_str(), &endp, 10);
@@ -264,6 +283,7 @@ void draw_app(AppState& state) {
             void (*draw)(AppState&);
         };
         for (const Tab& tab : {Tab{"Stack", draw_stack_panel}, Tab{"Chips", draw_chips_panel}, Tab{"LLM serving", draw_llm_panel},
+                               Tab{"Models", draw_models_panel},
                                Tab{"Kernels", draw_kernels_panel}, Tab{"Systolic", draw_systolic_panel}, Tab{"Robot", draw_robot_panel},
                                Tab{"Certify", draw_certify_panel}}) {
             const ImGuiTabItemFlags f = state.requested_tab == tab.name ? ImGuiTabItemFlags_SetSelected : 0;
@@ -276,6 +296,9 @@ void draw_app(AppState& state) {
         state.requested_tab.clear();
         ImGui::EndTabBar();
     }
+    // An evaluation started in the Models tab goes on while another tab is open.
+    if (state.active_tab != "Models" && state.models_report.busy())
+        update_models(state.models_choice, state.models_report, 8.0);
     ImGui::EndChild();
     ImGui::End();
 }
@@ -397,6 +420,40 @@ std::string ui_report_json(const AppState& state) {
     for (const auto& b : state.stack_report.boxes)
         boxes.push_back({{"layer", b.layer}, {"title", b.title}, {"headline", b.headline}, {"detail", b.detail}, {"ok", b.ok},
                          {"value", b.value}});
+    const ModelsPanelReport& mr = state.models_report;
+    auto db = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+    nlohmann::json models = {{"model", mr.choice.model}, {"quant", mr.choice.recipe},
+                             {"calibration", nn::calibration_name(nn::CalibrationMethod(std::clamp(mr.choice.calibration, 0, 2)))},
+                             {"fused", mr.choice.fuse}, {"stage", mr.stage}, {"error", mr.error},
+                             {"computations", mr.computations}, {"evaluated", mr.evaluated}, {"n", mr.n},
+                             {"frames", mr.frames}, {"max_step_ms", mr.max_step_ms},
+                             {"stage_ms", {{"quantize", mr.quantize_ms}, {"sqnr", mr.sqnr_ms}, {"eval", mr.eval_ms}}},
+                             {"accuracy_rect", rect(mr.accuracy_rect)}, {"layers_rect", rect(mr.layers_rect)},
+                             {"confusion_rect", rect(mr.confusion_rect)}, {"images_rect", rect(mr.images_rect)}};
+    if (mr.done()) {
+        // The fields and units of `stacklab eval --json` (native/cli_nn.cpp), so tests compare them as they are.
+        nlohmann::json layers = nlohmann::json::array();
+        for (const nn::LayerQuant& l : mr.quant.layers) {
+            nlohmann::json lj = {{"name", l.name}, {"op_type", l.op_type}, {"fused", l.fused}, {"output", l.output},
+                                 {"weights", l.weights}, {"weight_bits", l.weight_bits},
+                                 {"weight_sqnr_db", db(l.weight_sqnr_db)}, {"sqnr_db", db(l.sqnr_db)}};
+            if (!std::isnan(l.sensitivity_db)) lj["sensitivity_db"] = db(l.sensitivity_db);
+            if (!l.note.empty()) lj["note"] = l.note;
+            layers.push_back(lj);
+        }
+        nlohmann::json nodes = nlohmann::json::array();
+        for (const auto& t : mr.batch_timings)
+            nodes.push_back({{"name", t.name}, {"op_type", t.op_type}, {"kernel", t.kernel}, {"ms", t.ms}});
+        const double n = double(std::max<int64_t>(1, mr.n));
+        models.update({{"fp32", {{"correct", mr.fp32_correct}, {"accuracy", double(mr.fp32_correct) / n},
+                                 {"predictions", mr.fp32_predictions}}},
+                       {"correct", mr.quant_correct}, {"accuracy", double(mr.quant_correct) / n},
+                       {"predictions", mr.predictions}, {"classes", mr.classes}, {"confusion", mr.confusion},
+                       {"calibration_samples", mr.quant.calibration_samples}, {"fusions", mr.quant.fusions},
+                       {"folded_batch_norms", mr.quant.folded_batch_norms}, {"logits_sqnr_db", db(mr.logits_sqnr_db)},
+                       {"per_layer", layers}, {"batch", kModelsBatch}, {"batch_ms", mr.batch_ms}, {"per_node", nodes}});
+    }
+    j["models_panel"] = models;
     j["stack_panel"] = {{"boxes", boxes}, {"rect", rect(state.stack_report.rect)}};
     return j.dump();
 }

@@ -11,6 +11,9 @@
 #include "chip/llm.hpp"
 #include "chip/systolic.hpp"
 #include "lab/cell_scenario.hpp"
+#include "nn/executor.hpp"
+#include "nn/idx.hpp"
+#include "nn/quantize.hpp"
 #include "policy/certificate.hpp"
 #include "quant/norm.hpp"
 
@@ -169,6 +172,53 @@ policy::Ed25519KeyPair demo_key();
 // Changes one digit inside the certificate's evidence; returns its offset (-1: none found).
 long tamper_one_byte(std::string& certificate);
 
+// The Models tab: a shipped classifier (models/fashion_*.onnx, embedded: ui/models_data.hpp)
+// quantized by nn::quantize_model, calibrated on the embedded first 256 Fashion-MNIST training images
+// in batches of 64, then run on the embedded first 1000 test images in batches of 64 with the fast
+// kernels, fp32 and quantized: the numbers `stacklab eval --model models/M.onnx --data fashion-mnist
+// --quant Q --calibration C [--no-fuse] --limit 1000 --json` prints (per-layer and logits SQNR on the
+// test images' first 256, as the CLI does). The work is a job of small steps (prepare, quantize,
+// SQNR, one batch of 64 images) run over frames within a time budget, so neither the page nor the
+// desktop window stalls for the whole evaluation; results do not depend on how steps fall on frames.
+struct ModelsChoice {
+    std::string model;            // the classifier's file stem ("fashion_cnn"); make_app_state picks the first
+    std::string recipe = "int8";  // one of nn::quant_recipe_names()
+    int calibration = 0;          // nn::CalibrationMethod
+    bool fuse = true;
+    bool operator==(const ModelsChoice& o) const {
+        return model == o.model && recipe == o.recipe && calibration == o.calibration && fuse == o.fuse;
+    }
+};
+constexpr int64_t kModelsCalibImages = 256, kModelsTestImages = 1000, kModelsSqnrImages = 256, kModelsBatch = 64;
+struct ModelsWork;  // the job's graphs, plans and data (models_eval.cpp)
+struct ModelsPanelReport {
+    ModelsChoice choice;        // what the job is (was) computing
+    std::string stage = "idle"; // idle, quantize, sqnr, eval, done, error
+    std::string error;
+    long computations = 0;      // jobs started (cache check)
+    int64_t evaluated = 0, n = 0;  // test images run so far, of n
+    long frames = 0;            // frames the job took
+    double max_step_ms = 0;     // the longest single step (wall clock; what one frame stalled at most)
+    double quantize_ms = 0, sqnr_ms = 0, eval_ms = 0;  // wall clock per stage (display only)
+    int64_t classes = 0;
+    nn::QuantizeResult quant;   // empty layers for fp32
+    double logits_sqnr_db = 0;  // +inf when identical (fp32)
+    int64_t fp32_correct = 0, quant_correct = 0;
+    std::vector<int> fp32_predictions, predictions;  // per test image
+    std::vector<int64_t> confusion;                   // classes x classes, [true][predicted], quantized model
+    std::vector<nn::NodeTiming> batch_timings;        // the quantized model's nodes on the first batch of 64
+    double batch_ms = 0;
+    std::shared_ptr<const nn::ImageSet> test_images;   // the embedded test slice, for the image grid
+    std::shared_ptr<ModelsWork> work;
+    Rect accuracy_rect, layers_rect, confusion_rect, images_rect;
+    bool done() const { return stage == "done"; }
+    bool busy() const { return stage == "quantize" || stage == "sqnr" || stage == "eval"; }
+};
+std::vector<std::string> bundled_classifier_ids();  // file stems of models/fashion_*.onnx
+// Starts a job when `choice` differs from the report's, then runs its steps until `budget_ms` of
+// wall-clock time has gone (at least one step per call).
+void update_models(const ModelsChoice& choice, ModelsPanelReport& r, double budget_ms);
+
 // The Stack view: chip -> model -> robot -> policy, one box per layer with its headline figure,
 // taken from the other panels' cached results (computed here when that panel was not opened yet).
 struct StackPanelReport {
@@ -206,6 +256,8 @@ struct AppState {
     std::string deployment;  // a bundled deployment id; make_app_state picks the first
     bool tamper_requested = false;  // scenario tamper=1: press "tamper one byte" once certified
     CertifyPanelReport certify_report;
+    ModelsChoice models_choice;
+    ModelsPanelReport models_report;
     StackPanelReport stack_report;
     std::string active_tab = "Stack";  // the tab drawn last frame
     std::string requested_tab;         // a tab to open on the next frame (URL hash, --scenario)
@@ -216,8 +268,11 @@ struct AppState {
 AppState make_app_state();
 
 // Applies a scenario given as "key=value&key=value" (the browser's URL hash, the desktop app's
-// --scenario): tab=stack|chips|llm|kernels|systolic|robot|certify, chip=ID, chip2=ID (compared chip), dtype=int8|fp16|bf16,
-// llm=ID, quant=w8a8|..., batch=N; for the kernels tab variance=two-pass|single-pass|welford,
+// --scenario): tab=stack|chips|llm|models|kernels|systolic|robot|certify, chip=ID, chip2=ID (compared chip),
+// dtype=int8|fp16|bf16, llm=ID, quant=w8a8|..., batch=N; for the models tab model=ID (the file stem of
+// models/fashion_*.onnx, e.g. fashion_cnn), quant=fp32|int8|int8-pertensor|w4a8|w4g32a8|w4g32|w8|mixed
+// (the LLM's w16a16..w4a16 and these recipes share the key: the two sets of names are disjoint),
+// calib=minmax|percentile|mse, fuse=0|1; for the kernels tab variance=two-pass|single-pass|welford,
 // gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S; for the systolic tab
 // array=RxC, dataflow=os|ws|is; for the robot tab cell=ID (models/cells) and t=S (the time shown in
 // 3D); for the certify tab deployment=ID (models/deployments) and tamper=1 (verify a copy with one
@@ -241,11 +296,16 @@ void draw_systolic_panel(AppState& state);
 void draw_robot_panel(AppState& state);
 void draw_certify_panel(AppState& state);
 void draw_stack_panel(AppState& state);
+void draw_models_panel(AppState& state);
 // Recomputes the drift report when `choice` differs from what `r` holds.
 void update_drift(const KernelsChoice& choice, KernelsPanelReport& r);
 void update_certify(const AppState& state, CertifyPanelReport& r);
 // Runs the cell when state.robot_cell or the selected chip differ from what `r` holds.
 void update_robot(const AppState& state, RobotPanelReport& r);
+
+// True while a panel still has work spread over frames (the Models tab's evaluation): the desktop
+// shell's --frames keeps drawing until it is done.
+bool ui_busy(const AppState& state);
 
 // A JSON document describing what the UI showed last frame (used by the browser tests).
 std::string ui_report_json(const AppState& state);

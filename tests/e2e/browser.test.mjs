@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/serve.mjs';
-import { imageStats, assertNotBlank } from './image.mjs';
-import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, regionOf } from './checks.mjs';
+import { imageStats, assertNotBlank, countColor } from './image.mjs';
+import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, checkModelsAgainstCli, regionOf } from './checks.mjs';
 
 const webDir = process.env.STACKLAB_WEB || 'build/web';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -176,6 +176,36 @@ test('the Kernels tab opens from the URL and shows the drift report the CLI prin
   await page.close();
 });
 
+test('the Models tab quantizes the CNN over frames and reports the native CLI\'s accuracy, predictions and SQNR', async () => {
+  const page = await openHash('#tab=models&model=fashion_cnn&quant=int8&calib=minmax&fuse=1', 'Models');
+  await page.waitForFunction(() => ['done', 'error'].includes(window.stacklab.uiReport().models_panel.stage), null,
+                             { timeout: 240000 });
+  // A few frames more so the finished panel (charts, confusion, images) is on screen.
+  const at = (await page.evaluate(() => window.stacklab.uiReport())).frame;
+  await page.waitForFunction(f => window.stacklab.uiReport().frame >= f + 3, at, { timeout: 30000 });
+  const report = await page.evaluate(() => window.stacklab.uiReport());
+  assert.equal(report.scenario_error, '');
+  const m = report.models_panel;
+  assert.equal(m.quant, 'int8');
+  assert.equal(m.computations, 1);
+  assert.ok(m.frames > 1, `the evaluation ran in ${m.frames} frame(s)`);
+  // Same numbers as the native CLI on the same images: native and wasm kernels agree exactly.
+  const doc = checkModelsAgainstCli(m, cli, { model: 'fashion_cnn', quant: 'int8', calib: 'minmax', fuse: true });
+  assert.ok(doc.accuracy > 0.85, `int8 accuracy ${doc.accuracy}`);
+  assert.ok(m.per_node.length > 0 && m.batch === 64);
+  const shot = await page.screenshot();
+  // The accuracy bars in their two colours (fp32 blue, quantized orange: ui/models_panel.cpp).
+  const acc = regionOf(m.accuracy_rect);
+  assert.ok(countColor(shot, acc, [90, 150, 230]) > 200, 'no fp32 bar in the accuracy chart');
+  assert.ok(countColor(shot, acc, [235, 150, 60]) > 200, 'no quantized bar in the accuracy chart');
+  assertNotBlank(assert, imageStats(shot, regionOf(m.layers_rect)), 'per-layer table');
+  assertNotBlank(assert, imageStats(shot, regionOf(m.confusion_rect)), 'confusion matrix');
+  assertNotBlank(assert, imageStats(shot, regionOf(m.images_rect)), 'test image grid');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-models.png'), shot);
+  else fs.writeFileSync(path.join(os.tmpdir(), 'stacklab-browser-models.png'), shot);
+  await page.close();
+});
+
 test('the Systolic tab opens from the URL with the CLI\'s SCALE-Sim report for the same array', async () => {
   const page = await openHash('#tab=systolic&array=64x16&dataflow=is', 'Systolic');
   const s = (await page.evaluate(() => window.stacklab.uiReport())).systolic_panel;
@@ -242,7 +272,7 @@ test('a bad scenario in the URL shows a banner and the app still runs', async ()
   await page.goto(baseUrl + '#tab=robots&chip=nope&batch=-4');
   await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
   const report = await page.evaluate(() => window.stacklab.uiReport());
-  assert.match(report.scenario_error, /tab "robots" is not stack, chips, llm, kernels, systolic, robot or certify/);
+  assert.match(report.scenario_error, /tab "robots" is not stack, chips, llm, models, kernels, systolic, robot or certify/);
   assert.match(report.scenario_error, /no chip "nope"/);
   assert.match(report.scenario_error, /batch "-4" is not a whole number/);
   assert.equal(report.active_tab, 'Stack');

@@ -108,3 +108,39 @@ export function checkCertifyAgainstCli(panel, cliPath, deployment) {
   });
   return { doc, cert };
 }
+
+// The Models panel's evaluation is what `stacklab eval --limit 1000 --json` prints for the same
+// model, recipe, calibration and fusion, calibrated on the same first 256 training images: the
+// same correct count, the same prediction for every image (fp32 and quantized), the same per-layer
+// and logits SQNR, fusions and folded BatchNorms. Returns the quantized CLI document.
+export function checkModelsAgainstCli(panel, cliPath, { model = 'fashion_cnn', quant = 'int8', calib = 'minmax', fuse = true } = {}) {
+  assert.equal(panel.error, '');
+  assert.equal(panel.stage, 'done');
+  assert.equal(panel.n, 1000);
+  assert.equal(panel.evaluated, 1000);
+  const run = q => JSON.parse(execFileSync(cliPath, ['eval', '--model', `models/${model}.onnx`, '--data', 'fashion-mnist',
+    '--quant', q, '--calibration', calib, ...(fuse ? [] : ['--no-fuse']), '--limit', '1000', '--predictions', '--json'],
+  { encoding: 'utf8', maxBuffer: 64 << 20 }));
+  const fp32 = run('fp32'), doc = run(quant);
+  assert.equal(panel.fp32.correct, fp32.correct);
+  assert.equal(panel.fp32.accuracy, fp32.accuracy);
+  assert.deepEqual(panel.fp32.predictions, fp32.predictions);
+  assert.equal(panel.correct, doc.correct);
+  assert.equal(panel.accuracy, doc.accuracy);
+  assert.deepEqual(panel.predictions, doc.predictions);
+  if (quant !== 'fp32') {
+    assert.equal(panel.calibration_samples, doc.calibration_samples);
+    assert.deepEqual(panel.fusions, doc.fusions);
+    assert.deepEqual(panel.folded_batch_norms, doc.folded_batch_norms);
+    assert.equal(panel.logits_sqnr_db, doc.logits_sqnr_db);
+    assert.deepEqual(panel.per_layer, doc.per_layer);
+  }
+  // The confusion matrix counts the quantized predictions: its diagonal is the correct count.
+  const k = panel.classes;
+  assert.equal(panel.confusion.length, k * k);
+  assert.equal(panel.confusion.reduce((a, b) => a + b, 0), 1000);
+  let diagonal = 0;
+  for (let c = 0; c < k; c++) diagonal += panel.confusion[c * k + c];
+  assert.equal(diagonal, doc.correct);
+  return doc;
+}

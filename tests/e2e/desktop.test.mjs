@@ -6,8 +6,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { imageStats, assertNotBlank } from './image.mjs';
-import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, regionOf } from './checks.mjs';
+import { imageStats, assertNotBlank, countColor } from './image.mjs';
+import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, checkModelsAgainstCli, regionOf } from './checks.mjs';
 
 const gui = process.env.STACKLAB_GUI || 'build/native/stacklab-gui';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -222,6 +222,29 @@ test('desktop app names bad Kernels and Systolic scenario values and refuses a d
   assert.equal(report.active_tab, 'Kernels');
   assert.equal(report.kernels_panel.computed, false);
   assert.match(report.kernels_panel.error, /rows x cols = 8388608 is more than the page computes \(1048576\)/);
+});
+
+test('desktop app\'s Models tab evaluates the mixed-precision CNN with the CLI\'s accuracy, predictions and SQNR', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'models.png');
+  // --frames keeps drawing until the evaluation (spread over frames) is done.
+  const r = runGui(['--frames', '4', '--screenshot', shot, '--scenario', 'tab=models&model=fashion_cnn&quant=mixed&calib=percentile&fuse=0']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.scenario_error, '');
+  const m = report.models_panel;
+  assert.equal(m.quant, 'mixed');
+  assert.equal(m.fused, false);
+  checkModelsAgainstCli(m, cli, { model: 'fashion_cnn', quant: 'mixed', calib: 'percentile', fuse: false });
+  // Mixed precision: every layer carries its sensitivity, and the recipe put some at 4 and some at 8 bits.
+  assert.ok(m.per_layer.every(l => typeof l.sensitivity_db === 'number'));
+  const png = fs.readFileSync(shot);
+  const acc = regionOf(m.accuracy_rect);
+  assert.ok(countColor(png, acc, [90, 150, 230]) > 200, 'no fp32 bar in the accuracy chart');
+  assert.ok(countColor(png, acc, [235, 150, 60]) > 200, 'no quantized bar in the accuracy chart');
+  assertNotBlank(assert, imageStats(png, regionOf(m.confusion_rect)), 'confusion matrix');
+  assertNotBlank(assert, imageStats(png, regionOf(m.images_rect)), 'test image grid');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-models.png'));
 });
 
 test('desktop app light theme also renders', () => {

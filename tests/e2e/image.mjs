@@ -25,3 +25,17 @@ export function assertNotBlank(assert, stats, what) {
   assert.ok(stats.distinctColors >= 50, `${what}: only ${stats.distinctColors} distinct colours, looks blank`);
   assert.ok(stats.lumaStdDev >= 8, `${what}: luminance std-dev ${stats.lumaStdDev.toFixed(1)}, looks blank`);
 }
+
+// How many pixels of a region are within `tol` (per channel) of the colour [r, g, b].
+export function countColor(buffer, region, rgb, tol = 6) {
+  const png = PNG.sync.read(buffer);
+  const { width, data } = png;
+  let n = 0;
+  for (let y = region.y; y < region.y + region.h; y++) {
+    for (let x = region.x; x < region.x + region.w; x++) {
+      const i = (y * width + x) * 4;
+      if (Math.abs(data[i] - rgb[0]) <= tol && Math.abs(data[i + 1] - rgb[1]) <= tol && Math.abs(data[i + 2] - rgb[2]) <= tol) n++;
+    }
+  }
+  return n;
+}

@@ -1,0 +1,181 @@
+// The Models tab's job: quantize a shipped classifier and evaluate it on the embedded Fashion-MNIST
+// slice, in steps spread over frames. The arithmetic is that of `stacklab eval --limit 1000`
+// (native/cli_nn.cpp): the same calibration batches (the first 256 training images, 64 at a time),
+// the same per-layer SQNR images (the first 256 test images, 64 at a time), the same evaluation
+// batches of 64 on the fast kernels and the same prediction rule (the first largest logit), so the
+// page, the desktop app and both CLIs report the same accuracy and the same predictions.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "nn/graph.hpp"
+#include "ui/app.hpp"
+#include "ui/models_data.hpp"
+
+namespace stacklab::ui {
+
+struct ModelsWork {
+    nn::onnx::Model fp32_model;
+    nn::ImageSet calib;
+    std::shared_ptr<const nn::ImageSet> test;
+    // Graphs live behind unique_ptr: a Plan keeps a pointer to its graph.
+    std::unique_ptr<nn::Graph> fp32_graph, quant_graph;
+    nn::Plan fp32_plan, quant_plan;
+};
+
+namespace {
+
+std::string stem_of(const std::string& path) {
+    const size_t slash = path.find_last_of('/');
+    std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    const size_t dot = name.rfind(".onnx");
+    return dot == std::string::npos ? name : name.substr(0, dot);
+}
+
+const std::string* slice_file(const std::string& name) {
+    for (const auto& f : embedded_fashion_slice())
+        if (f.name == name) return &f.bytes;
+    return nullptr;
+}
+
+nn::ImageSet slice_set(const std::string& split) {
+    const std::string* images = slice_file(split + "-images-idx3-ubyte");
+    const std::string* labels = slice_file(split + "-labels-idx1-ubyte");
+    if (!images || !labels)
+        throw std::invalid_argument("this build embedded no Fashion-MNIST " + split +
+                                    " slice (scripts/install-deps.sh installs dataset-fashion-mnist; then rebuild)");
+    // One statement each, as in the CLI: the first error does not depend on the compiler.
+    const nn::IdxArray im = nn::parse_idx(*images, split + "-images-idx3-ubyte");
+    const nn::IdxArray lb = nn::parse_idx(*labels, split + "-labels-idx1-ubyte");
+    return nn::make_image_set(im, lb, 256, "embedded Fashion-MNIST slice");
+}
+
+// Batches of kModelsBatch images from the set's first n (the CLI's batches_of).
+std::vector<nn::onnx::Tensor> batches_of(const nn::ImageSet& set, int64_t n) {
+    std::vector<nn::onnx::Tensor> out;
+    n = std::min(n, set.count);
+    for (int64_t first = 0; first < n; first += kModelsBatch)
+        out.push_back(nn::image_batch(set, first, std::min(kModelsBatch, n - first)));
+    return out;
+}
+
+// The predictions (first largest logit) of one batch's [m, classes] output.
+void predict(const nn::onnx::Tensor& y, int64_t m, std::vector<int>& out, int64_t& classes) {
+    if (y.dtype != nn::onnx::DataType::FLOAT || y.dims.size() != 2 || y.dims[0] != m || y.dims[1] < 1)
+        throw std::invalid_argument(std::string("the model's output is ") + nn::onnx::dtype_name(y.dtype) + " " + nn::shape_text(y.dims) +
+                                    ", expected float [" + std::to_string(m) + ", classes]");
+    classes = y.dims[1];
+    for (int64_t i = 0; i < m; ++i) {
+        const float* row = y.as<float>() + i * classes;
+        out.push_back(int(std::max_element(row, row + classes) - row));
+    }
+}
+
+void start(const ModelsChoice& ch, ModelsPanelReport& r) {
+    const long computations = r.computations + 1;
+    r = ModelsPanelReport();
+    r.computations = computations;
+    r.choice = ch;
+    auto w = std::make_shared<ModelsWork>();
+    const EmbeddedFile* file = nullptr;
+    for (const auto& f : embedded_classifiers())
+        if (stem_of(f.name) == ch.model) file = &f;
+    if (!file) throw std::invalid_argument("no shipped classifier \"" + ch.model + "\"");
+    w->fp32_model = nn::onnx::parse_model(file->bytes, file->name);
+    w->calib = slice_set("train");
+    w->test = std::make_shared<const nn::ImageSet>(slice_set("t10k"));
+    r.test_images = w->test;
+    r.n = std::min(kModelsTestImages, w->test->count);
+    r.work = w;
+    r.stage = "quantize";
+}
+
+// One step of the job; returns when the step is done.
+void step(ModelsPanelReport& r) {
+    ModelsWork& w = *r.work;
+    if (r.stage == "quantize") {
+        nn::QuantizeOptions o;
+        o.recipe = nn::quant_recipe(r.choice.recipe);
+        o.calibration = nn::CalibrationMethod(r.choice.calibration);
+        o.fuse = r.choice.fuse;
+        const bool quantized = r.choice.recipe != "fp32";  // the CLI's rule: fp32 runs the model as it is
+        if (quantized) r.quant = nn::quantize_model(w.fp32_model, batches_of(w.calib, kModelsCalibImages), o);
+        w.fp32_graph = std::make_unique<nn::Graph>(nn::import_onnx(w.fp32_model));
+        w.quant_graph = std::make_unique<nn::Graph>(nn::import_onnx(quantized ? r.quant.model : w.fp32_model));
+        if (w.quant_graph->inputs.size() != 1 || w.quant_graph->outputs.size() != 1)
+            throw std::invalid_argument("the Models tab needs a model with one input and one output, not " +
+                                        std::to_string(w.quant_graph->inputs.size()) + " and " +
+                                        std::to_string(w.quant_graph->outputs.size()));
+        w.fp32_plan = nn::prepare(*w.fp32_graph, nn::Kernels::fast);
+        w.quant_plan = nn::prepare(*w.quant_graph, nn::Kernels::fast);
+        r.stage = "sqnr";
+    } else if (r.stage == "sqnr") {
+        r.logits_sqnr_db = std::numeric_limits<double>::infinity();
+        if (r.choice.recipe != "fp32" && nn::quant_recipe(r.choice.recipe).weights.bits > 0)
+            r.logits_sqnr_db = nn::layer_sqnr(*w.fp32_graph, *w.quant_graph, r.quant.layers, batches_of(*w.test, kModelsSqnrImages));
+        r.stage = "eval";
+    } else if (r.stage == "eval") {
+        const int64_t first = r.evaluated, m = std::min(kModelsBatch, r.n - first);
+        const nn::onnx::Tensor x = nn::image_batch(*w.test, first, m);
+        const nn::RunResult fp = nn::run(w.fp32_plan, {x});
+        const nn::RunResult q = nn::run(w.quant_plan, {x});
+        predict(fp.outputs[0], m, r.fp32_predictions, r.classes);
+        predict(q.outputs[0], m, r.predictions, r.classes);
+        if (first == 0) {
+            r.batch_timings = q.timings;
+            r.batch_ms = 0;
+            for (const auto& t : q.timings) r.batch_ms += t.ms;
+            r.confusion.assign(size_t(r.classes * r.classes), 0);
+        }
+        for (int64_t i = first; i < first + m; ++i) {
+            const int label = w.test->labels[size_t(i)];
+            r.fp32_correct += r.fp32_predictions[size_t(i)] == label;
+            r.quant_correct += r.predictions[size_t(i)] == label;
+            if (label < r.classes) ++r.confusion[size_t(label * r.classes + r.predictions[size_t(i)])];
+        }
+        r.evaluated += m;
+        if (r.evaluated >= r.n) {
+            r.stage = "done";
+            r.work.reset();  // graphs and plans are no longer needed; the report holds the numbers
+        }
+    }
+}
+
+}  // namespace
+
+std::vector<std::string> bundled_classifier_ids() {
+    std::vector<std::string> ids;
+    for (const auto& f : embedded_classifiers()) ids.push_back(stem_of(f.name));
+    return ids;
+}
+
+void update_models(const ModelsChoice& ch, ModelsPanelReport& r, double budget_ms) {
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    try {
+        if (r.computations == 0 || !(r.choice == ch)) {
+            start(ch, r);
+            return;  // this frame shows "quantizing" before the step that takes longest
+        }
+        if (!r.busy()) return;
+        ++r.frames;
+        do {
+            const auto s0 = clock::now();
+            const std::string stage = r.stage;
+            step(r);
+            const double ms = std::chrono::duration<double, std::milli>(clock::now() - s0).count();
+            r.max_step_ms = std::max(r.max_step_ms, ms);
+            (stage == "quantize" ? r.quantize_ms : stage == "sqnr" ? r.sqnr_ms : r.eval_ms) += ms;
+            // quantize_model and layer_sqnr are one core call each (they cannot be split here): end
+            // the frame after either, so the progress bar shows the next stage before it runs.
+            if (stage != "eval") break;
+        } while (r.busy() && std::chrono::duration<double, std::milli>(clock::now() - t0).count() < budget_ms);
+    } catch (const std::exception& e) {
+        r.stage = "error";
+        r.error = e.what();
+        r.work.reset();
+    }
+}
+
+}  // namespace stacklab::ui
