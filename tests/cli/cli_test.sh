@@ -26,6 +26,7 @@ robot_cases=(
   "robot id --arm ur10e --q 0,-1.57,0,-1.57,0,0 --qd 0,0,0,0,0,0 --qdd 0,0,0,0,0,0"
   "robot cell --scenario models/cells/pcb-cell-ascend-310p.json --json"
   "robot cell --scenario pcb-cell-slower-chip"
+  "robot cell --scenario pcb-cell-model-latency --json"
   "robot cell --scenario pcb-cell-ascend-310p --chip edge-npu-64tops --json"
 )
 # The kernels drift report is floating-point arithmetic end to end: identical bytes mean the core's

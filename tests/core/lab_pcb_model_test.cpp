@@ -166,6 +166,18 @@ BOOST_AUTO_TEST_CASE(the_roofline_layers_come_from_the_models_graph) {
     BOOST_TEST(run.report.perception.find("its graph") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(with_the_models_own_latency_the_slower_chip_swap_breaks_no_budget) {
+    const auto chips = chip::load_catalog(chip::bundled_catalog_files());
+    const lab::CellRun run = lab::run_cell_scenario(
+        lab::parse_cell_scenario(bundled_cell("pcb-cell-model-latency"), "models/cells/pcb-cell-model-latency.json"), chips);
+    BOOST_TEST(run.swap_chip_id == "edge-npu-64tops");
+    BOOST_TEST(run.swap_inference.total_ms > run.inference.total_ms);
+    BOOST_TEST(run.swap_inference.total_ms < 0.01);  // microseconds: a ~2 MOP model
+    BOOST_TEST(run.report.pass());
+    for (const robot::StageStats& st : run.report.stages)
+        if (st.stage == "inference") BOOST_TEST(std::abs(st.max_ms - run.swap_inference.total_ms) < 1e-12);
+}
+
 BOOST_AUTO_TEST_CASE(classifier_and_latency_fields_are_checked) {
     auto field_of = [](const nlohmann::json& doc) -> std::string {
         try {
