@@ -131,6 +131,18 @@ BOOST_AUTO_TEST_CASE(the_cell_with_the_model_picks_exactly_the_boards_the_model_
     BOOST_TEST(flagged > 0);
     BOOST_TEST(run.classified == classified);
     BOOST_TEST(run.correct == correct);
+    // Determinism: the same scenario gives the same decisions, confidences and action log.
+    const lab::CellRun again = lab::run_cell_scenario(s, chips);
+    BOOST_TEST_REQUIRE(again.report.boards.size() == run.report.boards.size());
+    for (size_t i = 0; i < run.report.boards.size(); ++i) {
+        BOOST_TEST(static_cast<int>(again.report.boards[i].label) == static_cast<int>(run.report.boards[i].label));
+        BOOST_TEST(again.report.boards[i].confidence == run.report.boards[i].confidence);
+    }
+    BOOST_TEST_REQUIRE(again.report.log.size() == run.report.log.size());
+    for (size_t i = 0; i < run.report.log.size(); ++i) {
+        BOOST_TEST(again.report.log[i].t_s == run.report.log[i].t_s);
+        BOOST_TEST(again.report.log[i].inputs == run.report.log[i].inputs);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(the_standin_stays_selectable_and_labelled) {
