@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lab/pcb_model.hpp"
 #include "native/cli.hpp"
 #include "nn/executor.hpp"
 #include "nn/graph.hpp"
@@ -153,13 +154,70 @@ nn::ImageSet load_split(const std::string& dir, const std::string& split) {
 
 nn::ImageSet load_test_split(const std::string& data) { return load_split(dataset_dir(data), "t10k"); }
 
+namespace {
+
+// `train --model pcb-cnn`: the PCB cell's defect classifier (core/lab/pcb_model.hpp) on boards the
+// cell's renderer draws, quantized to int8; --out gets the QDQ model, the fp32 one goes next to it
+// (X_int8.onnx -> X_fp32.onnx, else X.onnx -> X_fp32.onnx). Accuracy on held-out boards: seeds
+// 1..250 (below the training seeds), 4 boards each, one per class.
+int train_pcb_cnn(const Args& a) {
+    const std::string out = a.get("--out", "");
+    const std::string stem = out.size() > 5 && out.compare(out.size() - 5, 5, ".onnx") == 0 ? out.substr(0, out.size() - 5) : out;
+    const std::string fp32_out =
+        (stem.size() > 5 && stem.compare(stem.size() - 5, 5, "_int8") == 0 ? stem.substr(0, stem.size() - 5) : stem) + "_fp32.onnx";
+    lab::PcbTrainOptions o;
+    o.epochs = parse_count("--epochs", a.get("--epochs", std::to_string(o.epochs)));
+    o.seed = static_cast<uint32_t>(parse_count("--seed", a.get("--seed", std::to_string(o.seed))));
+    const std::string command = "stacklab train --model pcb-cnn --out " + out + " --epochs " + std::to_string(o.epochs) +
+                                " --seed " + std::to_string(o.seed);
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    auto seconds = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
+    json epochs = json::array();
+    const lab::PcbTrained r = lab::train_pcb_model(o, command, [&](const nn::train::EpochReport& e) {
+        const double s = seconds();
+        epochs.push_back({{"epoch", e.epoch + 1}, {"steps", e.steps}, {"mean_loss", e.mean_loss}, {"seconds", s}});
+        if (!a.json) std::printf("epoch %d  steps %lld  mean loss %s  %s s\n", e.epoch + 1, static_cast<long long>(e.steps),
+                                 fixed(e.mean_loss, 5).c_str(), fixed(s, 1).c_str());
+        std::fflush(stdout);
+    });
+    const double total_seconds = seconds();
+    const std::string int8_bytes = nn::onnx::serialize_model(r.int8), fp32_bytes = nn::onnx::serialize_model(r.fp32);
+    for (const auto& [path, bytes] : {std::make_pair(out, &int8_bytes), std::make_pair(fp32_out, &fp32_bytes)}) {
+        std::ofstream f(path, std::ios::binary);
+        if (!(f << *bytes)) throw InputError("cannot write " + path);
+    }
+    const nn::ImageSet held_out = lab::render_board_set(1, 250, 4);
+    const double acc_fp32 = lab::set_accuracy(nn::load_onnx(fp32_bytes, fp32_out), held_out);
+    const double acc_int8 = lab::set_accuracy(nn::load_onnx(int8_bytes, out), held_out);
+    if (a.json) {
+        std::cout << json{{"model", "pcb-cnn"}, {"out", out}, {"fp32_out", fp32_out}, {"command", command}, {"epochs", epochs},
+                          {"seed", o.seed}, {"train_boards", o.seeds * o.boards_per_seed}, {"seconds", total_seconds},
+                          {"int8_bytes", int8_bytes.size()}, {"fp32_bytes", fp32_bytes.size()},
+                          {"logits_sqnr_db", r.logits_sqnr_db}, {"held_out_n", held_out.count},
+                          {"held_out_accuracy_fp32", acc_fp32}, {"held_out_accuracy_int8", acc_int8}}
+                         .dump(2)
+                  << "\n";
+        return 0;
+    }
+    std::printf("wrote %s (int8 QDQ, %zu bytes) and %s (fp32, %zu bytes) after %s s (training + quantization)\n", out.c_str(),
+                int8_bytes.size(), fp32_out.c_str(), fp32_bytes.size(), fixed(total_seconds, 1).c_str());
+    std::printf("int8 logits SQNR vs fp32 on the calibration boards: %s dB\n", fixed(r.logits_sqnr_db, 2).c_str());
+    std::printf("held-out accuracy on %lld boards (seeds 1..250): fp32 %s, int8 %s\n", static_cast<long long>(held_out.count),
+                fixed(acc_fp32, 4).c_str(), fixed(acc_int8, 4).c_str());
+    return 0;
+}
+
+}  // namespace
+
 // `train`: the CNN of core/nn/train.hpp or the MLP-Mixer of core/nn/train_mixer.hpp on the training
-// split, written as ONNX, then its accuracy on the test split with the same executor `eval` uses.
-// Wall-clock times are reported, never used.
+// split, written as ONNX, then its accuracy on the test split with the same executor `eval` uses;
+// `--model pcb-cnn`: the PCB cell's classifier (above). Wall-clock times are reported, never used.
 int cmd_train(const Args& a) {
-    if (!a.has("--out")) throw UsageError("train needs --model cnn|mixer and --out FILE.onnx");
+    if (!a.has("--out")) throw UsageError("train needs --model cnn|mixer|pcb-cnn and --out FILE.onnx");
     const std::string model = a.get("--model", "cnn");
-    if (model != "cnn" && model != "mixer") throw UsageError("--model " + model + " cannot be trained (cnn and mixer can)");
+    if (model == "pcb-cnn") return train_pcb_cnn(a);
+    if (model != "cnn" && model != "mixer") throw UsageError("--model " + model + " cannot be trained (cnn, mixer and pcb-cnn can)");
     const bool mixer = model == "mixer";
     const std::string out = a.get("--out", "");
     const std::string data = a.get("--data", "fashion-mnist");

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lab/cell_scenario.hpp"
+#include "lab/pcb_model.hpp"
 #include "native/cli.hpp"
 #include "robot/arm.hpp"
 #include "robot/dynamics.hpp"
@@ -130,7 +131,13 @@ int cmd_cell(const Args& a) {
     if (a.json) {
         std::printf("{\n  \"scenario\": %s,\n  \"arm\": %s,\n  \"chip\": %s,\n  \"dtype\": %s,\n", jstr(s.id).c_str(),
                     jstr(s.arm).c_str(), jstr(run.chip_id).c_str(), jstr(chip::dtype_name(s.dtype)).c_str());
-        std::printf("  \"perception\": %s,\n  \"perception_is_standin\": true,\n", jstr(r.perception).c_str());
+        std::printf("  \"perception\": %s,\n  \"perception_is_standin\": %s,\n", jstr(r.perception).c_str(),
+                    s.classifier == lab::Classifier::standin ? "true" : "false");
+        std::printf("  \"classifier\": %s,\n  \"latency_from\": %s,\n", jstr(lab::classifier_name(s.classifier)).c_str(),
+                    jstr(lab::latency_source_name(s.latency)).c_str());
+        std::printf("  \"classifier_accuracy\": {\"classified\": %d, \"correct\": %d, \"accuracy\": %s},\n", run.classified,
+                    run.correct, run.classified ? f3(double(run.correct) / run.classified).c_str() : "null");
+        std::printf("  \"model_inference_us\": %s,\n", f3(run.model_inference.total_ms * 1000.0).c_str());
         std::printf("  \"inference_ms\": %s,\n  \"model_gops\": %s,\n  \"model_mbytes\": %s,\n", f3(inf.total_ms).c_str(),
                     f3(inf.total_ops / 1e9).c_str(), f3(inf.total_bytes / 1e6).c_str());
         if (!run.swap_chip_id.empty())
@@ -180,8 +187,12 @@ int cmd_cell(const Args& a) {
                 fixed(inf.peak.mem_bytes_per_s / 1e9, 1).c_str(), fixed(s.cell.control_rate_hz, 0).c_str(), s.cell.boards,
                 f3(s.cell.board_interval_s).c_str());
     std::printf("perception: %s\n", r.perception.c_str());
-    std::printf("model %s: %s GOP, %s MB of roofline traffic per frame\n", s.model.name.c_str(), f3(inf.total_ops / 1e9).c_str(),
-                f3(inf.total_bytes / 1e6).c_str());
+    std::printf("latency from %s: %s GOP, %s MB of roofline traffic per frame\n",
+                s.latency == lab::LatencySource::model ? lab::kPcbModelName : ("the conv list " + s.model.name).c_str(),
+                f3(inf.total_ops / 1e9).c_str(), f3(inf.total_bytes / 1e6).c_str());
+    if (run.classified)
+        std::printf("classifier (%s): %d of %d boards classified correctly (%s)\n", lab::classifier_name(s.classifier), run.correct,
+                    run.classified, f3(double(run.correct) / run.classified).c_str());
     std::printf("\nlatency budget per stage (ms):\n  %-12s %10s %10s %10s  %s\n", "stage", "max", "mean", "budget", "verdict");
     for (const auto& st : r.stages)
         std::printf("  %-12s %10s %10s %10s  %s\n", st.stage.c_str(), f3(st.max_ms).c_str(), f3(st.mean_ms).c_str(),

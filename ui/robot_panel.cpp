@@ -331,7 +331,8 @@ void draw_robot_panel(AppState& state) {
     const robot::CellReport& rep = r.run.report;
     ImGui::TextWrapped("%s", r.scenario.description.c_str());
     ImGui::Text("Inference on %s: %.3f ms per frame (roofline estimate of %s). Overall:", r.run.chip_id.c_str(),
-                r.run.inference.total_ms, r.scenario.model.name.c_str());
+                r.run.inference.total_ms,
+                r.scenario.latency == lab::LatencySource::model ? "the trained model's graph" : r.scenario.model.name.c_str());
     ImGui::SameLine();
     ImGui::TextColored(rep.pass() ? ImVec4(0.45f, 0.85f, 0.5f, 1.0f) : ImVec4(1.0f, 0.45f, 0.45f, 1.0f), rep.pass() ? "PASS" : "FAIL");
     ImGui::TextDisabled("Perception: %s", rep.perception.c_str());

@@ -141,7 +141,7 @@ void draw_stack_panel(AppState& state) {
     ImGui::Spacing();
     ImGui::TextDisabled("chip: roofline estimate (lower bound on time) for the sidebar's LLM and quantization.");
     ImGui::TextDisabled("model: the drift input of the Kernels panel (its controls set the variant).");
-    ImGui::TextDisabled("robot: the bundled cell scenario, stand-in classifier, the chip's roofline inference latency.");
+    ImGui::TextDisabled("robot: the bundled cell scenario, the trained int8 classifier, the chip's roofline inference latency.");
     ImGui::TextDisabled("policy: an example deployment signed with the DEMO key; its declared evidence is illustrative.");
 }
 

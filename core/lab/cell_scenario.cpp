@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lab/pcb_model.hpp"
+#include "nn/graph.hpp"
 #include "robot/arm.hpp"
 
 namespace stacklab::lab {
@@ -43,11 +45,18 @@ std::vector<chip::OpWork> cnn_work(const CnnModel& m, chip::DType dtype) {
     return out;
 }
 
+const char* classifier_name(Classifier c) { return c == Classifier::model ? "model" : "standin"; }
+const char* latency_source_name(LatencySource l) { return l == LatencySource::model ? "model" : "conv"; }
+
 InferenceEstimate estimate_inference(const chip::ChipSpec& spec, chip::DType dtype, const CnnModel& model) {
+    return estimate_inference(spec, dtype, cnn_work(model, dtype));
+}
+
+InferenceEstimate estimate_inference(const chip::ChipSpec& spec, chip::DType dtype, const std::vector<chip::OpWork>& work) {
     InferenceEstimate e;
     e.chip_id = spec.id;
     e.peak = chip::chip_peak(spec, dtype);
-    for (const chip::OpWork& w : cnn_work(model, dtype)) {
+    for (const chip::OpWork& w : work) {
         e.rows.push_back(chip::roofline(e.peak, w));
         e.total_ms += e.rows.back().time_s * 1000.0;
         e.total_ops += w.ops;
@@ -214,7 +223,16 @@ CellScenario parse_cell_scenario(const std::string& bytes, const std::string& fi
     robot::CellConfig& c = s.cell;
     c.seed = static_cast<std::uint64_t>(top.integer("seed", 1, 0, 2147483647));
 
-    const Reader p = top.object("perception", {"model", "input_hwc", "conv", "classes", "standin_accuracy"});
+    const Reader p =
+        top.object("perception", {"classifier", "latency", "model", "input_hwc", "conv", "classes", "standin_accuracy"});
+    const std::string classifier = p.str("classifier", "model");
+    if (classifier == "model") s.classifier = Classifier::model;
+    else if (classifier == "standin") s.classifier = Classifier::standin;
+    else p.fail("classifier", "must be \"model\" or \"standin\", not \"" + classifier + "\"");
+    const std::string latency = p.str("latency", "model");
+    if (latency == "model") s.latency = LatencySource::model;
+    else if (latency == "conv") s.latency = LatencySource::conv;
+    else p.fail("latency", "must be \"model\" or \"conv\", not \"" + latency + "\"");
     s.model.name = p.str("model", "cnn");
     const auto hwc = p.numbers("input_hwc", {224, 224, 3}, 3);
     for (double v : hwc)
@@ -230,6 +248,7 @@ CellScenario parse_cell_scenario(const std::string& bytes, const std::string& fi
         if (!l.has("out_channels")) l.fail("out_channels", "is required");
         s.model.conv.push_back(cl);
     }
+    if (s.latency == LatencySource::conv && s.model.conv.empty()) p.fail("conv", "is required (non-empty) with \"latency\": \"conv\"");
     s.model.classes = static_cast<int>(p.integer("classes", 4, 1, 100000));
     s.standin_accuracy = p.num_in("standin_accuracy", 0.95, 1e-9, 1.0);
 
@@ -347,13 +366,26 @@ const chip::ChipSpec& find(const std::vector<chip::ChipSpec>& chips, const std::
     throw ScenarioError(file, field, "unknown chip \"" + id + "\" (known: " + known + ")");
 }
 
-std::string latency_source(const InferenceEstimate& e, const CellScenario& s) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf,
-                  "%.3f ms = roofline lower bound of %s (%zu conv layers as im2col GEMMs + classifier, an approximation) "
-                  "on %s %s",
-                  e.total_ms, s.model.name.c_str(), s.model.conv.size(), e.chip_id.c_str(), chip::dtype_name(s.dtype));
+std::string latency_source(const InferenceEstimate& e, const InferenceEstimate& model, const CellScenario& s) {
+    char buf[512];
+    if (s.latency == LatencySource::model) {
+        std::snprintf(buf, sizeof buf,
+                      "%.6f ms = roofline lower bound of %s (its graph: %zu Conv/Gemm nodes as GEMMs at batch 1, an "
+                      "approximation) on %s %s",
+                      e.total_ms, kPcbModelName, e.rows.size(), e.chip_id.c_str(), chip::dtype_name(s.dtype));
+    } else {
+        std::snprintf(buf, sizeof buf,
+                      "%.3f ms = roofline lower bound of the scenario's conv list %s (%zu conv layers as im2col GEMMs + "
+                      "classifier, an approximation) on %s %s; NOT the model that decides (%s: %.6f ms on this chip)",
+                      e.total_ms, s.model.name.c_str(), s.model.conv.size(), e.chip_id.c_str(), chip::dtype_name(s.dtype),
+                      kPcbModelName, model.total_ms);
+    }
     return buf;
+}
+
+robot::PerceptionHook make_hook(const CellScenario& s, double latency_ms, const std::string& source) {
+    if (s.classifier == Classifier::standin) return standin_perception(s.standin_accuracy, s.cell.seed, latency_ms, source);
+    return model_perception(bundled_pcb_model(), kPcbModelName, latency_ms, source);
 }
 
 }  // namespace
@@ -364,29 +396,39 @@ CellRun run_cell_scenario(const CellScenario& s, const std::vector<chip::ChipSpe
     run.chip_id = chip_override.empty() ? s.chip : chip_override;
     const chip::ChipSpec& spec = find(chips, run.chip_id, chip_override.empty() ? s.file : "--chip",
                                       chip_override.empty() ? "/chip" : "");
-    try {
-        run.inference = estimate_inference(spec, s.dtype, s.model);
-    } catch (const std::invalid_argument& e) {
-        throw ScenarioError(s.file, "/chip", e.what());
-    }
+    // The trained model's layers, from its graph (embedded; read once per run).
+    const nn::Graph graph = nn::load_onnx(bundled_pcb_model(), kPcbModelName);
+    const std::vector<chip::OpWork> model_work = graph_work(graph, s.dtype);
+    auto estimate = [&](const chip::ChipSpec& c, const std::string& field, InferenceEstimate& model_est) {
+        try {
+            model_est = estimate_inference(c, s.dtype, model_work);
+            return s.latency == LatencySource::model ? model_est : estimate_inference(c, s.dtype, s.model);
+        } catch (const std::invalid_argument& e) {
+            throw ScenarioError(s.file, field, e.what());
+        }
+    };
+    run.inference = estimate(spec, "/chip", run.model_inference);
     const robot::PerceptionHook hook =
-        standin_perception(s.standin_accuracy, s.cell.seed, run.inference.total_ms, latency_source(run.inference, s));
+        make_hook(s, run.inference.total_ms, latency_source(run.inference, run.model_inference, s));
     robot::PerceptionHook swap;
     if (!s.swap_chip.empty()) {
         run.swap_chip_id = s.swap_chip;
-        try {
-            run.swap_inference = estimate_inference(find(chips, s.swap_chip, s.file, "/faults/slower_chip/chip"), s.dtype, s.model);
-        } catch (const ScenarioError&) {
-            throw;
-        } catch (const std::invalid_argument& e) {
-            throw ScenarioError(s.file, "/faults/slower_chip/chip", e.what());
-        }
-        // The same classifier (same accuracy and stream), slower chip.
-        swap = standin_perception(s.standin_accuracy, s.cell.seed, run.swap_inference.total_ms,
-                                  latency_source(run.swap_inference, s));
+        const chip::ChipSpec& slow = find(chips, s.swap_chip, s.file, "/faults/slower_chip/chip");
+        run.swap_inference = estimate(slow, "/faults/slower_chip/chip", run.swap_model_inference);
+        // The same classifier (the same model, or the stand-in's same accuracy and stream), slower chip.
         swap.classify = hook.classify;
+        swap.inference_latency_ms = [ms = run.swap_inference.total_ms] { return ms; };
+        swap.description = (s.classifier == Classifier::standin ? standin_perception(s.standin_accuracy, s.cell.seed, 0, "").description
+                                                                : hook.description);
+        swap.description = swap.description.substr(0, swap.description.find("; latency ")) + "; latency " +
+                           latency_source(run.swap_inference, run.swap_model_inference, s);
     }
     run.report = robot::run_cell(robot::bundled_arm(s.arm), s.cell, hook, swap, options);
+    for (const robot::BoardOutcome& b : run.report.boards)
+        if (b.decided_s >= 0) {
+            ++run.classified;
+            run.correct += b.label == b.truth;
+        }
     return run;
 }
 

@@ -1,10 +1,21 @@
 // The PCB cell scenario: a JSON file that describes one run of the inspection cell (core/robot/
-// cell.hpp) and the chip its perception model runs on. core/lab is where the chip emulator and the
-// robot meet: the cell only sees a perception hook, and this file builds that hook from
-//   - a STAND-IN classifier: a fixed-accuracy oracle with a seeded RNG that reads the renderer's
-//     ground truth (no trained model is wired in yet; the report and the hook's description say so),
-//   - the inference latency of the scenario's CNN on the chosen chip from the roofline
-//     (core/chip/roofline.hpp): every convolution is counted as its im2col GEMM, gemm_work(M = out
+// cell.hpp) and the chip its perception model runs on. core/lab is where the chip emulator, the
+// model runtime and the robot meet: the cell only sees a perception hook, and this file builds that
+// hook from
+//   - the classifier (perception.classifier):
+//       "model"    the trained, int8-quantized CNN the core ships (models/pcb/pcb_cnn_int8.onnx,
+//                  core/lab/pcb_model.hpp), run by the nn executor on the board's pixels: its argmax
+//                  decides; it never reads the renderer's ground truth (the default)
+//       "standin"  a fixed-accuracy oracle with a seeded RNG that READS the ground truth, labelled
+//                  STAND-IN in the report (kept for lessons about accuracy vs latency),
+//   - the inference latency on the chosen chip from the roofline (core/chip/roofline.hpp) of
+//     (perception.latency):
+//       "model"    the trained model's own graph: every Conv / Gemm node with its shapes from
+//                  nn::infer_shapes (lab::graph_work; the default), or
+//       "conv"     the scenario's hand-written conv list: a network the scenario stands for (e.g. the
+//                  same classifier at the camera's full resolution), which is NOT the model that
+//                  decides; the report says so and also gives the trained model's own latency.
+//     For a conv list every convolution is counted as its im2col GEMM, gemm_work(M = out
 //     pixels, N = out channels, K = kernel^2 x in channels), the final classifier as a GEMV. This is an
 //     APPROXIMATION: the im2col operand overstates the activation traffic of a direct convolution
 //     (each input is counted kernel^2 / stride^2 times), and the roofline ignores on-chip buffers,
@@ -21,10 +32,14 @@
 //   description   string
 //   arm           string  bundled arm id ["ur5e"]
 //   seed          integer >= 0, seeds boards, network and the stand-in classifier [1]
+//                 (the trained model saw none of the seeds below 1000000: core/lab/pcb_model.hpp)
 //   chip          string  chip id in the catalog (the CLI's --chip overrides it)
 //   dtype         string  "int8" | "fp16" | "bf16" ["int8"]
 //   perception    object
-//     model              string  a name for the report
+//     classifier         string  "model" | "standin" (see above) ["model"]
+//     latency            string  "model" | "conv": where the roofline's layer list comes from ["model"];
+//                                "conv" needs a non-empty conv list
+//     model              string  a name for the conv-list network in the report
 //     input_hwc          [H, W, C] input image, pixels and channels
 //     conv               array of {"out_channels": N, "kernel": K, "stride": S} (same padding:
 //                        out = ceil(in / S)); applied in order
@@ -87,6 +102,11 @@ struct CnnModel {
 // The roofline work of each layer (im2col GEMMs, then the classifier GEMV; see the header).
 std::vector<chip::OpWork> cnn_work(const CnnModel& model, chip::DType dtype);
 
+enum class Classifier { model, standin };
+enum class LatencySource { model, conv };
+const char* classifier_name(Classifier c);       // "model", "standin"
+const char* latency_source_name(LatencySource l);  // "model", "conv"
+
 struct InferenceEstimate {
     std::string chip_id;
     chip::ChipPeak peak;
@@ -97,6 +117,8 @@ struct InferenceEstimate {
 // Sum of the layers' roofline times on `chip`. Throws std::invalid_argument when the catalog lacks
 // the peak or the bandwidth for this data type.
 InferenceEstimate estimate_inference(const chip::ChipSpec& chip, chip::DType dtype, const CnnModel& model);
+// The same for any list of layers (e.g. lab::graph_work of a model's graph).
+InferenceEstimate estimate_inference(const chip::ChipSpec& chip, chip::DType dtype, const std::vector<chip::OpWork>& work);
 
 // The stand-in perception hook: a fixed-accuracy oracle (seeded) plus a constant latency.
 robot::PerceptionHook standin_perception(double accuracy, std::uint64_t seed, double latency_ms, const std::string& latency_source);
@@ -106,7 +128,9 @@ struct CellScenario {
     std::string arm = "ur5e";
     std::string chip;
     chip::DType dtype = chip::DType::int8;
-    CnnModel model;
+    Classifier classifier = Classifier::model;
+    LatencySource latency = LatencySource::model;
+    CnnModel model;  // the conv list (perception.latency "conv")
     double standin_accuracy = 0.95;
     std::string swap_chip;  // faults.slower_chip.chip ("" when none)
     robot::CellConfig cell;
@@ -121,8 +145,12 @@ const std::vector<CellFile>& bundled_cell_files();
 
 struct CellRun {
     std::string chip_id, swap_chip_id;
-    InferenceEstimate inference, swap_inference;
+    InferenceEstimate inference, swap_inference;  // what the cell's latency uses (model graph or conv list)
+    // The trained model's own graph on the chip (and on the swap chip), whatever the latency source.
+    InferenceEstimate model_inference, swap_model_inference;
     robot::CellReport report;
+    // The classifier's decisions over the run: boards it classified and how many matched the truth.
+    int classified = 0, correct = 0;
 };
 // Runs the scenario on `chip_override` (when not empty) or the scenario's chip, from `chips`.
 CellRun run_cell_scenario(const CellScenario& s, const std::vector<chip::ChipSpec>& chips,

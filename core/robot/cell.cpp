@@ -61,6 +61,17 @@ BoardImage render_board(int index, Defect defect, std::uint64_t seed, int size, 
         fill(ox + 2 + shift, oy + 2 + shift, 4, 4, 120);
         if (hit && defect == Defect::solder_bridge) fill(ox + 1, oy + 5, 6, 1, 255);  // solder across the pads
     }
+    // The camera: a per-board illumination gain in [0.80, 1.20] and offset in [-12, 12] grey levels,
+    // then per-pixel sensor noise uniform in [-10, 10], clamped to 0..255 (integer arithmetic on a
+    // second stream, so the defect position above does not depend on it). Without it every board of
+    // one class and defect cell would be the same image (32 x 32: 49 distinct images in all), and a
+    // trained classifier could pass by memorizing them.
+    std::mt19937_64 cam(seed * 1000003ULL + static_cast<std::uint64_t>(index) + 0x9E3779B97F4A7C15ULL);
+    const int gain_pct = 80 + static_cast<int>(cam() % 41), offset = static_cast<int>(cam() % 25) - 12;
+    for (std::uint8_t& p : im.pixels) {
+        const int noise = static_cast<int>(cam() % 21) - 10;
+        p = static_cast<std::uint8_t>(std::clamp(p * gain_pct / 100 + offset + noise, 0, 255));
+    }
     if (defect != Defect::clean) {
         const double px = board_size_m / size;
         im.defect_x_m = ((target % cells) * 8 + 4 - size / 2) * px;

@@ -52,8 +52,9 @@ struct BoardImage {
     double defect_x_m = 0, defect_y_m = 0;  // position of the defect on the board, from its centre
 };
 // Board `index` of a run with class `defect`: a grid of pads and components on a dark substrate,
-// with the defect drawn at a position chosen by `seed` and `index` (integer arithmetic only).
-// The board is board_size_m wide; the image is size x size pixels (size >= 16).
+// with the defect drawn at a position chosen by `seed` and `index` (integer arithmetic only), seen
+// through a camera with a per-board illumination gain and offset and per-pixel sensor noise (from
+// the same seed and index: the same board always gives the same image). The board is board_size_m wide; the image is size x size pixels (size >= 16).
 BoardImage render_board(int index, Defect defect, std::uint64_t seed, int size = 32, double board_size_m = 0.1);
 
 struct Classification {
