@@ -294,7 +294,6 @@ QuantizedWeight quantize_weight(const Layer& l, const Tensor& w, WeightFormat f,
     // [rows, group] in (n, k) order for grouped.
     const bool grouped = f.granularity == WeightGranularity::grouped;
     std::vector<int8_t> q(size_t(N * K));
-    std::vector<float> dq(size_t(N * K));
     double signal = 0.0, noise = 0.0;
     for (int64_t n = 0; n < N; ++n)
         for (int64_t k = 0; k < K; ++k) {
@@ -303,7 +302,6 @@ QuantizedWeight quantize_weight(const Layer& l, const Tensor& w, WeightFormat f,
             const size_t dst = grouped ? size_t(n * K + k) : at(n, k);
             q[dst] = static_cast<int8_t>(v);
             const float back = quant::dequantize_value(v, s, 0);
-            dq[at(n, k)] = back;
             const double d = double(wv[at(n, k)]) - double(back);
             signal += double(wv[at(n, k)]) * double(wv[at(n, k)]);
             noise += d * d;
@@ -415,7 +413,6 @@ onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layer
     for (size_t i = 0; i < layers.size(); ++i) layer_of_node[layers[i].node] = i;
 
     std::map<std::string, std::string> renamed;  // activation tensor -> its dequantized copy
-    std::set<std::string> weight_quantized;
     auto emit_qdq = [&](const std::string& t) {
         const auto it = acts.find(t);
         if (it == acts.end()) return;
@@ -428,7 +425,6 @@ onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layer
         renamed[t] = dn;
     };
     for (const auto& in : g.inputs) emit_qdq(in.name);
-    std::vector<std::string> unused_weights;
     for (size_t k = 0; k < g.nodes.size(); ++k) {
         onnx::Node n = g.nodes[k];
         for (std::string& t : n.inputs) {
@@ -445,13 +441,13 @@ onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layer
             lq.output = l.output;
             lq.weights = "fp32";
             if (l.weighted && formats[li->second].bits > 0) {
-                const Tensor& w = g.initializers[names.initializer.at(l.weight)];
+                Tensor w = g.initializers[names.initializer.at(l.weight)];
+                // A weight that several layers read is quantized once per layer, under names of its own.
+                if (names.readers.at(l.weight).size() > 1) w.name = lq.name + "." + w.name;
                 QuantizedWeight qw = quantize_weight(l, w, formats[li->second], lq.name);
                 for (Tensor& t : qw.initializers) out.initializers.push_back(std::move(t));
                 for (onnx::Node& d : qw.nodes) out.nodes.push_back(std::move(d));
                 n.inputs[1] = qw.output;
-                // The fp32 weight stays only if another node reads it.
-                if (names.readers.at(l.weight).size() == 1) unused_weights.push_back(l.weight);
                 lq.weights = weight_format_name(qw.applied);
                 lq.weight_bits = qw.applied.bits;
                 lq.weight_sqnr_db = qw.sqnr;
@@ -467,9 +463,11 @@ onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layer
             const auto it = renamed.find(lq.output);
             lq.quantized_output = it != renamed.end() ? it->second : lq.output;
         }
+    // The fp32 weights now read by nobody (all replaced by their DequantizeLinear) leave the file.
+    const Names after = index_names(out);
     std::vector<Tensor> kept;
     for (Tensor& t : out.initializers)
-        if (std::find(unused_weights.begin(), unused_weights.end(), t.name) == unused_weights.end()) kept.push_back(std::move(t));
+        if (after.readers.count(t.name) || after.outputs.count(t.name)) kept.push_back(std::move(t));
     out.initializers = std::move(kept);
     return m;
 }

@@ -357,6 +357,25 @@ BOOST_AUTO_TEST_CASE(the_drift_on_a_model_is_the_kernel_drift_of_its_real_layer_
     BOOST_TEST(layer_norm_gelu_drift_on_model(import_onnx(gemm_model(2, 2, {1, 2, 3, 4})), {}, v).empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_weight_read_by_two_layers_is_quantized_for_each_under_its_own_names) {
+    Rng rng(21);
+    onnx::Graph g;
+    g.inputs = {onnx::float_value("x", {-1, 4})};
+    g.outputs = {onnx::float_value("y", {-1, 4})};
+    g.initializers = {onnx::float_tensor("w", {4, 4}, random_floats(rng, 16, -1.0f, 1.0f))};
+    g.nodes = {onnx::make_node("Gemm", "a", {"x", "w"}, {"h"}), onnx::make_node("Gemm", "b", {"h", "w"}, {"y"})};
+    const onnx::Model m = model_of(g);
+    const QuantizeResult r = quantize_model(m, {}, options_for("w8"));
+    BOOST_TEST(r.layers.size() == 2u);
+    BOOST_TEST(initializer_named(r.model, "a.w_quantized"));
+    BOOST_TEST(initializer_named(r.model, "b.w_quantized"));
+    BOOST_TEST(!initializer_named(r.model, "w"));  // the fp32 copy is gone
+    const onnx::Tensor x = onnx::float_tensor("x", {3, 4}, random_floats(rng, 12, -1.0f, 1.0f));
+    const std::vector<float> ref = run_model(m, x), got = run_model(r.model, x);
+    BOOST_REQUIRE_EQUAL(ref.size(), got.size());
+    for (size_t i = 0; i < ref.size(); ++i) BOOST_TEST(std::fabs(ref[i] - got[i]) <= 0.05f);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_recipes_and_calibration_methods_are_named_in_the_error) {
     BOOST_TEST(contains(error_of([] { quant_recipe("int3"); }), "quantization 'int3' is not one of fp32, int8"));
     BOOST_TEST(contains(error_of([] { parse_calibration("kl"); }), "calibration method 'kl' is not one of minmax"));
