@@ -38,7 +38,7 @@ function ours(target, model, batch) {
 }
 
 async function ort(lib, options, model, batch) {
-  const session = await lib.InferenceSession.create(fs.readFileSync(path.join(root, model)), options);
+  const session = await lib.InferenceSession.create(fs.readFileSync(path.resolve(root, model)), options);
   const x = new Float32Array(batch * 784);
   for (let i = 0; i < x.length; ++i) x[i] = ((i * 37 + Math.floor(i / 784) * 11) % 256) / 255;
   const feeds = { [session.inputNames[0]]: new lib.Tensor('float32', x, [batch, 1, 28, 28]) };
