@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { median, secondsPerCall } from './timing.mjs';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,10 +24,6 @@ const modelsArg = process.argv.indexOf('--models');
 const models = modelsArg > 0 ? process.argv[modelsArg + 1].split(',')
   : ['models/fashion_cnn.onnx', 'models/fashion_mixer.onnx'].filter((m) => fs.existsSync(path.join(root, m)));
 
-function median(v) {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 function ours(target, model, batch) {
   const args = ['--model', model, '--batch', String(batch), '--runs', String(RUNS), '--min-s', String(MIN_S)];
@@ -42,21 +39,7 @@ async function ort(lib, options, model, batch) {
   const x = new Float32Array(batch * 784);
   for (let i = 0; i < x.length; ++i) x[i] = ((i * 37 + Math.floor(i / 784) * 11) % 256) / 255;
   const feeds = { [session.inputNames[0]]: new lib.Tensor('float32', x, [batch, 1, 28, 28]) };
-  await session.run(feeds);
-  let iters = 1;
-  for (;;) {
-    const t0 = performance.now();
-    for (let i = 0; i < iters; i++) await session.run(feeds);
-    const s = (performance.now() - t0) / 1000;
-    if (s >= MIN_S) break;
-    iters = Math.max(iters + 1, Math.ceil(iters * MIN_S / Math.max(s, 1e-6) * 1.2));
-  }
-  const ms = [];
-  for (let r = 0; r < RUNS; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < iters; i++) await session.run(feeds);
-    ms.push((performance.now() - t0) / iters);
-  }
+  const ms = (await secondsPerCall(() => session.run(feeds), MIN_S, RUNS)).map((t) => t * 1000);
   await session.release?.();
   return median(ms);
 }

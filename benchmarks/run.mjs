@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { modelBytes, DT } from './onnx_model.mjs';
+import { median, secondsPerCall } from './timing.mjs';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,10 +26,6 @@ function pkgVersion(name) {
   return JSON.parse(fs.readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
 }
 
-function median(v) {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 // Deterministic inputs (same distribution as gemm_bench.cpp: uniform over the full int8 range).
 function lcg(seed) { let s = seed >>> 0; return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24; }
@@ -49,21 +46,8 @@ async function ortThroughput(ort, sessionOptions, M, N, K) {
   });
   const session = await ort.InferenceSession.create(bytes, sessionOptions);
   const feeds = { A: new ort.Tensor('uint8', A, [M, K]) };
-  await session.run(feeds);
-  let iters = 1;
-  for (;;) {
-    const t0 = performance.now();
-    for (let i = 0; i < iters; i++) await session.run(feeds);
-    const s = (performance.now() - t0) / 1000;
-    if (s >= MIN_S) break;
-    iters = Math.max(iters + 1, Math.ceil(iters * MIN_S / Math.max(s, 1e-6) * 1.2));
-  }
-  const gops = [];
-  for (let r = 0; r < RUNS; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < iters; i++) await session.run(feeds);
-    gops.push(2 * M * N * K * iters / ((performance.now() - t0) / 1000) / 1e9);
-  }
+  const seconds = await secondsPerCall(() => session.run(feeds), MIN_S, RUNS);
+  const gops = seconds.map((t) => 2 * M * N * K / t / 1e9);
   await session.release?.();
   return { gops_median: median(gops), gops_runs: gops };
 }
