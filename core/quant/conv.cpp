@@ -1,5 +1,7 @@
 #include "quant/conv.hpp"
 
+#include "quant/gemm_f32.hpp"
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -532,10 +534,53 @@ void conv_f32_depthwise(const Conv2DShape& s, const float* x, const PackedConvF3
                         if (ih < 0 || ih >= s.in_h) continue;
                         const float* xr = xc + size_t(ih) * size_t(s.in_w);
                         float* ar = acc + size_t(oy) * size_t(s.out_w);
-                        for (int64_t ox = l; ox < h; ++ox) ar[ox] += wv * xr[ox * a.stride_w + off];
+                        if (a.stride_w == 1) {  // contiguous taps: the loop vectorizes
+                            for (int64_t ox = l; ox < h; ++ox) ar[ox] += wv * xr[ox + off];
+                        } else {
+                            for (int64_t ox = l; ox < h; ++ox) ar[ox] += wv * xr[ox * a.stride_w + off];
+                        }
                     }
                 }
         }
+}
+
+}  // namespace
+
+namespace {
+
+// One im2col row: tap (kh, kw) of one input channel xc for the output rows oh0 .. oh0 + rows - 1
+// (rows * out_w pixels), zero in the padding and from there to width. Within one output row the
+// input row is fixed, and with stride 1 the taps inside the input are one contiguous run.
+void im2col_row(const Conv2DShape& s, const float* xc, int kh, int kw, int oh0, int rows, float* row, int width) {
+    const Conv2DAttrs& a = s.attrs;
+    const int ow_n = s.out_w;
+    const int iw0 = -a.pad_left + kw * a.dilation_w;  // input column of output column 0
+    // Output columns whose tap is inside the input: [lo, hi).
+    int lo = 0, hi = ow_n;
+    if (a.stride_w == 1) {
+        lo = std::min(ow_n, std::max(0, -iw0));
+        hi = std::max(lo, std::min(ow_n, s.in_w - iw0));
+    }
+    for (int r = 0; r < rows; ++r) {
+        float* out = row + size_t(r) * size_t(ow_n);
+        const int ih = (oh0 + r) * a.stride_h - a.pad_top + kh * a.dilation_h;
+        if (ih < 0 || ih >= s.in_h) {
+            std::fill_n(out, ow_n, 0.0f);
+            continue;
+        }
+        const float* xr = xc + size_t(ih) * size_t(s.in_w);
+        if (a.stride_w == 1) {
+            for (int t = 0; t < lo; ++t) out[t] = 0.0f;
+            for (int t = lo; t < hi; ++t) out[t] = xr[t + iw0];
+            for (int t = hi; t < ow_n; ++t) out[t] = 0.0f;
+        } else {
+            for (int t = 0; t < ow_n; ++t) {
+                const int iw = iw0 + t * a.stride_w;
+                out[t] = iw >= 0 && iw < s.in_w ? xr[iw] : 0.0f;
+            }
+        }
+    }
+    std::fill(row + size_t(rows) * size_t(ow_n), row + width, 0.0f);
 }
 
 }  // namespace
@@ -547,92 +592,42 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
         fail("conv2d_f32: the packed weights are for out_channels " + str(pw.out_channels) + ", in_channels / groups " +
              str(pw.in_per_group) + ", kernel " + dims2(pw.kernel_h, pw.kernel_w) + ", groups " + str(pw.groups) +
              ", not for this shape");
-    if (s.in_per_group() == 1) return conv_f32_depthwise(s, x, pw, bias, y);
+    // One input channel per group and several groups (depthwise): the direct loop. A single group
+    // with one input channel (a first layer on grey images) is a GEMM with K = kernel taps and sums
+    // in the same order (bias, then (kh, kw)), so it takes the register-tiled path below.
+    if (s.in_per_group() == 1 && s.attrs.groups > 1) return conv_f32_depthwise(s, x, pw, bias, y);
     const Conv2DAttrs& a = s.attrs;
     const int Cg = s.in_per_group(), Og = s.out_per_group(), K = s.gemm_k();
     const int P = s.out_h * s.out_w;
-    constexpr int NB = kF32PanelCols;
     const size_t plane = size_t(s.in_h) * size_t(s.in_w);
-    // panel[k][j]: input tap k of output pixel p0 + j (0 in the padding and past the last pixel).
-    std::vector<float> panel(size_t(K) * NB);
-    std::vector<float> cblock(size_t(Og) * NB);
+    // A panel is whole output rows (about kF32PanelCols pixels), its width rounded up to the
+    // register tile's 16 columns (the extra columns are zero and dropped), so every GEMM tile is full
+    // and each output row leaves the panel with one contiguous copy.
+    const int rows_per_panel = std::max(1, std::min(s.out_h, kF32PanelCols / std::max(1, s.out_w)));
+    const int NB = (rows_per_panel * s.out_w + 15) / 16 * 16;
+    // panel[k][j]: input tap k of the panel's output pixel j.
+    std::vector<float> panel(size_t(K) * size_t(NB));
+    std::vector<float> cblock(size_t(Og) * size_t(NB));
     for (int n = 0; n < s.batch; ++n)
         for (int g = 0; g < a.groups; ++g) {
             const float* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
             const float* wg = pw.weights.data() + size_t(g) * size_t(Og) * size_t(K);
-            for (int p0 = 0; p0 < P; p0 += NB) {
-                const int cols = std::min(NB, P - p0);
-                int ih0[NB], iw0[NB];  // top-left input position of each pixel's window
-                for (int j = 0; j < NB; ++j) {
-                    const int p = p0 + std::min(j, cols - 1);
-                    ih0[j] = (p / s.out_w) * a.stride_h - a.pad_top;
-                    iw0[j] = (p % s.out_w) * a.stride_w - a.pad_left;
-                }
+            for (int oh0 = 0; oh0 < s.out_h; oh0 += rows_per_panel) {
+                const int rows = std::min(rows_per_panel, s.out_h - oh0);
+                const int cols = rows * s.out_w;
                 for (int c = 0, k = 0; c < Cg; ++c)
                     for (int kh = 0; kh < s.kernel_h; ++kh)
-                        for (int kw = 0; kw < s.kernel_w; ++kw, ++k) {
-                            float* row = panel.data() + size_t(k) * NB;
-                            const float* xc = xg + size_t(c) * plane;
-                            for (int j = 0; j < NB; ++j) {
-                                float v = 0.0f;
-                                if (j < cols) {
-                                    const int ih = ih0[j] + kh * a.dilation_h, iw = iw0[j] + kw * a.dilation_w;
-                                    if (ih >= 0 && ih < s.in_h && iw >= 0 && iw < s.in_w)
-                                        v = xc[size_t(ih) * size_t(s.in_w) + size_t(iw)];
-                                }
-                                row[j] = v;
-                            }
-                        }
+                        for (int kw = 0; kw < s.kernel_w; ++kw, ++k)
+                            im2col_row(s, xg + size_t(c) * plane, kh, kw, oh0, rows, panel.data() + size_t(k) * size_t(NB), NB);
                 for (int j = 0; j < Og; ++j)
-                    std::fill_n(cblock.data() + size_t(j) * NB, NB, bias ? bias[g * Og + j] : 0.0f);
-                // Cache blocking: a kF32PanelK x NB slice of the panel (64 KiB) is reused by every
-                // output channel; four output channels share each panel load. The j loops have a
-                // fixed trip count over local arrays, which g++ and em++ vectorize.
-                for (int k0 = 0; k0 < K; k0 += kF32PanelK) {
-                    const int k1 = std::min(K, k0 + kF32PanelK);
-                    int i = 0;
-                    for (; i + 4 <= Og; i += 4) {
-                        float c0[NB], c1[NB], c2[NB], c3[NB];
-                        float* cb = cblock.data() + size_t(i) * NB;
-                        std::copy_n(cb, NB, c0);
-                        std::copy_n(cb + NB, NB, c1);
-                        std::copy_n(cb + 2 * NB, NB, c2);
-                        std::copy_n(cb + 3 * NB, NB, c3);
-                        const float* w0 = wg + size_t(i) * size_t(K);
-                        const float* w1 = w0 + K;
-                        const float* w2 = w1 + K;
-                        const float* w3 = w2 + K;
-                        for (int k = k0; k < k1; ++k) {
-                            const float a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k];
-                            const float* b = panel.data() + size_t(k) * NB;
-                            for (int j = 0; j < NB; ++j) {
-                                c0[j] += a0 * b[j];
-                                c1[j] += a1 * b[j];
-                                c2[j] += a2 * b[j];
-                                c3[j] += a3 * b[j];
-                            }
-                        }
-                        std::copy_n(c0, NB, cb);
-                        std::copy_n(c1, NB, cb + NB);
-                        std::copy_n(c2, NB, cb + 2 * NB);
-                        std::copy_n(c3, NB, cb + 3 * NB);
-                    }
-                    for (; i < Og; ++i) {
-                        float c0[NB];
-                        float* cb = cblock.data() + size_t(i) * NB;
-                        std::copy_n(cb, NB, c0);
-                        const float* w0 = wg + size_t(i) * size_t(K);
-                        for (int k = k0; k < k1; ++k) {
-                            const float a0 = w0[k];
-                            const float* b = panel.data() + size_t(k) * NB;
-                            for (int j = 0; j < NB; ++j) c0[j] += a0 * b[j];
-                        }
-                        std::copy_n(c0, NB, cb);
-                    }
-                }
+                    std::fill_n(cblock.data() + size_t(j) * size_t(NB), NB, bias ? bias[g * Og + j] : 0.0f);
+                // cblock (Og x NB) += weights (Og x K) * panel (K x NB): each output sums its taps in
+                // k order from the bias, as the reference does; gemm_f32_acc tiles it in registers.
+                gemm_f32_acc(wg, size_t(K), panel.data(), size_t(NB), cblock.data(), size_t(NB), Og, NB, K);
                 for (int j = 0; j < Og; ++j)
-                    std::copy_n(cblock.data() + size_t(j) * NB, cols,
-                                y + (size_t(n) * size_t(s.out_channels) + size_t(g * Og + j)) * size_t(P) + size_t(p0));
+                    std::copy_n(cblock.data() + size_t(j) * size_t(NB), cols,
+                                y + (size_t(n) * size_t(s.out_channels) + size_t(g * Og + j)) * size_t(P) +
+                                    size_t(oh0) * size_t(s.out_w));
             }
         }
 }
@@ -711,6 +706,49 @@ void max_pool_impl(const Pool2DShape& s, const T* x, T* y) {
     check_pool_io("max_pool2d", x, y);
     const size_t plane = size_t(s.in_h) * size_t(s.in_w);
     size_t i = 0;
+    const Pool2DAttrs& a = s.attrs;
+    // Every window inside the input (no padding reached, the usual 2x2 / stride 2 pool): the taps
+    // in the same (kh, kw) order with the same comparison, without a bounds check per tap.
+    const bool inside = s.out_h > 0 && s.out_w > 0 &&
+                        (s.out_h - 1) * a.stride_h - a.pad_top >= 0 && a.pad_top <= 0 && a.pad_left <= 0 &&
+                        (s.out_h - 1) * a.stride_h - a.pad_top + (a.kernel_h - 1) * a.dilation_h < s.in_h &&
+                        (s.out_w - 1) * a.stride_w - a.pad_left + (a.kernel_w - 1) * a.dilation_w < s.in_w;
+    if (inside && a.kernel_h == 2 && a.kernel_w == 2 && a.stride_w == 2 && a.dilation_h == 1 && a.dilation_w == 1) {
+        // The 2x2 / stride 2 pool: the same four taps and comparisons as below (a select, which
+        // the compiler turns into compare-and-blend across ox).
+        for (size_t p = 0; p < size_t(s.batch) * size_t(s.channels); ++p)
+            for (int oy = 0; oy < s.out_h; ++oy) {
+                const T* r0 = x + p * plane + size_t(oy * a.stride_h - a.pad_top) * size_t(s.in_w) - a.pad_left;
+                const T* r1 = r0 + s.in_w;
+                T* out = y + i;
+                for (int ox = 0; ox < s.out_w; ++ox) {
+                    T best = r0[2 * ox];
+                    const T v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+                    best = v1 > best ? v1 : best;
+                    best = v2 > best ? v2 : best;
+                    best = v3 > best ? v3 : best;
+                    out[ox] = best;
+                }
+                i += size_t(s.out_w);
+            }
+        return;
+    }
+    if (inside) {
+        for (size_t p = 0; p < size_t(s.batch) * size_t(s.channels); ++p)
+            for (int oy = 0; oy < s.out_h; ++oy)
+                for (int ox = 0; ox < s.out_w; ++ox) {
+                    const T* w = x + p * plane + size_t(oy * a.stride_h - a.pad_top) * size_t(s.in_w) +
+                                 size_t(ox * a.stride_w - a.pad_left);
+                    T best = w[0];
+                    for (int kh = 0; kh < a.kernel_h; ++kh)
+                        for (int kw = 0; kw < a.kernel_w; ++kw) {
+                            const T v = w[size_t(kh * a.dilation_h) * size_t(s.in_w) + size_t(kw * a.dilation_w)];
+                            if (v > best) best = v;
+                        }
+                    y[i++] = best;
+                }
+        return;
+    }
     for (size_t p = 0; p < size_t(s.batch) * size_t(s.channels); ++p)
         for (int oy = 0; oy < s.out_h; ++oy)
             for (int ox = 0; ox < s.out_w; ++ox) {

@@ -32,10 +32,9 @@
 //   reference: products of floats are exact in double, summed in double and rounded to float
 //   once (with the bias), like core/nn/reference_ops.cpp's Conv; it is the correctly ordered
 //   result up to the double summation error (about K * 2^-53 relative), far below float's.
-//   fast path: im2col panels of kF32PanelCols output pixels and a cache-blocked fp32 GEMM whose
-//   inner loop (over output pixels) g++ and em++ auto-vectorize. It sums in float in a fixed
-//   order (deterministic; the same natively and in wasm unless a compiler contracts a * b + c into
-//   an FMA, which our flags do not enable). Depthwise (in_channels / groups == 1) runs a direct
+//   fast path: im2col panels of whole output rows (about kF32PanelCols pixels) and the register-tiled fp32 GEMM of
+//   gemm_f32.hpp (AVX2 / SIMD128). It sums in float from the bias, taps in k order, multiply then
+//   add, so it is deterministic and bit-identical natively and in wasm. Depthwise (in_channels / groups == 1, groups > 1) runs a direct
 //   loop instead (bias, then the taps in (kh, kw) order), as for int8. Error bound asserted by the tests, from the classic dot-product bound
 //   |fl(sum) - sum| <= gamma_n * sum |x_i w_i|, gamma_n = n u / (1 - n u), u = 2^-24 (Higham,
 //   Accuracy and Stability of Numerical Algorithms, 2nd ed., eq. 3.5), with n = K + 1 terms (the
@@ -163,8 +162,7 @@ void conv2d_s8s8_requant(const Conv2DShape& s, const int8_t* x, int32_t x_zp, co
 
 void conv2d_f32_ref(const Conv2DShape& s, const float* x, const float* w, const float* bias, float* y);
 
-constexpr int kF32PanelCols = 64;  // output pixels per im2col panel (the GEMM's N block)
-constexpr int kF32PanelK = 256;    // K block: a kF32PanelK x kF32PanelCols panel is 64 KiB
+constexpr int kF32PanelCols = 256;  // output pixels per im2col panel (whole output rows; the GEMM's N block)
 
 struct PackedConvF32 {
     int out_channels = 0, in_per_group = 0, kernel_h = 0, kernel_w = 0, groups = 1;

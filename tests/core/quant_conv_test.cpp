@@ -5,6 +5,7 @@
 // MaxPool, AveragePool, GlobalAveragePool) through the same functions.
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -588,7 +589,7 @@ BOOST_AUTO_TEST_CASE(fp32_fast_path_stays_within_the_documented_error_bound) {
     std::mt19937 rng(5);
     std::uniform_real_distribution<float> d(-1.0f, 1.0f);
     std::vector<Case> cases = kCases;
-    cases.push_back({1, 64, 9, 9, 70, 3, 3, attrs(1, 1, 1, 1, 1, 1, 1, 1, 1)});  // K = 576 > kF32PanelK
+    cases.push_back({1, 64, 9, 9, 70, 3, 3, attrs(1, 1, 1, 1, 1, 1, 1, 1, 1)});  // K = 576: long k loops
     for (const Case& c : random_cases(rng, 20)) cases.push_back(c);
     double worst = 0.0;  // largest |error| / bound seen
     for (const Case& c : cases) {
@@ -619,6 +620,97 @@ BOOST_AUTO_TEST_CASE(fp32_fast_path_stays_within_the_documented_error_bound) {
         BOOST_TEST((out == again), "fp32 fast path is not deterministic for " << describe(s));
     }
     BOOST_TEST_MESSAGE("fp32 fast path: worst error / bound = " << worst);
+}
+
+// The fast fp32 convolution promises the rounding of the plain loop (bias, then each tap's product
+// rounded and added in (c, kh, kw) order), which makes it bit-identical natively and in wasm.
+BOOST_AUTO_TEST_CASE(fp32_fast_path_is_bit_identical_to_the_plain_ordered_loop) {
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    std::vector<Case> cases = kCases;
+    cases.push_back({3, 1, 28, 28, 16, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 1)});   // grey first layer
+    cases.push_back({2, 16, 13, 13, 32, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 1)});  // the Fashion CNN's conv2
+    cases.push_back({1, 8, 40, 300, 5, 3, 3, attrs(1, 1, 1, 1, 1, 1, 1, 1, 1)});   // rows wider than a panel
+    cases.push_back({1, 6, 10, 10, 12, 3, 3, attrs(2, 3, 1, 2, 0, 1, 2, 1, 3)});   // groups, strides, dilation
+    for (const Case& c : random_cases(rng, 20)) cases.push_back(c);
+    for (const Case& c : cases) {
+        const Conv2DShape s = shape_of(c);
+        std::vector<float> x(s.x_size()), w(s.w_size()), bias(size_t(s.out_channels));
+        for (auto& v : x) v = d(rng);
+        for (auto& v : w) v = d(rng);
+        for (auto& v : bias) v = d(rng);
+        std::vector<float> plain(s.y_size()), out(s.y_size());
+        const Conv2DAttrs& a = s.attrs;
+        const int Cg = s.in_per_group(), Og = s.out_per_group();
+        for (int n = 0; n < s.batch; ++n)
+            for (int o = 0; o < s.out_channels; ++o)
+                for (int oy = 0; oy < s.out_h; ++oy)
+                    for (int ox = 0; ox < s.out_w; ++ox) {
+                        float acc = bias[size_t(o)];
+                        for (int c2 = 0; c2 < Cg; ++c2)
+                            for (int kh = 0; kh < s.kernel_h; ++kh)
+                                for (int kw = 0; kw < s.kernel_w; ++kw) {
+                                    const int ih = oy * a.stride_h - a.pad_top + kh * a.dilation_h;
+                                    const int iw = ox * a.stride_w - a.pad_left + kw * a.dilation_w;
+                                    // A padding tap adds w * 0, which leaves a non-zero sum unchanged.
+                                    if (ih < 0 || ih >= s.in_h || iw < 0 || iw >= s.in_w) continue;
+                                    const int ci = (o / Og) * Cg + c2;
+                                    const float xv = x[((size_t(n) * size_t(s.in_channels) + size_t(ci)) * size_t(s.in_h) +
+                                                        size_t(ih)) * size_t(s.in_w) + size_t(iw)];
+                                    const float wv = w[((size_t(o) * size_t(Cg) + size_t(c2)) * size_t(s.kernel_h) +
+                                                        size_t(kh)) * size_t(s.kernel_w) + size_t(kw)];
+                                    acc += wv * xv;
+                                }
+                        plain[((size_t(n) * size_t(s.out_channels) + size_t(o)) * size_t(s.out_h) + size_t(oy)) *
+                                  size_t(s.out_w) + size_t(ox)] = acc;
+                    }
+        conv2d_f32(s, x.data(), pack_conv2d_f32(s, w.data()), bias.data(), out.data());
+        size_t differ = 0;
+        for (size_t i = 0; i < out.size(); ++i) differ += std::memcmp(&out[i], &plain[i], sizeof(float)) != 0;
+        BOOST_TEST(differ == 0u, describe(s) << ": " << differ << " outputs differ from the ordered loop");
+    }
+}
+
+// Max pooling's fast paths (every window inside the input; 2x2 stride 2) keep the generic rule:
+// the first tap starts the maximum, a later tap replaces it only if greater (so a NaN first tap
+// stays, a later NaN is skipped).
+BOOST_AUTO_TEST_CASE(max_pool_fast_paths_keep_the_first_tap_and_greater_than_rule) {
+    std::mt19937 rng(4);
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    auto pattrs = [](int k, int s, int pad, int dil) {
+        Pool2DAttrs a;
+        a.kernel_h = a.kernel_w = k;
+        a.stride_h = a.stride_w = s;
+        a.pad_top = a.pad_left = a.pad_bottom = a.pad_right = pad;
+        a.dilation_h = a.dilation_w = dil;
+        return a;
+    };
+    for (const Pool2DAttrs& a : {pattrs(2, 2, 0, 1), pattrs(3, 2, 0, 1), pattrs(3, 1, 0, 2), pattrs(2, 2, 1, 1),
+                                 pattrs(3, 3, 1, 1)}) {
+        const Pool2DShape s = pool2d_shape(2, 3, 13, 12, a);
+        std::vector<float> x(s.x_size()), y(s.y_size());
+        for (size_t i = 0; i < x.size(); ++i) x[i] = i % 17 == 0 ? std::nanf("") : (i % 23 == 0 ? -0.0f : d(rng));
+        max_pool2d(s, x.data(), y.data());
+        size_t differ = 0, i = 0;
+        for (int p = 0; p < s.batch * s.channels; ++p)
+            for (int oy = 0; oy < s.out_h; ++oy)
+                for (int ox = 0; ox < s.out_w; ++ox, ++i) {
+                    float best = 0.0f;
+                    bool any = false;
+                    for (int kh = 0; kh < a.kernel_h; ++kh)
+                        for (int kw = 0; kw < a.kernel_w; ++kw) {
+                            const int ih = oy * a.stride_h - a.pad_top + kh * a.dilation_h;
+                            const int iw = ox * a.stride_w - a.pad_left + kw * a.dilation_w;
+                            if (ih < 0 || ih >= s.in_h || iw < 0 || iw >= s.in_w) continue;
+                            const float v = x[(size_t(p) * size_t(s.in_h) + size_t(ih)) * size_t(s.in_w) + size_t(iw)];
+                            if (!any || v > best) best = v;
+                            any = true;
+                        }
+                    differ += std::memcmp(&best, &y[i], sizeof(float)) != 0;
+                }
+        BOOST_TEST(differ == 0u, "kernel " << a.kernel_h << " stride " << a.stride_h << " pad " << a.pad_top << ": "
+                                           << differ << " outputs differ");
+    }
 }
 
 BOOST_AUTO_TEST_CASE(quantized_average_rounds_half_to_even_with_the_zero_point_applied_first) {

@@ -1,0 +1,81 @@
+#include "quant/gemm_f32.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "quant/gemm_f32_kernels.hpp"
+
+namespace stacklab::quant {
+namespace {
+
+void check(const float* A, size_t lda, const float* B, size_t ldb, const float* C, size_t ldc, int M, int N, int K) {
+    if (M < 0 || N < 0 || K < 0)
+        throw std::invalid_argument("gemm_f32_acc: negative size M " + std::to_string(M) + ", N " + std::to_string(N) +
+                                    ", K " + std::to_string(K));
+    if (lda < size_t(K) || ldb < size_t(N) || ldc < size_t(N))
+        throw std::invalid_argument("gemm_f32_acc: a leading dimension is shorter than its row (lda " +
+                                    std::to_string(lda) + ", ldb " + std::to_string(ldb) + ", ldc " +
+                                    std::to_string(ldc) + " for K " + std::to_string(K) + ", N " + std::to_string(N) + ")");
+    if (M > 0 && N > 0 && (!C || (K > 0 && (!A || !B)))) throw std::invalid_argument("gemm_f32_acc: null matrix");
+}
+
+// The scalar loop on a sub-block: rows [m0, m1) x columns [n0, n1).
+void block_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int m0, int m1, int n0,
+               int n1, int K) {
+    for (int m = m0; m < m1; ++m) {
+        float* c = C + size_t(m) * ldc;
+        const float* a = A + size_t(m) * lda;
+        for (int k = 0; k < K; ++k) {
+            const float av = a[k];
+            const float* b = B + size_t(k) * ldb;
+            for (int n = n0; n < n1; ++n) c[n] += av * b[n];
+        }
+    }
+}
+
+// Column strips of `cols` (B's strip stays in cache across the row tiles), row tiles of `rows`.
+template <class Tile>
+void tiled(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K, int rows,
+           int cols, Tile tile) {
+    const int full = N - N % cols;
+    for (int n0 = 0; n0 < full; n0 += cols)
+        for (int m0 = 0; m0 < M; m0 += rows)
+            tile(std::min(rows, M - m0), A + size_t(m0) * lda, lda, B + n0, ldb, C + size_t(m0) * ldc + n0, ldc, K);
+    if (full < N) block_ref(A, lda, B, ldb, C, ldc, 0, M, full, N, K);
+}
+
+}  // namespace
+
+void gemm_f32_acc_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N,
+                      int K) {
+    check(A, lda, B, ldb, C, ldc, M, N, K);
+    block_ref(A, lda, B, ldb, C, ldc, 0, M, 0, N, K);
+}
+
+void gemm_f32_acc(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
+                  Isa isa) {
+    check(A, lda, B, ldb, C, ldc, M, N, K);
+    bool available = false;
+    for (Isa i : available_isas()) available |= i == isa;
+    if (!available) throw std::invalid_argument(std::string("gemm_f32_acc: isa ") + isa_name(isa) +
+                                                " is not available in this build or on this machine");
+    if (M == 0 || N == 0 || K == 0) return;
+    switch (isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+        case Isa::avx2:
+        case Isa::avx512vnni:  // every AVX-512 CPU has AVX2; 512-bit lanes gain nothing on Zen 4
+            return tiled(A, lda, B, ldb, C, ldc, M, N, K, detail::kF32TileRowsAvx2, detail::kF32TileColsAvx2,
+                         detail::f32_tile_avx2);
+#endif
+#if defined(__wasm_simd128__)
+        case Isa::wasm_simd128:
+            return tiled(A, lda, B, ldb, C, ldc, M, N, K, detail::kF32TileRowsWasm, detail::kF32TileColsWasm,
+                         detail::f32_tile_wasm);
+#endif
+        default:
+            return block_ref(A, lda, B, ldb, C, ldc, 0, M, 0, N, K);
+    }
+}
+
+}  // namespace stacklab::quant

@@ -1,0 +1,68 @@
+// gemm_f32_acc on every ISA of this build against the plain ordered loop, bit for bit: edge tiles
+// (M and N not multiples of the register tile), padded leading dimensions, K = 0, and values
+// whose sums lose low bits (so a reordered or fused sum would show).
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include <boost/test/unit_test.hpp>
+
+#include "quant/gemm_f32.hpp"
+
+using namespace stacklab::quant;
+
+BOOST_AUTO_TEST_SUITE(quant_gemm_f32)
+
+BOOST_AUTO_TEST_CASE(every_isa_gives_the_bits_of_the_plain_ordered_loop) {
+    struct Shape {
+        int M, N, K, pad;
+    };
+    const std::vector<Shape> shapes = {{1, 1, 1, 0},   {1, 16, 9, 0},  {6, 16, 144, 0}, {7, 17, 33, 3},
+                                       {13, 40, 64, 1}, {5, 8, 1, 0},   {32, 256, 144, 0}, {3, 5, 0, 2},
+                                       {64, 10, 128, 0}, {2, 100, 257, 5}};
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    for (const Shape& sh : shapes) {
+        const size_t lda = size_t(sh.K + sh.pad), ldb = size_t(sh.N + sh.pad), ldc = size_t(sh.N + sh.pad);
+        std::vector<float> A(size_t(sh.M) * lda), B(size_t(std::max(sh.K, 1)) * ldb), C0(size_t(sh.M) * ldc);
+        // Mixed magnitudes: products of 1e3 and 1e-3 terms make each addition round.
+        for (size_t i = 0; i < A.size(); ++i) A[i] = d(rng) * (i % 3 == 0 ? 1e3f : 1.0f);
+        for (size_t i = 0; i < B.size(); ++i) B[i] = d(rng) * (i % 5 == 0 ? 1e-3f : 1.0f);
+        for (auto& v : C0) v = d(rng);
+        std::vector<float> plain = C0;
+        for (int m = 0; m < sh.M; ++m)
+            for (int n = 0; n < sh.N; ++n) {
+                float c = plain[size_t(m) * ldc + size_t(n)];
+                for (int k = 0; k < sh.K; ++k) c += A[size_t(m) * lda + size_t(k)] * B[size_t(k) * ldb + size_t(n)];
+                plain[size_t(m) * ldc + size_t(n)] = c;
+            }
+        std::vector<float> ref = C0;
+        gemm_f32_acc_ref(A.data(), lda, B.data(), ldb, ref.data(), ldc, sh.M, sh.N, sh.K);
+        BOOST_TEST(std::memcmp(ref.data(), plain.data(), ref.size() * sizeof(float)) == 0);
+        for (Isa isa : available_isas()) {
+            std::vector<float> c = C0;
+            gemm_f32_acc(A.data(), lda, B.data(), ldb, c.data(), ldc, sh.M, sh.N, sh.K, isa);
+            size_t differ = 0;
+            for (size_t i = 0; i < c.size(); ++i) differ += std::memcmp(&c[i], &plain[i], sizeof(float)) != 0;
+            BOOST_TEST(differ == 0u, isa_name(isa) << " " << sh.M << "x" << sh.N << "x" << sh.K << ": " << differ
+                                                   << " values differ (padding included)");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(bad_sizes_are_refused_with_the_reason) {
+    float a = 1, b = 1, c = 0;
+    auto message = [&](auto call) {
+        try {
+            call();
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    BOOST_TEST(message([&] { gemm_f32_acc(&a, 1, &b, 1, &c, 1, -1, 1, 1); }).find("negative size") != std::string::npos);
+    BOOST_TEST(message([&] { gemm_f32_acc(&a, 1, &b, 1, &c, 1, 1, 2, 2); }).find("leading dimension") != std::string::npos);
+    BOOST_TEST(message([&] { gemm_f32_acc(nullptr, 1, &b, 1, &c, 1, 1, 1, 1); }).find("null") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
