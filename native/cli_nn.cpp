@@ -30,10 +30,13 @@ namespace {
 // Fraction of the set's images whose first largest logit is the label, with the fast executor.
 double accuracy_of(const nn::Graph& g, const nn::ImageSet& set) {
     const nn::Plan plan = nn::prepare(g, nn::Kernels::fast);
+    nn::Workspace ws;
+    nn::RunOptions ro;
+    ro.workspace = &ws;
     int64_t correct = 0;
     for (int64_t first = 0; first < set.count; first += 256) {
         const int64_t m = std::min<int64_t>(256, set.count - first);
-        const nn::RunResult r = nn::run(plan, {nn::image_batch(set, first, m)});
+        const nn::RunResult r = nn::run(plan, {nn::image_batch(set, first, m)}, ro);
         const auto& y = r.outputs[0];
         const int64_t classes = y.dims[1];
         for (int64_t i = 0; i < m; ++i) {
@@ -306,13 +309,16 @@ int cmd_eval(const Args& a) {
         throw InputError(model_path + ": eval needs a model with one input and one output, not " +
                          std::to_string(g.inputs.size()) + " and " + std::to_string(g.outputs.size()));
     const nn::Plan plan = nn::prepare(g, kernels);
+    nn::Workspace ws;
+    nn::RunOptions ro;
+    ro.workspace = &ws;
     std::vector<double> node_ms(g.nodes.size(), 0.0);
     int64_t correct = 0;
     double total_ms = 0.0;
     std::vector<int> predictions;
     for (int64_t first = 0; first < n; first += batch) {
         const int64_t m = std::min<int64_t>(batch, n - first);
-        const nn::RunResult r = nn::run(plan, {nn::image_batch(set, first, m)});
+        const nn::RunResult r = nn::run(plan, {nn::image_batch(set, first, m)}, ro);
         const auto& y = r.outputs[0];
         if (y.dtype != nn::onnx::DataType::FLOAT || y.dims.size() != 2 || y.dims[0] != m || y.dims[1] < 1)
             throw InputError(model_path + ": the output is " + nn::onnx::dtype_name(y.dtype) + " " + nn::shape_text(y.dims) +

@@ -22,6 +22,7 @@ struct ModelsWork {
     // Graphs live behind unique_ptr: a Plan keeps a pointer to its graph.
     std::unique_ptr<nn::Graph> fp32_graph, quant_graph;
     nn::Plan fp32_plan, quant_plan;
+    nn::Workspace workspace;  // recycled between the evaluation's batches (frames)
 };
 
 namespace {
@@ -118,8 +119,10 @@ void step(ModelsPanelReport& r) {
     } else if (r.stage == "eval") {
         const int64_t first = r.evaluated, m = std::min(kModelsBatch, r.n - first);
         const nn::onnx::Tensor x = nn::image_batch(*w.test, first, m);
-        const nn::RunResult fp = nn::run(w.fp32_plan, {x});
-        const nn::RunResult q = nn::run(w.quant_plan, {x});
+        nn::RunOptions ro;
+        ro.workspace = &w.workspace;
+        const nn::RunResult fp = nn::run(w.fp32_plan, {x}, ro);
+        const nn::RunResult q = nn::run(w.quant_plan, {x}, ro);
         predict(fp.outputs[0], m, r.fp32_predictions, r.classes);
         predict(q.outputs[0], m, r.predictions, r.classes);
         if (first == 0) {

@@ -66,11 +66,14 @@ void argmax_rows(const nn::onnx::Tensor& y, int64_t m, std::vector<int>& out) {
 
 std::vector<int> classify_set(const nn::Graph& g, const nn::ImageSet& set) {
     const nn::Plan plan = nn::prepare(g, nn::Kernels::fast);
+    nn::Workspace ws;
+    nn::RunOptions ro;
+    ro.workspace = &ws;
     std::vector<int> out;
     const int64_t batch = 64;
     for (int64_t first = 0; first < set.count; first += batch) {
         const int64_t m = std::min(batch, set.count - first);
-        argmax_rows(nn::run(plan, {nn::image_batch(set, first, m)}).outputs.at(0), m, out);
+        argmax_rows(nn::run(plan, {nn::image_batch(set, first, m)}, ro).outputs.at(0), m, out);
     }
     return out;
 }

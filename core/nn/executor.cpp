@@ -6,9 +6,11 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "nn/reference_ops.hpp"
 #include "quant/activations.hpp"
 #include "quant/conv.hpp"
 #include "quant/elementary.hpp"
+#include "quant/gemm_f32.hpp"
 #include "quant/norm.hpp"
 #include "quant/softmax.hpp"
 
@@ -20,6 +22,7 @@ using onnx::Tensor;
 enum class FastKind {
     conv_f32, gemm_f32, matmul_f32, batch_norm, layer_norm, activation, erf, softmax, relu, add, mul,
     max_pool, average_pool, global_average_pool, matmul_integer, conv_integer, quantize, dequantize, conv_qdq, gemm_qdq,
+    view, transpose,
 };
 
 struct PreparedNode {
@@ -46,6 +49,12 @@ struct PreparedNode {
     quant::Pool2DAttrs pool;
     // quantize / dequantize: per-tensor parameters; is_signed says int8 (else uint8)
     quant::QuantParams qparams;
+    // view (Flatten, Reshape with a constant shape): the same bytes under new dimensions
+    bool view_flatten = false, view_allowzero = false;
+    int64_t view_axis = 1;
+    std::vector<int64_t> view_shape;
+    // transpose: the permutation (output axis d reads input axis perm[d])
+    std::vector<int64_t> perm;
 };
 
 namespace {
@@ -71,6 +80,8 @@ const char* fast_kind_name(FastKind k) {
         case FastKind::quantize: return "quantize_per_tensor";
         case FastKind::dequantize: return "dequantize_per_tensor";
         case FastKind::conv_qdq: return "conv2d_int8 (QDQ)";
+        case FastKind::view: return "view";
+        case FastKind::transpose: return "transpose";
         case FastKind::gemm_qdq: return "gemm_int8 (QDQ)";
     }
     return "?";
@@ -430,6 +441,34 @@ std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const Constants& cons
             if (!is_float(x)) return nullptr;
             p->kind = FastKind::relu;
             return p;
+        case OpType::Transpose: {
+            // Any permutation of a known rank; the reference checks and reports bad ones.
+            std::vector<int64_t> perm(rank);
+            for (size_t i = 0; i < rank; ++i) perm[i] = int64_t(rank - 1 - i);
+            perm = iattrs(n, "perm", perm);
+            std::vector<bool> seen(rank, false);
+            if (perm.size() != rank || rank == 0) return nullptr;
+            for (int64_t a : perm) {
+                if (a < 0 || a >= int64_t(rank) || seen[size_t(a)]) return nullptr;
+                seen[size_t(a)] = true;
+            }
+            p->kind = FastKind::transpose;
+            p->perm = std::move(perm);
+            return p;
+        }
+        case OpType::Flatten:
+            p->kind = FastKind::view;
+            p->view_flatten = true;
+            p->view_axis = iattr(n, "axis", 1);
+            return p;
+        case OpType::Reshape: {
+            const Tensor* shape = input_const(consts, n, 1);
+            if (!shape || shape->dtype != DataType::INT64 || shape->dims.size() != 1) return nullptr;
+            p->kind = FastKind::view;
+            p->view_shape = shape->to_vector<int64_t>();
+            p->view_allowzero = n.opset >= 14 && iattr(n, "allowzero", 0) != 0;
+            return p;
+        }
         case OpType::QuantizeLinear:
         case OpType::DequantizeLinear: {
             // Per-tensor int8 / uint8 only (QDQ activations); per-axis, blocked and other types
@@ -475,11 +514,11 @@ std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const Constants& cons
     }
 }
 
-Tensor new_tensor(DataType dt, std::vector<int64_t> dims) {
+Tensor new_tensor(Workspace& ws, DataType dt, std::vector<int64_t> dims) {
     Tensor t;
     t.dtype = dt;
     t.dims = std::move(dims);
-    t.data.assign(static_cast<size_t>(t.numel()) * onnx::element_size(dt), 0);
+    t.data = ws.take(static_cast<size_t>(t.numel()) * onnx::element_size(dt));
     return t;
 }
 
@@ -495,7 +534,8 @@ int to_int(const GraphNode& n, int64_t v, const char* what) {
 }
 
 // y = a op b for float tensors with numpy broadcasting.
-Tensor binary_f32(const GraphNode& n, const Tensor& a, const Tensor& b, bool add) {
+// own: a's tensor when it may be overwritten (see run_fast); used when the output has a's shape.
+Tensor binary_f32(Workspace& ws, const GraphNode& n, const Tensor& a, const Tensor& b, bool add, Tensor* own) {
     const size_t r = std::max(a.dims.size(), b.dims.size());
     std::vector<int64_t> out(r), sa(r, 0), sb(r, 0);
     int64_t stride_a = 1, stride_b = 1;
@@ -512,7 +552,18 @@ Tensor binary_f32(const GraphNode& n, const Tensor& a, const Tensor& b, bool add
         stride_a *= da;
         stride_b *= db;
     }
-    Tensor y = new_tensor(DataType::FLOAT, out);
+    if (own && a.dims == b.dims) {  // in place: y[i] = a[i] op b[i] into a's buffer
+        Tensor y = std::move(*own);
+        float* py = data_of<float>(y);
+        const float* pb = b.as<float>();
+        const size_t total = static_cast<size_t>(y.numel());
+        if (add)
+            for (size_t i = 0; i < total; ++i) py[i] = py[i] + pb[i];
+        else
+            for (size_t i = 0; i < total; ++i) py[i] = py[i] * pb[i];
+        return y;
+    }
+    Tensor y = new_tensor(ws, DataType::FLOAT, out);
     const float* pa = a.as<float>();
     const float* pb = b.as<float>();
     float* py = data_of<float>(y);
@@ -558,7 +609,9 @@ void quantize_per_tensor(const float* x, size_t n, float scale, int32_t z, int32
     }
 }
 
-Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<const Tensor*>& in) {
+// own: input 0's tensor when this node is its last reader (run() owns it); a node that writes a
+// result of the same size and type may take its buffer instead of a new one (in place).
+Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const std::vector<const Tensor*>& in, Tensor* own) {
     const Tensor& x = *in[0];
     const size_t count = static_cast<size_t>(x.numel());
     switch (p.kind) {
@@ -575,17 +628,17 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
                 throw NodeError(n.proto, n.opset, e.what(), false);
             }
             if (p.kind == FastKind::conv_f32) {
-                Tensor y = new_tensor(DataType::FLOAT, {s.batch, s.out_channels, s.out_h, s.out_w});
+                Tensor y = new_tensor(ws, DataType::FLOAT, {s.batch, s.out_channels, s.out_h, s.out_w});
                 quant::conv2d_f32(s, x.as<float>(), p.conv_f32, p.bias.empty() ? nullptr : p.bias.data(), data_of<float>(y));
                 return y;
             }
-            Tensor y = new_tensor(DataType::INT32, {s.batch, s.out_channels, s.out_h, s.out_w});
+            Tensor y = new_tensor(ws, DataType::INT32, {s.batch, s.out_channels, s.out_h, s.out_w});
             if (x.dtype == DataType::UINT8)
                 quant::conv2d_u8s8_s32(s, x.as<uint8_t>(), p.x_zero_point, p.conv_int, nullptr, data_of<int32_t>(y));
             else
                 quant::conv2d_s8s8_s32(s, x.as<int8_t>(), p.x_zero_point, p.conv_int, nullptr, data_of<int32_t>(y));
             if (p.kind == FastKind::conv_integer) return y;
-            Tensor f = new_tensor(DataType::FLOAT, y.dims);
+            Tensor f = new_tensor(ws, DataType::FLOAT, y.dims);
             const int32_t* acc = y.as<int32_t>();
             float* pf = data_of<float>(f);
             const size_t plane = size_t(s.out_h) * size_t(s.out_w);
@@ -606,7 +659,7 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
             dims.back() = p.N;
             const int64_t M = p.K ? static_cast<int64_t>(count) / p.K : 0;
             if (p.kind == FastKind::gemm_qdq) {
-                Tensor acc = new_tensor(DataType::INT32, dims);
+                Tensor acc = new_tensor(ws, DataType::INT32, dims);
                 if (M > (int64_t{1} << 30)) throw NodeError(n.proto, n.opset, "too many rows", true);
                 if (M > 0) {
                     if (x.dtype == DataType::UINT8)
@@ -616,7 +669,7 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
                         quant::gemm_s8s8_s32(x.as<int8_t>(), int(M), int(p.K), p.x_zero_point, p.packed_b,
                                              data_of<int32_t>(acc), int(p.N));
                 }
-                Tensor y = new_tensor(DataType::FLOAT, dims);
+                Tensor y = new_tensor(ws, DataType::FLOAT, dims);
                 const int32_t* a = acc.as<int32_t>();
                 float* py = data_of<float>(y);
                 for (int64_t i = 0; i < M; ++i)
@@ -625,7 +678,7 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
                 return y;
             }
             if (p.kind == FastKind::matmul_integer) {
-                Tensor y = new_tensor(DataType::INT32, dims);
+                Tensor y = new_tensor(ws, DataType::INT32, dims);
                 if (M > 0) {
                     if (M > (int64_t{1} << 30)) throw NodeError(n.proto, n.opset, "too many rows", true);
                     if (x.dtype == DataType::UINT8)
@@ -637,7 +690,7 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
                 }
                 return y;
             }
-            Tensor y = new_tensor(DataType::FLOAT, dims);
+            Tensor y = new_tensor(ws, DataType::FLOAT, dims);
             gemm_f32(x.as<float>(), p.b.data(), p.bias.empty() ? nullptr : p.bias.data(), data_of<float>(y), M, p.K, p.N);
             return y;
         }
@@ -646,7 +699,7 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
             if (x.dims.size() < 2 || x.dims[1] != C)
                 throw NodeError(n.proto, n.opset, "X " + shape_text(x.dims) + " does not have " + std::to_string(C) +
                                                       " channels", false);
-            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
             const size_t plane = count / static_cast<size_t>(std::max<int64_t>(1, x.dims[0] * C));
             const float* px = x.as<float>();
             float* py = data_of<float>(y);
@@ -658,30 +711,30 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
             const size_t cols = p.scale.size();
             if (x.dims.empty() || x.dims.back() != int64_t(cols))
                 throw NodeError(n.proto, n.opset, "X " + shape_text(x.dims) + " does not end in " + std::to_string(cols), false);
-            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
             quant::layer_norm(x.as<float>(), count / cols, cols, p.scale.data(), p.shift.empty() ? nullptr : p.shift.data(),
                               p.epsilon, data_of<float>(y));
             return y;
         }
         case FastKind::activation: {
-            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
             quant::activation(p.act, x.as<float>(), count, data_of<float>(y));
             return y;
         }
         case FastKind::erf: {
-            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
             for (size_t i = 0; i < count; ++i) data_of<float>(y)[i] = quant::fast_erf(x.as<float>()[i]);
             return y;
         }
         case FastKind::softmax: {
-            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
             const size_t cols = static_cast<size_t>(x.dims.back());
             if (cols > 0) quant::softmax(x.as<float>(), count / cols, cols, 1.0f, data_of<float>(y));
             return y;
         }
         case FastKind::quantize: {
             const quant::QuantParams& q = p.qparams;
-            Tensor y = new_tensor(q.is_signed ? DataType::INT8 : DataType::UINT8, x.dims);
+            Tensor y = new_tensor(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, x.dims);
             const float* px = x.as<float>();
             const float s = q.scale[0];
             const int32_t z = q.zero_point[0], lo = quant::qmin(q.is_signed), hi = quant::qmax(q.is_signed);
@@ -692,7 +745,7 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
         case FastKind::dequantize: {
             const float s = p.qparams.scale[0];
             const int32_t z = p.qparams.zero_point[0];
-            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
             float* py = data_of<float>(y);
             if (p.qparams.is_signed) {
                 const int8_t* px = x.as<int8_t>();
@@ -703,8 +756,64 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
             }
             return y;
         }
+        case FastKind::view: {
+            std::vector<int64_t> dims = p.view_flatten ? flatten_dims(x.dims, p.view_axis)
+                                                       : reshape_dims(x.dims, p.view_shape, p.view_allowzero, x.numel());
+            if (own) {  // x is no longer valid after the move
+                Tensor y = std::move(*own);
+                y.dims = std::move(dims);
+                return y;
+            }
+            Tensor y = new_tensor(ws, x.dtype, std::move(dims));
+            std::copy(x.data.begin(), x.data.end(), y.data.begin());
+            return y;
+        }
+        case FastKind::transpose: {
+            // Walk the output in order; the innermost output axis reads the input at a fixed stride.
+            const size_t r = x.dims.size();
+            if (r != p.perm.size())
+                throw NodeError(n.proto, n.opset, "X " + shape_text(x.dims) + " does not have rank " +
+                                                      std::to_string(p.perm.size()), false);
+            std::vector<int64_t> in_stride(r, 1), out(r), stride(r);
+            for (size_t d = r; d-- > 1;) in_stride[d - 1] = in_stride[d] * x.dims[d];
+            for (size_t d = 0; d < r; ++d) {
+                out[d] = x.dims[size_t(p.perm[d])];
+                stride[d] = in_stride[size_t(p.perm[d])];
+            }
+            Tensor y = new_tensor(ws, x.dtype, out);
+            const size_t es = onnx::element_size(x.dtype);
+            if (y.numel() == 0) return y;
+            const int64_t inner = out[r - 1], step = stride[r - 1];
+            std::vector<int64_t> pos(r, 0);
+            int64_t src = 0;
+            uint8_t* dst = y.data.data();
+            const uint8_t* base = x.data.data();
+            for (int64_t row = 0, rows = y.numel() / inner; row < rows; ++row) {
+                if (es == 4) {
+                    const float* xs = reinterpret_cast<const float*>(base) + src;
+                    float* ys = reinterpret_cast<float*>(dst);
+                    for (int64_t j = 0; j < inner; ++j) ys[j] = xs[j * step];
+                } else {
+                    for (int64_t j = 0; j < inner; ++j) std::memcpy(dst + size_t(j) * es, base + size_t(src + j * step) * es, es);
+                }
+                dst += size_t(inner) * es;
+                for (size_t d = r - 1; d-- > 0;) {  // next row: advance the outer axes like an odometer
+                    src += stride[d];
+                    if (++pos[d] < out[d]) break;
+                    src -= stride[d] * pos[d];
+                    pos[d] = 0;
+                }
+            }
+            return y;
+        }
         case FastKind::relu: {
-            Tensor y = new_tensor(DataType::FLOAT, x.dims);
+            if (own) {
+                Tensor y = std::move(*own);
+                float* py = data_of<float>(y);
+                for (size_t i = 0; i < count; ++i) py[i] = py[i] < 0.0f ? 0.0f : py[i];  // NaN stays NaN
+                return y;
+            }
+            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
             const float* px = x.as<float>();
             float* py = data_of<float>(y);
             for (size_t i = 0; i < count; ++i) py[i] = px[i] < 0.0f ? 0.0f : px[i];  // NaN stays NaN
@@ -712,7 +821,7 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
         }
         case FastKind::add:
         case FastKind::mul:
-            return binary_f32(n, x, *in[1], p.kind == FastKind::add);
+            return binary_f32(ws, n, x, *in[1], p.kind == FastKind::add, own);
         case FastKind::max_pool:
         case FastKind::average_pool:
         case FastKind::global_average_pool: {
@@ -720,7 +829,7 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
             const int N = to_int(n, x.dims[0], "batch"), C = to_int(n, x.dims[1], "channels"),
                       H = to_int(n, x.dims[2], "height"), W = to_int(n, x.dims[3], "width");
             if (p.kind == FastKind::global_average_pool) {
-                Tensor y = new_tensor(DataType::FLOAT, {N, C, 1, 1});
+                Tensor y = new_tensor(ws, DataType::FLOAT, {N, C, 1, 1});
                 quant::global_average_pool2d(N, C, H, W, x.as<float>(), data_of<float>(y));
                 return y;
             }
@@ -730,7 +839,7 @@ Tensor run_fast(const PreparedNode& p, const GraphNode& n, const std::vector<con
             } catch (const std::invalid_argument& e) {
                 throw NodeError(n.proto, n.opset, e.what(), false);
             }
-            Tensor y = new_tensor(DataType::FLOAT, {N, C, s.out_h, s.out_w});
+            Tensor y = new_tensor(ws, DataType::FLOAT, {N, C, s.out_h, s.out_w});
             if (p.kind == FastKind::max_pool)
                 quant::max_pool2d(s, x.as<float>(), data_of<float>(y));
             else
@@ -760,27 +869,47 @@ void check_binding(const TensorInfo& info, const Tensor& t, size_t i) {
 
 }  // namespace
 
+std::vector<uint8_t> Workspace::take(size_t bytes) {
+    size_t best = free.size();
+    for (size_t i = 0; i < free.size(); ++i)
+        if (free[i].capacity() >= bytes && (best == free.size() || free[i].capacity() < free[best].capacity())) best = i;
+    std::vector<uint8_t> b;
+    if (best < free.size()) {
+        b = std::move(free[best]);
+        free[best] = std::move(free.back());
+        free.pop_back();
+    }
+    b.assign(bytes, 0);
+    return b;
+}
+
+void Workspace::give(std::vector<uint8_t>&& buffer) {
+    if (buffer.capacity() == 0) return;
+    if (free.size() >= max_buffers) {  // keep the larger ones
+        auto smallest = std::min_element(free.begin(), free.end(), [](const auto& a, const auto& b) {
+            return a.capacity() < b.capacity();
+        });
+        if (smallest->capacity() >= buffer.capacity()) return;
+        *smallest = std::move(buffer);
+        return;
+    }
+    free.push_back(std::move(buffer));
+}
+
 const char* kernels_name(Kernels k) { return k == Kernels::reference ? "reference" : "fast"; }
 
 void gemm_f32(const float* A, const float* B, const float* bias, float* C, int64_t M, int64_t K, int64_t N) {
-    // Column blocks keep one output row segment and the matching panel of B in cache; within a
-    // block each output still sums its products in k order, so the blocking never changes a result.
-    constexpr int64_t kBlockN = 256;
-    for (int64_t n0 = 0; n0 < N; n0 += kBlockN) {
-        const int64_t n1 = std::min(N, n0 + kBlockN);
-        for (int64_t m = 0; m < M; ++m) {
-            float* c = C + m * N;
-            for (int64_t j = n0; j < n1; ++j) c[j] = 0.0f;
-            const float* a = A + m * K;
-            for (int64_t k = 0; k < K; ++k) {
-                const float av = a[k];
-                const float* b = B + k * N;
-                for (int64_t j = n0; j < n1; ++j) c[j] += av * b[j];
-            }
-            if (bias)
-                for (int64_t j = n0; j < n1; ++j) c[j] += bias[j];
-        }
-    }
+    // quant::gemm_f32_acc sums each output's products in k order (multiply, then add) from zero, in
+    // register tiles; the bias is added last. Row blocks keep the int arguments in range.
+    if (K > INT32_MAX || N > INT32_MAX) throw std::invalid_argument("gemm_f32: K or N exceeds the int range");
+    std::fill_n(C, size_t(M) * size_t(N), 0.0f);
+    constexpr int64_t kRowBlock = int64_t(1) << 20;
+    for (int64_t m0 = 0; m0 < M; m0 += kRowBlock)
+        quant::gemm_f32_acc(A + m0 * K, size_t(K), B, size_t(N), C + m0 * N, size_t(N), int(std::min(kRowBlock, M - m0)),
+                            int(N), int(K));
+    if (bias)
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t j = 0; j < N; ++j) C[m * N + j] += bias[j];
 }
 
 Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
@@ -858,6 +987,8 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
     });
 
+    Workspace local;
+    Workspace& ws = options.workspace ? *options.workspace : local;
     std::vector<Tensor> values(g.tensors.size());
     std::vector<const Tensor*> bound(g.tensors.size(), nullptr);
     for (size_t t = 0; t < g.tensors.size(); ++t)
@@ -865,9 +996,13 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
     for (size_t i = 0; i < inputs.size(); ++i) {
         const size_t t = static_cast<size_t>(g.inputs[i]);
         check_binding(g.tensors[t], inputs[i], i);
-        values[t] = inputs[i];
-        values[t].name = g.tensors[t].name;
-        bound[t] = &values[t];
+        if (options.keep_activations) {  // the activations hold a copy; otherwise read the caller's
+            values[t] = inputs[i];
+            values[t].name = g.tensors[t].name;
+            bound[t] = &values[t];
+        } else {
+            bound[t] = &inputs[i];
+        }
     }
     // The last node that reads each tensor, so intermediates are freed as soon as possible.
     std::vector<int> last_use(g.tensors.size(), -1);
@@ -897,6 +1032,14 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
             in.push_back(t >= 0 ? bound[static_cast<size_t>(t)] : nullptr);
         }
 
+        // Input 0 is owned here and read for the last time: the kernel may reuse its buffer.
+        Tensor* own = nullptr;
+        if (!options.keep_activations && x_source < 0 && !n.inputs.empty() && n.inputs[0] >= 0) {
+            const size_t t = static_cast<size_t>(n.inputs[0]);
+            if (last_use[t] == int(k) && bound[t] == &values[t] &&
+                std::count(n.inputs.begin(), n.inputs.end(), n.inputs[0]) == 1)
+                own = &values[t];
+        }
         const double t0 = clock();
         std::vector<Tensor> out;
         const bool overridden = options.node_override && options.node_override(n, in, out);
@@ -906,7 +1049,7 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
                                 " outputs for " + std::to_string(n.outputs.size()), false);
         } else if (plan.nodes[k]) {
             try {
-                out.push_back(run_fast(*plan.nodes[k], n, in));
+                out.push_back(run_fast(ws, *plan.nodes[k], n, in, own));
             } catch (const NodeError&) {
                 throw;
             } catch (const std::exception& e) {
@@ -928,6 +1071,7 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
             for (int t : n.inputs)
                 if (t >= 0 && last_use[static_cast<size_t>(t)] == int(k) && g.tensors[static_cast<size_t>(t)].initializer < 0 &&
                     bound[static_cast<size_t>(t)] == &values[static_cast<size_t>(t)]) {
+                    ws.give(std::move(values[static_cast<size_t>(t)].data));
                     values[static_cast<size_t>(t)] = Tensor();
                     bound[static_cast<size_t>(t)] = nullptr;
                 }
@@ -935,7 +1079,11 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
     for (int t : g.outputs) {
         const Tensor* v = bound[static_cast<size_t>(t)];
         if (!v) throw std::invalid_argument("run: graph output '" + g.tensors[static_cast<size_t>(t)].name + "' has no value");
-        result.outputs.push_back(*v);
+        // The last use of an output computed here moves it (an output listed twice, or kept among
+        // the activations, is copied).
+        const bool movable = !options.keep_activations && v == &values[static_cast<size_t>(t)] &&
+                             std::count(g.outputs.begin(), g.outputs.end(), t) == 1;
+        result.outputs.push_back(movable ? std::move(values[static_cast<size_t>(t)]) : *v);
         result.outputs.back().name = g.tensors[static_cast<size_t>(t)].name;
     }
     if (options.keep_activations) result.activations = std::move(values);

@@ -372,8 +372,10 @@ std::map<std::string, ActParams> calibrate(const onnx::Model& model, const std::
     for (const std::string& t : tensors) index.push_back(g.find(t));
     std::vector<quant::MinMaxState> ranges(tensors.size());
     std::vector<std::vector<float>> values(tensors.size());
+    Workspace ws;
     RunOptions ro;
     ro.keep_activations = true;
+    ro.workspace = &ws;
     for (const Tensor& batch : calibration) {
         const RunResult r = run(plan, {batch}, ro);
         for (size_t i = 0; i < tensors.size(); ++i) {
@@ -474,8 +476,11 @@ onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layer
 
 std::vector<Tensor> first_outputs(const Graph& g, const std::vector<Tensor>& inputs) {
     const Plan plan = prepare(g, Kernels::fast);
+    Workspace ws;
+    RunOptions ro;
+    ro.workspace = &ws;
     std::vector<Tensor> out;
-    for (const Tensor& x : inputs) out.push_back(run(plan, {x}).outputs.at(0));
+    for (const Tensor& x : inputs) out.push_back(run(plan, {x}, ro).outputs.at(0));
     return out;
 }
 

@@ -1220,46 +1220,7 @@ Tensor with_dims(const Tensor& x, std::vector<int64_t> dims) {
 
 std::vector<Tensor> op_flatten(const Ctx& c) {
     const Tensor& x = c.need(0, "input");
-    const int64_t r = static_cast<int64_t>(x.dims.size());
-    const int64_t axis = c.i("axis", 1);
-    if (axis < -r || axis > r) invalid("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(r));
-    const size_t a = static_cast<size_t>(axis < 0 ? axis + r : axis);
-    int64_t outer = 1, inner = 1;
-    for (size_t d = 0; d < x.dims.size(); ++d) (d < a ? outer : inner) *= x.dims[d];
-    return {with_dims(x, {outer, inner})};
-}
-
-// Reshape's target shape: 0 copies the input dimension (unless allowzero, opset 14), one -1 is
-// inferred from the element count.
-std::vector<int64_t> reshape_dims(const std::vector<int64_t>& in, const std::vector<int64_t>& shape, bool allowzero,
-                                  int64_t numel) {
-    std::vector<int64_t> out = shape;
-    int64_t known = 1;
-    int infer = -1;
-    for (size_t i = 0; i < out.size(); ++i) {
-        if (out[i] == 0 && !allowzero) {
-            if (i >= in.size()) invalid("shape " + shape_str(shape) + " copies dimension " + std::to_string(i) +
-                                        " of an input of rank " + std::to_string(in.size()));
-            out[i] = in[i];
-        }
-        if (out[i] == -1) {
-            if (infer >= 0) invalid("shape " + shape_str(shape) + " has more than one -1");
-            infer = static_cast<int>(i);
-        } else if (out[i] < 0) {
-            invalid("shape " + shape_str(shape) + " has a negative dimension");
-        } else {
-            known *= out[i];
-        }
-    }
-    if (infer >= 0) {
-        if (known == 0 || numel % known != 0)
-            invalid("cannot reshape " + shape_str(in) + " to " + shape_str(shape) + ": " + std::to_string(numel) +
-                    " elements");
-        out[static_cast<size_t>(infer)] = numel / known;
-    } else if (known != numel) {
-        invalid("cannot reshape " + shape_str(in) + " (" + std::to_string(numel) + " elements) to " + shape_str(shape));
-    }
-    return out;
+    return {with_dims(x, flatten_dims(x.dims, c.i("axis", 1)))};
 }
 
 std::vector<Tensor> op_reshape(const Ctx& c) {
@@ -1425,6 +1386,49 @@ std::string node_label(const Node& node, int64_t opset) {
 }
 
 }  // namespace
+
+// Reshape's target shape: 0 copies the input dimension (unless allowzero, opset 14), one -1 is
+// inferred from the element count.
+std::vector<int64_t> reshape_dims(const std::vector<int64_t>& in, const std::vector<int64_t>& shape, bool allowzero,
+                                  int64_t numel) {
+    std::vector<int64_t> out = shape;
+    int64_t known = 1;
+    int infer = -1;
+    for (size_t i = 0; i < out.size(); ++i) {
+        if (out[i] == 0 && !allowzero) {
+            if (i >= in.size()) invalid("shape " + shape_str(shape) + " copies dimension " + std::to_string(i) +
+                                        " of an input of rank " + std::to_string(in.size()));
+            out[i] = in[i];
+        }
+        if (out[i] == -1) {
+            if (infer >= 0) invalid("shape " + shape_str(shape) + " has more than one -1");
+            infer = static_cast<int>(i);
+        } else if (out[i] < 0) {
+            invalid("shape " + shape_str(shape) + " has a negative dimension");
+        } else {
+            known *= out[i];
+        }
+    }
+    if (infer >= 0) {
+        if (known == 0 || numel % known != 0)
+            invalid("cannot reshape " + shape_str(in) + " to " + shape_str(shape) + ": " + std::to_string(numel) +
+                    " elements");
+        out[static_cast<size_t>(infer)] = numel / known;
+    } else if (known != numel) {
+        invalid("cannot reshape " + shape_str(in) + " (" + std::to_string(numel) + " elements) to " + shape_str(shape));
+    }
+    return out;
+}
+
+std::vector<int64_t> flatten_dims(const std::vector<int64_t>& in, int64_t axis) {
+    const int64_t r = static_cast<int64_t>(in.size());
+    if (axis < -r || axis > r) invalid("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(r));
+    const size_t a = static_cast<size_t>(axis < 0 ? axis + r : axis);
+    int64_t outer = 1, inner = 1;
+    for (size_t d = 0; d < in.size(); ++d) (d < a ? outer : inner) *= in[d];
+    return {outer, inner};
+}
+
 
 NodeError::NodeError(const onnx::Node& node, int64_t opset, const std::string& problem, bool unsupported)
     : std::runtime_error(node_label(node, opset) + ": " + problem), problem_(problem), unsupported_(unsupported) {}

@@ -71,6 +71,14 @@ private:
 // The op types run_reference_node implements, sorted.
 std::vector<std::string> reference_op_types();
 
+// The output shapes of the shape-only ops (the fast executor uses them too). Throw
+// std::invalid_argument naming the problem.
+// Reshape: 0 copies the input dimension (unless allowzero), one -1 is inferred from numel.
+std::vector<int64_t> reshape_dims(const std::vector<int64_t>& in, const std::vector<int64_t>& shape, bool allowzero,
+                                  int64_t numel);
+// Flatten: [prod(in[:axis]), prod(in[axis:])], axis in [-rank, rank].
+std::vector<int64_t> flatten_dims(const std::vector<int64_t>& in, int64_t axis);
+
 // Runs one node. inputs[i] is the tensor bound to node.inputs[i]; nullptr (or a missing trailing
 // entry) marks an omitted optional input. `opset` is the model's import of node.domain.
 // Returns one tensor per node.outputs entry, named after it; an entry whose output name is ""

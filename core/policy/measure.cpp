@@ -41,11 +41,14 @@ struct EvalPass {
 EvalPass eval_pass(const nn::Graph& g, nn::Kernels kernels, const nn::ImageSet& set, std::int64_t n,
                    const std::string& model_name) {
     const nn::Plan plan = nn::prepare(g, kernels);
+    nn::Workspace ws;
+    nn::RunOptions ro;
+    ro.workspace = &ws;
     std::string logits, predictions;
     EvalPass p;
     for (std::int64_t first = 0; first < n; first += 64) {
         const std::int64_t m = std::min<std::int64_t>(64, n - first);
-        const nn::RunResult r = nn::run(plan, {nn::image_batch(set, first, m)});
+        const nn::RunResult r = nn::run(plan, {nn::image_batch(set, first, m)}, ro);
         const auto& y = r.outputs.at(0);
         if (y.dtype != nn::onnx::DataType::FLOAT || y.dims.size() != 2 || y.dims[0] != m || y.dims[1] < 1)
             throw std::invalid_argument(model_name + ": the output is " + nn::onnx::dtype_name(y.dtype) + " " +

@@ -330,9 +330,9 @@ BOOST_AUTO_TEST_SUITE(nn_executor)
 BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_the_reference_on_a_small_cnn_and_report_every_node) {
     const Graph g = import_onnx(small_cnn(-1));
     const Plan ref = prepare(g, Kernels::reference), fast = prepare(g, Kernels::fast);
-    // Which kernels the fast plan chose: everything but the shape op.
+    // Which kernels the fast plan chose: every node (the shape op as a view of its input's bytes).
     const std::vector<std::string> expect = {"conv2d_f32", "batch_norm_folded", "relu", "max_pool2d", "conv2d_f32",
-                                             "average_pool2d", "reference", "gemm_f32", "layer_norm", "activation",
+                                             "average_pool2d", "view", "gemm_f32", "layer_norm", "activation",
                                              "add_f32", "gemm_f32 (matmul)", "softmax"};
     BOOST_TEST(fast.node_kernels == expect, boost::test_tools::per_element());
     const Tensor x = floats("x", {7, 1, 12, 12}, random_floats(7 * 144, 11));
@@ -354,8 +354,21 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_the_reference_on_a_small_cnn_and_re
         for (int64_t i = 0; i < ta.numel(); ++i) worst = std::max(worst, double(std::fabs(ta.as<float>()[i] - tb.as<float>()[i])));
         BOOST_TEST(worst <= tol, name << ": " << worst << " > " << tol);
     }
-    // Deterministic: a second run gives the same bytes.
+    // Deterministic: a second run gives the same bytes — also without keep_activations (then Relu
+    // and the reshape reuse their input's buffer in place), and with one Workspace recycling the
+    // buffers of earlier runs, on another batch size in between.
     BOOST_TEST((run(fast, {x}).outputs[0] == b.outputs[0]));
+    Workspace ws;
+    RunOptions reuse;
+    reuse.workspace = &ws;
+    for (int i = 0; i < 3; ++i) {
+        BOOST_TEST((run(fast, {x}, reuse).outputs[0] == b.outputs[0]));
+        BOOST_TEST(!ws.free.empty());
+        run(fast, {floats("x", {2, 1, 12, 12}, random_floats(2 * 144, 12))}, reuse);
+    }
+    BOOST_TEST(ws.free.size() <= ws.max_buffers);
+    // The caller's input is read, never consumed.
+    BOOST_TEST((x.as<float>()[5] == random_floats(7 * 144, 11)[5]));
 }
 
 BOOST_AUTO_TEST_CASE(fast_gemm_stays_within_the_dot_product_bound_of_the_reference) {
