@@ -77,17 +77,27 @@ double activation_ref(Activation a, double x) {
     fail("unknown activation");
 }
 
-float gelu_erf(float x) { return 0.5f * x * (1.0f + fast_erf(x * static_cast<float>(kInvSqrt2))); }
-float gelu_tanh(float x) {
+namespace {
+
+// The float functions, inline so that the array loops below vectorize.
+inline float gelu_erf_v(float x) { return 0.5f * x * (1.0f + fast_erf(x * static_cast<float>(kInvSqrt2))); }
+inline float gelu_tanh_v(float x) {
     const float inner = static_cast<float>(kSqrt2OverPi) * (x + static_cast<float>(kGeluTanhCubic) * x * x * x);
     return 0.5f * x * (1.0f + fast_tanh(inner));
 }
-float hardswish(float x) { return x * std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f; }
-float sigmoid(float x) {
-    if (x >= 0) return 1.0f / (1.0f + fast_exp(-x));
-    const float e = fast_exp(x);
-    return e / (1.0f + e);
+inline float hardswish_v(float x) { return x * std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f; }
+// 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below (no overflow); as selects, so loops vectorize.
+inline float sigmoid_v(float x) {
+    const float e = fast_exp(x >= 0 ? -x : x);
+    return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
 }
+
+}  // namespace
+
+float gelu_erf(float x) { return gelu_erf_v(x); }
+float gelu_tanh(float x) { return gelu_tanh_v(x); }
+float hardswish(float x) { return hardswish_v(x); }
+float sigmoid(float x) { return sigmoid_v(x); }
 
 float activation(Activation a, float x) {
     switch (a) {
@@ -102,7 +112,15 @@ float activation(Activation a, float x) {
 
 void activation(Activation a, const float* x, size_t n, float* y) {
     if (n > 0 && (x == nullptr || y == nullptr)) fail("activation: x and y must not be null");
-    for (size_t i = 0; i < n; ++i) y[i] = activation(a, x[i]);
+    // One loop per function (not a switch per element), so each vectorizes.
+    switch (a) {
+        case Activation::gelu_erf: for (size_t i = 0; i < n; ++i) y[i] = gelu_erf_v(x[i]); return;
+        case Activation::gelu_tanh: for (size_t i = 0; i < n; ++i) y[i] = gelu_tanh_v(x[i]); return;
+        case Activation::hardswish: for (size_t i = 0; i < n; ++i) y[i] = hardswish_v(x[i]); return;
+        case Activation::sigmoid: for (size_t i = 0; i < n; ++i) y[i] = sigmoid_v(x[i]); return;
+        case Activation::tanh: for (size_t i = 0; i < n; ++i) y[i] = fast_tanh(x[i]); return;
+    }
+    fail("unknown activation");
 }
 
 int32_t lut_reference(const std::function<double(double)>& fn, int32_t q, const QuantParams& in,

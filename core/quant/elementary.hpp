@@ -20,8 +20,19 @@
 //           fast_erf: Abramowitz & Stegun 7.1.26 (p = 0.3275911, a1..a5), absolute error 1.5e-7
 //           plus float rounding: asserted < 5e-7.
 //           fast_tanh: (1 - e^(-2|x|)) / (1 + e^(-2|x|)) with fast_exp, absolute error < 5e-7.
+// The fast_* functions are defined here, inline and written with selects instead of early returns
+// (every branch computed on a clamped input, the answer picked at the end), so that a loop over an
+// array of them vectorizes (natively with -fno-trapping-math, see core/CMakeLists.txt; SIMD128 in
+// wasm). Each select picks exactly the
+// value the plain branchy code returns, and floor(v) for |v| < 2^31 is computed exactly from the
+// truncation, so the bits are those of the straightforward code on every input.
 // The tests (tests/core/quant_normact_test.cpp) check every bound against the C library.
 #pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 
 namespace stacklab::quant {
 
@@ -32,8 +43,57 @@ double ref_tanh(double x);
 // terms): relative error within a few ulp; NaN below 0, -inf at 0. Used for decibels (SQNR).
 double ref_log10(double x);
 
-float fast_exp(float x);
-float fast_erf(float x);
-float fast_tanh(float x);
+inline float fast_exp(float x) {
+    // The computed branch runs on x clamped to [-87.3, 88.7] (NaN to 0); the selects at the end
+    // give NaN, +inf above 88.7 and 0 below -87.3.
+    float xc = x > 88.7f ? 88.7f : x;
+    xc = xc < -87.3f ? -87.3f : xc;
+    xc = xc == xc ? xc : 0.0f;
+    const float v = xc * 1.44269504088896341f + 0.5f;  // in [-125.5, 128.5]
+    const float tr = static_cast<float>(static_cast<int32_t>(v));
+    const float k = tr > v ? tr - 1.0f : tr;  // floor(v)
+    // Cephes expf: ln2 = C1 - C2 with C1 exact in 9 bits, so k * C1 is exact.
+    const float r = (xc - k * 0.693359375f) - k * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float er = p * r * r + r + 1.0f;
+    // 2^k from its bits; k is in [-126, 128]. For k = 128 scale in two steps (the factor 1 is exact).
+    const int32_t ki = static_cast<int32_t>(k);
+    const int32_t e = ki > 127 ? ki - 1 : (ki < -126 ? ki + 1 : ki);
+    const float step = ki > 127 ? 2.0f : (ki < -126 ? 0.5f : 1.0f);
+    const uint32_t bits = static_cast<uint32_t>(e + 127) << 23;
+    float pow2;
+    std::memcpy(&pow2, &bits, sizeof pow2);
+    const float y = er * pow2 * step;
+    const float out = x > 88.7f ? std::numeric_limits<float>::infinity() : (x < -87.3f ? 0.0f : y);
+    return x == x ? out : x;
+}
+
+inline float fast_erf(float x) {
+    const float a = std::fabs(x);
+    // A&S 7.1.26: erf x = 1 - (a1 t + a2 t^2 + a3 t^3 + a4 t^4 + a5 t^5) e^(-x^2), t = 1/(1 + p x).
+    const float t = 1.0f / (1.0f + 0.3275911f * a);
+    float poly = 1.061405429f;
+    poly = poly * t - 1.453152027f;
+    poly = poly * t + 1.421413741f;
+    poly = poly * t - 0.284496736f;
+    poly = poly * t + 0.254829592f;
+    poly = poly * t;
+    const float r = 1.0f - poly * fast_exp(-a * a);
+    const float out = x < 0 ? -r : r;
+    return x == x ? out : x;
+}
+
+inline float fast_tanh(float x) {
+    const float a = std::fabs(x);
+    const float t = fast_exp(-2.0f * a);
+    const float r = (1.0f - t) / (1.0f + t);
+    const float out = a > 9.0f ? (x < 0 ? -1.0f : 1.0f) : (x < 0 ? -r : r);  // 1 - tanh(9) < 3e-8: below half an ulp of 1
+    return x == x ? out : x;
+}
 
 }  // namespace stacklab::quant
