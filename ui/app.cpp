@@ -363,7 +363,9 @@ std::string ui_report_json(const AppState& state) {
                                         {"events", ts.events}, {"dropped", ts.dropped}, {"gantt_rows", ts.gantt_rows},
                                         {"gantt_bars", ts.gantt_bars}, {"view_us", {ts.view_from_us, ts.view_to_us}},
                                         {"utilization", util}, {"energy_parts_uj", energy},
-                                        {"gantt_rect", rect(ts.gantt_rect)}, {"util_rect", rect(ts.util_rect)},
+                                        {"hovered_event", ts.hovered_event}, {"tooltip", ts.tooltip},
+                                        {"gantt_rect", rect(ts.gantt_rect)}, {"gantt_plot_rect", rect(ts.gantt_plot_rect)},
+                                        {"util_rect", rect(ts.util_rect)},
                                         {"energy_rect", rect(ts.energy_rect)}};
     }
     const KernelsPanelReport& kr = state.kernels_report;

@@ -63,7 +63,9 @@ struct ChipsPanelReport {
         int64_t gantt_bars = 0;               // events drawn in the visible window
         double view_from_us = 0, view_to_us = 0;
         std::vector<std::pair<std::string, double>> utilization, energy_parts_uj;
-        Rect gantt_rect, util_rect, energy_rect;
+        int64_t hovered_event = -1;           // index into the timeline of the bar under the mouse
+        std::string tooltip;                  // what its tooltip said
+        Rect gantt_rect, gantt_plot_rect, util_rect, energy_rect;
     } tile_sim;
 };
 

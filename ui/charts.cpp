@@ -307,7 +307,7 @@ GanttDrawn draw_gantt(const char* id, const std::vector<std::string>& lanes, con
     double visible = span / view.zoom;
     if (hovered && io.MouseWheel != 0.0f) {
         const double at = view.from + double((io.MousePos.x - p0.x) / (p1.x - p0.x)) * visible;
-        view.zoom = std::clamp(view.zoom * std::pow(1.25f, io.MouseWheel), 1.0f, 1e5f);
+        view.zoom = std::clamp(view.zoom * std::pow(1.25f, std::clamp(io.MouseWheel, -4.0f, 4.0f)), 1.0f, 1e5f);
         visible = span / view.zoom;
         view.from = at - double((io.MousePos.x - p0.x) / (p1.x - p0.x)) * visible;
     }
@@ -385,6 +385,10 @@ GanttDrawn draw_gantt(const char* id, const std::vector<std::string>& lanes, con
     out.y = origin.y;
     out.w = width;
     out.h = height;
+    out.plot_x = p0.x;
+    out.plot_y = p0.y;
+    out.plot_w = p1.x - p0.x;
+    out.plot_h = p1.y - p0.y;
     ImGui::PopID();
     return out;
 }

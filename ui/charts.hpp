@@ -78,6 +78,7 @@ struct GanttDrawn {
     long bars = 0;      // bars at least partly inside the visible window
     int hovered = -1;   // index into the bars of the bar under the mouse, -1: none
     float x = 0, y = 0, w = 0, h = 0;  // where the chart was drawn (window coordinates)
+    float plot_x = 0, plot_y = 0, plot_w = 0, plot_h = 0;  // the lanes' area: time axis and lanes
 };
 // Gantt chart: one lane per label, `lane_height` pixels each (a label that would overlap the one
 // above is left out; empty labels are allowed), time from 0 to `span` on x with a tick axis in

@@ -420,13 +420,18 @@ void draw_tile_view(AppState& state, ChipsPanelReport::TileSim& tr) {
     tr.gantt_rows = d.lanes;
     tr.gantt_bars = d.bars;
     tr.gantt_rect = {d.x, d.y, d.w, d.h};
+    tr.gantt_plot_rect = {d.plot_x, d.plot_y, d.plot_w, d.plot_h};
     tr.view_from_us = view.from;
     tr.view_to_us = view.from + r.time_s * 1e6 / view.zoom;
     if (d.hovered >= 0) {
         const chip::TimelineEvent& e = r.timeline[size_t(d.hovered)];
-        ImGui::SetTooltip("%s (%s, gemm %.0fx%.0fx%.0f %s)\ncore %d, %s, output tile %lld\nstart %.4f us, duration %.4f us\n%.0f bytes",
-                          g.name.c_str(), g.label.c_str(), g.g.m, g.g.n, g.g.k, tr.dtype.c_str(), e.core, chip::unit_name(e.unit),
-                          (long long)e.tile, e.start_s * 1e6, (e.end_s - e.start_s) * 1e6, e.bytes);
+        char buf[320];
+        std::snprintf(buf, sizeof buf, "%s (%s, gemm %.0fx%.0fx%.0f %s)\ncore %d, %s, output tile %lld\nstart %.4f us, duration %.4f us\n%.0f bytes",
+                      g.name.c_str(), g.label.c_str(), g.g.m, g.g.n, g.g.k, tr.dtype.c_str(), e.core, chip::unit_name(e.unit),
+                      (long long)e.tile, e.start_s * 1e6, (e.end_s - e.start_s) * 1e6, e.bytes);
+        ImGui::SetTooltip("%s", buf);
+        tr.hovered_event = d.hovered;
+        tr.tooltip = buf;
     }
 
     // Utilization (busy time / units x run time) and energy by part, as simulate_tiles reports them.
@@ -457,6 +462,7 @@ void draw_tile_view(AppState& state, ChipsPanelReport::TileSim& tr) {
     ImGui::EndGroup();
     tr.energy_rect = group_rect();
 }
+
 void draw_catalog_view(AppState& state, ChipsPanelReport& report);
 
 }  // namespace
