@@ -245,6 +245,9 @@ json tile_row_json(const chip::TileResult& r) {
             {"roofline_us", r.roofline_s * 1e6},
             {"bytes", {{"offchip", r.bytes.offchip}, {"l2", r.bytes.l2}, {"l1", r.bytes.l1}, {"l0", r.bytes.l0}, {"ub", r.bytes.ub}}},
             {"energy_uj", r.energy_j * 1e6},
+            {"energy_parts_uj",
+             {{"mac", r.energy.mac * 1e6}, {"vector", r.energy.vector * 1e6}, {"offchip", r.energy.offchip * 1e6},
+              {"l2", r.energy.l2 * 1e6}, {"l1", r.energy.l1 * 1e6}, {"l0", r.energy.l0 * 1e6}, {"ub", r.energy.ub * 1e6}}},
             {"utilization",
              {{"matrix", r.util_matrix}, {"vector", r.util_vector}, {"dma", r.util_dma}, {"offchip", r.util_offchip}, {"l2", r.util_l2}}}};
 }
@@ -279,7 +282,7 @@ int simulate_tile(const Args& a, const chip::ChipSpec& c, const std::vector<doub
             json events = json::array();
             for (const auto& e : r.timeline)
                 events.push_back({{"core", e.core}, {"unit", chip::unit_name(e.unit)}, {"tile", e.tile},
-                                  {"start_us", e.start_s * 1e6}, {"end_us", e.end_s * 1e6}});
+                                  {"start_us", e.start_s * 1e6}, {"end_us", e.end_s * 1e6}, {"bytes", e.bytes}});
             doc["timeline"] = events;
             doc["timeline_dropped"] = r.timeline_dropped;
         }

@@ -89,6 +89,17 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             const auto cells = bundled_cell_ids();
             if (std::find(cells.begin(), cells.end(), value) != cells.end()) state.robot_cell = value;
             else problem("no bundled cell scenario \"" + value + "\"");
+        } else if (key == "faults") {
+            const std::string e = parse_faults_query(value, state.robot_faults);
+            if (!e.empty()) problem(e);
+        } else if (key == "gemm") {
+            // D1..D4 (decode), P1..P4 (prefill): the layer GEMMs as the chips panel numbers them.
+            if (value.size() == 2 && (value[0] == 'D' || value[0] == 'P') && value[1] >= '1' && value[1] <= '4') {
+                state.tile_gemm = (value[0] == 'P' ? 4 : 0) + (value[1] - '1');
+                state.open_tile_view = true;
+            } else {
+                problem("gemm \"" + value + "\" is not D1..D4 or P1..P4");
+            }
         } else if (key == "t") {
             char* endp = nullptr;
             const double d = std::strtod(value.c_str(), &endp);
@@ -341,6 +352,22 @@ std::string ui_report_json(const AppState& state) {
                         {"roofline", {{"dtype", cr.roofline_dtype}, {"llm", cr.roofline_llm},
                                       {"chips", cr.roofline_chips}, {"errors", cr.roofline_errors},
                                       {"ops", roof_ops}, {"rect", rect(cr.roofline_rect)}}}};
+    const auto& ts = cr.tile_sim;
+    if (ts.shown) {
+        nlohmann::json util = nlohmann::json::object(), energy = nlohmann::json::object();
+        for (const auto& [k, v] : ts.utilization) util[k] = v;
+        for (const auto& [k, v] : ts.energy_parts_uj) energy[k] = v;
+        j["chips_panel"]["tile_sim"] = {{"chip", ts.chip}, {"dtype", ts.dtype}, {"gemm", ts.gemm}, {"m", ts.m}, {"n", ts.n},
+                                        {"k", ts.k}, {"error", ts.error}, {"computations", ts.computations},
+                                        {"time_us", ts.time_us}, {"energy_uj", ts.energy_uj}, {"cores_used", ts.cores_used},
+                                        {"events", ts.events}, {"dropped", ts.dropped}, {"gantt_rows", ts.gantt_rows},
+                                        {"gantt_bars", ts.gantt_bars}, {"view_us", {ts.view_from_us, ts.view_to_us}},
+                                        {"utilization", util}, {"energy_parts_uj", energy},
+                                        {"hovered_event", ts.hovered_event}, {"tooltip", ts.tooltip},
+                                        {"gantt_rect", rect(ts.gantt_rect)}, {"gantt_plot_rect", rect(ts.gantt_plot_rect)},
+                                        {"util_rect", rect(ts.util_rect)},
+                                        {"energy_rect", rect(ts.energy_rect)}};
+    }
     const KernelsPanelReport& kr = state.kernels_report;
     nlohmann::json kernels = {{"computed", kr.computed}, {"error", kr.error}, {"computations", kr.computations},
                               {"isas", kr.isas}, {"best_isa", kr.best_isa}, {"histogram_rect", rect(kr.histogram_rect)}};
@@ -395,6 +422,12 @@ std::string ui_report_json(const AppState& state) {
                       {"frames", {{"captured", rep.frames}, {"dropped", rep.frames_dropped}, {"lost", rep.frames_lost}}},
                       {"trace_samples", rep.trace.size()}, {"arm_points_m", pts}});
     }
+    nlohmann::json faults = nlohmann::json::array(), buttons = nlohmann::json::array();
+    for (const auto& f : rr.choice.faults.added)
+        faults.push_back({{"kind", fault_kind_name(f.kind)}, {"at_s", f.at_s}, {"chip", f.chip}});
+    for (const auto& b : rr.fault_buttons) buttons.push_back({{"kind", b.kind}, {"rect", rect(b.rect)}});
+    robot.update({{"faults", faults}, {"file_faults", rr.choice.faults.file_faults}, {"faults_query", faults_query(rr.choice.faults)},
+                  {"file_fault_lines", rr.file_faults}, {"fault_buttons", buttons}});
     j["robot_panel"] = robot;
     const CertifyPanelReport& cp = state.certify_report;
     nlohmann::json cert = {{"computed", cp.computed}, {"error", cp.error}, {"computations", cp.computations},

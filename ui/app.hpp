@@ -10,6 +10,7 @@
 #include "chip/catalog.hpp"
 #include "chip/llm.hpp"
 #include "chip/systolic.hpp"
+#include "chip/tile_sim.hpp"
 #include "lab/cell_scenario.hpp"
 #include "nn/executor.hpp"
 #include "nn/idx.hpp"
@@ -48,6 +49,45 @@ struct ChipsPanelReport {
     std::vector<std::string> roofline_errors;  // a chip without the figures a roof needs
     std::vector<RoofOp> roofline_ops;
     Rect roofline_rect;  // where the chart was drawn (window coordinates)
+    // The tile-simulation view: one of those GEMMs on the selected chip, what `stacklab simulate
+    // --chip C --gemm M,N,K --dtype D --fidelity tile --timeline --json` prints, as a Gantt chart.
+    struct TileSim {
+        bool shown = false;  // the view was open this frame
+        std::string chip, dtype, gemm, error;
+        double m = 0, n = 0, k = 0;
+        long computations = 0;
+        double time_us = 0, energy_uj = 0;
+        int cores_used = 0;
+        int64_t events = 0, dropped = 0;      // timeline events kept, and dropped past kGanttEvents
+        int gantt_rows = 0;                   // core x unit lanes drawn
+        int64_t gantt_bars = 0;               // events drawn in the visible window
+        double view_from_us = 0, view_to_us = 0;
+        std::vector<std::pair<std::string, double>> utilization, energy_parts_uj;
+        int64_t hovered_event = -1;           // index into the timeline of the bar under the mouse
+        std::string tooltip;                  // what its tooltip said
+        Rect gantt_rect, gantt_plot_rect, util_rect, energy_rect;
+    } tile_sim;
+};
+
+// The chips panel's tile simulation, cached (a prefill GEMM is tens of thousands of tile jobs): the
+// GEMM (index into the selected LLM's layer GEMMs, decode then prefill, as the roofline numbers
+// them D1..D4, P1..P4), chip and data type it was run for, and the Gantt chart's view window.
+constexpr size_t kGanttEvents = 5000;  // the timeline `stacklab simulate --timeline` keeps
+struct TileSimChoice {
+    std::string chip;
+    int dtype = 0;
+    double m = 0, n = 0, k = 0;
+    bool operator==(const TileSimChoice& o) const {
+        return chip == o.chip && dtype == o.dtype && m == o.m && n == o.n && k == o.k;
+    }
+};
+struct TileSimCache {
+    TileSimChoice choice;
+    long computations = 0;
+    std::string error;
+    chip::TileResult result;
+    float zoom = 1.0f;     // 1: the whole run
+    double from_s = 0;     // left edge of the visible window
 };
 
 // The LLM-serving scenario the user picked (indices into the bundled lists) and what the panel
@@ -129,9 +169,30 @@ struct SystolicPanelReport {
 // The Robot panel: a bundled PCB cell scenario (models/cells) run on the sidebar's chip, what
 // `stacklab robot cell --scenario ID --chip C` prints, plus a trace of the arm for the 3D view and
 // the joint plots. Cached: rerun only when the scenario or the chip changes.
+// Faults the user injects from the Robot panel on top of the scenario file's own (core/lab/
+// cell_scenario.hpp "faults"); each starts at the play time it was added at (rounded to 10 ms).
+enum class FaultKind { outage, dropout, obstacle, person, swap };
+const char* fault_kind_name(FaultKind k);  // "outage", "dropout", "obstacle", "person", "swap"
+struct InjectedFault {
+    FaultKind kind = FaultKind::outage;
+    double at_s = 0;
+    std::string chip;  // swap: the chip perception moves to
+    bool operator==(const InjectedFault& o) const { return kind == o.kind && at_s == o.at_s && chip == o.chip; }
+};
+struct RobotFaults {
+    bool file_faults = true;  // keep the scenario file's faults
+    std::vector<InjectedFault> added;
+    bool operator==(const RobotFaults& o) const { return file_faults == o.file_faults && added == o.added; }
+};
+// The scenario-key form, e.g. "outage@19.50,person@8.00,swap@12.00:edge-npu-64tops" ("nofile"
+// first drops the file's faults; "" is the file's faults alone), and its parser (errors name the item).
+std::string faults_query(const RobotFaults& f);
+std::string parse_faults_query(const std::string& text, RobotFaults& out);
+
 struct RobotChoice {
     std::string cell, chip;
-    bool operator==(const RobotChoice& o) const { return cell == o.cell && chip == o.chip; }
+    RobotFaults faults;
+    bool operator==(const RobotChoice& o) const { return cell == o.cell && chip == o.chip && faults == o.faults; }
 };
 struct RobotPanelReport {
     bool computed = false;
@@ -148,6 +209,13 @@ struct RobotPanelReport {
     float cam_yaw = 0.6f, cam_pitch = 0.45f;
     std::vector<robot::Vec3> view_points;  // the arm's polyline (base frame, m) drawn last frame
     Rect budget_rect, arm_rect, joints_rect;
+    struct FaultButton {
+        std::string kind;  // "outage", "dropout", "obstacle", "person", "swap"
+        Rect rect;
+    };
+    std::vector<FaultButton> fault_buttons;  // where the inject buttons were drawn last frame
+    std::vector<std::string> file_faults;    // the scenario file's own faults, one line each
+    std::string swap_to = "edge-npu-64tops";  // the chip the "slower chip" button moves perception to
 };
 std::vector<std::string> bundled_cell_ids();  // "pcb-cell-ascend-310p", ... (models/cells)
 
@@ -252,6 +320,10 @@ struct AppState {
     SystolicChoice systolic_choice;
     SystolicPanelReport systolic_report;
     std::string robot_cell;  // a bundled cell scenario id; make_app_state picks the first
+    RobotFaults robot_faults;  // injected in the Robot panel, or scenario faults=...
+    TileSimCache tile_sim;
+    int tile_gemm = 4;         // the GEMM of the tile view: P1 (prefill qkv)
+    bool open_tile_view = false;  // scenario gemm=...: open the Chips panel on the tile view
     RobotPanelReport robot_report;
     std::string deployment;  // a bundled deployment id; make_app_state picks the first
     bool tamper_requested = false;  // scenario tamper=1: press "tamper one byte" once certified
@@ -274,8 +346,9 @@ AppState make_app_state();
 // (the LLM's w16a16..w4a16 and these recipes share the key: the two sets of names are disjoint),
 // calib=minmax|percentile|mse, fuse=0|1; for the kernels tab variance=two-pass|single-pass|welford,
 // gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S; for the systolic tab
-// array=RxC, dataflow=os|ws|is; for the robot tab cell=ID (models/cells) and t=S (the time shown in
-// 3D); for the certify tab deployment=ID (models/deployments) and tamper=1 (verify a copy with one
+// array=RxC, dataflow=os|ws|is; for the robot tab cell=ID (models/cells), t=S (the time shown in
+// 3D) and faults=LIST (injected faults, see faults_query); for the chips tab gemm=D1..D4|P1..P4 (the
+// layer GEMM of the tile-simulation view, which it opens); for the certify tab deployment=ID (models/deployments) and tamper=1 (verify a copy with one
 // byte changed). Unknown keys or values are
 // reported in state.load_error-style banner text (returned, and kept in state.scenario_error);
 // the valid parts still apply.

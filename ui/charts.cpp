@@ -266,3 +266,131 @@ void column_chart(const char* id, const std::vector<std::string>& labels, const 
 }
 
 }  // namespace stacklab::ui
+
+namespace stacklab::ui {
+
+namespace {
+
+// A tick step of 1, 2 or 5 times a power of ten that puts about `ticks` ticks across `range`.
+double nice_step(double range, int ticks) {
+    const double raw = range / ticks;
+    const double p = std::pow(10.0, std::floor(std::log10(raw)));
+    for (double m : {1.0, 2.0, 5.0})
+        if (m * p >= raw) return m * p;
+    return 10.0 * p;
+}
+
+}  // namespace
+
+GanttDrawn draw_gantt(const char* id, const std::vector<std::string>& lanes, const std::vector<GanttBar>& bars,
+                      double span, const char* unit, GanttView& view, float width, float lane_height,
+                      double known_until) {
+    GanttDrawn out;
+    ImGui::PushID(id);
+    if (width <= 0.0f) width = ImGui::GetContentRegionAvail().x;
+    const float fs = ImGui::GetFontSize();
+    float label_w = 0.0f;
+    for (const auto& l : lanes) label_w = std::max(label_w, ImGui::CalcTextSize(l.c_str()).x);
+    const float height = lane_height * float(lanes.size()) + 2.6f * fs;
+    const ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("gantt", ImVec2(width, height));
+    const bool hovered = ImGui::IsItemHovered();
+    const ImVec2 p0(origin.x + label_w + 0.6f * fs, origin.y), p1(origin.x + width - 0.5f * fs, origin.y + lane_height * float(lanes.size()));
+    if (!(span > 0) || p1.x <= p0.x + 10.0f) {
+        ImGui::PopID();
+        return out;
+    }
+
+    // The view: zoom about the mouse with the wheel, pan by dragging; always inside [0, span].
+    ImGuiIO& io = ImGui::GetIO();
+    view.zoom = std::clamp(view.zoom, 1.0f, 1e5f);
+    double visible = span / view.zoom;
+    if (hovered && io.MouseWheel != 0.0f) {
+        const double at = view.from + double((io.MousePos.x - p0.x) / (p1.x - p0.x)) * visible;
+        view.zoom = std::clamp(view.zoom * std::pow(1.25f, std::clamp(io.MouseWheel, -4.0f, 4.0f)), 1.0f, 1e5f);
+        visible = span / view.zoom;
+        view.from = at - double((io.MousePos.x - p0.x) / (p1.x - p0.x)) * visible;
+    }
+    if (ImGui::IsItemActive() && ImGui::IsMouseDragging(ImGuiMouseButton_Left))
+        view.from -= double(io.MouseDelta.x / (p1.x - p0.x)) * visible;
+    view.from = std::clamp(view.from, 0.0, span - visible);
+    const double t0 = view.from, t1 = view.from + visible;
+    auto X = [&](double t) { return p0.x + float((t - t0) / visible) * (p1.x - p0.x); };
+
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const ImU32 grid = ImGui::GetColorU32(ImGuiCol_TextDisabled, 0.35f), dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
+    const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text), band = ImGui::GetColorU32(ImGuiCol_FrameBg);
+    // Lanes: every other one shaded; labels where they do not overlap the one drawn above.
+    float free_y = p0.y - fs;
+    for (size_t i = 0; i < lanes.size(); ++i) {
+        const float y = p0.y + lane_height * float(i);
+        if (i % 2 == 0) dl->AddRectFilled(ImVec2(p0.x, y), ImVec2(p1.x, y + lane_height), band);
+        const float ty = std::max(y + 0.5f * (lane_height - fs), y - 0.5f * fs + 0.5f * lane_height);
+        if (!lanes[i].empty() && ty >= free_y) {
+            dl->AddText(ImVec2(origin.x, ty), dim, lanes[i].c_str());
+            free_y = ty + fs;
+        }
+    }
+    out.lanes = int(lanes.size());
+    // Time axis.
+    const double step = nice_step(visible, 8);
+    for (double t = std::ceil(t0 / step) * step; t <= t1 + step * 1e-9; t += step) {
+        const float x = X(t);
+        dl->AddLine(ImVec2(x, p0.y), ImVec2(x, p1.y + 0.2f * fs), grid);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, step < 0.01 ? "%.4f" : step < 1 ? "%.2f" : "%.0f", t);
+        dl->AddText(ImVec2(x - 0.5f * ImGui::CalcTextSize(buf).x, p1.y + 0.25f * fs), dim, buf);
+    }
+    char axis[96];
+    std::snprintf(axis, sizeof axis, "time (%s); wheel: zoom, drag: pan", unit);
+    dl->AddText(ImVec2(p0.x, p1.y + 1.35f * fs), dim, axis);
+
+    dl->PushClipRect(p0, p1, true);
+    const ImVec2 mouse = io.MousePos;
+    const int mouse_lane = int(std::floor((mouse.y - p0.y) / lane_height));
+    for (size_t i = 0; i < bars.size(); ++i) {
+        const GanttBar& b = bars[i];
+        if (b.end < t0 || b.start > t1 || b.lane < 0 || b.lane >= int(lanes.size())) continue;
+        ++out.bars;
+        const float y = p0.y + lane_height * float(b.lane);
+        const float x0 = X(b.start), x1 = std::max(X(b.end), x0 + 1.0f);
+        const float inset = lane_height > 4.0f ? 1.0f : 0.0f;
+        dl->AddRectFilled(ImVec2(x0, y + inset), ImVec2(x1, y + lane_height - inset), b.color);
+        if (hovered && b.lane == mouse_lane && mouse.x >= x0 - 1.0f && mouse.x <= x1 + 1.0f) out.hovered = int(i);
+    }
+    if (known_until >= 0 && known_until < t1) {
+        const float xk = std::max(p0.x, X(known_until));
+        const ImU32 hatch = ImGui::GetColorU32(ImGuiCol_TextDisabled, 0.5f);
+        dl->PushClipRect(ImVec2(xk, p0.y), p1, true);
+        for (float hx = xk - (p1.y - p0.y); hx < p1.x; hx += 10.0f)
+            dl->AddLine(ImVec2(hx, p1.y), ImVec2(hx + (p1.y - p0.y), p0.y), hatch);
+        dl->PopClipRect();
+        dl->AddLine(ImVec2(xk, p0.y), ImVec2(xk, p1.y), dim, 2.0f);
+        const char* note = "not recorded";
+        const ImVec2 ts = ImGui::CalcTextSize(note);
+        if (p1.x - xk > ts.x + fs) {
+            const ImVec2 at(xk + 0.5f * fs, p0.y + 0.5f * fs);
+            dl->AddRectFilled(at, ImVec2(at.x + ts.x + 8.0f, at.y + ts.y + 4.0f), ImGui::GetColorU32(ImGuiCol_WindowBg));
+            dl->AddText(ImVec2(at.x + 4.0f, at.y + 2.0f), text, note);
+        }
+    }
+    if (out.hovered >= 0) {
+        const GanttBar& b = bars[size_t(out.hovered)];
+        const float y = p0.y + lane_height * float(b.lane);
+        dl->AddRect(ImVec2(X(b.start) - 1.0f, y), ImVec2(std::max(X(b.end), X(b.start) + 1.0f) + 1.0f, y + lane_height), text, 0.0f, 0, 2.0f);
+    }
+    dl->PopClipRect();
+    dl->AddRect(p0, p1, grid);
+    out.x = origin.x;
+    out.y = origin.y;
+    out.w = width;
+    out.h = height;
+    out.plot_x = p0.x;
+    out.plot_y = p0.y;
+    out.plot_w = p1.x - p0.x;
+    out.plot_h = p1.y - p0.y;
+    ImGui::PopID();
+    return out;
+}
+
+}  // namespace stacklab::ui

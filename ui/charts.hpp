@@ -58,3 +58,36 @@ void column_chart(const char* id, const std::vector<std::string>& labels, const 
                   const std::vector<unsigned int>& colors, float width, float height, bool log_scale);
 
 }  // namespace stacklab::ui
+
+namespace stacklab::ui {
+
+// One bar of a Gantt chart: the interval [start, end) on one lane, in the chart's time unit.
+struct GanttBar {
+    int lane = 0;
+    double start = 0, end = 0;
+    unsigned int color = 0;
+};
+// The visible window, kept by the caller between frames: zoom >= 1 (1: the whole span) and the
+// time at the left edge.
+struct GanttView {
+    float zoom = 1.0f;
+    double from = 0;
+};
+struct GanttDrawn {
+    int lanes = 0;      // lanes drawn
+    long bars = 0;      // bars at least partly inside the visible window
+    int hovered = -1;   // index into the bars of the bar under the mouse, -1: none
+    float x = 0, y = 0, w = 0, h = 0;  // where the chart was drawn (window coordinates)
+    float plot_x = 0, plot_y = 0, plot_w = 0, plot_h = 0;  // the lanes' area: time axis and lanes
+};
+// Gantt chart: one lane per label, `lane_height` pixels each (a label that would overlap the one
+// above is left out; empty labels are allowed), time from 0 to `span` on x with a tick axis in
+// `unit`. A bar narrower than a pixel is drawn one pixel wide so short jobs stay visible. When the
+// bars are only known up to `known_until` (>= 0; e.g. a truncated timeline) the rest is hatched.
+// The mouse wheel over the chart zooms about the cursor and dragging pans, both written to `view`;
+// the caller shows the tooltip of the hovered bar. `width` <= 0 takes the available width.
+GanttDrawn draw_gantt(const char* id, const std::vector<std::string>& lanes, const std::vector<GanttBar>& bars,
+                      double span, const char* unit, GanttView& view, float width, float lane_height,
+                      double known_until = -1);
+
+}  // namespace stacklab::ui

@@ -1,8 +1,11 @@
-// The Chips panel: the catalog as a sortable table (every cell says where its figure comes from on
-// hover), the selected chip's roofline with the selected LLM's layer GEMMs on it (and a second chip
-// side by side on the same chart), bar charts of INT8 TOPS and memory bandwidth, and the selected
-// chip's sources.
+// The Chips panel, two views. Catalog and roofline: the catalog as a sortable table (every cell says
+// where its figure comes from on hover), the selected chip's roofline with the selected LLM's layer
+// GEMMs on it (and a second chip side by side on the same chart), bar charts of INT8 TOPS and memory
+// bandwidth, and the selected chip's sources. Tile simulation: one of those GEMMs through the tile-
+// level simulator (chip/tile_sim.hpp) on the selected chip, as a per-core Gantt chart of its DMA,
+// matrix and vector jobs, with the utilization of each unit and the energy by part.
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <numeric>
 #include <tuple>
@@ -10,6 +13,7 @@
 #include <imgui.h>
 
 #include "chip/roofline.hpp"
+#include "chip/tile_sim.hpp"
 #include "ui/app.hpp"
 #include "ui/charts.hpp"
 
@@ -113,6 +117,28 @@ const ChipSpec* find_chip(const AppState& state, const std::string& id) {
 constexpr unsigned int kRoofColors[2] = {IM_COL32(90, 170, 240, 255), IM_COL32(240, 170, 60, 255)};
 constexpr chip::DType kDtypes[3] = {chip::DType::int8, chip::DType::fp16, chip::DType::bf16};
 
+const chip::LlmShape& selected_llm(const AppState& state) {
+    return state.llms[size_t(std::clamp(state.llm_choice.llm, 0, int(state.llms.size()) - 1))];
+}
+
+// The selected LLM's layer GEMMs at decode (M = batch) and prefill (M = batch x prompt), labelled
+// D1.. and P1.. as on the roofline chart. Needs state.llms not empty.
+struct LayerGemm {
+    std::string label, name;
+    chip::LlmGemm g;
+};
+std::vector<LayerGemm> layer_gemms(const AppState& state) {
+    const chip::LlmShape& shape = selected_llm(state);
+    const int decode_tokens = state.llm_choice.batch, prefill_tokens = state.llm_choice.batch * state.llm_choice.prompt;
+    std::vector<LayerGemm> ops;
+    for (const auto& [phase, tokens, tag] : {std::tuple{"decode", decode_tokens, 'D'}, std::tuple{"prefill", prefill_tokens, 'P'}}) {
+        int n = 0;
+        for (const chip::LlmGemm& g : chip::llm_layer_gemms(shape, tokens))
+            ops.push_back({std::string(1, tag) + std::to_string(++n), std::string(phase) + " " + g.name, g});
+    }
+    return ops;
+}
+
 // The figures of the selected and the compared chip in two columns, with the ridge point of the
 // chosen data type (the intensity at which an operator stops being memory-bound).
 void compare_table(const std::vector<const ChipSpec*>& chips, chip::DType dtype) {
@@ -174,19 +200,10 @@ void draw_chip_roofline(AppState& state, ChipsPanelReport& report, float height)
     if (const ChipSpec* c = find_chip(state, state.selected_chip)) shown.push_back(c);
     if (other && other->id != state.selected_chip) shown.push_back(other);
     if (shown.empty() || state.llms.empty()) return;
-    const chip::LlmShape& shape = state.llms[size_t(std::clamp(state.llm_choice.llm, 0, int(state.llms.size()) - 1))];
+    const chip::LlmShape& shape = selected_llm(state);
     report.roofline_llm = shape.id;
     const int decode_tokens = state.llm_choice.batch, prefill_tokens = state.llm_choice.batch * state.llm_choice.prompt;
-    struct Op {
-        std::string label, name;
-        chip::LlmGemm g;
-    };
-    std::vector<Op> ops;
-    for (const auto& [phase, tokens, tag] : {std::tuple{"decode", decode_tokens, 'D'}, std::tuple{"prefill", prefill_tokens, 'P'}}) {
-        int n = 0;
-        for (const chip::LlmGemm& g : chip::llm_layer_gemms(shape, tokens))
-            ops.push_back({std::string(1, tag) + std::to_string(++n), std::string(phase) + " " + g.name, g});
-    }
+    const std::vector<LayerGemm> ops = layer_gemms(state);
 
     std::vector<Roof> roofs;
     std::vector<RoofPoint> points;
@@ -201,7 +218,7 @@ void draw_chip_roofline(AppState& state, ChipsPanelReport& report, float height)
         }
         report.roofline_chips.push_back(c.id);
         roofs.push_back({c.id + " " + chip::dtype_name(dtype), peak.ops_per_s, peak.mem_bytes_per_s, kRoofColors[ci]});
-        for (const Op& op : ops) {
+        for (const LayerGemm& op : ops) {
             // int8 GEMMs write int32 accumulators, fp16/bf16 ones their own type: as the CLI.
             const chip::OpWork w = chip::gemm_work(op.g.m, op.g.n, op.g.k, dtype, dtype == chip::DType::int8 ? 4 : 2);
             const chip::RooflineRow r = chip::roofline(peak, w);
@@ -237,7 +254,7 @@ void draw_chip_roofline(AppState& state, ChipsPanelReport& report, float height)
         for (const auto& id : report.roofline_chips) ImGui::TableSetupColumn(id.c_str());
         ImGui::TableHeadersRow();
         for (int i = 0; i < per_chip; ++i) {
-            const Op& op = ops[size_t(i)];
+            const LayerGemm& op = ops[size_t(i)];
             ImGui::TableNextRow();
             ImGui::TableSetColumnIndex(0);
             ImGui::TextUnformatted(op.label.c_str());
@@ -261,11 +278,214 @@ void draw_chip_roofline(AppState& state, ChipsPanelReport& report, float height)
     ImGui::EndGroup();
 }
 
+
+// The unit colours of the Gantt chart, in chip::Unit order.
+constexpr unsigned int kUnitColors[4] = {IM_COL32(90, 160, 230, 255), IM_COL32(235, 150, 60, 255), IM_COL32(90, 200, 120, 255),
+                                         IM_COL32(190, 120, 230, 255)};
+constexpr chip::Unit kUnits[4] = {chip::Unit::dma_in, chip::Unit::matrix, chip::Unit::vector, chip::Unit::dma_out};
+
+// Reruns the simulation when the GEMM, chip or data type changed: what `stacklab simulate --chip C
+// --gemm M,N,K --dtype D --fidelity tile --timeline` runs (nominal figures, the searched tile).
+void update_tile_sim(const AppState& state, const TileSimChoice& ch, TileSimCache& c) {
+    if (c.computations > 0 && c.choice == ch) return;
+    ++c.computations;
+    c.choice = ch;
+    c.error.clear();
+    c.result = chip::TileResult();
+    c.zoom = 1.0f;
+    c.from_s = 0;
+    try {
+        const ChipSpec* spec = find_chip(state, ch.chip);
+        if (!spec) throw std::invalid_argument("no chip \"" + ch.chip + "\"");
+        const chip::Machine m = chip::machine_of(*spec, chip::Pick::nominal);
+        chip::SimOptions opt;
+        opt.max_timeline_events = kGanttEvents;
+        c.result = chip::simulate_tiles(m, chip::gemm_op("gemm", int64_t(ch.m), int64_t(ch.n), int64_t(ch.k), kDtypes[ch.dtype]), opt);
+    } catch (const std::exception& e) {
+        c.error = e.what();
+    }
+}
+
+Rect group_rect() {
+    const ImVec2 lo = ImGui::GetItemRectMin(), hi = ImGui::GetItemRectMax();
+    return {lo.x, lo.y, hi.x - lo.x, hi.y - lo.y};
+}
+
+// One GEMM of the LLM's layer at tile fidelity on the selected chip: a Gantt chart of every core's
+// DMA-in, matrix, vector and DMA-out jobs, then the utilization of each unit and the energy by part.
+void draw_tile_view(AppState& state, ChipsPanelReport::TileSim& tr) {
+    tr.shown = true;
+    const float fs = ImGui::GetFontSize();
+    if (state.llms.empty()) return;
+    const std::vector<LayerGemm> gemms = layer_gemms(state);
+    state.tile_gemm = std::clamp(state.tile_gemm, 0, int(gemms.size()) - 1);
+    auto gemm_label = [](const LayerGemm& g) {
+        char buf[128];
+        std::snprintf(buf, sizeof buf, "%s %s  %.0fx%.0fx%.0f", g.label.c_str(), g.name.c_str(), g.g.m, g.g.n, g.g.k);
+        return std::string(buf);
+    };
+    ImGui::SetNextItemWidth(fs * 20.0f);
+    if (ImGui::BeginCombo("GEMM (M x N x K)", gemm_label(gemms[size_t(state.tile_gemm)]).c_str())) {
+        for (size_t i = 0; i < gemms.size(); ++i)
+            if (ImGui::Selectable(gemm_label(gemms[i]).c_str(), int(i) == state.tile_gemm)) state.tile_gemm = int(i);
+        ImGui::EndCombo();
+    }
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(fs * 5.0f);
+    const char* dtype_names[] = {"int8", "fp16", "bf16"};
+    state.roofline_dtype = std::clamp(state.roofline_dtype, 0, 2);
+    ImGui::Combo("data type", &state.roofline_dtype, dtype_names, 3);
+    ImGui::SameLine();
+    ImGui::TextDisabled("%s, one layer, on %s", selected_llm(state).name.c_str(), state.selected_chip.c_str());
+
+    const LayerGemm& g = gemms[size_t(state.tile_gemm)];
+    TileSimCache& cache = state.tile_sim;
+    update_tile_sim(state, {state.selected_chip, state.roofline_dtype, g.g.m, g.g.n, g.g.k}, cache);
+    tr.chip = state.selected_chip;
+    tr.dtype = dtype_names[state.roofline_dtype];
+    tr.gemm = g.label + " " + g.name;
+    tr.m = g.g.m, tr.n = g.g.n, tr.k = g.g.k;
+    tr.computations = cache.computations;
+    tr.error = cache.error;
+    if (!cache.error.empty()) {
+        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
+        ImGui::TextWrapped("No tile simulation: %s", cache.error.c_str());
+        ImGui::PopStyleColor();
+        return;
+    }
+    const chip::TileResult& r = cache.result;
+    tr.time_us = r.time_s * 1e6;
+    tr.energy_uj = r.energy_j * 1e6;
+    tr.cores_used = r.cores_used;
+    tr.events = int64_t(r.timeline.size());
+    tr.dropped = r.timeline_dropped;
+    ImGui::Text("%lld output tiles of %lldx%lldx%lld on %d cores: %.3f us (roofline %.3f us, %s-bound), %.3f uJ",
+                (long long)r.tiles, (long long)r.tile.m, (long long)r.tile.n, (long long)r.tile.k, r.cores_used, tr.time_us,
+                r.roofline_s * 1e6, chip::bound_name(r.bound), tr.energy_uj);
+    if (r.timeline_dropped > 0)
+        ImGui::TextColored(ImVec4(0.95f, 0.7f, 0.3f, 1.0f),
+                           "The timeline keeps the first %zu events; %lld more were dropped (time, bytes and energy count them all).",
+                           r.timeline.size(), (long long)r.timeline_dropped);
+
+    // Lanes: each core's units that have events, core by core in unit order.
+    std::vector<std::array<int, 4>> lane_of;
+    for (const auto& e : r.timeline) {
+        if (size_t(e.core) >= lane_of.size()) lane_of.resize(size_t(e.core) + 1, {-1, -1, -1, -1});
+        lane_of[size_t(e.core)][size_t(e.unit)] = 0;
+    }
+    std::vector<std::string> lanes;
+    std::vector<int> lane_core;
+    for (size_t c = 0; c < lane_of.size(); ++c)
+        for (int u = 0; u < 4; ++u)
+            if (lane_of[c][size_t(u)] == 0) {
+                lane_of[c][size_t(u)] = int(lanes.size());
+                lanes.push_back("core " + std::to_string(c) + " " + chip::unit_name(kUnits[u]));
+                lane_core.push_back(int(c));
+            }
+    double known_until = -1;  // a truncated timeline: bars are complete only up to the last start kept
+    if (r.timeline_dropped > 0) {
+        known_until = 0;
+        for (const auto& e : r.timeline) known_until = std::max(known_until, e.start_s * 1e6);
+    }
+    std::vector<GanttBar> bars;
+    bars.reserve(r.timeline.size());
+    for (const auto& e : r.timeline)
+        bars.push_back({lane_of[size_t(e.core)][size_t(e.unit)], e.start_s * 1e6, e.end_s * 1e6, kUnitColors[int(e.unit)]});
+
+    for (int u = 0; u < 4; ++u) {
+        const ImVec2 p = ImGui::GetCursorScreenPos();
+        ImGui::GetWindowDrawList()->AddRectFilled(ImVec2(p.x, p.y + 0.2f * fs), ImVec2(p.x + 0.8f * fs, p.y + fs), kUnitColors[u]);
+        ImGui::Dummy(ImVec2(fs, fs));
+        ImGui::SameLine();
+        ImGui::TextUnformatted(chip::unit_name(kUnits[u]));
+        ImGui::SameLine();
+    }
+    ImGui::SetNextItemWidth(fs * 12.0f);
+    ImGui::SliderFloat("zoom", &cache.zoom, 1.0f, 1e4f, "%.1fx", ImGuiSliderFlags_Logarithmic);
+
+    // The chart fills what the bar charts under it leave, so the view needs no scrolling (the
+    // mouse wheel then zooms the chart instead of scrolling the panel).
+    const float line = ImGui::GetTextLineHeightWithSpacing();
+    const float bars_h = 7.0f * (line + 2.0f) + 2.5f * line + 8.0f;  // the energy chart: title, 7 rows, legend
+    const float avail = ImGui::GetContentRegionAvail().y - bars_h - 2.6f * fs - ImGui::GetStyle().ItemSpacing.y;
+    const float lane_h = std::clamp(avail / float(std::max<size_t>(1, lanes.size())), 2.0f, 1.4f * fs);
+    // Tall lanes carry "core c unit"; short ones only the core, on its first lane.
+    if (lane_h < fs)
+        for (size_t i = 0; i < lanes.size(); ++i)
+            lanes[i] = i == 0 || lane_core[i] != lane_core[i - 1] ? "core " + std::to_string(lane_core[i]) : "";
+    GanttView view{cache.zoom, cache.from_s * 1e6};
+    const GanttDrawn d = draw_gantt("tile_gantt", lanes, bars, r.time_s * 1e6, "us", view, 0.0f, lane_h, known_until);
+    cache.zoom = view.zoom;
+    cache.from_s = view.from * 1e-6;
+    tr.gantt_rows = d.lanes;
+    tr.gantt_bars = d.bars;
+    tr.gantt_rect = {d.x, d.y, d.w, d.h};
+    tr.gantt_plot_rect = {d.plot_x, d.plot_y, d.plot_w, d.plot_h};
+    tr.view_from_us = view.from;
+    tr.view_to_us = view.from + r.time_s * 1e6 / view.zoom;
+    if (d.hovered >= 0) {
+        const chip::TimelineEvent& e = r.timeline[size_t(d.hovered)];
+        char buf[320];
+        std::snprintf(buf, sizeof buf, "%s (%s, gemm %.0fx%.0fx%.0f %s)\ncore %d, %s, output tile %lld\nstart %.4f us, duration %.4f us\n%.0f bytes",
+                      g.name.c_str(), g.label.c_str(), g.g.m, g.g.n, g.g.k, tr.dtype.c_str(), e.core, chip::unit_name(e.unit),
+                      (long long)e.tile, e.start_s * 1e6, (e.end_s - e.start_s) * 1e6, e.bytes);
+        ImGui::SetTooltip("%s", buf);
+        tr.hovered_event = d.hovered;
+        tr.tooltip = buf;
+    }
+
+    // Utilization (busy time / units x run time) and energy by part, as simulate_tiles reports them.
+    tr.utilization = {{"matrix", r.util_matrix}, {"vector", r.util_vector}, {"dma", r.util_dma},
+                      {"offchip", r.util_offchip}, {"l2", r.util_l2}};
+    tr.energy_parts_uj = {{"mac", r.energy.mac * 1e6},         {"vector", r.energy.vector * 1e6}, {"offchip", r.energy.offchip * 1e6},
+                          {"l2", r.energy.l2 * 1e6},           {"l1", r.energy.l1 * 1e6},         {"l0", r.energy.l0 * 1e6},
+                          {"ub", r.energy.ub * 1e6}};
+    auto to_bars = [](const std::vector<std::pair<std::string, double>>& parts, double scale, const char* fmt) {
+        std::vector<Bar> out;
+        for (const auto& [name, v] : parts) {
+            char buf[48];
+            std::snprintf(buf, sizeof buf, fmt, v * scale);
+            out.push_back({name, true, v * scale, v * scale, v * scale, false, false, buf});
+        }
+        return out;
+    };
+    const float half = (ImGui::GetContentRegionAvail().x - ImGui::GetStyle().ItemSpacing.x) * 0.5f;
+    ImGui::BeginGroup();
+    bar_chart("tile_util", "Utilization (busy time / units x run time)", "%", to_bars(tr.utilization, 100.0, "%.1f %%"), half,
+              IM_COL32(90, 170, 240, 255), "dma: the DMA-in and DMA-out engines; offchip, l2: bandwidth used", 100.0);
+    ImGui::EndGroup();
+    tr.util_rect = group_rect();
+    ImGui::SameLine();
+    ImGui::BeginGroup();
+    bar_chart("tile_energy", "Energy by part (uJ)", "uJ", to_bars(tr.energy_parts_uj, 1.0, "%.3f uJ"), half,
+              IM_COL32(230, 140, 60, 255), "mac: padded MACs; the rest: bytes x pJ per byte at each level (chip microarch)");
+    ImGui::EndGroup();
+    tr.energy_rect = group_rect();
+}
+
+void draw_catalog_view(AppState& state, ChipsPanelReport& report);
+
 }  // namespace
 
 void draw_chips_panel(AppState& state) {
     ChipsPanelReport& report = state.chips_report;
     report = ChipsPanelReport();
+    if (!ImGui::BeginTabBar("chips_views")) return;
+    if (ImGui::BeginTabItem("Catalog and roofline")) {
+        draw_catalog_view(state, report);
+        ImGui::EndTabItem();
+    }
+    if (ImGui::BeginTabItem("Tile simulation", nullptr, state.open_tile_view ? ImGuiTabItemFlags_SetSelected : 0)) {
+        state.open_tile_view = false;
+        draw_tile_view(state, report.tile_sim);
+        ImGui::EndTabItem();
+    }
+    ImGui::EndTabBar();
+}
+
+namespace {
+
+void draw_catalog_view(AppState& state, ChipsPanelReport& report) {
     int& sort_column = state.chips_sort_column;
     bool& sort_ascending = state.chips_sort_ascending;
 
@@ -351,5 +571,7 @@ void draw_chips_panel(AppState& state) {
         ImGui::TextWrapped("%s", c.summary.c_str());
     }
 }
+
+}  // namespace
 
 }  // namespace stacklab::ui

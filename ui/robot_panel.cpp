@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <iterator>
 #include <string>
 
 #include <imgui.h>
@@ -33,8 +35,131 @@ std::vector<std::string> bundled_cell_ids() {
     return ids;
 }
 
+namespace {
+
+const char* const kFaultNames[] = {"outage", "dropout", "obstacle", "person", "swap"};
+
+// How long an injected outage, dropout or obstacle lasts: a UI choice, longer than the watchdog
+// timeouts of the bundled cells (link_timeout_ms 100, perception_timeout_ms 200) so each trips one.
+constexpr double kFaultWindowS = 1.0;
+
+// The scenario file's faults, then the injected ones on top (a swap replaces the file's).
+void apply_faults(const RobotFaults& f, lab::CellScenario& s) {
+    robot::CellConfig& c = s.cell;
+    if (!f.file_faults) {
+        c.network_outages.clear();
+        c.sensor_dropouts.clear();
+        c.obstacles.clear();
+        c.persons.clear();
+        c.chip_swap = robot::ChipSwapFault();
+        s.swap_chip.clear();
+    }
+    for (const InjectedFault& x : f.added) {
+        const robot::TimeWindow w{x.at_s, x.at_s + kFaultWindowS};
+        switch (x.kind) {
+            case FaultKind::outage: c.network_outages.push_back(w); break;
+            case FaultKind::dropout: c.sensor_dropouts.push_back(w); break;
+            case FaultKind::obstacle: {
+                robot::ObstacleFault o;  // the core's default confidence, below every bundled threshold
+                o.window = w;
+                c.obstacles.push_back(o);
+                break;
+            }
+            case FaultKind::person: {
+                robot::PersonFault p;  // the core's default walk: from 3 m at 1.6 m/s to 0.5 m, 1 s there
+                p.enter_s = x.at_s;
+                c.persons.push_back(p);
+                break;
+            }
+            case FaultKind::swap:
+                c.chip_swap.at_s = x.at_s;
+                c.chip_swap.label = x.chip;
+                s.swap_chip = x.chip;
+                break;
+        }
+    }
+}
+
+std::vector<std::string> fault_lines(const robot::CellConfig& c, const std::string& swap_chip) {
+    std::vector<std::string> out;
+    char buf[160];
+    for (const auto& w : c.network_outages) {
+        std::snprintf(buf, sizeof buf, "network outage %.2f-%.2f s", w.start_s, w.end_s);
+        out.push_back(buf);
+    }
+    for (const auto& w : c.sensor_dropouts) {
+        std::snprintf(buf, sizeof buf, "sensor dropout %.2f-%.2f s", w.start_s, w.end_s);
+        out.push_back(buf);
+    }
+    for (const auto& o : c.obstacles) {
+        std::snprintf(buf, sizeof buf, "low-confidence obstacle %.2f-%.2f s (confidence %.2f)", o.window.start_s, o.window.end_s,
+                      o.confidence);
+        out.push_back(buf);
+    }
+    for (const auto& p : c.persons) {
+        std::snprintf(buf, sizeof buf, "person enters at %.2f s (from %.1f m at %.1f m/s to %.1f m)", p.enter_s, p.start_distance_m,
+                      p.speed_m_s, p.min_distance_m);
+        out.push_back(buf);
+    }
+    if (c.chip_swap.at_s >= 0) {
+        std::snprintf(buf, sizeof buf, "perception moves to %s at %.2f s", swap_chip.c_str(), c.chip_swap.at_s);
+        out.push_back(buf);
+    }
+    return out;
+}
+
+}  // namespace
+
+const char* fault_kind_name(FaultKind k) { return kFaultNames[int(k)]; }
+
+std::string faults_query(const RobotFaults& f) {
+    std::string q = f.file_faults ? "" : "nofile";
+    for (const InjectedFault& x : f.added) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%s@%.2f", kFaultNames[int(x.kind)], x.at_s);
+        q += (q.empty() ? "" : ",") + std::string(buf) + (x.kind == FaultKind::swap ? ":" + x.chip : "");
+    }
+    return q;
+}
+
+std::string parse_faults_query(const std::string& text, RobotFaults& out) {
+    RobotFaults f;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = text.find(',', start);
+        if (end == std::string::npos) end = text.size();
+        const std::string item = text.substr(start, end - start);
+        start = end + 1;
+        if (item == "nofile") {
+            f.file_faults = false;
+            continue;
+        }
+        const size_t at = item.find('@');
+        InjectedFault x;
+        const std::string kind = item.substr(0, at);
+        const auto* k = std::find(std::begin(kFaultNames), std::end(kFaultNames), kind);
+        if (at == std::string::npos || k == std::end(kFaultNames))
+            return "fault \"" + item + "\" is not nofile or KIND@SECONDS with KIND outage, dropout, obstacle, person or swap";
+        x.kind = FaultKind(k - std::begin(kFaultNames));
+        std::string time = item.substr(at + 1);
+        if (x.kind == FaultKind::swap) {
+            const size_t colon = time.find(':');
+            if (colon == std::string::npos || colon + 1 == time.size()) return "fault \"" + item + "\" needs swap@SECONDS:CHIP";
+            x.chip = time.substr(colon + 1);
+            time.resize(colon);
+        }
+        char* endp = nullptr;
+        x.at_s = std::strtod(time.c_str(), &endp);
+        if (time.empty() || *endp != '\0' || !std::isfinite(x.at_s) || x.at_s < 0 || x.at_s > 1e6)
+            return "fault \"" + item + "\": \"" + time + "\" is not a time in [0, 1e6] s";
+        f.added.push_back(x);
+    }
+    out = f;
+    return "";
+}
+
 void update_robot(const AppState& state, RobotPanelReport& r) {
-    RobotChoice ch{state.robot_cell, state.selected_chip};
+    RobotChoice ch{state.robot_cell, state.selected_chip, state.robot_faults};
     if (r.computations > 0 && r.choice == ch) return;
     ++r.computations;
     r.choice = ch;
@@ -48,6 +173,8 @@ void update_robot(const AppState& state, RobotPanelReport& r) {
         if (it == ids.end()) throw std::invalid_argument("no bundled cell scenario \"" + ch.cell + "\"");
         const lab::CellFile& f = files[size_t(it - ids.begin())];
         r.scenario = lab::parse_cell_scenario(f.bytes, f.name);
+        r.file_faults = fault_lines(r.scenario.cell, r.scenario.swap_chip);
+        apply_faults(ch.faults, r.scenario);
         r.arm = std::make_shared<robot::ArmModel>(robot::bundled_arm(r.scenario.arm));
         robot::CellRunOptions opt;
         opt.trace_period_s = kTracePeriodS;
@@ -245,6 +372,19 @@ Rect joint_plot(RobotPanelReport& r, float height) {
             dl->AddPolyline(line.data(), int(line.size()), kJointColors[j % 6], 0, 1.8f);
         }
     }
+    // The faults of the run: windows shaded (outage red, dropout grey, obstacle amber), a person
+    // entering or a chip swap as a vertical line.
+    const auto& c = r.scenario.cell;
+    auto span = [&](const robot::TimeWindow& tw, ImU32 col) {
+        dl->AddRectFilled(ImVec2(X(std::min(tw.start_s, t_end)), p0.y), ImVec2(X(std::min(tw.end_s, t_end)), p1.y), col);
+    };
+    for (const auto& tw : c.network_outages) span(tw, IM_COL32(230, 60, 60, 70));
+    for (const auto& tw : c.sensor_dropouts) span(tw, IM_COL32(160, 160, 170, 70));
+    for (const auto& ob : c.obstacles) span(ob.window, IM_COL32(235, 180, 60, 60));
+    for (const auto& p : c.persons)
+        if (p.enter_s <= t_end) dl->AddLine(ImVec2(X(p.enter_s), p0.y), ImVec2(X(p.enter_s), p1.y), IM_COL32(235, 120, 200, 255), 2.0f);
+    if (c.chip_swap.at_s >= 0 && c.chip_swap.at_s <= t_end)
+        dl->AddLine(ImVec2(X(c.chip_swap.at_s), p0.y), ImVec2(X(c.chip_swap.at_s), p1.y), IM_COL32(150, 110, 230, 255), 2.0f);
     const float xc = X(r.view_t_s);
     dl->AddLine(ImVec2(xc, p0.y), ImVec2(xc, p1.y), ImGui::GetColorU32(ImGuiCol_Text), 1.5f);
     return {o.x, o.y, w, height};
@@ -305,6 +445,54 @@ void verdicts_and_log(const robot::CellReport& rep, double view_t) {
     }
 }
 
+// The inject buttons (each adds its fault at the view time, which play and the t slider move) and
+// the list of active faults, injected ones with a remove button. Changing the list reruns the cell.
+void fault_controls(AppState& state, RobotPanelReport& r) {
+    const float fs = ImGui::GetFontSize();
+    const double at = std::round(r.view_t_s * 100.0) / 100.0;  // 10 ms: the scenario key keeps it exactly
+    RobotFaults& f = state.robot_faults;
+    ImGui::Text("Inject at t = %.2f s:", at);
+    const char* labels[] = {"Network outage", "Sensor dropout", "Low-confidence obstacle", "Person enters", "Slower chip"};
+    r.fault_buttons.clear();
+    for (int k = 0; k < 5; ++k) {
+        ImGui::SameLine();
+        if (ImGui::Button(labels[k])) f.added.push_back({FaultKind(k), at, k == int(FaultKind::swap) ? r.swap_to : ""});
+        const ImVec2 lo = ImGui::GetItemRectMin(), hi = ImGui::GetItemRectMax();
+        r.fault_buttons.push_back({kFaultNames[k], {lo.x, lo.y, hi.x - lo.x, hi.y - lo.y}});
+    }
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(fs * 10.0f);
+    if (ImGui::BeginCombo("##swap_to", r.swap_to.c_str())) {
+        for (const auto& c : state.chips)
+            if (ImGui::Selectable(c.id.c_str(), c.id == r.swap_to)) r.swap_to = c.id;
+        ImGui::EndCombo();
+    }
+    if (r.computed && !r.scenario.cell.network.enabled)
+        ImGui::TextDisabled("This cell has no network link: an outage changes nothing.");
+    ImGui::Checkbox("the scenario file's faults:", &f.file_faults);
+    ImGui::SameLine();
+    std::string file;
+    for (const auto& l : r.file_faults) file += (file.empty() ? "" : "; ") + l;
+    ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
+    ImGui::TextWrapped("%s", file.empty() ? "none" : file.c_str());
+    ImGui::PopStyleColor();
+    int remove = -1;
+    for (size_t i = 0; i < f.added.size(); ++i) {
+        const InjectedFault& x = f.added[i];
+        ImGui::PushID(int(i));
+        if (ImGui::SmallButton("remove")) remove = int(i);
+        ImGui::PopID();
+        ImGui::SameLine();
+        if (x.kind == FaultKind::swap) ImGui::Text("added: perception moves to %s at %.2f s", x.chip.c_str(), x.at_s);
+        else if (x.kind == FaultKind::person) ImGui::Text("added: person enters at %.2f s", x.at_s);
+        else ImGui::Text("added: %s %.2f-%.2f s", labels[int(x.kind)], x.at_s, x.at_s + kFaultWindowS);
+    }
+    if (remove >= 0) f.added.erase(f.added.begin() + remove);
+    const std::string q = faults_query(f);
+    if (!q.empty()) ImGui::TextDisabled("scenario: #tab=robot&cell=%s&chip=%s&faults=%s", state.robot_cell.c_str(),
+                                        state.selected_chip.c_str(), q.c_str());
+}
+
 }  // namespace
 
 void draw_robot_panel(AppState& state) {
@@ -320,6 +508,7 @@ void draw_robot_panel(AppState& state) {
     }
     ImGui::SameLine();
     ImGui::TextDisabled("on the sidebar's chip: %s", state.selected_chip.c_str());
+    fault_controls(state, r);
     update_robot(state, r);
     if (!r.error.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));

@@ -2,6 +2,7 @@
 // It also exports a small C API that web/index.html wraps as window.stacklab:
 //   stacklab_chips_json()      the document `stacklab chips --json` prints
 //   stacklab_ui_report_json()  what the UI drew in the last frame (for the browser tests)
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -21,6 +22,18 @@ namespace {
 GLFWwindow* g_window = nullptr;
 stacklab::ui::AppState* g_state = nullptr;
 std::string g_out;  // keeps the last string handed to JS alive until the next call
+
+// Emscripten 3.1.6's GLFW hands the scroll callback the browser's raw wheel deltas (pixels, down
+// positive) where GLFW gives steps with up positive; ImGui would scroll by ~100 lines the wrong way
+// per notch. Convert as Emscripten's own Browser.getMouseWheelDelta does (100 pixels a step, at
+// least one step).
+void scroll_in_steps(GLFWwindow* window, double dx, double dy) {
+    auto steps = [](double d) {
+        const double s = -d / 100.0;
+        return s == 0 ? 0.0 : s > 0 ? std::max(s, 1.0) : std::min(s, -1.0);
+    };
+    ImGui_ImplGlfw_ScrollCallback(window, steps(dx), steps(dy));
+}
 
 int canvas_css_width() { return EM_ASM_INT({ return window.innerWidth; }); }
 int canvas_css_height() { return EM_ASM_INT({ return window.innerHeight; }); }
@@ -94,6 +107,7 @@ int main(int argc, char** argv) {
     // passes the decoded hash as argv[1].
     if (argc > 1) stacklab::ui::apply_scenario(state, argv[1]);
     ImGui_ImplGlfw_InitForOpenGL(g_window, true);
+    glfwSetScrollCallback(g_window, scroll_in_steps);  // replaces the backend's (it has no user callback to chain)
     ImGui_ImplOpenGL3_Init("#version 300 es");
     emscripten_set_main_loop(frame, 0, false);
     return 0;

@@ -481,7 +481,9 @@ struct Core {
     bool load_busy = false, comp_busy = false, post_busy = false, store_busy = false;
     int load_parts = 0, store_parts = 0;  // transfers still running
     double load_start = 0, store_start = 0;
+    double load_bytes = 0, store_bytes = 0;  // of the transfer running (for its timeline event)
     std::vector<double> step_cycles;  // matrix cycles of started loads, by step (consumed by compute)
+    std::vector<double> step_bytes;   // bytes of started loads, by step (what the matrix step moves to L0)
 };
 
 struct Transfer {
@@ -529,9 +531,9 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     double busy_matrix = 0, busy_vector = 0, busy_dma = 0;
     const double port_bps = m.core_dma_bytes_per_cycle * m.clock_hz;
 
-    auto record = [&](int c, Unit u, int64_t tile, double start, double end) {
+    auto record = [&](int c, Unit u, int64_t tile, double start, double end, double bytes) {
         if (r.timeline.size() < opt.max_timeline_events)
-            r.timeline.push_back({c, u, tile, start, end});
+            r.timeline.push_back({c, u, tile, start, end, bytes});
         else
             ++r.timeline_dropped;
     };
@@ -550,6 +552,7 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
                 const TileWork w = low.tile_work(global_tile(c, k.stores_started));
                 k.store_busy = true;
                 k.store_start = now;
+                k.store_bytes = w.store_bytes;
                 r.bytes.offchip += w.store_bytes;
                 k.store_parts = add_transfer(c, true, true, w.store_bytes);
                 ++k.stores_started;
@@ -569,8 +572,9 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
                 r.bytes.ub += 2 * w.vector_bytes;
                 r.bytes.l0 += w.acc_bytes;
                 r.energy_j += w.vector_bytes * m.vector_byte_pj * 1e-12;
+                r.energy.vector += w.vector_bytes * m.vector_byte_pj * 1e-12;
                 fixed.push({now + d, seq++, c, Unit::vector});
-                record(c, Unit::vector, global_tile(c, t), now, now + d);
+                record(c, Unit::vector, global_tile(c, t), now, now + d, 2 * w.vector_bytes);
                 progress = true;
             }
             // Matrix step s: its data is loaded, and a new tile needs a free accumulator buffer
@@ -584,7 +588,7 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
                     const double d = k.step_cycles[size_t(s)] / m.clock_hz;
                     busy_matrix += d;
                     fixed.push({now + d, seq++, c, Unit::matrix});
-                    record(c, Unit::matrix, global_tile(c, st), now, now + d);
+                    record(c, Unit::matrix, global_tile(c, st), now, now + d, k.step_bytes[size_t(s)]);
                     progress = true;
                 }
             }
@@ -594,6 +598,7 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
             if (!k.load_busy && l < k.steps && (l < 2 || consumed >= l - 1)) {
                 const StepWork w = low.step(global_tile(c, l / nk), l % nk);
                 k.step_cycles.push_back(w.matrix_cycles);
+                k.step_bytes.push_back(w.offchip_bytes + w.l2_bytes);
                 r.padded_macs += w.padded_macs;
                 r.bytes.offchip += w.offchip_bytes;
                 r.bytes.l2 += w.l2_bytes;
@@ -601,6 +606,7 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
                 if (low.matrix()) r.bytes.l0 += w.offchip_bytes + w.l2_bytes;
                 k.load_busy = true;
                 k.load_start = now;
+                k.load_bytes = w.offchip_bytes + w.l2_bytes;
                 k.load_parts = add_transfer(c, false, true, w.offchip_bytes) + add_transfer(c, false, false, w.l2_bytes);
                 if (k.load_parts == 0) fixed.push({now, seq++, c, Unit::dma_in});
                 ++k.loads_started;
@@ -614,14 +620,14 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
         k.load_busy = false;
         ++k.loads_done;
         busy_dma += now - k.load_start;
-        record(c, Unit::dma_in, global_tile(c, (k.loads_done - 1) / nk), k.load_start, now);
+        record(c, Unit::dma_in, global_tile(c, (k.loads_done - 1) / nk), k.load_start, now, k.load_bytes);
     };
     auto finish_store = [&](int c) {
         Core& k = cores[size_t(c)];
         k.store_busy = false;
         ++k.stores_done;
         busy_dma += now - k.store_start;
-        record(c, Unit::dma_out, global_tile(c, k.stores_done - 1), k.store_start, now);
+        record(c, Unit::dma_out, global_tile(c, k.stores_done - 1), k.store_start, now, k.store_bytes);
     };
 
     for (int c = 0; c < ncores; ++c) try_start(c);
@@ -689,6 +695,12 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     if (low.matrix()) r.energy_j += r.padded_macs * m.mac_pj[int(op.dtype)] * 1e-12;
     r.energy_j += (r.bytes.offchip * m.offchip_byte_pj + r.bytes.l2 * m.l2_byte_pj + r.bytes.l1 * m.l1_byte_pj +
                    r.bytes.l0 * m.l0_byte_pj + r.bytes.ub * m.ub_byte_pj) * 1e-12;
+    if (low.matrix()) r.energy.mac = r.padded_macs * m.mac_pj[int(op.dtype)] * 1e-12;
+    r.energy.offchip = r.bytes.offchip * m.offchip_byte_pj * 1e-12;
+    r.energy.l2 = r.bytes.l2 * m.l2_byte_pj * 1e-12;
+    r.energy.l1 = r.bytes.l1 * m.l1_byte_pj * 1e-12;
+    r.energy.l0 = r.bytes.l0 * m.l0_byte_pj * 1e-12;
+    r.energy.ub = r.bytes.ub * m.ub_byte_pj * 1e-12;
     if (r.time_s > 0) {
         r.util_matrix = low.matrix() ? busy_matrix / (m.matrix_cores * r.time_s) : 0.0;
         r.util_vector = busy_vector / (ncores * r.time_s);

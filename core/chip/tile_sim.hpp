@@ -141,10 +141,21 @@ struct TimelineEvent {
     Unit unit = Unit::dma_in;
     int64_t tile = 0;  // index of the output tile
     double start_s = 0, end_s = 0;
+    // What the job moved, the amounts TileResult::bytes sums: dma_in the bytes written into L1 (from
+    // off-chip and L2), matrix the bytes moved L1 -> L0A/L0B for its K step, vector the UB bytes its
+    // passes read and write, dma_out the bytes written off-chip.
+    double bytes = 0;
 };
 
 struct LevelBytes {
     double offchip = 0, l2 = 0, l1 = 0, l0 = 0, ub = 0;
+};
+
+// TileResult::energy_j by where it is spent (J): padded MACs, vector passes, and the bytes at each
+// level times that level's pJ per byte. The parts add up to energy_j up to rounding.
+struct TileEnergy {
+    double mac = 0, vector = 0, offchip = 0, l2 = 0, l1 = 0, l0 = 0, ub = 0;
+    double sum() const { return mac + vector + offchip + l2 + l1 + l0 + ub; }
 };
 
 struct SimOptions {
@@ -165,6 +176,7 @@ struct TileResult {
     Bound bound = Bound::compute;  // the roofline's bound
     LevelBytes bytes;
     double energy_j = 0;
+    TileEnergy energy;
     // Busy time / (units x time): matrix and vector units, DMA engines, off-chip and L2 bandwidth.
     double util_matrix = 0, util_vector = 0, util_dma = 0, util_offchip = 0, util_l2 = 0;
     std::vector<TimelineEvent> timeline;

@@ -284,4 +284,29 @@ BOOST_AUTO_TEST_CASE(timeline_events_do_not_overlap_on_one_unit_and_results_repe
     BOOST_TEST(c.time_s == a.time_s);
 }
 
+// The Gantt chart's tooltips show each event's bytes and the Chips panel the energy by part: both
+// must be the very figures the totals are made of.
+BOOST_AUTO_TEST_CASE(timeline_event_bytes_add_up_to_the_level_totals_and_energy_parts_to_the_total) {
+    const Machine m = chip_machine("nvidia-a100");
+    const TileOp op = gemm_op("g", 300, 700, 500, DType::int8, true, Activation::relu);
+    const TileResult r = simulate_tiles(m, op);
+    BOOST_TEST_REQUIRE(r.timeline_dropped == 0);
+    std::map<Unit, double> sum;
+    for (const auto& e : r.timeline) {
+        BOOST_TEST(e.bytes > 0);
+        sum[e.unit] += e.bytes;
+    }
+    const double tol = 1e-12;
+    BOOST_TEST(sum[Unit::dma_in] == r.bytes.l1, boost::test_tools::tolerance(tol));
+    BOOST_TEST(sum[Unit::vector] == r.bytes.ub, boost::test_tools::tolerance(tol));
+    BOOST_TEST(sum[Unit::dma_out] == double(op.M) * op.N * op.out_bytes, boost::test_tools::tolerance(tol));
+    // l0 also counts the int32 accumulators the epilogue reads out of L0C, 4 bytes per output.
+    BOOST_TEST(sum[Unit::matrix] + double(op.M) * op.N * 4 == r.bytes.l0, boost::test_tools::tolerance(tol));
+    BOOST_TEST(r.energy.mac == r.padded_macs * m.mac_pj[int(DType::int8)] * 1e-12);
+    BOOST_TEST(r.energy.offchip == r.bytes.offchip * m.offchip_byte_pj * 1e-12);
+    BOOST_TEST(r.energy.ub == r.bytes.ub * m.ub_byte_pj * 1e-12);
+    BOOST_TEST(r.energy.vector > 0);
+    BOOST_TEST(r.energy.sum() == r.energy_j, boost::test_tools::tolerance(1e-12));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

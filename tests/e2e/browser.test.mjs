@@ -10,7 +10,8 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/serve.mjs';
 import { imageStats, assertNotBlank, countColor } from './image.mjs';
-import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, checkModelsAgainstCli, regionOf } from './checks.mjs';
+import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, checkModelsAgainstCli, regionOf,
+         checkTileSimAgainstCli, cellFileWithFaults } from './checks.mjs';
 
 const webDir = process.env.STACKLAB_WEB || 'build/web';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -155,6 +156,48 @@ test('the Chips tab draws two chips\' rooflines with the LLM\'s GEMMs at the CLI
   await page.close();
 });
 
+test('the Chips tab\'s tile simulation draws a per-core Gantt chart at the CLI\'s numbers and zooms with the mouse wheel', async () => {
+  const page = await openHash('#tab=chips&chip=ascend-910b&llm=qwen2.5-7b&dtype=int8&gemm=P1', 'Chips');
+  await page.waitForFunction(() => window.stacklab.uiReport().chips_panel.tile_sim?.gantt_rows > 0, null, { timeout: 30000 });
+  const report = await page.evaluate(() => window.stacklab.uiReport());
+  assert.equal(report.scenario_error, '');
+  const t = report.chips_panel.tile_sim;
+  assert.equal(t.gemm, 'P1 prefill qkv');
+  assert.equal(t.computations, 1);
+  // The wasm simulation is the native CLI's, event for event.
+  const doc = checkTileSimAgainstCli(t, cli);
+  assert.ok(t.events > 0 && t.gantt_bars === t.events);
+  assert.deepEqual(t.view_us, [0, doc.time_us]);
+  const shot = await page.screenshot();
+  const gantt = regionOf(t.gantt_rect);
+  assertNotBlank(assert, imageStats(shot, gantt), 'Gantt chart');
+  assert.ok(countColor(shot, gantt, [235, 150, 60]) > 100, 'no matrix bars in the Gantt chart');
+  assert.ok(countColor(shot, gantt, [90, 160, 230]) > 100, 'no DMA-in bars in the Gantt chart');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-tile.png'), shot);
+  // Hovering core 0's longest DMA-in job shows that event's tooltip: the CLI's event, with its bytes.
+  const plot = t.gantt_plot_rect, lane = plot.h / t.gantt_rows;
+  const longest = doc.timeline.map((e, i) => ({ ...e, i })).filter(e => e.core === 0 && e.unit === 'dma_in')
+    .reduce((a, b) => (b.end_us - b.start_us > a.end_us - a.start_us ? b : a));
+  await page.mouse.move(plot.x + plot.w * (longest.start_us + longest.end_us) / 2 / doc.time_us, plot.y + lane / 2);
+  await page.waitForFunction(() => window.stacklab.uiReport().chips_panel.tile_sim.hovered_event >= 0, null, { timeout: 10000 });
+  const h = (await page.evaluate(() => window.stacklab.uiReport())).chips_panel.tile_sim;
+  const ev = doc.timeline[h.hovered_event];
+  assert.deepEqual([ev.core, ev.unit], [0, 'dma_in']);
+  assert.ok(ev.start_us <= longest.end_us && ev.end_us >= longest.start_us, 'the hovered bar is not the one under the mouse');
+  assert.match(h.tooltip, new RegExp(`core 0, dma_in, output tile ${ev.tile}\\n`));
+  assert.match(h.tooltip, new RegExp(`\\n${ev.bytes} bytes$`));
+  // Wheel up over the chart zooms in about the cursor: a narrower window, fewer bars in it.
+  await page.mouse.move(t.gantt_rect.x + t.gantt_rect.w * 0.4, t.gantt_rect.y + t.gantt_rect.h * 0.3);
+  for (let i = 0; i < 4; i++) await page.mouse.wheel(0, -120);
+  await page.waitForFunction(() => { const v = window.stacklab.uiReport().chips_panel.tile_sim.view_us; return v[1] - v[0] < v[1] * 0.9; },
+                             null, { timeout: 10000 });
+  const z = (await page.evaluate(() => window.stacklab.uiReport())).chips_panel.tile_sim;
+  assert.ok(z.view_us[0] > 0 && z.view_us[1] < doc.time_us, JSON.stringify(z.view_us));
+  assert.ok(z.gantt_bars < t.gantt_bars, `${z.gantt_bars} bars after zooming in, ${t.gantt_bars} before`);
+  assert.equal(z.computations, 1);  // zooming does not rerun the simulation
+  await page.close();
+});
+
 test('the Kernels tab opens from the URL and shows the drift report the CLI prints', async () => {
   const page = await openHash('#tab=kernels&variance=welford&gelu=tanh&fp16=1&rows=8&cols=333&seed=7&offset=-2.5', 'Kernels');
   const k = (await page.evaluate(() => window.stacklab.uiReport())).kernels_panel;
@@ -229,6 +272,41 @@ test('the Robot tab opens from the URL and runs the cell with the native CLI\'s 
     assertNotBlank(assert, imageStats(shot, regionOf(rect)), name);
   if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-robot.png'), shot);
   await page.close();
+});
+
+test('the Robot tab\'s network-outage button injects the fault at the play time and the cell result changes as the CLI says', async () => {
+  const hash = '#tab=robot&chip=ascend-310p&cell=pcb-cell-ascend-310p&t=30';
+  const page = await openHash(hash, 'Robot');
+  const before = (await page.evaluate(() => window.stacklab.uiReport())).robot_panel;
+  assert.equal(before.computations, 1);
+  assert.deepEqual(before.faults, []);
+  const button = before.fault_buttons.find(b => b.kind === 'outage');
+  assert.ok(button, 'the UI reports where the network-outage button is');
+  await page.mouse.click(button.rect.x + button.rect.w / 2, button.rect.y + button.rect.h / 2);
+  await page.waitForFunction(() => window.stacklab.uiReport().robot_panel.computations === 2, null, { timeout: 30000 });
+  const at = (await page.evaluate(() => window.stacklab.uiReport())).frame;
+  await page.waitForFunction(f => window.stacklab.uiReport().frame >= f + 3, at, { timeout: 30000 });
+  const p = (await page.evaluate(() => window.stacklab.uiReport())).robot_panel;
+  assert.deepEqual(p.faults, [{ kind: 'outage', at_s: 30, chip: '' }]);
+  assert.equal(p.faults_query, 'outage@30.00');
+  // The link watchdog stops the arm 100 ms into the outage; without the fault it did not.
+  assert.ok(p.log.some(e => e.rule === 'WD-LINK' && e.t_s >= 30 && e.t_s <= 30.2), 'no link stop after the outage');
+  assert.ok(!before.log.some(e => e.rule === 'WD-LINK' && e.t_s >= 30 && e.t_s <= 31));
+  assert.equal(p.protective_stops, before.protective_stops + 1);
+  assert.ok(p.frames.lost > before.frames.lost);
+  // The same run as the native CLI on the scenario file with that outage written into it.
+  checkCellAgainstCli(p, cli, cellFileWithFaults('pcb-cell-ascend-310p', p.faults), 'ascend-310p', 'pcb-cell-ascend-310p');
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot, regionOf(p.joints_rect)), 'joint plot with the outage');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-robot-faults.png'), shot);
+  await page.close();
+  // The scenario key round-trips the fault: a page opened with it runs the same cell.
+  const again = await openHash(`${hash}&faults=${p.faults_query}`, 'Robot');
+  const q = (await again.evaluate(() => window.stacklab.uiReport())).robot_panel;
+  assert.deepEqual(q.faults, p.faults);
+  assert.deepEqual(q.log, p.log);
+  assert.deepEqual(q.verdicts, p.verdicts);
+  await again.close();
 });
 
 test('the Certify tab certifies with the demo key, verifies, and shows a tampered byte failing', async () => {

@@ -55,12 +55,13 @@ export function checkSystolicAgainstCli(panel, cliPath, { rows = 32, cols = 32, 
 }
 
 // The Robot panel's cell run is what `stacklab robot cell --scenario ID --chip C --json` prints: the
-// same verdicts, stage latencies (the CLI prints 3 decimals) and action log, rule by rule.
-export function checkCellAgainstCli(panel, cliPath, scenario, chip) {
+// same verdicts, stage latencies (the CLI prints 3 decimals) and action log, rule by rule. `scenario`
+// may be a file (a bundled cell with faults added: cellFileWithFaults) standing for the cell `cellId`.
+export function checkCellAgainstCli(panel, cliPath, scenario, chip, cellId = scenario) {
   const doc = JSON.parse(execFileSync(cliPath, ['robot', 'cell', '--scenario', scenario, '--chip', chip, '--json'], { encoding: 'utf8' }));
   const f3 = v => v.toFixed(3);
   assert.equal(panel.error, '');
-  assert.equal(panel.cell, scenario);
+  assert.equal(panel.cell, cellId);
   assert.equal(panel.chip, chip);
   assert.equal(panel.pass, doc.pass);
   assert.equal(f3(panel.inference_ms), f3(doc.inference_ms));
@@ -142,5 +143,44 @@ export function checkModelsAgainstCli(panel, cliPath, { model = 'fashion_cnn', q
   let diagonal = 0;
   for (let c = 0; c < k; c++) diagonal += panel.confusion[c * k + c];
   assert.equal(diagonal, doc.correct);
+  return doc;
+}
+
+// A copy of the bundled cell `cellId` with the faults the Robot panel says it injected added to the
+// file's "faults" section, as a person would write them (the panel's windows last 1 s, its person
+// walks the core's default path): the file the CLI must run to the panel's result. Returns its path.
+export function cellFileWithFaults(cellId, faults) {
+  const doc = JSON.parse(fs.readFileSync(`models/cells/${cellId}.json`, 'utf8'));
+  doc.faults = doc.faults || {};
+  const add = (key, v) => { doc.faults[key] = [...(doc.faults[key] || []), v]; };
+  for (const f of faults) {
+    if (f.kind === 'outage') add('network_outage', { start_s: f.at_s, end_s: f.at_s + 1 });
+    else if (f.kind === 'dropout') add('sensor_dropout', { start_s: f.at_s, end_s: f.at_s + 1 });
+    else if (f.kind === 'obstacle') add('low_confidence_obstacle', { start_s: f.at_s, end_s: f.at_s + 1, confidence: 0.5 });
+    else if (f.kind === 'person') add('person', { enter_s: f.at_s, start_distance_m: 3, speed_m_s: 1.6, min_distance_m: 0.5, stay_s: 1 });
+    else if (f.kind === 'swap') doc.faults.slower_chip = { at_s: f.at_s, chip: f.chip };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-cell-'));
+  const file = path.join(dir, `${cellId}.json`);
+  fs.writeFileSync(file, JSON.stringify(doc, null, 2));
+  return file;
+}
+
+// The Chips panel's tile-simulation view is `stacklab simulate --gemm M,N,K --fidelity tile
+// --timeline --json` for the same chip and data type: the same time, event count, dropped events,
+// utilization and energy by part, and one Gantt lane per (core, unit) pair in the CLI's timeline.
+export function checkTileSimAgainstCli(tile, cliPath) {
+  assert.equal(tile.error, '');
+  const doc = JSON.parse(execFileSync(cliPath, ['simulate', '--chip', tile.chip, '--gemm', `${tile.m},${tile.n},${tile.k}`,
+                                                '--dtype', tile.dtype, '--fidelity', 'tile', '--timeline', '--json'],
+                                      { encoding: 'utf8', maxBuffer: 64 << 20 }));
+  assert.equal(tile.time_us, doc.time_us);
+  assert.equal(tile.energy_uj, doc.energy_uj);
+  assert.equal(tile.cores_used, doc.ops[0].cores_used);
+  assert.equal(tile.events, doc.timeline.length);
+  assert.equal(tile.dropped, doc.timeline_dropped);
+  assert.deepEqual(tile.utilization, doc.ops[0].utilization);
+  assert.deepEqual(tile.energy_parts_uj, doc.ops[0].energy_parts_uj);
+  assert.equal(tile.gantt_rows, new Set(doc.timeline.map(e => `${e.core} ${e.unit}`)).size);
   return doc;
 }

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { imageStats, assertNotBlank, countColor } from './image.mjs';
-import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, checkModelsAgainstCli, regionOf } from './checks.mjs';
+import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, checkModelsAgainstCli, regionOf,
+         checkTileSimAgainstCli, cellFileWithFaults } from './checks.mjs';
 
 const gui = process.env.STACKLAB_GUI || 'build/native/stacklab-gui';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -71,6 +72,45 @@ test('desktop app draws two chips\' rooflines with the LLM\'s GEMMs at the CLI\'
   assert.equal(checkRooflineAgainstCli(roof, cli), 16);
   assertNotBlank(assert, imageStats(fs.readFileSync(shot), regionOf(roof.rect)), 'roofline chart region');
   if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-roofline.png'));
+});
+
+test('desktop app\'s Chips tab draws the tile simulation of a prefill GEMM as a per-core Gantt chart at the CLI\'s numbers', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'tile.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--width', '1440', '--height', '900', '--scenario',
+                    'tab=chips&chip=ascend-910b&llm=qwen2.5-7b&dtype=int8&gemm=P1']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.scenario_error, '');
+  const t = report.chips_panel.tile_sim;
+  assert.ok(t, 'the tile-simulation view was not drawn');
+  assert.equal(t.gemm, 'P1 prefill qkv');
+  assert.equal(t.m, 512);  // batch 1 x prompt 512
+  assert.equal(t.computations, 1);  // cached, not rerun every frame
+  const doc = checkTileSimAgainstCli(t, cli);
+  assert.ok(t.gantt_rows > 0 && t.events > 0 && t.gantt_bars > 0, JSON.stringify(t));
+  // The whole run is in view and every kept event was drawn; this GEMM overflows the kept timeline.
+  assert.deepEqual(t.view_us, [0, doc.time_us]);
+  assert.equal(t.gantt_bars, t.events);
+  assert.ok(t.dropped > 0);
+  const png = fs.readFileSync(shot);
+  const gantt = regionOf(t.gantt_rect);
+  assertNotBlank(assert, imageStats(png, gantt), 'Gantt chart');
+  // Each unit's colour (ui/chips_panel.cpp kUnitColors) is on the chart: DMA in, matrix, DMA out.
+  for (const [unit, rgb] of [['dma_in', [90, 160, 230]], ['matrix', [235, 150, 60]], ['dma_out', [190, 120, 230]]])
+    assert.ok(countColor(png, gantt, rgb) > 100, `no ${unit} bars in the Gantt chart`);
+  assertNotBlank(assert, imageStats(png, regionOf(t.util_rect)), 'utilization bars');
+  assertNotBlank(assert, imageStats(png, regionOf(t.energy_rect)), 'energy bars');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-tile.png'));
+  // A chip without the data type: the view says why instead of drawing.
+  const r2 = runGui(['--frames', '3', '--scenario', 'tab=chips&chip=edge-npu-64tops&dtype=bf16&gemm=D1']);
+  assert.equal(r2.status, 0, r2.stderr);
+  const t2 = JSON.parse(r2.stdout.trim().split('\n').pop()).chips_panel.tile_sim;
+  const cliErr = spawnSync(cli, ['simulate', '--chip', 'edge-npu-64tops', '--gemm', `${t2.m},${t2.n},${t2.k}`, '--dtype', 'bf16',
+                                 '--fidelity', 'tile', '--json'], { encoding: 'utf8' });
+  assert.notEqual(cliErr.status, 0);
+  assert.notEqual(t2.error, '');
+  assert.equal(t2.gantt_rows, 0);
 });
 
 test('desktop app opens the Kernels tab from --scenario with the drift report the CLI prints', () => {
@@ -151,6 +191,39 @@ test('desktop app\'s Robot tab runs the PCB cell on the sidebar\'s chip with the
   assert.equal(doc2.pass, false);
   assert.equal(p2.verdicts.find(v => v.name === 'inference-budget').pass, false);
   assert.notDeepEqual(p2.arm_points_m, p.arm_points_m);  // another time of the run, another pose
+});
+
+test('desktop app\'s Robot tab runs the cell with injected faults from --scenario, as the CLI runs the file with them added', () => {
+  const base = 'tab=robot&chip=ascend-310p&cell=pcb-cell-ascend-310p&t=30';
+  const r0 = runGui(['--frames', '3', '--scenario', base]);
+  assert.equal(r0.status, 0, r0.stderr);
+  const p0 = JSON.parse(r0.stdout.trim().split('\n').pop()).robot_panel;
+  assert.deepEqual(p0.faults, []);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'robot-faults.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--scenario', `${base}&faults=outage@30.00,person@25.5`]);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.scenario_error, '');
+  const p = report.robot_panel;
+  assert.equal(p.faults_query, 'outage@30.00,person@25.50');
+  assert.deepEqual(p.faults.map(f => [f.kind, f.at_s]), [['outage', 30], ['person', 25.5]]);
+  checkCellAgainstCli(p, cli, cellFileWithFaults('pcb-cell-ascend-310p', p.faults), 'ascend-310p', 'pcb-cell-ascend-310p');
+  // The outage trips the link watchdog 100 ms in (link_timeout_ms), the person the separation monitor.
+  assert.ok(p.log.some(e => e.rule === 'WD-LINK' && e.t_s >= 30 && e.t_s <= 30.2), 'no link stop after the outage');
+  assert.ok(!p0.log.some(e => e.rule === 'WD-LINK' && e.t_s >= 30 && e.t_s <= 31));
+  assert.ok(p.log.some(e => e.rule.startsWith('SSM-') && e.t_s >= 25.5 && e.t_s < 29), 'no separation event after the person');
+  assert.ok(p.protective_stops > p0.protective_stops);
+  assertNotBlank(assert, imageStats(fs.readFileSync(shot), regionOf(p.joints_rect)), 'joint plot with fault windows');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-robot-faults.png'));
+  // Without the file's faults, only the injected ones act; a bad item is named.
+  const r2 = runGui(['--frames', '3', '--scenario', `${base}&faults=nofile,flood@3`]);
+  const rep2 = JSON.parse(r2.stdout.trim().split('\n').pop());
+  assert.match(rep2.scenario_error, /fault "flood@3" is not nofile or KIND@SECONDS/);
+  const r3 = runGui(['--frames', '3', '--scenario', `${base}&faults=nofile`]);
+  const p3 = JSON.parse(r3.stdout.trim().split('\n').pop()).robot_panel;
+  assert.equal(p3.file_faults, false);
+  assert.ok(!p3.log.some(e => e.rule.startsWith('SSM-') || e.rule === 'WD-LINK'), 'a fault of the file still acted');
 });
 
 test('desktop app\'s Certify tab certifies with the demo key, verifies, and a tampered byte fails verification', () => {
