@@ -2,7 +2,7 @@
 // image classifier, as JSON, for benchmarks/model_bench.mjs, which runs ONNX Runtime native and
 // web on the same files in the same session.
 //
-//   stacklab-model-bench --model FILE.onnx --batch B [--runs R] [--min-s S]
+//   stacklab-model-bench --model FILE.onnx --batch B [--runs R] [--min-s S] [--warmup-s W]
 //
 // The input is [B, 1, 28, 28] pixels / 255 from a fixed pattern (latency does not depend on the
 // values for these models). Each run times enough back-to-back nn::run calls to last at least
@@ -25,20 +25,21 @@ using namespace stacklab;
 int main(int argc, char** argv) {
     std::string model;
     int batch = 1, runs = 7;
-    double min_s = 0.2;
+    double min_s = 0.2, warmup_s = 0.5;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--model") model = v;
         else if (a == "--batch") batch = std::atoi(v.c_str());
         else if (a == "--runs") runs = std::atoi(v.c_str());
         else if (a == "--min-s") min_s = std::atof(v.c_str());
+        else if (a == "--warmup-s") warmup_s = std::atof(v.c_str());
         else {
             std::fprintf(stderr, "stacklab-model-bench: unknown option %s\n", a.c_str());
             return 2;
         }
     }
     if (model.empty() || batch < 1 || runs < 1) {
-        std::fprintf(stderr, "usage: stacklab-model-bench --model FILE.onnx --batch B [--runs R] [--min-s S]\n");
+        std::fprintf(stderr, "usage: stacklab-model-bench --model FILE.onnx --batch B [--runs R] [--min-s S] [--warmup-s W]\n");
         return 2;
     }
     try {
@@ -60,7 +61,11 @@ int main(int argc, char** argv) {
         nn::RunOptions ro;
         ro.workspace = &ws;
         using clock = std::chrono::steady_clock;
-        nn::run(plan, {x}, ro);  // warm-up
+        // Warm-up for warmup_s seconds: in wasm, V8 first runs the module on its baseline compiler
+        // and swaps in optimized code some 100 ms later; the timed runs must not straddle that.
+        for (const auto w0 = std::chrono::steady_clock::now();
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count() < warmup_s;)
+            nn::run(plan, {x}, ro);
         int iters = 1;
         for (;;) {
             const auto t0 = clock::now();

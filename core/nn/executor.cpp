@@ -644,6 +644,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
             const size_t plane = size_t(s.out_h) * size_t(s.out_w);
             for (size_t i = 0, c = 0; i < size_t(y.numel()); i += plane, c = (c + 1) % size_t(s.out_channels))
                 for (size_t j = 0; j < plane; ++j) pf[i + j] = float(acc[i + j]) * p.multiplier[c] + p.bias[c];
+            ws.give(std::move(y.data));  // the int32 accumulators: a scratch buffer for the next node
             return f;
         }
         case FastKind::gemm_f32:
@@ -675,6 +676,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
                 for (int64_t i = 0; i < M; ++i)
                     for (int64_t j = 0; j < p.N; ++j)
                         py[i * p.N + j] = float(a[i * p.N + j]) * p.multiplier[size_t(j)] + p.bias[size_t(j)];
+                ws.give(std::move(acc.data));
                 return y;
             }
             if (p.kind == FastKind::matmul_integer) {
@@ -1067,8 +1069,12 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
             values[static_cast<size_t>(t)].name = g.tensors[static_cast<size_t>(t)].name;
             bound[static_cast<size_t>(t)] = &values[static_cast<size_t>(t)];
         }
+        // Free what this node read for the last time (its inputs, and the int8 tensor a QDQ node
+        // reads in place of its X).
+        std::vector<int> read = n.inputs;
+        if (x_source >= 0) read.push_back(x_source);
         if (!options.keep_activations)
-            for (int t : n.inputs)
+            for (int t : read)
                 if (t >= 0 && last_use[static_cast<size_t>(t)] == int(k) && g.tensors[static_cast<size_t>(t)].initializer < 0 &&
                     bound[static_cast<size_t>(t)] == &values[static_cast<size_t>(t)]) {
                     ws.give(std::move(values[static_cast<size_t>(t)].data));

@@ -174,10 +174,6 @@ int32_t quantize_value(float x, float scale, int32_t zero_point, int32_t lo, int
     return static_cast<int32_t>(r) + zero_point;
 }
 
-float dequantize_value(int32_t q, float scale, int32_t zero_point) {
-    // ONNX DequantizeLinear: (x - x_zero_point) * x_scale; the difference is exact in int32.
-    return static_cast<float>(q - zero_point) * scale;
-}
 
 void quantize(const float* x, const std::vector<int64_t>& shape, const QuantParams& p, int8_t* y) {
     quantize_impl(x, shape, p, y);

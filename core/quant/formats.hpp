@@ -57,7 +57,11 @@ void validate(const QuantParams& p, const std::vector<int64_t>& shape);
 // quantizes to the zero point (ONNX leaves it undefined; this keeps it finite and deterministic).
 int32_t quantize_value(float x, float scale, int32_t zero_point, int32_t lo, int32_t hi);
 // (q - zero_point) * scale, the ONNX DequantizeLinear formula.
-float dequantize_value(int32_t q, float scale, int32_t zero_point);
+// ONNX DequantizeLinear: (x - x_zero_point) * x_scale; the difference is exact in int32. Inline so
+// that loops over it vectorize.
+inline float dequantize_value(int32_t q, float scale, int32_t zero_point) {
+    return static_cast<float>(q - zero_point) * scale;
+}
 
 // Whole tensors, x and y holding element_count(shape) values in row-major order. The storage type
 // must match p.is_signed (int8_t for true, uint8_t for false).
