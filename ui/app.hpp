@@ -255,8 +255,9 @@ struct LessonView {
         std::string label;
         Rect rect;
     };
-    std::vector<Choice> choices;
-    Rect answer_rect, check_rect, back_rect, next_rect, picker_rect;
+    std::vector<Choice> choices;  // a long list is a drop-down: rect w = 0 while it is closed
+    int widgets_step = -1;        // the step the widgets above were drawn for (Next moves on mid-frame)
+    Rect answer_rect /* the number field, or the drop-down */, check_rect, back_rect, next_rect, picker_rect;
 };
 
 // View state only: the core's results (the chip catalog) are loaded by the shell and handed in.

@@ -106,6 +106,8 @@ lab::Facts lesson_facts(AppState& state, const lab::LessonStep& step) {
 
 namespace {
 
+constexpr size_t kMaxRadioChoices = 6;
+
 // The options of a choice question before its fact exists (a sweep not run yet): what it ranges over.
 std::vector<std::string> choices_of(const AppState& state, const lab::LessonStep& step, const lab::Facts& facts) {
     std::vector<std::string> c = lab::step_choices(step, facts);
@@ -127,9 +129,22 @@ void draw_question(AppState& state, const lab::LessonStep& step) {
     if (step.question.kind == "choice") {
         const std::vector<std::string> choices = choices_of(state, step, facts);
         if (choices.empty()) ImGui::TextDisabled("(the choices appear once the panel has computed)");
-        for (const auto& c : choices) {
-            if (ImGui::RadioButton(c.c_str(), answer == c)) answer = c;
-            v.choices.push_back({c, last_item_rect()});
+        if (choices.size() <= kMaxRadioChoices) {
+            for (const auto& c : choices) {
+                if (ImGui::RadioButton(c.c_str(), answer == c)) answer = c;
+                v.choices.push_back({c, last_item_rect()});
+            }
+        } else {
+            // A long list (every rule of four packs) as a drop-down: radios would run off the sidebar.
+            const ImVec2 at = ImGui::GetCursorScreenPos();
+            v.answer_rect = Rect{at.x, at.y, ImGui::GetContentRegionAvail().x, ImGui::GetFrameHeight()};
+            ImGui::SetNextItemWidth(-1);
+            const bool open = ImGui::BeginCombo("##choice", answer.empty() ? "(pick one)" : answer.c_str(), ImGuiComboFlags_HeightLargest);
+            for (const auto& c : choices) {
+                if (open && ImGui::Selectable(c.c_str(), answer == c)) answer = c;
+                v.choices.push_back({c, open ? last_item_rect() : Rect()});  // w = 0: not on screen (closed)
+            }
+            if (open) ImGui::EndCombo();
         }
     } else {
         char buf[64] = {};
@@ -162,6 +177,7 @@ void draw_lesson_sidebar(AppState& state) {
     LessonView& v = state.lesson;
     v.choices.clear();
     v.answer_rect = v.check_rect = v.back_rect = v.next_rect = Rect();
+    v.widgets_step = v.step;
     ImGui::TextDisabled("LESSON");
     ImGui::Separator();
     if (!v.load_error.empty()) {
@@ -235,8 +251,11 @@ nlohmann::json lesson_report(const AppState& state) {
     j["active"] = l ? l->id : "";
     if (!l) return j;
     const lab::LessonStep& step = l->steps[size_t(v.step)];
+    // Widgets drawn for another step (Next pressed after they were drawn) are not this step's.
+    const bool drawn = v.widgets_step == v.step;
     nlohmann::json choices = nlohmann::json::array();
-    for (const auto& c : v.choices) choices.push_back({{"label", c.label}, {"rect", rect(c.rect)}});
+    if (drawn)
+        for (const auto& c : v.choices) choices.push_back({{"label", c.label}, {"rect", rect(c.rect)}});
     nlohmann::json hidden = nlohmann::json::array();
     for (const auto& c : lab::lesson_hideable())
         if (lesson_hides(state, c)) hidden.push_back(c);
@@ -248,8 +267,9 @@ nlohmann::json lesson_report(const AppState& state) {
               {"question", step.has_question ? step.question.prompt : ""}, {"kind", step.question.kind},
               {"fact", step.fact}, {"answer", v.answers[size_t(v.step)]}, {"choices", choices},
               {"result", {{"ready", r.ready}, {"correct", r.correct}, {"message", r.message}}}, {"solved", solved},
-              {"answer_rect", rect(v.answer_rect)}, {"check_rect", rect(v.check_rect)}, {"back_rect", rect(v.back_rect)},
-              {"next_rect", rect(v.next_rect)}});
+              {"drawn", drawn}, {"answer_rect", rect(drawn ? v.answer_rect : Rect())},
+              {"check_rect", rect(drawn ? v.check_rect : Rect())}, {"back_rect", rect(drawn ? v.back_rect : Rect())},
+              {"next_rect", rect(drawn ? v.next_rect : Rect())}});
     return j;
 }
 

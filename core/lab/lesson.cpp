@@ -186,7 +186,14 @@ Lesson parse_lesson(const std::string& json_bytes, const std::string& file_name)
     l.summary = r.string_at(j, "summary", "");
     if (!j.contains("steps") || !j.at("steps").is_array() || j.at("steps").empty()) r.fail("/steps", "must be a non-empty array");
     const json& steps = j.at("steps");
-    for (size_t i = 0; i < steps.size(); ++i) l.steps.push_back(parse_step(r, steps[i], "/steps/" + std::to_string(i)));
+    for (size_t i = 0; i < steps.size(); ++i) {
+        const std::string path = "/steps/" + std::to_string(i);
+        try {
+            l.steps.push_back(parse_step(r, steps[i], path));
+        } catch (const nlohmann::json::exception& e) {  // a safety net: the readers check types first
+            r.fail(path, e.what());
+        }
+    }
     return l;
 }
 
@@ -335,7 +342,8 @@ void add_decision_facts(Facts& facts, const policy::Decision& d) {
     Fact rule;
     for (const auto& v : d.verdicts) {
         const std::string id = v.pack + "/" + v.rule;
-        if (contains(rule.options, id)) continue;
+        // A rule that does not apply to this deployment cannot decide it: not offered.
+        if (v.outcome == policy::Outcome::not_applicable || contains(rule.options, id)) continue;
         rule.options.push_back(id);
         rule.notes[id] = id + ": " + policy::outcome_name(v.outcome) + (v.reasons.empty() ? "" : " (" + v.reasons.front() + ")");
     }

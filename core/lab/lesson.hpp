@@ -115,7 +115,8 @@ const std::vector<std::string>& lesson_hideable();    // "chip", "llm", "quant",
 //                                    budget, no safety verdict failed), the one with the lowest board
 //                                    power (catalog figure tdp_w; a chip without one does not count)
 //   policy.pass                      add_decision_facts: "yes" | "no"
-//   policy.deciding_rule             add_decision_facts: any of the decision's deciding rules ("pack/rule")
+//   policy.deciding_rule             add_decision_facts: any of the decision's deciding rules ("pack/rule");
+//                                    its options are the rules that applied (not_applicable ones left out)
 //   policy.passing_deployment        add_deployment_sweep_facts: any bundled deployment that certifies
 struct Fact {
     bool numeric = false;

@@ -287,7 +287,17 @@ test('a bad scenario in the URL shows a banner and the app still runs', async ()
 test('a lesson runs start to finish: each answer is checked against what the panels computed', async () => {
   const page = await openHash('#lesson=policy-tier2', 'Certify');
   const rep = () => page.evaluate(() => window.stacklab.uiReport());
-  const click = r => page.mouse.click(r.x + r.w / 2, r.y + r.h / 2);
+  const click = r => page.mouse.click(r.x + r.w / 2, r.y + r.h / 2, { delay: 50 });  // a press that spans frames
+  const choose = async label => {
+    const find = async () => (await rep()).lesson_panel.choices.find(c => c.label === label);
+    if ((await find()).rect.w === 0) {  // a long list is a drop-down: open it first
+      await click((await rep()).lesson_panel.answer_rect);
+      await page.waitForFunction(l => window.stacklab.uiReport().lesson_panel.choices.find(c => c.label === l).rect.w > 0,
+                                 label, { timeout: 10000 });
+    }
+    await click((await find()).rect);
+    await page.waitForFunction(a => window.stacklab.uiReport().lesson_panel.answer === a, label, { timeout: 10000 });
+  };
   let r = await rep();
   assert.equal(r.scenario_error, '');
   const lp = r.lesson_panel;
@@ -315,6 +325,7 @@ test('a lesson runs start to finish: each answer is checked against what the pan
         passes[id] = (await other.evaluate(() => window.stacklab.uiReport())).certify_panel.pass;
         await other.close();
       }
+      await page.bringToFront();  // a page in the background gets no animation frames
       right = labels.find(id => passes[id]);
     } else assert.fail(`unexpected fact ${r.lesson_panel.fact}`);
     assert.ok(labels.includes(right), `step ${step}: ${right} is not offered (${labels})`);
@@ -323,18 +334,17 @@ test('a lesson runs start to finish: each answer is checked against what the pan
     const wrong = labels.find(l => !accepted.includes(l));
     assert.ok(wrong, `step ${step}: every choice is right`);
     // A wrong answer first: refused, with a reason.
-    await click(r.lesson_panel.choices.find(c => c.label === wrong).rect);
-    await page.waitForFunction(w => window.stacklab.uiReport().lesson_panel.answer === w, wrong, { timeout: 10000 });
+    await choose(wrong);
     await click(r.lesson_panel.check_rect);
     await page.waitForFunction(() => window.stacklab.uiReport().lesson_panel.result.message !== '', null, { timeout: 10000 });
     let res = (await rep()).lesson_panel.result;
     assert.equal(res.correct, false, `step ${step}: "${wrong}" accepted`);
     assert.ok(res.ready && res.message.startsWith('Not '), res.message);
     // Then the answer the panel computed: accepted.
-    await click(r.lesson_panel.choices.find(c => c.label === right).rect);
-    await page.waitForFunction(a => window.stacklab.uiReport().lesson_panel.answer === a, right, { timeout: 10000 });
+    await choose(right);
     await click(r.lesson_panel.check_rect);
-    await page.waitForFunction(() => window.stacklab.uiReport().lesson_panel.result.correct, null, { timeout: 10000 });
+    await page.waitForFunction(() => window.stacklab.uiReport().lesson_panel.result.correct, null, { timeout: 10000 })
+      .catch(async e => { throw new Error(`step ${step}, answer "${right}": ${JSON.stringify((await rep()).lesson_panel.result)}: ${e}`); });
     res = (await rep()).lesson_panel.result;
     assert.match(res.message, /^Correct/);
     await click((await rep()).lesson_panel.next_rect);
