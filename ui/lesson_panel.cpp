@@ -75,8 +75,9 @@ lab::Facts lesson_facts(AppState& state, const lab::LessonStep& step) {
         if (!rows.empty()) lab::add_llm_facts(facts, rows, state.selected_chip);
     } else if (starts_with(f, "models.")) {
         const ModelsPanelReport& mr = state.models_report;
-        // Only a finished evaluation of what the panel is set to now.
-        if (mr.done() && mr.choice == state.models_choice) lab::add_model_facts(facts, mr.quant, mr.logits_sqnr_db);
+        // What the panel is set to now, once its SQNR stage is done (the accuracy pass may still run).
+        const bool sqnr_done = mr.done() || mr.stage == "eval";
+        if (sqnr_done && mr.choice == state.models_choice) lab::add_model_facts(facts, mr.quant, mr.logits_sqnr_db);
     } else if (f == "robot.lowest_power_chip_passing") {
         update_robot(state, state.robot_report);  // cached: parses the scenario the sweep runs
         const RobotPanelReport& rr = state.robot_report;
