@@ -28,6 +28,11 @@ AppState make_app_state() {
     } catch (const std::exception& e) {
         state.load_error = e.what();
     }
+    try {  // apart from the catalog: a bad lesson costs the lessons, not the app
+        state.lesson.lessons = lab::bundled_lessons();
+    } catch (const std::exception& e) {
+        state.lesson.load_error = e.what();
+    }
     return state;
 }
 
@@ -55,7 +60,10 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             if (!value.empty() && *endp == '\0' && n >= lo && n <= hi) out = int(n);
             else problem(key + " \"" + value + "\" is not a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
         };
-        if (key == "tab") {
+        if (key == "lesson") {
+            const std::string e = start_lesson(state, value);
+            if (!e.empty()) problem(e);
+        } else if (key == "tab") {
             if (value == "chips") state.requested_tab = "Chips";
             else if (value == "llm") state.requested_tab = "LLM serving";
             else if (value == "models") state.requested_tab = "Models";
@@ -220,8 +228,10 @@ void setup_ui(AppState& state, float dpi_scale) {
 namespace {
 
 void draw_sidebar(AppState& state) {
+    draw_lesson_sidebar(state);
     ImGui::TextDisabled("SCENARIO");
     ImGui::Separator();
+    ImGui::BeginDisabled(lesson_hides(state, "chip"));  // a lesson step greys out what it fixes
     ImGui::Text("Chip");
     ImGui::SetNextItemWidth(-1);
     std::string preview = state.selected_chip;
@@ -235,17 +245,21 @@ void draw_sidebar(AppState& state) {
         }
         ImGui::EndCombo();
     }
+    ImGui::EndDisabled();
     if (!state.llms.empty()) {
         ImGui::Spacing();
         ImGui::Text("LLM");
         ImGui::SetNextItemWidth(-1);
         LlmChoice& ch = state.llm_choice;
         ch.llm = std::clamp(ch.llm, 0, int(state.llms.size()) - 1);
+        ImGui::BeginDisabled(lesson_hides(state, "llm"));
         if (ImGui::BeginCombo("##llm", state.llms[size_t(ch.llm)].name.c_str())) {
             for (size_t i = 0; i < state.llms.size(); ++i)
                 if (ImGui::Selectable(state.llms[i].name.c_str(), int(i) == ch.llm)) ch.llm = int(i);
             ImGui::EndCombo();
         }
+        ImGui::EndDisabled();
+        ImGui::BeginDisabled(lesson_hides(state, "quant"));
         ImGui::Text("Quantization");
         ImGui::SetNextItemWidth(-1);
         const auto& qn = llm_quant_names();
@@ -254,7 +268,10 @@ void draw_sidebar(AppState& state) {
                 if (ImGui::Selectable(qn[i].c_str(), int(i) == ch.quant)) ch.quant = int(i);
             ImGui::EndCombo();
         }
+        ImGui::EndDisabled();
+        ImGui::BeginDisabled(lesson_hides(state, "kv"));
         ImGui::Checkbox("int8 KV cache", &ch.int8_kv);
+        ImGui::EndDisabled();
     }
     ImGui::Spacing();
     ImGui::Separator();
@@ -282,7 +299,8 @@ void draw_app(AppState& state) {
         ImGui::PopStyleColor();
     }
 
-    const float sidebar_w = 240.0f * state.dpi_scale;
+    // Wider during a lesson: the sidebar carries the step's text.
+    const float sidebar_w = (state.lesson.active >= 0 ? 330.0f : 240.0f) * state.dpi_scale;
     ImGui::BeginChild("sidebar", ImVec2(sidebar_w, 0), true);
     draw_sidebar(state);
     ImGui::EndChild();
@@ -488,6 +506,7 @@ std::string ui_report_json(const AppState& state) {
     }
     j["models_panel"] = models;
     j["stack_panel"] = {{"boxes", boxes}, {"rect", rect(state.stack_report.rect)}};
+    j["lesson_panel"] = lesson_report(state);
     return j.dump();
 }
 

@@ -12,6 +12,7 @@
 #include "chip/systolic.hpp"
 #include "chip/tile_sim.hpp"
 #include "lab/cell_scenario.hpp"
+#include "lab/lesson.hpp"
 #include "nn/executor.hpp"
 #include "nn/idx.hpp"
 #include "nn/quantize.hpp"
@@ -299,6 +300,34 @@ struct StackPanelReport {
     Rect rect;
 };
 
+// Lesson mode (ui/lesson_panel.cpp): the bundled lessons (core/lab/lesson.hpp), where the student is
+// and what the last check said. The facts a check compares with come from the panels' reports; the
+// two sweeps a lesson can ask about (the cell on every chip, every bundled deployment) are computed
+// here on demand and cached.
+struct LessonView {
+    std::vector<lab::Lesson> lessons;
+    std::string load_error;       // a bundled lesson that did not parse (file and JSON path)
+    int active = -1;              // index into lessons; -1: no lesson
+    int step = 0;
+    std::vector<std::string> answers;          // per step of the active lesson
+    std::vector<lab::CheckResult> results;     // per step: the last check (ready = false: not checked)
+    std::vector<bool> solved;                  // per step: answered correctly at least once
+    bool finished = false;                     // "Finish" pressed on the last step
+    std::string scenario_error;                // what the step's scenario could not apply
+    std::string sweep_cell;                    // the cell the sweep runs (cached per cell)
+    std::vector<lab::CellSweepRow> cell_sweep; // catalog order; complete at one row per chip
+    bool deployments_certified = false;
+    std::vector<lab::DeploymentOutcome> deployments;
+    // Where the widgets were drawn last frame (for the browser test, which clicks like a person).
+    struct Choice {
+        std::string label;
+        Rect rect;
+    };
+    std::vector<Choice> choices;  // a long list is a drop-down: rect w = 0 while it is closed
+    int widgets_step = -1;        // the step the widgets above were drawn for (Next moves on mid-frame)
+    Rect answer_rect /* the number field, or the drop-down */, check_rect, back_rect, next_rect, picker_rect;
+};
+
 // View state only: the core's results (the chip catalog) are loaded by the shell and handed in.
 struct AppState {
     std::vector<chip::ChipSpec> chips;
@@ -334,6 +363,7 @@ struct AppState {
     std::string active_tab = "Stack";  // the tab drawn last frame
     std::string requested_tab;         // a tab to open on the next frame (URL hash, --scenario)
     std::string scenario_error;        // what apply_scenario could not use, shown as a banner
+    LessonView lesson;
 };
 
 // Loads the bundled catalog into the state (errors go to load_error, never a crash).
@@ -348,8 +378,9 @@ AppState make_app_state();
 // gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S; for the systolic tab
 // array=RxC, dataflow=os|ws|is; for the robot tab cell=ID (models/cells), t=S (the time shown in
 // 3D) and faults=LIST (injected faults, see faults_query); for the chips tab gemm=D1..D4|P1..P4 (the
-// layer GEMM of the tile-simulation view, which it opens); for the certify tab deployment=ID (models/deployments) and tamper=1 (verify a copy with one
-// byte changed). Unknown keys or values are
+// layer GEMM of the tile-simulation view, which it opens); for the certify tab deployment=ID
+// (models/deployments) and tamper=1 (verify a copy with one byte changed); lesson=ID starts a bundled
+// lesson (models/lessons) at its first step, applying that step's scenario. Unknown keys or values are
 // reported in state.load_error-style banner text (returned, and kept in state.scenario_error);
 // the valid parts still apply.
 std::string apply_scenario(AppState& state, const std::string& query);
@@ -375,6 +406,18 @@ void update_drift(const KernelsChoice& choice, KernelsPanelReport& r);
 void update_certify(const AppState& state, CertifyPanelReport& r);
 // Runs the cell when state.robot_cell or the selected chip differ from what `r` holds.
 void update_robot(const AppState& state, RobotPanelReport& r);
+
+// Lesson mode (ui/lesson_panel.cpp). start_lesson opens lesson `id` at its first step and returns
+// what its scenario could not apply ("" when all applied); go_to_step moves within the active lesson.
+std::string start_lesson(AppState& state, const std::string& id);
+void go_to_step(AppState& state, int step);
+bool lesson_hides(const AppState& state, const std::string& control);  // a lesson step hides this sidebar control
+void draw_lesson_sidebar(AppState& state);  // the picker, the step, the question, Back / Next
+// The facts of a step's check, from the panels' reports and the lesson's sweeps. The cell sweep (the
+// cell on every chip, most of a second each natively) advances by one chip per call, so the frame
+// never stalls for the whole catalog; the fact appears when the last chip has run.
+lab::Facts lesson_facts(AppState& state, const lab::LessonStep& step);
+nlohmann::json lesson_report(const AppState& state);  // the "lesson_panel" part of ui_report_json
 
 // True while a panel still has work spread over frames (the Models tab's evaluation): the desktop
 // shell's --frames keeps drawing until it is done.

@@ -358,6 +358,101 @@ test('a bad scenario in the URL shows a banner and the app still runs', async ()
   await page.close();
 });
 
+// Lesson mode: the policy lesson from the URL, answered start to finish by clicking like a student.
+// The right answer of each step is read from what the app's own panels computed (the Certify panel's
+// decision; for "which deployment passes", the Certify panel opened on each candidate), never from
+// the lesson; a wrong answer is tried first and must be refused.
+test('a lesson runs start to finish: each answer is checked against what the panels computed', async () => {
+  const page = await openHash('#lesson=policy-tier2', 'Certify');
+  const rep = () => page.evaluate(() => window.stacklab.uiReport());
+  const click = r => page.mouse.click(r.x + r.w / 2, r.y + r.h / 2, { delay: 50 });  // a press that spans frames
+  const choose = async label => {
+    const find = async () => (await rep()).lesson_panel.choices.find(c => c.label === label);
+    if ((await find()).rect.w === 0) {  // a long list is a drop-down: open it first
+      await click((await rep()).lesson_panel.answer_rect);
+      await page.waitForFunction(l => window.stacklab.uiReport().lesson_panel.choices.find(c => c.label === l).rect.w > 0,
+                                 label, { timeout: 10000 });
+    }
+    await click((await find()).rect);
+    await page.waitForFunction(a => window.stacklab.uiReport().lesson_panel.answer === a, label, { timeout: 10000 });
+  };
+  let r = await rep();
+  assert.equal(r.scenario_error, '');
+  const lp = r.lesson_panel;
+  assert.equal(lp.load_error, '');
+  assert.equal(lp.active, 'policy-tier2');
+  assert.ok(lp.lessons.length >= 4);
+  assert.deepEqual([...new Set(lp.lessons.map(l => l.layer))].sort(), ['chip', 'model', 'policy', 'robot']);
+  const passes = {};  // deployment id -> the Certify panel's verdict, opened on it
+  for (let step = 0; step < lp.steps; step++) {
+    await page.waitForFunction(s => {
+      const r = window.stacklab.uiReport();
+      return r.lesson_panel.step === s && r.lesson_panel.choices.length >= 2 && r.certify_panel.computed &&
+             r.certify_panel.deployment === new URLSearchParams(r.lesson_panel.scenario).get('deployment');
+    }, step, { timeout: 30000 });
+    r = await rep();
+    assert.equal(r.lesson_panel.scenario_error, '', `step ${step}`);
+    const labels = r.lesson_panel.choices.map(c => c.label);
+    let right;
+    if (r.lesson_panel.fact === 'policy.pass') right = r.certify_panel.pass ? 'yes' : 'no';
+    else if (r.lesson_panel.fact === 'policy.deciding_rule') right = r.certify_panel.deciding_rules[0];
+    else if (r.lesson_panel.fact === 'policy.passing_deployment') {
+      for (const id of labels) {
+        const other = await openHash(`#tab=certify&deployment=${id}`, 'Certify');
+        await other.waitForFunction(() => window.stacklab.uiReport().certify_panel.computed, null, { timeout: 30000 });
+        passes[id] = (await other.evaluate(() => window.stacklab.uiReport())).certify_panel.pass;
+        await other.close();
+      }
+      await page.bringToFront();  // a page in the background gets no animation frames
+      right = labels.find(id => passes[id]);
+    } else assert.fail(`unexpected fact ${r.lesson_panel.fact}`);
+    assert.ok(labels.includes(right), `step ${step}: ${right} is not offered (${labels})`);
+    const accepted = r.lesson_panel.fact === 'policy.deciding_rule' ? r.certify_panel.deciding_rules
+      : r.lesson_panel.fact === 'policy.passing_deployment' ? labels.filter(id => passes[id]) : [right];
+    const wrong = labels.find(l => !accepted.includes(l));
+    assert.ok(wrong, `step ${step}: every choice is right`);
+    // A wrong answer first: refused, with a reason.
+    await choose(wrong);
+    await click(r.lesson_panel.check_rect);
+    await page.waitForFunction(() => window.stacklab.uiReport().lesson_panel.result.message !== '', null, { timeout: 10000 });
+    let res = (await rep()).lesson_panel.result;
+    assert.equal(res.correct, false, `step ${step}: "${wrong}" accepted`);
+    assert.ok(res.ready && res.message.startsWith('Not '), res.message);
+    // Then the answer the panel computed: accepted.
+    await choose(right);
+    await click(r.lesson_panel.check_rect);
+    await page.waitForFunction(() => window.stacklab.uiReport().lesson_panel.result.correct, null, { timeout: 10000 })
+      .catch(async e => { throw new Error(`step ${step}, answer "${right}": ${JSON.stringify((await rep()).lesson_panel.result)}: ${e}`); });
+    res = (await rep()).lesson_panel.result;
+    assert.match(res.message, /^Correct/);
+    await click((await rep()).lesson_panel.next_rect);
+  }
+  await page.waitForFunction(() => window.stacklab.uiReport().lesson_panel.finished, null, { timeout: 10000 });
+  r = await rep();
+  assert.deepEqual(r.lesson_panel.solved, Array(lp.steps).fill(1));
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-lesson.png'), await page.screenshot());
+  await page.close();
+});
+
+test('a lesson step greys out the sidebar controls it hides and opens its tab', async () => {
+  const page = await openHash('#lesson=chip-decode-roofline', 'LLM serving');
+  const r = await page.evaluate(() => window.stacklab.uiReport());
+  assert.equal(r.scenario_error, '');
+  assert.equal(r.lesson_panel.step, 0);
+  assert.deepEqual(r.lesson_panel.hidden, ['chip', 'llm', 'quant', 'kv']);
+  assert.equal(r.llm_panel.llm, 'qwen2.5-7b');
+  assert.equal(r.selected_chip, 'ascend-910b');
+  await page.close();
+  const bad = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  bad.on('pageerror', e => pageErrors.push(String(e)));
+  await bad.goto(baseUrl + '#lesson=no-such-lesson');
+  await bad.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
+  const b = await bad.evaluate(() => window.stacklab.uiReport());
+  assert.match(b.scenario_error, /no bundled lesson "no-such-lesson"/);
+  assert.equal(b.lesson_panel.active, '');
+  await bad.close();
+});
+
 test('the page raised no errors', () => {
   assert.deepEqual(pageErrors, []);
 });
