@@ -10,9 +10,10 @@
 //   matrix_hz = catalog peak figure (as picked) / (matrix_cores x M*K*N x 2), so its peak is the
 //   figure `simulate --gemm` and a model's roofline rows use. The vector units, DMA ports and the
 //   reported cycles keep the microarch clock. A type without a catalog figure steps at the clock.
-//   The two agree within 0.3% for every catalog chip except the Ascend 910B, whose microarch
-//   (24 cores, 1.8 GHz: the 910B2 bin) derives 353.9 TFLOPS fp16 against the catalog's default
-//   320: its cube steps at 1627.6 MHz here (Machine::derived_peak_ops_per_s keeps the 353.9).
+//   The two agree within 1.2% for every catalog chip (the 310P's 1080 MHz derives 141.6 int8 TOPS
+//   against 140) except the Ascend 910B, whose microarch (24 cores, 1.8 GHz: the 910B2 bin) derives
+//   353.9 TFLOPS fp16 against the catalog's default 320: its cube steps at 1627.6 MHz here
+//   (Machine::derived_peak_ops_per_s keeps the 353.9).
 //
 // Lowering
 //   * GEMM C[M,N] = A[M,K] B[K,N] (times `batch` independent GEMMs) is cut into output tiles
