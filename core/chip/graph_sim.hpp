@@ -138,7 +138,9 @@ struct ModelSim {
 // std::invalid_argument (or nn::NodeError) naming the input or node that does not fit.
 nn::Graph with_batch(const nn::Graph& g, int64_t batch);
 
-// Lowers (a copy of) `g` at batch `batch` and times it. `model` only names it in the result.
+// Lowers (a copy of) `g` at batch `batch` and times it. `model` only names it in the result. The
+// copy leaves out the bytes of float initializers of rank >= 2 (the weights): timing needs their
+// shapes, not their values, and the copy was most of the time for a large model.
 ModelSim simulate_model(const Machine& m, const nn::Graph& g, const std::string& model, int64_t batch,
                         Fidelity fidelity, bool fuse = true);
 

@@ -50,7 +50,9 @@ double figure_value(const ChipSpec& chip, const char* key, Pick pick) {
     return pick == Pick::low ? lo : pick == Pick::high ? hi : f.number();
 }
 
-const char* peak_key(DType t) {
+}  // namespace
+
+const char* peak_figure_key(DType t) {
     switch (t) {
         case DType::int8: return "int8_tops";
         case DType::fp16: return "fp16_tflops";
@@ -59,13 +61,11 @@ const char* peak_key(DType t) {
     return "";
 }
 
-}  // namespace
-
 ChipPeak chip_peak(const ChipSpec& chip, DType dtype, Pick pick) {
     ChipPeak p;
     p.chip_id = chip.id;
     p.dtype = dtype;
-    p.ops_per_s = figure_value(chip, peak_key(dtype), pick) * 1e12;  // TOPS and TFLOPS
+    p.ops_per_s = figure_value(chip, peak_figure_key(dtype), pick) * 1e12;  // TOPS and TFLOPS
     p.mem_bytes_per_s = figure_value(chip, "memory_bandwidth_gbps", pick) * 1e9;
     const Figure& mem = chip.figure("memory_gb");
     // Vendors state capacity in GB meaning 2^30 bytes for HBM stacks (an "80 GB" H100 has

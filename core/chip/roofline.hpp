@@ -11,6 +11,13 @@
 // Peaks come from the chip catalog (dense matrix-unit peaks and off-chip bandwidth). Where public
 // claims conflict, `Pick` chooses the catalog's default, the lowest or the highest claim, so a
 // student can see how much the answer depends on which brochure one believes.
+// One peak rule for every fidelity: the matrix peak is the catalog's figure for the data type, as
+// `Pick` selects it. The tile-level machine (tile_sim.hpp machine_of) runs its matrix unit at the
+// rate that delivers exactly this figure, so `simulate --gemm` (this roofline), a model's roofline
+// rows (graph_sim.hpp) and the tile simulator's floor are the same number for the same GEMM. The
+// microarchitecture's own product (cores x M*K*N x 2 x clock, Machine::derived_peak_ops_per_s) is
+// shown alongside; for the Ascend 910B it is 353.9 TFLOPS fp16 (24 cores at the 910B2's 1.8 GHz)
+// against the catalog's default 320 (see models/chips/ascend-910b.json).
 //
 // What this level does NOT model (the tile-level simulator will): on-chip buffer levels, tiling,
 // overlap limits, vector-unit work, clocks below peak. A roofline time is a lower bound.
@@ -33,6 +40,10 @@ int dtype_bytes(DType t);
 enum class Pick { nominal, low, high };
 const char* pick_name(Pick p);
 Pick parse_pick(const std::string& name);  // "nominal" | "low" | "high"
+
+// The catalog figure that holds the dense matrix peak of a data type: "int8_tops", "fp16_tflops",
+// "bf16_tflops".
+const char* peak_figure_key(DType t);
 
 // The numbers one roofline needs, for one chip and data type.
 struct ChipPeak {

@@ -28,7 +28,9 @@ double micro_number(const ChipSpec& chip, const char* key, Pick pick) {
 
 }  // namespace
 
-double Machine::peak_ops_per_s(DType t) const { return matrix_cores * unit(t).macs() * 2.0 * clock_hz; }
+double Machine::matrix_rate(DType t) const { return matrix_hz[int(t)] > 0 ? matrix_hz[int(t)] : clock_hz; }
+double Machine::peak_ops_per_s(DType t) const { return matrix_cores * unit(t).macs() * 2.0 * matrix_rate(t); }
+double Machine::derived_peak_ops_per_s(DType t) const { return matrix_cores * unit(t).macs() * 2.0 * clock_hz; }
 
 Machine machine_of(const ChipSpec& chip, Pick pick) {
     if (!chip.has_microarch())
@@ -45,6 +47,15 @@ Machine machine_of(const ChipSpec& chip, Pick pick) {
         if (std::sscanf(f.text().c_str(), "%dx%dx%d", &s.m, &s.k, &s.n) != 3)
             throw std::invalid_argument(chip.id + ": microarch/matrix_shape_" + dtype_name(t) + " is not MxKxN");
         m.shape[int(t)] = s;
+        // One peak rule for every fidelity (see the header): the matrix unit delivers the catalog's
+        // picked peak figure, the same number chip_peak gives the roofline. A chip without a figure
+        // for this type keeps the derived rate (the clock).
+        const Figure& peak = chip.figure(peak_figure_key(t));
+        if (peak.known() && std::holds_alternative<double>(*peak.value)) {
+            const auto [lo, hi] = peak.range();
+            const double ops = (pick == Pick::low ? lo : pick == Pick::high ? hi : peak.number()) * 1e12;
+            m.matrix_hz[int(t)] = ops / (double(m.matrix_cores) * s.macs() * 2.0);
+        }
     }
     m.vector_bytes_per_cycle = micro_number(chip, "vector_bytes_per_cycle", pick);
     m.l0a_bytes = micro_number(chip, "l0a_kib", pick) * 1024;
@@ -268,10 +279,10 @@ double gemm_tile_cost(const Machine& m, const TileOp& op, const Tile& t) {
     const double imbalance = per_core * cores / double(g.tiles);
     const double t_off = (a_off + b_off + c_bytes) / off_bw * imbalance;
     const double t_l2 = (a_loads + b_loads - a_off - b_off) / m.l2_bytes_per_s * imbalance;
-    const double t_mat = per_core * g.nk * step / m.clock_hz;
+    const double t_mat = per_core * g.nk * step / m.matrix_rate(op.dtype);
     const double t_vec = per_core * post / m.clock_hz;
     const double per_core_bw = off_bw / cores;
-    const double fill = (double(rows) * kk + double(kk) * cols) * in / per_core_bw + step / m.clock_hz +
+    const double fill = (double(rows) * kk + double(kk) * cols) * in / per_core_bw + step / m.matrix_rate(op.dtype) +
                         post / m.clock_hz + double(rows) * cols * op.out_bytes / per_core_bw;
     return std::max(std::max(t_mat, t_vec), std::max(t_off, t_l2)) + fill;
 }
@@ -530,6 +541,7 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     double now = 0;
     double busy_matrix = 0, busy_vector = 0, busy_dma = 0;
     const double port_bps = m.core_dma_bytes_per_cycle * m.clock_hz;
+    const double matrix_hz = m.matrix_rate(op.dtype);  // matrix steps per second
 
     auto record = [&](int c, Unit u, int64_t tile, double start, double end, double bytes) {
         if (r.timeline.size() < opt.max_timeline_events)
@@ -585,7 +597,7 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
                 if (s % nk != 0 || st < 2 || k.posts_done >= st - 1) {
                     k.comp_busy = true;
                     ++k.comps_started;
-                    const double d = k.step_cycles[size_t(s)] / m.clock_hz;
+                    const double d = k.step_cycles[size_t(s)] / matrix_hz;
                     busy_matrix += d;
                     fixed.push({now + d, seq++, c, Unit::matrix});
                     record(c, Unit::matrix, global_tile(c, st), now, now + d, k.step_bytes[size_t(s)]);

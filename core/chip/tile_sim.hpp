@@ -6,6 +6,15 @@
 // The machine (`Machine`) is read from a catalog chip's `microarch` object (chip/catalog.hpp)
 // plus its off-chip bandwidth figure. The rules, each a modelling choice a student can question:
 //
+// Peak (one rule with the roofline, roofline.hpp): the matrix unit of each data type steps at
+//   matrix_hz = catalog peak figure (as picked) / (matrix_cores x M*K*N x 2), so its peak is the
+//   figure `simulate --gemm` and a model's roofline rows use. The vector units, DMA ports and the
+//   reported cycles keep the microarch clock. A type without a catalog figure steps at the clock.
+//   The two agree within 1.2% for every catalog chip (the 310P's 1080 MHz derives 141.6 int8 TOPS
+//   against 140) except the Ascend 910B, whose microarch (24 cores, 1.8 GHz: the 910B2 bin) derives
+//   353.9 TFLOPS fp16 against the catalog's default 320: its cube steps at 1627.6 MHz here
+//   (Machine::derived_peak_ops_per_s keeps the 353.9).
+//
 // Lowering
 //   * GEMM C[M,N] = A[M,K] B[K,N] (times `batch` independent GEMMs) is cut into output tiles
 //     tm x tn and K chunks tk. tm, tn, tk are multiples of the matrix unit's M, N, K (edge tiles
@@ -76,13 +85,22 @@ struct Machine {
     double vector_byte_pj = 0, l0_byte_pj = 0, l1_byte_pj = 0, ub_byte_pj = 0, l2_byte_pj = 0,
            offchip_byte_pj = 0;
 
+    // Matrix-unit steps (one M x K x N block product) per second, by DType; 0 means clock_hz.
+    // machine_of sets it so that the matrix peak equals the catalog's figure (see the header).
+    double matrix_hz[3] = {0, 0, 0};
+
     const MatrixShape& unit(DType t) const { return shape[int(t)]; }
-    // matrix_cores x M*K*N x 2 x clock; 0 when the type is not supported.
+    double matrix_rate(DType t) const;  // matrix_hz[t], or clock_hz where that is 0
+    // matrix_cores x M*K*N x 2 x matrix_rate(t): the peak every fidelity uses; 0 when the type is
+    // not supported.
     double peak_ops_per_s(DType t) const;
+    // matrix_cores x M*K*N x 2 x clock_hz: what the microarch figures alone give (shown alongside).
+    double derived_peak_ops_per_s(DType t) const;
 };
 
 // Throws std::invalid_argument naming the chip and the figure when a figure the simulator needs
-// is unknown (or the chip has no microarch). `pick` chooses among conflicting claims.
+// is unknown (or the chip has no microarch). `pick` chooses among conflicting claims, for the
+// microarch figures and for the catalog peaks the matrix rate is calibrated to (matrix_hz).
 Machine machine_of(const ChipSpec& chip, Pick pick = Pick::nominal);
 
 enum class OpKind { gemm, conv, elementwise, layernorm, softmax };

@@ -252,6 +252,67 @@ BOOST_AUTO_TEST_CASE(one_gemm_at_the_roofline_equals_the_hand_derived_formula) {
     BOOST_TEST(big.rows[0].time_s == 2.0 * 2048 * 1024 * 1024 / 16.384e12);
 }
 
+// One peak rule (roofline.hpp, tile_sim.hpp): `simulate --gemm`'s roofline (chip_peak over the
+// catalog figures, gemm_work, roofline), a model's roofline row (simulate_model) and the tile
+// simulator's floor (op_roofline) are the same numbers for the same GEMM on every chip, data type
+// and pick, while the microarch-derived peak stays available alongside.
+BOOST_AUTO_TEST_CASE(the_gemm_roofline_and_the_model_roofline_use_the_same_catalog_peak_for_every_chip_and_pick) {
+    auto close = [](double a, double b) { return std::fabs(a - b) <= 1e-12 * std::max(std::fabs(a), std::fabs(b)); };
+    int compared = 0, through_model = 0;
+    const nn::Graph fc = one_gemm(false, 1024, 1024);
+    for (const auto& c : load_catalog(bundled_catalog_files())) {
+        for (Pick pick : {Pick::nominal, Pick::low, Pick::high}) {
+            Machine m;
+            try {
+                m = machine_of(c, pick);
+            } catch (const std::invalid_argument&) {
+                continue;  // no usable microarch (Hygon K100, Journey 5)
+            }
+            for (DType t : {DType::int8, DType::fp16, DType::bf16}) {
+                if (!m.unit(t).supported() || !c.figure(peak_figure_key(t)).known()) continue;
+                BOOST_TEST_CONTEXT(c.id << " " << dtype_name(t) << " " << pick_name(pick)) {
+                    const ChipPeak peak = chip_peak(c, t, pick);
+                    BOOST_TEST(close(m.peak_ops_per_s(t), peak.ops_per_s));
+                    BOOST_TEST(m.offchip_bytes_per_s == peak.mem_bytes_per_s);
+                    BOOST_TEST(m.derived_peak_ops_per_s(t) == m.matrix_cores * m.unit(t).macs() * 2.0 * m.clock_hz);
+                    // A compute-bound and a memory-bound GEMM, the CLI's way and the model's way.
+                    for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{4096, 4096, 4096}, {1, 4096, 4096}}) {
+                        const RooflineRow cli = roofline(peak, gemm_work(double(M), double(N), double(K), t, t == DType::int8 ? 4 : 2));
+                        const OpFloor sim = op_roofline(m, gemm_op("g", M, N, K, t));
+                        BOOST_TEST(cli.work.bytes == sim.offchip_bytes);
+                        BOOST_TEST(close(cli.compute_s, sim.compute_s));
+                        BOOST_TEST(close(cli.memory_s, sim.memory_s));
+                        BOOST_TEST(close(cli.time_s, sim.time_s));
+                        BOOST_TEST((cli.bound == sim.bound));
+                    }
+                    DType float_type;
+                    if (t != DType::int8 && chip_float_type(m, float_type) && float_type == t) {
+                        // The Gemm node carries a bias of N values: the roofline CLI's bytes plus those.
+                        const ModelSim s = simulate_model(m, fc, "g", 2048, Fidelity::roofline);
+                        OpWork w = gemm_work(2048, 1024, 1024, t, 2);
+                        w.bytes += 1024 * 2;
+                        BOOST_TEST(close(s.rows[0].time_s, roofline(peak, w).time_s));
+                        ++through_model;
+                    }
+                    ++compared;
+                }
+            }
+        }
+    }
+    BOOST_TEST(compared >= 3 * 15);
+    BOOST_TEST(through_model >= 3 * 6);
+    // The Ascend 910B: catalog default 320 TFLOPS fp16, while its microarch (24 cube cores at the
+    // 910B2's 1.8 GHz) derives 353.9; the cube steps at the rate that gives 320.
+    for (const auto& c : load_catalog(bundled_catalog_files()))
+        if (c.id == "ascend-910b") {
+            const Machine m = machine_of(c);
+            BOOST_TEST(close(m.peak_ops_per_s(DType::fp16), 320e12));
+            BOOST_TEST(m.derived_peak_ops_per_s(DType::fp16) == 24 * 4096 * 2.0 * 1.8e9);
+            BOOST_TEST(close(m.matrix_rate(DType::fp16), 320e12 / (24 * 4096 * 2.0)));
+            BOOST_TEST(m.clock_hz == 1.8e9);
+        }
+}
+
 BOOST_AUTO_TEST_CASE(tile_fidelity_of_a_gemm_is_the_tile_simulation_and_never_below_its_roofline) {
     const ModelSim roof = simulate_model(toy(), one_gemm(false, 256, 128), "g", 96, Fidelity::roofline);
     const ModelSim tile = simulate_model(toy(), one_gemm(false, 256, 128), "g", 96, Fidelity::tile);
