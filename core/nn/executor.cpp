@@ -552,6 +552,24 @@ Tensor binary_f32(Workspace& ws, const GraphNode& n, const Tensor& a, const Tens
         stride_a *= da;
         stride_b *= db;
     }
+    // b a row over a's last axis (a bias after MatMul): y[r, j] = a[r, j] op b[j], in a's buffer
+    // when it may be overwritten.
+    const int64_t cols = a.dims.empty() ? 0 : a.dims.back();
+    const bool row_b = out == a.dims && cols > 0 && b.numel() == cols && !b.dims.empty() && b.dims.back() == cols;
+    if (row_b) {
+        Tensor y = own ? std::move(*own) : new_tensor(ws, DataType::FLOAT, out);
+        const float* pa = own ? y.as<float>() : a.as<float>();  // a's data, wherever it now lives
+        const float* pb = b.as<float>();
+        float* py = data_of<float>(y);
+        const size_t rows = static_cast<size_t>(y.numel() / cols), nc = static_cast<size_t>(cols);
+        for (size_t r = 0; r < rows; ++r) {
+            if (add)
+                for (size_t j = 0; j < nc; ++j) py[r * nc + j] = pa[r * nc + j] + pb[j];
+            else
+                for (size_t j = 0; j < nc; ++j) py[r * nc + j] = pa[r * nc + j] * pb[j];
+        }
+        return y;
+    }
     if (own && a.dims == b.dims) {  // in place: y[i] = a[i] op b[i] into a's buffer
         Tensor y = std::move(*own);
         float* py = data_of<float>(y);
