@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include <boost/test/unit_test.hpp>
 
@@ -74,6 +75,17 @@ const std::vector<Case> kCases = {
 };
 
 // Random cases on top of the table: seeded, so a failure names a reproducible shape.
+// Uniform [-1, 1) input, weights and bias for an fp32 convolution, drawn in that order.
+std::tuple<std::vector<float>, std::vector<float>, std::vector<float>> random_f32_inputs(const Conv2DShape& s,
+                                                                                           std::mt19937& rng) {
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    std::vector<float> x(s.x_size()), w(s.w_size()), bias(size_t(s.out_channels));
+    for (auto& v : x) v = d(rng);
+    for (auto& v : w) v = d(rng);
+    for (auto& v : bias) v = d(rng);
+    return {x, w, bias};
+}
+
 std::vector<Case> random_cases(std::mt19937& rng, int count) {
     std::vector<Case> out;
     auto u = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
@@ -587,17 +599,13 @@ BOOST_AUTO_TEST_CASE(fp32_reference_matches_a_hand_computed_convolution) {
 
 BOOST_AUTO_TEST_CASE(fp32_fast_path_stays_within_the_documented_error_bound) {
     std::mt19937 rng(5);
-    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
     std::vector<Case> cases = kCases;
     cases.push_back({1, 64, 9, 9, 70, 3, 3, attrs(1, 1, 1, 1, 1, 1, 1, 1, 1)});  // K = 576: long k loops
     for (const Case& c : random_cases(rng, 20)) cases.push_back(c);
     double worst = 0.0;  // largest |error| / bound seen
     for (const Case& c : cases) {
         const Conv2DShape s = shape_of(c);
-        std::vector<float> x(s.x_size()), w(s.w_size()), bias(size_t(s.out_channels));
-        for (auto& v : x) v = d(rng);
-        for (auto& v : w) v = d(rng);
-        for (auto& v : bias) v = d(rng);
+        const auto [x, w, bias] = random_f32_inputs(s, rng);
         std::vector<float> ref(s.y_size()), mag(s.y_size()), out(s.y_size()), again(s.y_size());
         conv2d_f32_ref(s, x.data(), w.data(), bias.data(), ref.data());
         // sum |x| |w| + |bias| per output: the reference on absolute values.
@@ -626,7 +634,6 @@ BOOST_AUTO_TEST_CASE(fp32_fast_path_stays_within_the_documented_error_bound) {
 // rounded and added in (c, kh, kw) order), which makes it bit-identical natively and in wasm.
 BOOST_AUTO_TEST_CASE(fp32_fast_path_is_bit_identical_to_the_plain_ordered_loop) {
     std::mt19937 rng(9);
-    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
     std::vector<Case> cases = kCases;
     cases.push_back({3, 1, 28, 28, 16, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 1)});   // grey first layer
     cases.push_back({2, 16, 13, 13, 32, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 1)});  // the Fashion CNN's conv2
@@ -635,10 +642,7 @@ BOOST_AUTO_TEST_CASE(fp32_fast_path_is_bit_identical_to_the_plain_ordered_loop) 
     for (const Case& c : random_cases(rng, 20)) cases.push_back(c);
     for (const Case& c : cases) {
         const Conv2DShape s = shape_of(c);
-        std::vector<float> x(s.x_size()), w(s.w_size()), bias(size_t(s.out_channels));
-        for (auto& v : x) v = d(rng);
-        for (auto& v : w) v = d(rng);
-        for (auto& v : bias) v = d(rng);
+        const auto [x, w, bias] = random_f32_inputs(s, rng);
         std::vector<float> plain(s.y_size()), out(s.y_size());
         const Conv2DAttrs& a = s.attrs;
         const int Cg = s.in_per_group(), Og = s.out_per_group();
