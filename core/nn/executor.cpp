@@ -55,6 +55,13 @@ struct PreparedNode {
     std::vector<int64_t> view_shape;
     // transpose: the permutation (output axis d reads input axis perm[d])
     std::vector<int64_t> perm;
+    // conv_qdq / gemm_qdq whose float output only feeds [Relu ->] QuantizeLinear (per tensor):
+    // without keep_activations the node writes that QuantizeLinear's int8/uint8 output (tensor
+    // fused_output) directly, row by row, with the same float operations, and the Relu and
+    // QuantizeLinear nodes are skipped (Plan::node_elided).
+    int fused_output = -1;
+    bool fused_relu = false;
+    quant::QuantParams fused_q;
 };
 
 namespace {
@@ -627,9 +634,39 @@ void quantize_per_tensor(const float* x, size_t n, float scale, int32_t z, int32
     }
 }
 
+// The fused tail of a QDQ Conv / Gemm (PreparedNode::fused_output): per run of `inner` values of one
+// channel c (channels cycle with period `channels`), y = float(acc) * multiplier[c] + bias[c], then
+// Relu, then QuantizeLinear — the float operations of the three nodes in their order, in a
+// row-sized scratch instead of a whole float tensor, so the int8 result is the same.
+Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc, size_t inner, size_t channels) {
+    const quant::QuantParams& q = p.fused_q;
+    Tensor out = new_tensor(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, acc.dims);
+    const float s = q.scale[0];
+    const int32_t z = q.zero_point[0], lo = quant::qmin(q.is_signed), hi = quant::qmax(q.is_signed);
+    const int32_t* a = acc.as<int32_t>();
+    const size_t total = size_t(acc.numel());
+    std::vector<float> row;
+    // For Gemm (inner 1) a run is one output row of `channels` columns, each its own channel.
+    const size_t run = inner == 1 ? channels : inner;
+    row.resize(run);
+    for (size_t i = 0, c = 0; i < total; i += run) {
+        for (size_t j = 0; j < run; ++j) {
+            const size_t ch = inner == 1 ? j : c;
+            float v = float(a[i + j]) * p.multiplier[ch] + p.bias[ch];
+            if (p.fused_relu) v = v < 0.0f ? 0.0f : v;
+            row[j] = v;
+        }
+        if (q.is_signed) quantize_per_tensor(row.data(), run, s, z, lo, hi, data_of<int8_t>(out) + i);
+        else quantize_per_tensor(row.data(), run, s, z, lo, hi, data_of<uint8_t>(out) + i);
+        if (inner != 1) c = (c + 1) % channels;
+    }
+    return out;
+}
+
 // own: input 0's tensor when this node is its last reader (run() owns it); a node that writes a
 // result of the same size and type may take its buffer instead of a new one (in place).
-Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const std::vector<const Tensor*>& in, Tensor* own) {
+Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const std::vector<const Tensor*>& in, Tensor* own,
+                bool fuse) {
     const Tensor& x = *in[0];
     const size_t count = static_cast<size_t>(x.numel());
     switch (p.kind) {
@@ -656,6 +693,11 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
             else
                 quant::conv2d_s8s8_s32(s, x.as<int8_t>(), p.x_zero_point, p.conv_int, nullptr, data_of<int32_t>(y));
             if (p.kind == FastKind::conv_integer) return y;
+            if (p.fused_output >= 0 && fuse) {
+                Tensor q = requantize_fused(ws, p, y, size_t(s.out_h) * size_t(s.out_w), size_t(s.out_channels));
+                ws.give(std::move(y.data));
+                return q;
+            }
             Tensor f = new_tensor(ws, DataType::FLOAT, y.dims);
             const int32_t* acc = y.as<int32_t>();
             float* pf = data_of<float>(f);
@@ -687,6 +729,11 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
                     else
                         quant::gemm_s8s8_s32(x.as<int8_t>(), int(M), int(p.K), p.x_zero_point, p.packed_b,
                                              data_of<int32_t>(acc), int(p.N));
+                }
+                if (p.fused_output >= 0 && fuse) {
+                    Tensor q = requantize_fused(ws, p, acc, 1, size_t(p.N));
+                    ws.give(std::move(acc.data));
+                    return q;
                 }
                 Tensor y = new_tensor(ws, DataType::FLOAT, dims);
                 const int32_t* a = acc.as<int32_t>();
@@ -975,8 +1022,46 @@ Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
         p.node_kernels.push_back(prep ? fast_kind_name(prep->kind) : "reference");
         p.nodes.push_back(std::move(prep));
     }
-    // A DequantizeLinear whose every reader takes the int8 path reads nothing of its output: skip it.
     p.node_elided.assign(g.nodes.size(), false);
+    p.node_fused.assign(g.nodes.size(), false);
+    // Fuse QDQ Conv / Gemm -> [Relu ->] QuantizeLinear (see PreparedNode::fused_output).
+    auto only_reader = [&](int t, size_t& reader) {
+        if (t < 0 || std::find(g.outputs.begin(), g.outputs.end(), t) != g.outputs.end()) return false;
+        int count = 0;
+        for (size_t r = 0; r < g.nodes.size(); ++r)
+            for (size_t i = 0; i < g.nodes[r].inputs.size(); ++i)
+                if (g.nodes[r].inputs[i] == t) {
+                    ++count;
+                    reader = r;
+                    if (i != 0) return false;
+                }
+        return count == 1;
+    };
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+        const auto& pk = p.nodes[k];
+        if (!pk || (pk->kind != FastKind::conv_qdq && pk->kind != FastKind::gemm_qdq)) continue;
+        size_t r1 = 0, r2 = 0;
+        if (!only_reader(g.nodes[k].outputs.at(0), r1) || !p.nodes[r1]) continue;
+        bool relu = false;
+        size_t qn = r1;
+        if (p.nodes[r1]->kind == FastKind::relu) {
+            if (!only_reader(g.nodes[r1].outputs.at(0), r2) || !p.nodes[r2]) continue;
+            relu = true;
+            qn = r2;
+        }
+        if (p.nodes[qn]->kind != FastKind::quantize || g.nodes[qn].outputs.empty() || g.nodes[qn].outputs[0] < 0) continue;
+        auto fused = std::make_shared<PreparedNode>(*pk);
+        fused->fused_output = g.nodes[qn].outputs[0];
+        fused->fused_relu = relu;
+        fused->fused_q = p.nodes[qn]->qparams;
+        p.nodes[k] = fused;
+        p.node_kernels[k] += relu ? " + relu + quantize" : " + quantize";
+        for (size_t r : relu ? std::vector<size_t>{r1, r2} : std::vector<size_t>{r1}) {
+            p.node_fused[r] = true;
+            p.node_kernels[r] = "fused into " + g.nodes[k].label();
+        }
+    }
+    // A DequantizeLinear whose every reader takes the int8 path reads nothing of its output: skip it.
     for (size_t k = 0; k < g.nodes.size(); ++k) {
         const GraphNode& n = g.nodes[k];
         if (n.op != OpType::DequantizeLinear || p.node_folded[k] || n.outputs.empty() || n.outputs[0] < 0) continue;
@@ -1009,6 +1094,9 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
 
     Workspace local;
     Workspace& ws = options.workspace ? *options.workspace : local;
+    // Fused QDQ tails run fused unless every tensor is wanted or a node override may replace the
+    // producer (the chip emulator's functional run): then every node runs on its own.
+    const bool fusion = !options.keep_activations && !options.node_override;
     std::vector<Tensor> values(g.tensors.size());
     std::vector<const Tensor*> bound(g.tensors.size(), nullptr);
     for (size_t t = 0; t < g.tensors.size(); ++t)
@@ -1038,7 +1126,8 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
     RunResult result;
     for (size_t k = 0; k < g.nodes.size(); ++k) {
         const GraphNode& n = g.nodes[k];
-        const bool elided = k < plan.node_elided.size() && plan.node_elided[k] && !options.keep_activations;
+        const bool elided = (k < plan.node_elided.size() && plan.node_elided[k] && !options.keep_activations) ||
+                            (k < plan.node_fused.size() && plan.node_fused[k] && fusion);
         if ((k < plan.node_folded.size() && plan.node_folded[k]) || elided) {
             result.timings.push_back({n.label(), n.proto.op_type, plan.node_kernels[k], 0.0});
             continue;
@@ -1069,7 +1158,7 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
                                 " outputs for " + std::to_string(n.outputs.size()), false);
         } else if (plan.nodes[k]) {
             try {
-                out.push_back(run_fast(ws, *plan.nodes[k], n, in, own));
+                out.push_back(run_fast(ws, *plan.nodes[k], n, in, own, fusion));
             } catch (const NodeError&) {
                 throw;
             } catch (const std::exception& e) {
@@ -1080,8 +1169,9 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
         }
         const double t1 = clock();
         result.timings.push_back({n.label(), n.proto.op_type, overridden ? "override" : plan.node_kernels[k], t1 - t0});
+        const int fused_to = !overridden && fusion && plan.nodes[k] ? plan.nodes[k]->fused_output : -1;
         for (size_t o = 0; o < n.outputs.size() && o < out.size(); ++o) {
-            const int t = n.outputs[o];
+            const int t = o == 0 && fused_to >= 0 ? fused_to : n.outputs[o];
             if (t < 0) continue;
             values[static_cast<size_t>(t)] = std::move(out[o]);
             values[static_cast<size_t>(t)].name = g.tensors[static_cast<size_t>(t)].name;

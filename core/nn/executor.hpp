@@ -28,7 +28,9 @@
 // runs on the int8 kernels (quant::conv2d_*_s32 / gemm_*_s32, int32 accumulation) and writes
 // y = float(acc) * (sx * sw[c]) + bias[c] — the integer arithmetic an int8 deployment does (ONNX
 // Runtime fuses the same pattern into QLinearConv / QLinearMatMul). X's DequantizeLinear is
-// skipped when nothing else reads it. The float path it replaces rounds each product; agreement
+// skipped when nothing else reads it, and a following [Relu ->] QuantizeLinear (per tensor) that
+// alone reads the result is fused in: the node then writes the int8 activations itself, with the
+// same float operations, so no float tensor is materialized between int8 layers. The float path it replaces rounds each product; agreement
 // with the reference is therefore within the Conv/Gemm float bound above.
 // Everything else (shape ops, Quantize/DequantizeLinear, QLinearConv, QLinearMatMul, and any node
 // outside the conditions above) runs the reference: for QLinear* the reference already computes
@@ -84,6 +86,11 @@ struct Plan {
     // path below); run() skips it and its output has no value (unless keep_activations asks for
     // every tensor).
     std::vector<bool> node_elided;
+    // node_fused: a Relu / QuantizeLinear absorbed by the QDQ Conv / Gemm before it, which then
+    // writes the QuantizeLinear's output itself (same float operations, no float tensor in
+    // between). run() skips it unless keep_activations or a node_override is given; its kernel
+    // reads "fused into <node>".
+    std::vector<bool> node_fused;
 };
 
 // Throws std::invalid_argument if the graph cannot be prepared (NodeError for a node whose

@@ -220,6 +220,24 @@ BOOST_AUTO_TEST_CASE(fusion_puts_no_quantization_between_conv_and_relu_and_unfus
     BOOST_TEST(unfused.fusions.empty());
     BOOST_TEST(reader_of(unfused.model, "c")->op_type == "QuantizeLinear");
     BOOST_TEST(reader_of(unfused.model, "c_act_dequantized")->op_type == "Relu");
+
+    // The executor runs the fused model's int8 Conv -> Relu -> QuantizeLinear as one requantizing
+    // node, and gets the bytes the three nodes give one by one (keep_activations runs them apart).
+    const Graph qg = import_onnx(fused.model);
+    const Plan plan = prepare(qg, Kernels::fast);
+    size_t absorbed = 0, requantizing = 0;
+    for (size_t k = 0; k < qg.nodes.size(); ++k) {
+        absorbed += plan.node_fused[k];
+        requantizing += qg.nodes[k].label() == "conv" && plan.node_kernels[k].find("+ relu + quantize") != std::string::npos;
+    }
+    BOOST_TEST(absorbed == 2u);  // the Relu and its QuantizeLinear
+    BOOST_TEST(requantizing == 1u);
+    const onnx::Tensor x = onnx::float_tensor("x", {5, 1, 6, 6}, random_floats(rng, 180, -1.0f, 1.0f));
+    RunOptions keep;
+    keep.keep_activations = true;
+    const RunResult together = run(plan, {x}), apart = run(plan, {x}, keep);
+    BOOST_TEST((together.outputs.at(0) == apart.outputs.at(0)));
+    BOOST_TEST(apart.activations.at(size_t(qg.find("r"))).numel() == 5 * 4 * 4 * 4);
 }
 
 namespace {
