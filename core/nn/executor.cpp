@@ -58,7 +58,7 @@ struct PreparedNode {
     // conv_qdq / gemm_qdq whose float output only feeds [Relu ->] QuantizeLinear (per tensor):
     // without keep_activations the node writes that QuantizeLinear's int8/uint8 output (tensor
     // fused_output) directly, row by row, with the same float operations, and the Relu and
-    // QuantizeLinear nodes are skipped (Plan::node_elided).
+    // QuantizeLinear nodes are skipped (Plan::node_fused).
     int fused_output = -1;
     bool fused_relu = false;
     quant::QuantParams fused_q;
@@ -856,9 +856,9 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
             uint8_t* dst = y.data.data();
             const uint8_t* base = x.data.data();
             for (int64_t row = 0, rows = y.numel() / inner; row < rows; ++row) {
-                if (es == 4) {
-                    const float* xs = reinterpret_cast<const float*>(base) + src;
-                    float* ys = reinterpret_cast<float*>(dst);
+                if (es == 4) {  // as 32-bit words: any 4-byte type, bits untouched
+                    const uint32_t* xs = reinterpret_cast<const uint32_t*>(base) + src;
+                    uint32_t* ys = reinterpret_cast<uint32_t*>(dst);
                     for (int64_t j = 0; j < inner; ++j) ys[j] = xs[j * step];
                 } else {
                     for (int64_t j = 0; j < inner; ++j) std::memcpy(dst + size_t(j) * es, base + size_t(src + j * step) * es, es);
