@@ -581,6 +581,21 @@ Tensor float_tensor(std::vector<int64_t> dims) {
     return t;
 }
 
+// A 2-D Conv's strides, dilations and pads (defaults 1, 1, 0; auto_pad NOTSET or VALID only).
+// False for anything else, which the node's own kernel then runs.
+bool conv2d_geometry(const GraphNode& n, std::vector<int64_t>& s, std::vector<int64_t>& d, std::vector<int64_t>& p) {
+    const auto* ap = n.proto.attr("auto_pad");
+    if (ap && ap->type == nn::onnx::Attribute::STRING && ap->s != "NOTSET" && ap->s != "VALID") return false;
+    const bool valid = ap && ap->type == nn::onnx::Attribute::STRING && ap->s == "VALID";
+    s = iattrs(n, "strides");
+    d = iattrs(n, "dilations");
+    p = iattrs(n, "pads");
+    if (s.empty()) s = {1, 1};
+    if (d.empty()) d = {1, 1};
+    if (p.empty() || valid) p = {0, 0, 0, 0};
+    return s.size() == 2 && d.size() == 2 && p.size() == 4;
+}
+
 bool fits_int(int64_t v) { return v >= 0 && v <= (int64_t{1} << 30); }
 
 // Gemm in 16-bit: Y = alpha * A' B' + beta * C (C broadcast), false when not handled.
@@ -686,14 +701,8 @@ bool half_conv(quant::Half16 type, const GraphNode& n, const std::vector<const T
     const Tensor &X = *in[0], &W = *in[1];
     const Tensor* Bias = in.size() > 2 ? in[2] : nullptr;
     if (X.dtype != DataType::FLOAT || W.dtype != DataType::FLOAT || X.dims.size() != 4 || W.dims.size() != 4) return false;
-    const auto* ap = n.proto.attr("auto_pad");
-    if (ap && ap->type == nn::onnx::Attribute::STRING && ap->s != "NOTSET" && ap->s != "VALID") return false;
-    const bool valid = ap && ap->type == nn::onnx::Attribute::STRING && ap->s == "VALID";
-    std::vector<int64_t> s = iattrs(n, "strides"), d = iattrs(n, "dilations"), p = iattrs(n, "pads");
-    if (s.empty()) s = {1, 1};
-    if (d.empty()) d = {1, 1};
-    if (p.empty() || valid) p = {0, 0, 0, 0};
-    if (s.size() != 2 || d.size() != 2 || p.size() != 4) return false;
+    std::vector<int64_t> s, d, p;
+    if (!conv2d_geometry(n, s, d, p)) return false;
     const int64_t G = iattr(n, "group", 1);
     const int64_t Nb = X.dims[0], C = X.dims[1], H = X.dims[2], Wd = X.dims[3];
     const int64_t Co = W.dims[0], Cg = W.dims[1], KH = W.dims[2], KW = W.dims[3];
@@ -885,14 +894,8 @@ bool int8_conv_node(const nn::Graph& g, const GraphNode& n, const std::vector<co
     for (int32_t z : w.zp) if (z != w.zp[0]) return false;
     const int64_t Co = W.dims[0];
     if (w.scale.size() != 1 && !(int64_t(w.scale.size()) == Co && w.axis == 0)) return false;
-    const auto* ap = n.proto.attr("auto_pad");
-    if (ap && ap->type == nn::onnx::Attribute::STRING && ap->s != "NOTSET" && ap->s != "VALID") return false;
-    const bool valid = ap && ap->type == nn::onnx::Attribute::STRING && ap->s == "VALID";
-    std::vector<int64_t> s = iattrs(n, "strides"), d = iattrs(n, "dilations"), p = iattrs(n, "pads");
-    if (s.empty()) s = {1, 1};
-    if (d.empty()) d = {1, 1};
-    if (p.empty() || valid) p = {0, 0, 0, 0};
-    if (s.size() != 2 || d.size() != 2 || p.size() != 4) return false;
+    std::vector<int64_t> s, d, p;
+    if (!conv2d_geometry(n, s, d, p)) return false;
     const int64_t Nb = X.dims[0], C = X.dims[1], H = X.dims[2], Wd = X.dims[3], KH = W.dims[2], KW = W.dims[3];
     if (W.dims[1] != C || (Bias && (Bias->dtype != DataType::FLOAT || Bias->numel() != Co))) return false;
     const int64_t OH = (H + p[0] + p[2] - ((KH - 1) * d[0] + 1)) / s[0] + 1;
