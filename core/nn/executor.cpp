@@ -1178,17 +1178,19 @@ RunResult run(const Plan& plan, const std::vector<Tensor>& inputs, const RunOpti
             bound[static_cast<size_t>(t)] = &values[static_cast<size_t>(t)];
         }
         // Free what this node read for the last time (its inputs, and the int8 tensor a QDQ node
-        // reads in place of its X).
-        std::vector<int> read = n.inputs;
-        if (x_source >= 0) read.push_back(x_source);
-        if (!options.keep_activations)
-            for (int t : read)
-                if (t >= 0 && last_use[static_cast<size_t>(t)] == int(k) && g.tensors[static_cast<size_t>(t)].initializer < 0 &&
-                    bound[static_cast<size_t>(t)] == &values[static_cast<size_t>(t)]) {
-                    ws.give(std::move(values[static_cast<size_t>(t)].data));
-                    values[static_cast<size_t>(t)] = Tensor();
-                    bound[static_cast<size_t>(t)] = nullptr;
-                }
+        // reads in place of its X), without building a list per node.
+        auto release = [&](int t) {
+            if (t >= 0 && last_use[static_cast<size_t>(t)] == int(k) && g.tensors[static_cast<size_t>(t)].initializer < 0 &&
+                bound[static_cast<size_t>(t)] == &values[static_cast<size_t>(t)]) {
+                ws.give(std::move(values[static_cast<size_t>(t)].data));
+                values[static_cast<size_t>(t)] = Tensor();
+                bound[static_cast<size_t>(t)] = nullptr;
+            }
+        };
+        if (!options.keep_activations) {
+            for (int t : n.inputs) release(t);
+            release(x_source);
+        }
     }
     for (int t : g.outputs) {
         const Tensor* v = bound[static_cast<size_t>(t)];
