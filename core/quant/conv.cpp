@@ -411,7 +411,11 @@ PackedConv pack_conv2d(const Conv2DShape& s, const int8_t* w, const std::vector<
     check_w_zp(fn, w_zp, s.out_channels);
     check_k(fn, s);
     const bool depthwise = s.in_per_group() == 1;
-    if (algo == ConvAlgo::automatic) algo = depthwise ? ConvAlgo::depthwise_direct : ConvAlgo::im2col_gemm;
+    // A single-input-channel convolution with groups == 1 (a grey image's first layer, a patch
+    // embedding) has N = out_channels for the GEMM: im2col + GEMM runs it far faster than the direct
+    // loop, which only vectorizes over stride-1 output rows and emits one pixel at a time.
+    if (algo == ConvAlgo::automatic)
+        algo = depthwise && s.attrs.groups > 1 ? ConvAlgo::depthwise_direct : ConvAlgo::im2col_gemm;
     if (algo == ConvAlgo::depthwise_direct && !depthwise)
         fail("pack_conv2d: depthwise_direct needs in_channels / groups == 1, this convolution has " + str(s.in_per_group()));
     const std::vector<Isa> isas = available_isas();

@@ -22,7 +22,7 @@
 //   * im2col per group (rows = output pixels, columns = (c, kh, kw) in OIHW order, padding filled
 //     with x_zp) and core/quant's packed int8 GEMM (pack_b / gemm_*_s32), output pixel blocks of
 //     kIm2colRows rows so the scratch buffer stays small whatever the image size;
-//   * depthwise (in_channels / groups == 1): a direct loop per (channel, kernel tap) that adds
+//   * depthwise (in_channels / groups == 1, groups > 1): a direct loop per (channel, kernel tap) that adds
 //     whole output rows, which compilers vectorize (stride 1); im2col + GEMM would run a GEMM with
 //     K = kernel_h * kernel_w and N = channel multiplier, far too small for the GEMM kernels.
 //   Both are exact integer arithmetic, so equality with the reference is by construction and the
@@ -124,7 +124,7 @@ void conv2d_s8s8_requant_ref(const Conv2DShape& s, const int8_t* x, int32_t x_zp
                              const std::vector<RequantParams>& requant, bool relu, int8_t* y);
 
 // Which fast algorithm a PackedConv runs. automatic: depthwise_direct where in_channels / groups
-// == 1, else im2col_gemm. Forcing im2col_gemm on a depthwise convolution is allowed (tests use it);
+// == 1 and groups > 1, else im2col_gemm (also for one input channel with groups == 1). Forcing im2col_gemm on a depthwise convolution is allowed (tests use it);
 // forcing depthwise_direct elsewhere throws.
 enum class ConvAlgo { automatic, im2col_gemm, depthwise_direct };
 const char* conv_algo_name(ConvAlgo a);
