@@ -6,6 +6,7 @@
 #include <string>
 #include <type_traits>
 
+#include "quant/activations_kernels.hpp"
 #include "quant/elementary.hpp"
 #include "quant/errors.hpp"
 
@@ -110,8 +111,21 @@ float activation(Activation a, float x) {
     fail("unknown activation");
 }
 
-void activation(Activation a, const float* x, size_t n, float* y) {
+void activation(Activation a, const float* x, size_t n, float* y) { activation(a, x, n, y, best_isa()); }
+
+void activation(Activation a, const float* x, size_t n, float* y, Isa isa) {
     if (n > 0 && (x == nullptr || y == nullptr)) fail("activation: x and y must not be null");
+    bool available = false;
+    for (Isa i : available_isas()) available |= i == isa;
+    if (!available) fail(std::string("activation: isa ") + isa_name(isa) + " is not available in this build or on this machine");
+#if defined(__x86_64__) || defined(_M_X64)
+    if (isa == Isa::avx2 || isa == Isa::avx512vnni) {
+        const detail::ActivationConstants c{static_cast<float>(kInvSqrt2), static_cast<float>(kSqrt2OverPi),
+                                            static_cast<float>(kGeluTanhCubic)};
+        const size_t done = detail::activation_avx2(a, x, n, y, c);
+        x += done, y += done, n -= done;
+    }
+#endif
     // One loop per function (not a switch per element), so each vectorizes.
     switch (a) {
         case Activation::gelu_erf: for (size_t i = 0; i < n; ++i) y[i] = gelu_erf_v(x[i]); return;

@@ -26,6 +26,7 @@
 #include <functional>
 
 #include "quant/formats.hpp"
+#include "quant/gemm.hpp"  // Isa
 
 namespace stacklab::quant {
 
@@ -44,8 +45,10 @@ float gelu_tanh(float x);
 float hardswish(float x);
 float sigmoid(float x);
 float activation(Activation a, float x);
-// y[i] = activation(a, x[i]) for n values (x == y allowed).
+// y[i] = activation(a, x[i]) for n values (x == y allowed), on the best ISA here or the one named:
+// every ISA gives the scalar function's float bit for bit (avx2: activations_avx2_x86.cpp).
 void activation(Activation a, const float* x, size_t n, float* y);
+void activation(Activation a, const float* x, size_t n, float* y, Isa isa);
 
 // A table indexed by the input byte (uint8_t(q_in), so int8 -128 is index 128) holding the output
 // byte (uint8_t(q_out)).

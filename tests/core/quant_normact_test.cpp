@@ -4,7 +4,10 @@
 // drift that real ports hit (single-pass variance under a DC offset) shown to happen.
 #include <cmath>
 #include <cstring>
+#include <iomanip>
+#include <limits>
 #include <random>
+#include <vector>
 
 #include <boost/test/unit_test.hpp>
 
@@ -81,6 +84,43 @@ BOOST_AUTO_TEST_CASE(fast_float_exp_erf_tanh_stay_within_their_documented_error)
 
 // ---------------------------------------------------------------------------------------------
 // LayerNorm.
+
+// The array form runs SIMD code per ISA (AVX2 by hand, SSE2/SIMD128 by the compiler); every lane
+// must give the scalar function's float bit for bit: over bit patterns spread across the whole float
+// range (NaNs, infinities and subnormals included), densely over [-12, 12] where the functions bend,
+// and at each branch threshold, with a length that leaves a scalar tail.
+BOOST_AUTO_TEST_CASE(array_activations_equal_the_scalar_function_bit_for_bit_on_every_isa) {
+    std::vector<float> x;
+    for (uint64_t u = 0; u < (uint64_t(1) << 32); u += 4099) {
+        const uint32_t bits = uint32_t(u);
+        float v;
+        std::memcpy(&v, &bits, sizeof v);
+        x.push_back(v);
+    }
+    for (int i = -1200000; i <= 1200000; ++i) x.push_back(float(i) * 1e-5f);
+    for (float t : {88.7f, -87.3f, 9.0f, -9.0f, 0.0f, -0.0f, 44.35f, -43.65f, 62.7f, -61.7f})
+        x.insert(x.end(), {std::nextafter(t, -1e30f), t, std::nextafter(t, 1e30f)});
+    x.push_back(std::numeric_limits<float>::infinity());
+    x.push_back(-std::numeric_limits<float>::infinity());
+    x.push_back(std::numeric_limits<float>::quiet_NaN());
+    x.push_back(std::numeric_limits<float>::denorm_min());
+    x.push_back(5.0f);  // an odd length: the last values take the scalar tail
+    const Activation all[] = {Activation::gelu_erf, Activation::gelu_tanh, Activation::hardswish, Activation::sigmoid,
+                              Activation::tanh};
+    std::vector<float> y(x.size());
+    for (Isa isa : available_isas())
+        for (Activation a : all) {
+            activation(a, x.data(), x.size(), y.data(), isa);
+            size_t mismatches = 0, first = 0;
+            for (size_t i = 0; i < x.size(); ++i) {
+                const float want = activation(a, x[i]);
+                if (std::memcmp(&want, &y[i], sizeof want) != 0 && mismatches++ == 0) first = i;
+            }
+            BOOST_TEST(mismatches == 0u, isa_name(isa) << " " << activation_name(a) << ": " << mismatches
+                                                       << " values differ, first x = " << std::setprecision(9) << x[first] << " gives " << y[first]
+                                                       << " instead of " << activation(a, x[first]));
+        }
+}
 
 BOOST_AUTO_TEST_CASE(layer_norm_matches_a_hand_computed_row) {
     // x = {1, 2, 3, 4}: mean 2.5, var 1.25, (x - mean) / sqrt(1.25) = {-1.3416, -0.4472, 0.4472, 1.3416}.
