@@ -1,6 +1,8 @@
 #include "quant/gemm.hpp"
 
+#include <cstdint>
 #include <stdexcept>
+#include <vector>
 
 #include "quant/gemm_kernels.hpp"
 
@@ -87,17 +89,24 @@ void gemm_impl(const AT* A, int M, int lda, int32_t a_zp, uint8_t a_xor, const P
     check_shape(M, B.K, B.N, lda, B.N, ldc);
     const auto* A8 = reinterpret_cast<const uint8_t*>(A);
     raw_gemm(A8, M, lda, a_xor, B, C, ldc);
-    const int K = B.K;
+    const int K = B.K, N = B.N;
+    // C += -zb[n] * row_sum[m] - a_zp * col_sum[n] + K * a_zp * zb[n]. The terms can leave int32 on
+    // their own even where the final sum fits (K <= kMaxGemmK), so they are added modulo 2^32: the
+    // true result fits in int32, and arithmetic modulo 2^32 gives it exactly (what int64 terms gave,
+    // in 32-bit lanes the compiler vectorizes). The column part is computed once per call.
+    std::vector<uint32_t> col_fix(static_cast<size_t>(N)), zb(static_cast<size_t>(N));
+    const uint32_t azp = uint32_t(a_zp), kk = uint32_t(K);
+    for (int n = 0; n < N; ++n) {
+        zb[size_t(n)] = uint32_t(B.zero_points[size_t(n)]);
+        col_fix[size_t(n)] = kk * azp * zb[size_t(n)] - azp * uint32_t(B.col_sums[size_t(n)]);
+    }
     for (int m = 0; m < M; ++m) {
-        int32_t row_sum = 0;
-        for (int k = 0; k < K; ++k) row_sum += int32_t(uint8_t(A8[size_t(m) * size_t(lda) + size_t(k)] ^ a_xor));
+        uint32_t row_sum = 0;
+        const uint8_t* a = A8 + size_t(m) * size_t(lda);
+        for (int k = 0; k < K; ++k) row_sum += uint8_t(a[k] ^ a_xor);
         int32_t* c = C + size_t(m) * size_t(ldc);
-        // The terms can leave int32 on their own even where the final sum fits (K <= kMaxGemmK).
-        for (int n = 0; n < B.N; ++n) {
-            const int64_t zb = B.zero_points[size_t(n)];
-            const int64_t fix = -zb * row_sum - int64_t(a_zp) * B.col_sums[size_t(n)] + int64_t(K) * a_zp * zb;
-            c[n] = int32_t(int64_t(c[n]) + fix);
-        }
+        for (int n = 0; n < N; ++n)
+            c[n] = int32_t(uint32_t(c[n]) + col_fix[size_t(n)] - zb[size_t(n)] * row_sum);
     }
 }
 

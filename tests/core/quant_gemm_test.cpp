@@ -122,6 +122,17 @@ BOOST_AUTO_TEST_CASE(saturating_inputs_stay_exact) {
     }
 }
 
+// Extreme zero points at the largest K: each result is -255 * 255 * 32768 (just inside int32), while
+// the zero-point terms the fast path adds (a_zp * column sum, K * a_zp * b_zp) are each near 2^30
+// and their partial sums leave int32 — exactness must not depend on how they are grouped.
+BOOST_AUTO_TEST_CASE(extreme_zero_points_at_the_largest_k_stay_exact) {
+    std::mt19937 rng(11);
+    const Shape s{3, 20, kMaxGemmK};
+    check_all_isas<uint8_t>(s, Fill::min, Fill::max, 255, {-128}, rng);
+    check_all_isas<int8_t>(s, Fill::min, Fill::max, 127, {-128}, rng);
+    check_all_isas<uint8_t>(s, Fill::max, Fill::min, 0, {127}, rng);
+}
+
 BOOST_AUTO_TEST_CASE(per_column_zero_points_match_reference) {
     std::mt19937 rng(5);
     for (const Shape& s : {Shape{3, 21, 50}, Shape{1, 70, 33}, Shape{17, 40, 9}}) {
