@@ -9,6 +9,7 @@
 #include "nn/reference_ops.hpp"
 #include "quant/activations.hpp"
 #include "quant/conv.hpp"
+#include "quant/convert.hpp"
 #include "quant/elementary.hpp"
 #include "quant/gemm_f32.hpp"
 #include "quant/norm.hpp"
@@ -613,27 +614,6 @@ Tensor binary_f32(Workspace& ws, const GraphNode& n, const Tensor& a, const Tens
     return y;
 }
 
-// quant::quantize_value element by element, in a loop the compiler vectorizes: x / scale (a float
-// division, as ONNX specifies), clamped to +-1024 (beyond that every zero point saturates anyway),
-// rounded half to even by adding and subtracting 1.5 * 2^23 (exact for |v| <= 2^22 under the
-// default round-to-nearest-even mode, which StackLab never changes), NaN to the zero point.
-// tests/core/nn_quantize_test.cpp checks it against quantize_value on ties, NaN, infinities and
-// random values.
-template <class T>
-void quantize_per_tensor(const float* x, size_t n, float scale, int32_t z, int32_t lo, int32_t hi, T* y) {
-    const float zf = float(z), lof = float(lo), hif = float(hi);
-    for (size_t i = 0; i < n; ++i) {
-        float v = x[i] / scale;
-        v = v < -1024.0f ? -1024.0f : v;
-        v = v > 1024.0f ? 1024.0f : v;
-        float r = (v + 12582912.0f) - 12582912.0f;
-        r = r == r ? r + zf : zf;  // NaN -> the zero point
-        r = r < lof ? lof : r;
-        r = r > hif ? hif : r;
-        y[i] = static_cast<T>(static_cast<int32_t>(r));
-    }
-}
-
 // The fused tail of a QDQ Conv / Gemm (PreparedNode::fused_output): per run of `inner` values of one
 // channel c (channels cycle with period `channels`), y = float(acc) * multiplier[c] + bias[c], then
 // Relu, then QuantizeLinear — the float operations of the three nodes in their order, in a
@@ -642,7 +622,7 @@ Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc,
     const quant::QuantParams& q = p.fused_q;
     Tensor out = new_tensor(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, acc.dims);
     const float s = q.scale[0];
-    const int32_t z = q.zero_point[0], lo = quant::qmin(q.is_signed), hi = quant::qmax(q.is_signed);
+    const int32_t z = q.zero_point[0];
     const int32_t* a = acc.as<int32_t>();
     const size_t total = size_t(acc.numel());
     std::vector<float> row;
@@ -656,8 +636,8 @@ Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc,
             if (p.fused_relu) v = v < 0.0f ? 0.0f : v;
             row[j] = v;
         }
-        if (q.is_signed) quantize_per_tensor(row.data(), run, s, z, lo, hi, data_of<int8_t>(out) + i);
-        else quantize_per_tensor(row.data(), run, s, z, lo, hi, data_of<uint8_t>(out) + i);
+        if (q.is_signed) quant::quantize_array(row.data(), run, s, z, data_of<int8_t>(out) + i);
+        else quant::quantize_array(row.data(), run, s, z, data_of<uint8_t>(out) + i);
         if (inner != 1) c = (c + 1) % channels;
     }
     return out;
@@ -804,9 +784,9 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
             Tensor y = new_tensor(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, x.dims);
             const float* px = x.as<float>();
             const float s = q.scale[0];
-            const int32_t z = q.zero_point[0], lo = quant::qmin(q.is_signed), hi = quant::qmax(q.is_signed);
-            if (q.is_signed) quantize_per_tensor(px, count, s, z, lo, hi, data_of<int8_t>(y));
-            else quantize_per_tensor(px, count, s, z, lo, hi, data_of<uint8_t>(y));
+            const int32_t z = q.zero_point[0];
+            if (q.is_signed) quant::quantize_array(px, count, s, z, data_of<int8_t>(y));
+            else quant::quantize_array(px, count, s, z, data_of<uint8_t>(y));
             return y;
         }
         case FastKind::dequantize: {
@@ -816,10 +796,9 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
             float* py = data_of<float>(y);
             if (p.qparams.is_signed) {
                 const int8_t* px = x.as<int8_t>();
-                for (size_t i = 0; i < count; ++i) py[i] = quant::dequantize_value(px[i], s, z);
+                quant::dequantize_array(px, count, s, z, py);
             } else {
-                const uint8_t* px = x.as<uint8_t>();
-                for (size_t i = 0; i < count; ++i) py[i] = quant::dequantize_value(px[i], s, z);
+                quant::dequantize_array(x.as<uint8_t>(), count, s, z, py);
             }
             return y;
         }

@@ -115,9 +115,7 @@ void activation(Activation a, const float* x, size_t n, float* y) { activation(a
 
 void activation(Activation a, const float* x, size_t n, float* y, Isa isa) {
     if (n > 0 && (x == nullptr || y == nullptr)) fail("activation: x and y must not be null");
-    bool available = false;
-    for (Isa i : available_isas()) available |= i == isa;
-    if (!available) fail(std::string("activation: isa ") + isa_name(isa) + " is not available in this build or on this machine");
+    if (!isa_available(isa)) fail(std::string("activation: isa ") + isa_name(isa) + " is not available in this build or on this machine");
 #if defined(__x86_64__) || defined(_M_X64)
     if (isa == Isa::avx2 || isa == Isa::avx512vnni) {
         const detail::ActivationConstants c{static_cast<float>(kInvSqrt2), static_cast<float>(kSqrt2OverPi),

@@ -42,6 +42,14 @@ Isa best_isa() {
     return best;
 }
 
+bool isa_available(Isa isa) {
+    // Asked on every kernel call (a row of a few dozen values, too): the list is computed once.
+    static const std::vector<Isa> isas = available_isas();
+    for (Isa i : isas)
+        if (i == isa) return true;
+    return false;
+}
+
 namespace {
 
 void check_shape(int M, int K, int N, int lda, int ldb, int ldc) {
@@ -59,12 +67,6 @@ std::vector<int32_t> expand_zero_points(const std::vector<int32_t>& zp, int N) {
         throw std::invalid_argument("gemm: b_zero_points must have 1 or N = " + std::to_string(N) + " entries, has " +
                                     std::to_string(zp.size()));
     return zp;
-}
-
-bool isa_available(Isa isa) {
-    for (Isa i : available_isas())
-        if (i == isa) return true;
-    return false;
 }
 
 void raw_gemm(const uint8_t* A, int M, int lda, uint8_t a_xor, const PackedB& B, int32_t* C, int ldc) {

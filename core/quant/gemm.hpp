@@ -26,6 +26,7 @@ const char* isa_name(Isa isa);
 // Instruction sets this build can run on this machine (CPUID at run time on x86), best last.
 std::vector<Isa> available_isas();
 Isa best_isa();
+bool isa_available(Isa isa);  // isa is in available_isas()
 
 constexpr int kMaxGemmK = 32768;
 

@@ -56,9 +56,7 @@ void gemm_f32_acc_ref(const float* A, size_t lda, const float* B, size_t ldb, fl
 void gemm_f32_acc(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
                   Isa isa) {
     check(A, lda, B, ldb, C, ldc, M, N, K);
-    bool available = false;
-    for (Isa i : available_isas()) available |= i == isa;
-    if (!available) throw std::invalid_argument(std::string("gemm_f32_acc: isa ") + isa_name(isa) +
+    if (!isa_available(isa)) throw std::invalid_argument(std::string("gemm_f32_acc: isa ") + isa_name(isa) +
                                                 " is not available in this build or on this machine");
     if (M == 0 || N == 0 || K == 0) return;
     switch (isa) {

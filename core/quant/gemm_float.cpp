@@ -47,9 +47,7 @@ void gemm_f16_ref(Half16 type, const uint16_t* A, int M, int K, int lda, const u
 void gemm_f16(Half16 type, const uint16_t* A, int M, int K, int lda, const uint16_t* B, int N, int ldb, float* C,
               int ldc, Isa isa) {
     check(M, K, N, lda, ldb, ldc);
-    bool available = false;
-    for (Isa i : available_isas()) available |= i == isa;
-    if (!available) fail(std::string("isa ") + isa_name(isa) + " is not available in this build or on this machine");
+    if (!isa_available(isa)) fail(std::string("isa ") + isa_name(isa) + " is not available in this build or on this machine");
     if (M == 0 || N == 0) return;
     switch (isa) {
         case Isa::scalar: return gemm_f16_ref(type, A, M, K, lda, B, N, ldb, C, ldc);

@@ -10,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "quant/calibrate.hpp"
+#include "quant/convert.hpp"
 #include "quant/formats.hpp"
 #include "quant/half.hpp"
 #include "test_support.hpp"
@@ -701,6 +702,60 @@ BOOST_AUTO_TEST_CASE(results_are_bit_identical_on_every_target) {
     d.add(r.params.zero_point[0]);
     BOOST_TEST_MESSAGE("quant_formats digest 0x" << std::hex << d.h);
     BOOST_TEST(d.h == 0x3c5086c3998dcc3dull, "digest 0x" << std::hex << d.h);
+}
+
+// The array forms the executor runs between int8 layers are quantize_value / dequantize_value
+// element by element on every ISA: quotients on and beside every tie (k + 0.5 for k in +-300),
+// around each saturation bound, NaN, infinities, subnormals and random values, for several scales
+// and zero points across both storage ranges, with lengths that leave a scalar tail.
+BOOST_AUTO_TEST_CASE(array_quantize_and_dequantize_equal_the_per_value_formulas_on_every_isa) {
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> wide(-400.0f, 400.0f);
+    for (const float scale : {1.0f, 0.0371f, 0.5f, 3.25f, 1e-3f}) {
+        std::vector<float> x;
+        for (int k = -300; k <= 300; ++k)
+            for (float t : {float(k) + 0.5f, float(k)})
+                for (float v : {std::nextafter(t, -1e9f), t, std::nextafter(t, 1e9f)}) x.push_back(v * scale);
+        for (int i = 0; i < 20000; ++i) x.push_back(wide(rng) * scale);
+        for (float v : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                        -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::denorm_min(), -0.0f, 0.0f,
+                        1e30f, -1e30f, 1024.0f * scale, -1024.0f * scale, 2000.0f * scale})
+            x.push_back(v);
+        x.push_back(1.5f * scale);  // odd length
+        for (Isa isa : available_isas())
+            for (const int32_t z : {-128, -3, 0, 127}) {
+                std::vector<int8_t> y8(x.size());
+                quantize_array(x.data(), x.size(), scale, z, y8.data(), isa);
+                size_t bad = 0;
+                for (size_t i = 0; i < x.size(); ++i) bad += y8[i] != quantize_value(x[i], scale, z, -128, 127);
+                BOOST_TEST(bad == 0u, isa_name(isa) << " int8 scale " << scale << " zero point " << z);
+                const int32_t zu = z + 128;
+                std::vector<uint8_t> yu(x.size());
+                quantize_array(x.data(), x.size(), scale, zu, yu.data(), isa);
+                bad = 0;
+                for (size_t i = 0; i < x.size(); ++i) bad += yu[i] != quantize_value(x[i], scale, zu, 0, 255);
+                BOOST_TEST(bad == 0u, isa_name(isa) << " uint8 scale " << scale << " zero point " << zu);
+                // Every stored value back, twice over plus a tail.
+                std::vector<int8_t> q8;
+                std::vector<uint8_t> qu;
+                for (int r = 0; r < 2; ++r)
+                    for (int v = 0; v < 256; ++v) q8.push_back(int8_t(v - 128)), qu.push_back(uint8_t(v));
+                q8.push_back(5), qu.push_back(5);
+                std::vector<float> back(q8.size());
+                dequantize_array(q8.data(), q8.size(), scale, z, back.data(), isa);
+                bad = 0;
+                for (size_t i = 0; i < q8.size(); ++i) bad += back[i] != dequantize_value(q8[i], scale, z);
+                dequantize_array(qu.data(), qu.size(), scale, zu, back.data(), isa);
+                for (size_t i = 0; i < qu.size(); ++i) bad += back[i] != dequantize_value(qu[i], scale, zu);
+                BOOST_TEST(bad == 0u, isa_name(isa) << " dequantize scale " << scale << " zero point " << z);
+            }
+    }
+    float x = 1.0f;
+    int8_t y = 0;
+    BOOST_CHECK_EXCEPTION(quantize_array(&x, 1, 0.0f, 0, &y), std::invalid_argument,
+                          [](const std::invalid_argument& e) { return std::string(e.what()).find("scale") != std::string::npos; });
+    BOOST_CHECK_EXCEPTION(quantize_array(&x, 1, 1.0f, 200, &y), std::invalid_argument,
+                          [](const std::invalid_argument& e) { return std::string(e.what()).find("zero_point 200") != std::string::npos; });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,35 @@
+// Whole arrays through ONNX QuantizeLinear / DequantizeLinear with one (per-tensor) scale and zero
+// point: the executor's hot loops between int8 layers. Each value is exactly quantize_value /
+// dequantize_value of formats.hpp (x / scale as a float division, ties to even, saturation, NaN to
+// the zero point; (q - zero_point) * scale), on every ISA: the AVX2 loop (convert_avx2_x86.cpp) is
+// eight lanes of the same float operations, and the portable loop is written with selects so the
+// compiler vectorizes it (SSE2, WebAssembly SIMD128). Rounding uses the 1.5 * 2^23 trick on a
+// quotient clamped to [-1024, 1024] (the zero point and the saturation bounds lie well inside it),
+// which rounds ties to even under the default rounding mode — the only mode this code runs in.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/gemm.hpp"  // Isa
+
+namespace stacklab::quant {
+
+// y[i] = quantize_value(x[i], scale, zero_point, lo, hi) with [lo, hi] the storage range.
+void quantize_array(const float* x, size_t n, float scale, int32_t zero_point, int8_t* y, Isa isa = best_isa());
+void quantize_array(const float* x, size_t n, float scale, int32_t zero_point, uint8_t* y, Isa isa = best_isa());
+// x[i] = dequantize_value(q[i], scale, zero_point).
+void dequantize_array(const int8_t* q, size_t n, float scale, int32_t zero_point, float* x, Isa isa = best_isa());
+void dequantize_array(const uint8_t* q, size_t n, float scale, int32_t zero_point, float* x, Isa isa = best_isa());
+
+namespace detail {
+#if defined(__x86_64__) || defined(_M_X64)
+// Each handles a prefix of whole 8-value blocks and returns its length; convert.cpp does the rest.
+size_t quantize_array_avx2(const float* x, size_t n, float scale, int32_t zero_point, int8_t* y);
+size_t quantize_array_avx2(const float* x, size_t n, float scale, int32_t zero_point, uint8_t* y);
+size_t dequantize_array_avx2(const int8_t* q, size_t n, float scale, int32_t zero_point, float* x);
+size_t dequantize_array_avx2(const uint8_t* q, size_t n, float scale, int32_t zero_point, float* x);
+#endif
+}  // namespace detail
+
+}  // namespace stacklab::quant
