@@ -522,13 +522,15 @@ std::shared_ptr<PreparedNode> prepare_node(const Graph& g, const Constants& cons
     }
 }
 
-Tensor new_tensor(Workspace& ws, DataType dt, std::vector<int64_t> dims) {
+Tensor new_tensor(Workspace& ws, DataType dt, std::vector<int64_t> dims, bool zero_fill = true) {
     Tensor t;
     t.dtype = dt;
     t.dims = std::move(dims);
-    t.data = ws.take(static_cast<size_t>(t.numel()) * onnx::element_size(dt));
+    t.data = ws.take(static_cast<size_t>(t.numel()) * onnx::element_size(dt), zero_fill);
     return t;
 }
+// For a kernel that writes every element of its output: the buffer's old bytes are not cleared.
+Tensor new_output(Workspace& ws, DataType dt, std::vector<int64_t> dims) { return new_tensor(ws, dt, std::move(dims), false); }
 
 template <class T>
 T* data_of(Tensor& t) {
@@ -565,7 +567,7 @@ Tensor binary_f32(Workspace& ws, const GraphNode& n, const Tensor& a, const Tens
     const int64_t cols = a.dims.empty() ? 0 : a.dims.back();
     const bool row_b = out == a.dims && cols > 0 && b.numel() == cols && !b.dims.empty() && b.dims.back() == cols;
     if (row_b) {
-        Tensor y = own ? std::move(*own) : new_tensor(ws, DataType::FLOAT, out);
+        Tensor y = own ? std::move(*own) : new_output(ws, DataType::FLOAT, out);
         const float* pa = own ? y.as<float>() : a.as<float>();  // a's data, wherever it now lives
         const float* pb = b.as<float>();
         float* py = data_of<float>(y);
@@ -589,7 +591,7 @@ Tensor binary_f32(Workspace& ws, const GraphNode& n, const Tensor& a, const Tens
             for (size_t i = 0; i < total; ++i) py[i] = py[i] * pb[i];
         return y;
     }
-    Tensor y = new_tensor(ws, DataType::FLOAT, out);
+    Tensor y = new_output(ws, DataType::FLOAT, out);
     const float* pa = a.as<float>();
     const float* pb = b.as<float>();
     float* py = data_of<float>(y);
@@ -620,7 +622,7 @@ Tensor binary_f32(Workspace& ws, const GraphNode& n, const Tensor& a, const Tens
 // row-sized scratch instead of a whole float tensor, so the int8 result is the same.
 Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc, size_t inner, size_t channels) {
     const quant::QuantParams& q = p.fused_q;
-    Tensor out = new_tensor(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, acc.dims);
+    Tensor out = new_output(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, acc.dims);
     const float s = q.scale[0];
     const int32_t z = q.zero_point[0];
     const int32_t* a = acc.as<int32_t>();
@@ -678,7 +680,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
                 ws.give(std::move(y.data));
                 return q;
             }
-            Tensor f = new_tensor(ws, DataType::FLOAT, y.dims);
+            Tensor f = new_output(ws, DataType::FLOAT, y.dims);
             const int32_t* acc = y.as<int32_t>();
             float* pf = data_of<float>(f);
             const size_t plane = size_t(s.out_h) * size_t(s.out_w);
@@ -715,7 +717,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
                     ws.give(std::move(acc.data));
                     return q;
                 }
-                Tensor y = new_tensor(ws, DataType::FLOAT, dims);
+                Tensor y = new_output(ws, DataType::FLOAT, dims);
                 const int32_t* a = acc.as<int32_t>();
                 float* py = data_of<float>(y);
                 for (int64_t i = 0; i < M; ++i)
@@ -746,7 +748,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
             if (x.dims.size() < 2 || x.dims[1] != C)
                 throw NodeError(n.proto, n.opset, "X " + shape_text(x.dims) + " does not have " + std::to_string(C) +
                                                       " channels", false);
-            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
+            Tensor y = new_output(ws, DataType::FLOAT, x.dims);
             const size_t plane = count / static_cast<size_t>(std::max<int64_t>(1, x.dims[0] * C));
             const float* px = x.as<float>();
             float* py = data_of<float>(y);
@@ -758,30 +760,30 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
             const size_t cols = p.scale.size();
             if (x.dims.empty() || x.dims.back() != int64_t(cols))
                 throw NodeError(n.proto, n.opset, "X " + shape_text(x.dims) + " does not end in " + std::to_string(cols), false);
-            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
+            Tensor y = new_output(ws, DataType::FLOAT, x.dims);
             quant::layer_norm(x.as<float>(), count / cols, cols, p.scale.data(), p.shift.empty() ? nullptr : p.shift.data(),
                               p.epsilon, data_of<float>(y));
             return y;
         }
         case FastKind::activation: {
-            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
+            Tensor y = new_output(ws, DataType::FLOAT, x.dims);
             quant::activation(p.act, x.as<float>(), count, data_of<float>(y));
             return y;
         }
         case FastKind::erf: {
-            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
+            Tensor y = new_output(ws, DataType::FLOAT, x.dims);
             for (size_t i = 0; i < count; ++i) data_of<float>(y)[i] = quant::fast_erf(x.as<float>()[i]);
             return y;
         }
         case FastKind::softmax: {
-            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
+            Tensor y = new_output(ws, DataType::FLOAT, x.dims);
             const size_t cols = static_cast<size_t>(x.dims.back());
             if (cols > 0) quant::softmax(x.as<float>(), count / cols, cols, 1.0f, data_of<float>(y));
             return y;
         }
         case FastKind::quantize: {
             const quant::QuantParams& q = p.qparams;
-            Tensor y = new_tensor(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, x.dims);
+            Tensor y = new_output(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, x.dims);
             const float* px = x.as<float>();
             const float s = q.scale[0];
             const int32_t z = q.zero_point[0];
@@ -792,7 +794,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
         case FastKind::dequantize: {
             const float s = p.qparams.scale[0];
             const int32_t z = p.qparams.zero_point[0];
-            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
+            Tensor y = new_output(ws, DataType::FLOAT, x.dims);
             float* py = data_of<float>(y);
             if (p.qparams.is_signed) {
                 const int8_t* px = x.as<int8_t>();
@@ -859,7 +861,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
                 for (size_t i = 0; i < count; ++i) py[i] = py[i] < 0.0f ? 0.0f : py[i];  // NaN stays NaN
                 return y;
             }
-            Tensor y = new_tensor(ws, DataType::FLOAT, x.dims);
+            Tensor y = new_output(ws, DataType::FLOAT, x.dims);
             const float* px = x.as<float>();
             float* py = data_of<float>(y);
             for (size_t i = 0; i < count; ++i) py[i] = px[i] < 0.0f ? 0.0f : px[i];  // NaN stays NaN
@@ -915,7 +917,7 @@ void check_binding(const TensorInfo& info, const Tensor& t, size_t i) {
 
 }  // namespace
 
-std::vector<uint8_t> Workspace::take(size_t bytes) {
+std::vector<uint8_t> Workspace::take(size_t bytes, bool zero_fill) {
     size_t best = free.size();
     for (size_t i = 0; i < free.size(); ++i)
         if (free[i].capacity() >= bytes && (best == free.size() || free[i].capacity() < free[best].capacity())) best = i;
@@ -925,12 +927,14 @@ std::vector<uint8_t> Workspace::take(size_t bytes) {
         free[best] = std::move(free.back());
         free.pop_back();
     }
-    b.assign(bytes, 0);
+    if (zero_fill) b.assign(bytes, 0);
+    else b.resize(bytes);  // within the buffer's size: shrinks without writing
     return b;
 }
 
 void Workspace::give(std::vector<uint8_t>&& buffer) {
     if (buffer.capacity() == 0) return;
+    buffer.resize(buffer.capacity());  // once per buffer: afterwards take(bytes, false) never fills
     if (free.size() >= max_buffers) {  // keep the larger ones
         auto smallest = std::min_element(free.begin(), free.end(), [](const auto& a, const auto& b) {
             return a.capacity() < b.capacity();

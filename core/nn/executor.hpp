@@ -118,13 +118,18 @@ using NodeOverride = std::function<bool(const GraphNode& node, const std::vector
 // (an evaluation loop, a benchmark, the UI) keeps one Workspace across runs, so that steady-state
 // runs allocate nothing but their outputs: fresh multi-megabyte buffers come from mmap, and a page
 // fault per 4 KiB on first touch cost more than the convolution itself (2.8x on the Fashion CNN
-// at batch 64, measured). Contents never carry over (take() zero-fills), so results do not depend
-// on it. One Workspace serves one run at a time (not shared between threads).
+// at batch 64, measured). Results never depend on what a buffer held before: take() zero-fills,
+// and take(bytes, false) — for the kernels that write every element of their output (quantize,
+// dequantize, activations, norms, softmax, elementwise, requantization) — skips the fill, which was
+// 5-9 % of an int8 model's time (a test runs models on a workspace full of garbage). Buffers are
+// kept at their full capacity, so a later take(bytes, false) writes nothing. One Workspace serves
+// one run at a time (not shared between threads).
 struct Workspace {
     std::vector<std::vector<uint8_t>> free;  // recycled buffers (capacity is what counts)
     size_t max_buffers = 64;
-    // A zero-filled buffer of `bytes`, from the smallest free buffer that holds it (else new).
-    std::vector<uint8_t> take(size_t bytes);
+    // A buffer of `bytes` (zero-filled unless zero_fill is false), from the smallest free buffer
+    // that holds it (else new).
+    std::vector<uint8_t> take(size_t bytes, bool zero_fill = true);
     void give(std::vector<uint8_t>&& buffer);
 };
 
