@@ -36,28 +36,39 @@ void quantize_loop(const float* x, size_t n, float scale, int32_t z, T* y) {
     }
 }
 
+// The AVX2 loop over a prefix of whole 8-value blocks (none in a build without it).
+template <class In, class Out>
+size_t avx2_prefix([[maybe_unused]] const In* in, [[maybe_unused]] size_t n, [[maybe_unused]] float scale,
+                   [[maybe_unused]] int32_t z, [[maybe_unused]] Out* out) {
+#if defined(__x86_64__) || defined(_M_X64)
+    if constexpr (std::is_same_v<In, float>) return detail::quantize_array_avx2(in, n, scale, z, out);
+    else return detail::dequantize_array_avx2(in, n, scale, z, out);
+#else
+    return 0;
+#endif
+}
+
+// Checks the arguments, runs the AVX2 prefix where the ISA has it, and the portable loop on the rest.
+template <class Stored, class In, class Out, class Portable>
+void convert(const char* fn, const In* in, size_t n, float scale, int32_t z, Out* out, Isa isa, Portable portable) {
+    check(fn, in, out, n, scale, z, std::is_signed_v<Stored>, isa);
+    if (isa == Isa::avx2 || isa == Isa::avx512vnni) {
+        const size_t done = avx2_prefix(in, n, scale, z, out);
+        in += done, out += done, n -= done;
+    }
+    portable(in, n, out);
+}
+
 template <class T>
 void quantize_impl(const float* x, size_t n, float scale, int32_t z, T* y, Isa isa) {
-    check("quantize_array", x, y, n, scale, z, std::is_signed_v<T>, isa);
-#if defined(__x86_64__) || defined(_M_X64)
-    if (isa == Isa::avx2 || isa == Isa::avx512vnni) {
-        const size_t done = detail::quantize_array_avx2(x, n, scale, z, y);
-        x += done, y += done, n -= done;
-    }
-#endif
-    quantize_loop(x, n, scale, z, y);
+    convert<T>("quantize_array", x, n, scale, z, y, isa, [&](const float* a, size_t m, T* b) { quantize_loop(a, m, scale, z, b); });
 }
 
 template <class T>
 void dequantize_impl(const T* q, size_t n, float scale, int32_t z, float* x, Isa isa) {
-    check("dequantize_array", q, x, n, scale, z, std::is_signed_v<T>, isa);
-#if defined(__x86_64__) || defined(_M_X64)
-    if (isa == Isa::avx2 || isa == Isa::avx512vnni) {
-        const size_t done = detail::dequantize_array_avx2(q, n, scale, z, x);
-        q += done, x += done, n -= done;
-    }
-#endif
-    for (size_t i = 0; i < n; ++i) x[i] = dequantize_value(q[i], scale, z);
+    convert<T>("dequantize_array", q, n, scale, z, x, isa, [&](const T* a, size_t m, float* b) {
+        for (size_t i = 0; i < m; ++i) b[i] = dequantize_value(a[i], scale, z);
+    });
 }
 
 }  // namespace

@@ -86,7 +86,7 @@ BOOST_AUTO_TEST_CASE(fast_float_exp_erf_tanh_stay_within_their_documented_error)
 // LayerNorm.
 
 // The array form runs SIMD code per ISA (AVX2 by hand, SSE2/SIMD128 by the compiler); every lane
-// must give the scalar function's float bit for bit: over bit patterns spread across the whole float
+// must give the scalar function's float bit for bit (a NaN for a NaN): over bit patterns spread across the whole float
 // range (NaNs, infinities and subnormals included), densely over [-12, 12] where the functions bend,
 // and at each branch threshold, with a length that leaves a scalar tail.
 BOOST_AUTO_TEST_CASE(array_activations_equal_the_scalar_function_bit_for_bit_on_every_isa) {
@@ -114,7 +114,9 @@ BOOST_AUTO_TEST_CASE(array_activations_equal_the_scalar_function_bit_for_bit_on_
             size_t mismatches = 0, first = 0;
             for (size_t i = 0; i < x.size(); ++i) {
                 const float want = activation(a, x[i]);
-                if (std::memcmp(&want, &y[i], sizeof want) != 0 && mismatches++ == 0) first = i;
+                // Any NaN for a NaN: WebAssembly leaves the payload and sign of a NaN result open.
+                const bool same = std::memcmp(&want, &y[i], sizeof want) == 0 || (std::isnan(want) && std::isnan(y[i]));
+                if (!same && mismatches++ == 0) first = i;
             }
             BOOST_TEST(mismatches == 0u, isa_name(isa) << " " << activation_name(a) << ": " << mismatches
                                                        << " values differ, first x = " << std::setprecision(9) << x[first] << " gives " << y[first]
