@@ -3,6 +3,7 @@
 #include "quant/gemm_f32.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <cfloat>
 #include <cmath>
 #include <limits>
@@ -181,9 +182,10 @@ void conv_int_ref(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_z
 }
 
 // ---------------------------------------------------------------------------------------------
-// int8 fast paths. Both hand blocks of int32 accumulators to `emit(n, o, p0, rows, acc, stride)`:
-// output channel o, output pixels p0 .. p0 + rows of image n, accumulator of pixel p0 + r at
-// acc[r * stride].
+// int8 fast paths. Both hand blocks of int32 accumulators to
+// `emit(n, o0, count, p0, rows, acc, stride)`: output channels o0 .. o0 + count - 1 and output
+// pixels p0 .. p0 + rows - 1 of image n, the accumulator of pixel p0 + r, channel o0 + j at
+// acc[r * stride + j].
 
 void check_packed(const char* fn, const Conv2DShape& s, const PackedConv& pw) {
     if (pw.out_channels != s.out_channels || pw.in_per_group != s.in_per_group() || pw.kernel_h != s.kernel_h ||
@@ -222,6 +224,11 @@ void conv_int_im2col(const Conv2DShape& s, const XT* x, int32_t x_zp, const Pack
                             const bool row_in = ih >= 0 && ih < s.in_h;
                             if (row_in && cols_in) {
                                 const XT* xr = xc + size_t(ih) * size_t(s.in_w) + size_t(iw0);
+                                if (a.dilation_w == 1 && s.kernel_w == 3) {  // the common kernel: a fixed-size copy
+                                    std::memcpy(row, xr, 3 * sizeof(XT));
+                                    row += 3;
+                                    continue;
+                                }
                                 for (int kw = 0; kw < s.kernel_w; ++kw) *row++ = xr[size_t(kw) * size_t(a.dilation_w)];
                                 continue;
                             }
@@ -237,7 +244,7 @@ void conv_int_im2col(const Conv2DShape& s, const XT* x, int32_t x_zp, const Pack
                     gemm_u8s8_s32(cols.data(), rows, K, x_zp, pw.per_group[size_t(g)], acc.data(), Og);
                 else
                     gemm_s8s8_s32(cols.data(), rows, K, x_zp, pw.per_group[size_t(g)], acc.data(), Og);
-                for (int j = 0; j < Og; ++j) emit(n, g * Og + j, p0, rows, acc.data() + j, size_t(Og));
+                emit(n, g * Og, Og, p0, rows, acc.data(), size_t(Og));
             }
         }
 }
@@ -288,7 +295,7 @@ void conv_int_depthwise(const Conv2DShape& s, const XT* x, int32_t x_zp, const P
                         }
                     }
                 }
-            emit(n, o, 0, P, acc.data(), size_t(1));
+            emit(n, o, 1, 0, P, acc.data(), size_t(1));
         }
 }
 
@@ -299,9 +306,13 @@ void conv_int_fast(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_
     check_k(fn, s);
     check_packed(fn, s, pw);
     const size_t P = size_t(s.out_h) * size_t(s.out_w);
-    auto emit = [&](int n, int o, int p0, int rows, const int32_t* acc, size_t stride) {
-        const size_t base = (size_t(n) * size_t(s.out_channels) + size_t(o)) * P + size_t(p0);
-        for (int r = 0; r < rows; ++r) stage(base + size_t(r), o, acc[size_t(r) * stride]);
+    // Channels o0 .. o0 + count - 1 of output pixels p0 .. p0 + rows - 1, acc[r * stride + j] for
+    // channel o0 + j, into NCHW one channel at a time (contiguous writes; a version that wrote 16
+    // channels per accumulator row measured slower).
+    auto emit = [&](int n, int o0, int count, int p0, int rows, const int32_t* acc, size_t stride) {
+        const size_t base = (size_t(n) * size_t(s.out_channels) + size_t(o0)) * P + size_t(p0);
+        for (int j = 0; j < count; ++j)
+            for (int r = 0; r < rows; ++r) stage(base + size_t(j) * P + size_t(r), o0 + j, acc[size_t(r) * stride + size_t(j)]);
     };
     if (pw.algo == ConvAlgo::depthwise_direct)
         conv_int_depthwise(s, x, x_zp, pw, emit);
