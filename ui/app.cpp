@@ -517,6 +517,7 @@ std::string ui_report_json(const AppState& state) {
                                {"fashion_note", u.fashion_note}});
     models.update({{"user_models", user_models}, {"user_model_error", state.user_model_error}, {"ids", model_ids(state)},
                    {"evaluation_rect", rect(state.evaluation_rect)}, {"graph_rect", rect(state.graph_rect)},
+                   {"open_file_rect", rect(state.open_file_rect)},
                    {"graph_view", graph_view_report(state)}});
     j["models_panel"] = models;
     j["stack_panel"] = {{"boxes", boxes}, {"rect", rect(state.stack_report.rect)}};

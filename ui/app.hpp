@@ -414,7 +414,7 @@ struct AppState {
     ModelsPanelReport models_report;
     std::vector<UserModel> user_models;  // in the order loaded
     std::string user_model_error;        // the last load that failed, naming the file (a red banner)
-    Rect evaluation_rect, graph_rect;    // the Models tab's view buttons, drawn last frame
+    Rect evaluation_rect, graph_rect, open_file_rect;  // the Models tab's buttons, drawn last frame
     char model_path[1024] = {};          // desktop: the Models tab's path field
     // Set by the shell: reads the file the path field names (desktop; throws naming the path), and
     // opens the browser's file picker. Unset: the control is not shown.

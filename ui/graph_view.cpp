@@ -301,7 +301,7 @@ void layout(const nn::Graph& g, GraphViewState& v, float fs) {
         max_x = std::max(max_x, it.x + it.w);
         max_y = std::max(max_y, it.y + it.h);
     }
-    v.width = max_x + fs;
+    v.width = max_x + 5.0f * fs;  // room for the residual edges bowing out on the right
     v.height = max_y + fs;
 }
 
@@ -451,12 +451,16 @@ void canvas(GraphViewState& v, float fs) {
     for (const Edge& e : edges) {
         const auto [sa, sb] = rect_of(v.items[size_t(e.from)]);
         const auto [da, db] = rect_of(v.items[size_t(e.to)]);
-        const ImVec2 p0((sa.x + sb.x) / 2, sb.y), p3((da.x + db.x) / 2, da.y);
+        // An edge that skips layers (a residual) leaves its box on the right and comes back to the
+        // consumer's right side, bowing out past the boxes it would otherwise run under.
+        const bool skip = v.items[size_t(e.to)].layer - v.items[size_t(e.from)].layer > 1;
+        const ImVec2 p0 = skip ? ImVec2(sb.x, (sa.y + sb.y) / 2) : ImVec2((sa.x + sb.x) / 2, sb.y);
+        const ImVec2 p3 = skip ? ImVec2(db.x, (da.y + db.y) / 2) : ImVec2((da.x + db.x) / 2, da.y);
         if (std::max(p0.y, p3.y) < clip0.y || std::min(p0.y, p3.y) > clip1.y || std::max(p0.x, p3.x) < clip0.x - 200 ||
             std::min(p0.x, p3.x) > clip1.x + 200)
             continue;
-        const float dy = std::max(fsz, (p3.y - p0.y) * 0.5f);
-        const ImVec2 p1(p0.x, p0.y + dy), p2(p3.x, p3.y - dy);
+        const float dy = skip ? 0.0f : std::max(fsz, (p3.y - p0.y) * 0.5f), side = skip ? 4.0f * fsz : 0.0f;
+        const ImVec2 p1(std::max(p0.x, p3.x) + side, p0.y + dy), p2(std::max(p0.x, p3.x) + side, p3.y - dy);
         bool near = false;
         if (hovered_canvas && hovered_item < 0)
             for (int s = 0; s <= 16 && !near; ++s) {
@@ -467,9 +471,10 @@ void canvas(GraphViewState& v, float fs) {
         if (near && v.hovered.empty())
             v.hovered = t.name + "\n" + tensor_text(t) + (t.quant.empty() ? "" : "\n" + quant_text(t.quant));
         dl->AddBezierCubic(p0, p1, p2, p3, near ? hot : edge_col, near ? 2.5f : 1.2f);
-        dl->AddTriangleFilled(ImVec2(p3.x - 4 * z, p3.y - 7 * z), ImVec2(p3.x + 4 * z, p3.y - 7 * z), p3, near ? hot : edge_col);
+        if (skip) dl->AddTriangleFilled(ImVec2(p3.x + 7 * z, p3.y - 4 * z), ImVec2(p3.x + 7 * z, p3.y + 4 * z), p3, near ? hot : edge_col);
+        else dl->AddTriangleFilled(ImVec2(p3.x - 4 * z, p3.y - 7 * z), ImVec2(p3.x + 4 * z, p3.y - 7 * z), p3, near ? hot : edge_col);
         // The shape once per tensor, under its producer (Netron prints it on the edge).
-        if (!labelled[size_t(e.tensor)] && z >= 0.6f) {
+        if (!labelled[size_t(e.tensor)] && !skip && z >= 0.6f) {
             labelled[size_t(e.tensor)] = true;
             const std::string s = t.has_shape ? nn::shape_text(t.shape) : "[?]";
             dl->AddText(font, fsz * 0.8f, ImVec2(p0.x + 4 * z, p0.y + 2 * z), dim, s.c_str());

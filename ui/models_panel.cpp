@@ -71,6 +71,8 @@ void controls(AppState& state) {
 void load_row(AppState& state) {
     if (state.open_file_picker) {
         if (ImGui::Button("Open ONNX file...")) state.open_file_picker();
+        const ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
+        state.open_file_rect = {a.x, a.y, b.x - a.x, b.y - a.y};
         ImGui::SameLine();
     }
     if (state.read_file) {
