@@ -322,6 +322,20 @@ test('the Models tab loads an ONNX file from the file input, evaluates it and dr
   assert.equal(r.models_panel.model, 'my_model');
   assert.equal(r.models_panel.computations, before.models_panel.computations, 'a failed load restarted the evaluation');
   assert.equal(r.models_panel.graph_view.nodes, gv.nodes);
+  // An op the importer does not know (the first Relu's op_type renamed in place, same length): the
+  // banner names the file, the node, the op and the opset.
+  const badOp = Buffer.from(cnn);
+  const at = badOp.indexOf(Buffer.from([0x22, 4, ...Buffer.from('Relu')]));  // NodeProto.op_type = 4, 4 bytes
+  assert.ok(at > 0);
+  badOp.write('Relx', at + 2);
+  await load('bad_op.onnx', badOp);
+  await page.waitForFunction(() => /bad_op/.test(window.stacklab.uiReport().models_panel.user_model_error), null, { timeout: 10000 });
+  r = await rep();
+  assert.match(r.models_panel.user_model_error,
+               /^Could not load bad_op\.onnx: Relx node 'relu1' \(opset 13\): op type 'Relx' is not supported/);
+  assert.deepEqual(r.models_panel.user_models.map(u => u.id), ['my_model']);
+  await page.waitForFunction(f => window.stacklab.uiReport().frame >= f + 2, r.frame, { timeout: 10000 });
+  r = await rep();
 
   // A model that is not a 28x28 classifier of ten classes (the PCB cell's defect classifier): its
   // graph, and a note instead of an evaluation. This one through the tab's "Open ONNX file..." button,
