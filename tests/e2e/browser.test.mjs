@@ -358,6 +358,22 @@ test('the Models tab loads an ONNX file from the file input, evaluates it and dr
   assert.notEqual(note, '');
   assert.equal(r.models_panel.error, `pcb_cnn_fp32.onnx cannot be evaluated on Fashion-MNIST: ${note} (the graph view still shows it)`);
   checkGraphViewAgainstFile(r.models_panel.graph_view, pcb);
+
+  // Drag-and-drop: a file dropped on the canvas, as the browser delivers it (a DataTransfer with a File).
+  const mixer = fs.readFileSync('models/fashion_mixer.onnx');
+  const dataTransfer = await page.evaluateHandle(({ b64, name }) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))], name));
+    return dt;
+  }, { b64: mixer.toString('base64'), name: 'dropped_mixer.onnx' });
+  await page.dispatchEvent('#canvas', 'drop', { dataTransfer });
+  await page.waitForFunction(() => { const m = window.stacklab.uiReport().models_panel;
+                                     return m.model === 'dropped_mixer' && m.graph_view.nodes > 0 && m.stage !== 'error'; },
+                             null, { timeout: 30000 });
+  r = await rep();
+  assert.deepEqual(r.models_panel.user_models.map(u => [u.id, u.bytes, u.fashion_note]),
+                   [['my_model', cnn.length, ''], ['pcb_cnn_fp32', pcb.length, note], ['dropped_mixer', mixer.length, '']]);
+  checkGraphViewAgainstFile(r.models_panel.graph_view, mixer);
   await page.close();
 });
 
