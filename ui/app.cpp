@@ -76,7 +76,7 @@ std::string apply_scenario(AppState& state, const std::string& query) {
         } else if (key == "model") {
             const auto ids = model_ids(state);
             if (std::find(ids.begin(), ids.end(), value) != ids.end()) state.models_choice.model = value;
-            else problem("no shipped classifier \"" + value + "\"");
+            else problem("no shipped or loaded classifier \"" + value + "\"");
         } else if (key == "view") {
             if (value == "graph" || value == "evaluation") state.graph_view.open = value == "graph";
             else problem("view \"" + value + "\" is not graph or evaluation");
