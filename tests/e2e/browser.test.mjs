@@ -288,6 +288,9 @@ test('the Models tab loads an ONNX file from the file input, evaluates it and dr
   const box = gv.boxes.find(b => b.visible && b.op === 'Conv') || gv.boxes.find(b => b.visible);
   await click(box.rect);
   await page.waitForFunction(n => window.stacklab.uiReport().models_panel.graph_view.selected === n, box.name, { timeout: 10000 });
+  // The mouse still over it: its tooltip names it and its output's inferred shape.
+  const tip = (await rep()).models_panel.graph_view.hovered;
+  assert.ok(tip.startsWith(`${box.op} ${box.name}\n-> `) && /: float \[\?(,\d+)+\]/.test(tip), tip);
   const shot = await page.screenshot();
   assertNotBlank(assert, imageStats(shot, regionOf(gv.canvas_rect)), 'graph canvas');
   assertNotBlank(assert, imageStats(shot, regionOf(gv.details_rect)), 'node details');
