@@ -6,9 +6,13 @@
 //   --width W --height H  window size in screen coordinates (default 1440x900)
 //   --light             start with the light theme
 //   --scenario Q        a scenario as in the browser's URL hash, e.g. "tab=llm&chip=nvidia-h100"
+//   --onnx FILE         load FILE into the Models tab, as a file dropped on the window is
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -30,12 +34,13 @@ struct Options {
     int width = 1440, height = 900;
     bool light = false;
     std::string scenario;
+    std::vector<std::string> onnx;
 };
 
 int usage(const char* problem) {
     std::fprintf(stderr,
                  "stacklab-gui: %s\nusage: stacklab-gui [--frames N] [--screenshot FILE.png] [--width W] "
-                 "[--height H] [--light] [--scenario key=value&...]\n",
+                 "[--height H] [--light] [--scenario key=value&...] [--onnx FILE.onnx]\n",
                  problem);
     return 2;
 }
@@ -48,6 +53,31 @@ bool save_png(const std::string& path, int w, int h) {
     // OpenGL's origin is bottom-left; PNG rows go top-down.
     const int stride = w * 4;
     return stbi_write_png(path.c_str(), w, h, 4, pixels.data() + size_t(h - 1) * size_t(stride), -stride) != 0;
+}
+
+// The bytes of a file the user named (path field, --onnx) or dropped: file I/O stays in the shell.
+std::string read_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw std::runtime_error("cannot open " + path);
+    std::ostringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+void load_file(stacklab::ui::AppState& state, const std::string& path) {
+    try {
+        stacklab::ui::load_user_model(state, path, read_bytes(path));
+    } catch (const std::exception& e) {
+        state.user_model_error = "Could not load " + path + ": " + e.what();
+    }
+}
+
+// Files dropped on the window go to the Models tab, which opens.
+void on_drop(GLFWwindow* window, int count, const char** paths) {
+    auto* state = static_cast<stacklab::ui::AppState*>(glfwGetWindowUserPointer(window));
+    if (!state) return;
+    for (int i = 0; i < count; ++i) load_file(*state, paths[i]);
+    state->requested_tab = "Models";
 }
 
 void glfw_error(int code, const char* what) { std::fprintf(stderr, "stacklab-gui: GLFW error %d: %s\n", code, what); }
@@ -70,6 +100,7 @@ int main(int argc, char** argv) {
         else if (a == "--height") opt.height = std::atoi(next("--height"));
         else if (a == "--light") opt.light = true;
         else if (a == "--scenario") opt.scenario = next("--scenario");
+        else if (a == "--onnx") opt.onnx.push_back(next("--onnx"));
         else return usage(("unknown option " + a).c_str());
     }
     if (!opt.screenshot.empty() && opt.frames <= 0) return usage("--screenshot needs --frames N");
@@ -100,12 +131,20 @@ int main(int argc, char** argv) {
     ImGui::CreateContext();
     stacklab::ui::AppState state = stacklab::ui::make_app_state();
     state.dark_theme = !opt.light;
+    state.read_file = read_bytes;
+    // Files first: the scenario may name a loaded model (model=ID).
+    for (const auto& path : opt.onnx) {
+        load_file(state, path);
+        if (!state.user_model_error.empty()) std::fprintf(stderr, "stacklab-gui: %s\n", state.user_model_error.c_str());
+    }
     if (!opt.scenario.empty()) {
         const std::string problem = stacklab::ui::apply_scenario(state, opt.scenario);
         if (!problem.empty()) std::fprintf(stderr, "stacklab-gui: %s\n", problem.c_str());
     }
     stacklab::ui::setup_ui(state, xscale);
     ImGui_ImplGlfw_InitForOpenGL(window, true);
+    glfwSetWindowUserPointer(window, &state);  // the ImGui backend keeps its data elsewhere
+    glfwSetDropCallback(window, on_drop);      // which the backend does not install
     ImGui_ImplOpenGL3_Init("#version 330 core");
 
     int status = 0;

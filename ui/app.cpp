@@ -74,9 +74,15 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             else if (value == "stack") state.requested_tab = "Stack";
             else problem("tab \"" + value + "\" is not stack, chips, llm, models, kernels, systolic, robot or certify");
         } else if (key == "model") {
-            const auto ids = bundled_classifier_ids();
+            const auto ids = model_ids(state);
             if (std::find(ids.begin(), ids.end(), value) != ids.end()) state.models_choice.model = value;
-            else problem("no shipped classifier \"" + value + "\"");
+            else problem("no shipped or loaded classifier \"" + value + "\"");
+        } else if (key == "view") {
+            if (value == "graph" || value == "evaluation") state.graph_view.open = value == "graph";
+            else problem("view \"" + value + "\" is not graph or evaluation");
+        } else if (key == "graph") {
+            if (value == "fp32" || value == "quant") state.graph_view.quantized = value == "quant";
+            else problem("graph \"" + value + "\" is not fp32 or quant");
         } else if (key == "calib") {
             try {
                 state.models_choice.calibration = int(nn::parse_calibration(value));
@@ -292,10 +298,11 @@ void draw_app(AppState& state) {
                                    ImGuiWindowFlags_NoSavedSettings | ImGuiWindowFlags_NoBringToFrontOnFocus;
     ImGui::Begin("StackLab", nullptr, flags);
 
-    if (!state.load_error.empty() || !state.scenario_error.empty()) {
+    if (!state.load_error.empty() || !state.scenario_error.empty() || !state.user_model_error.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.35f, 1.0f));
         if (!state.load_error.empty()) ImGui::TextWrapped("Chip catalog did not load: %s", state.load_error.c_str());
         if (!state.scenario_error.empty()) ImGui::TextWrapped("%s", state.scenario_error.c_str());
+        if (!state.user_model_error.empty()) ImGui::TextWrapped("%s", state.user_model_error.c_str());
         ImGui::PopStyleColor();
     }
 
@@ -327,7 +334,7 @@ void draw_app(AppState& state) {
     }
     // An evaluation started in the Models tab goes on while another tab is open.
     if (state.active_tab != "Models" && state.models_report.busy())
-        update_models(state.models_choice, state.models_report, 8.0);
+        update_models(state.models_choice, state.models_report, 8.0, state.user_models);
     ImGui::EndChild();
     ImGui::End();
 }
@@ -504,6 +511,14 @@ std::string ui_report_json(const AppState& state) {
                        {"folded_batch_norms", mr.quant.folded_batch_norms}, {"logits_sqnr_db", db(mr.logits_sqnr_db)},
                        {"per_layer", layers}, {"batch", kModelsBatch}, {"batch_ms", mr.batch_ms}, {"per_node", nodes}});
     }
+    nlohmann::json user_models = nlohmann::json::array();
+    for (const auto& u : state.user_models)
+        user_models.push_back({{"id", u.id}, {"file", u.file}, {"bytes", u.bytes ? u.bytes->size() : 0}, {"nodes", u.nodes},
+                               {"fashion_note", u.fashion_note}});
+    models.update({{"user_models", user_models}, {"user_model_error", state.user_model_error}, {"ids", model_ids(state)},
+                   {"evaluation_rect", rect(state.evaluation_rect)}, {"graph_rect", rect(state.graph_rect)},
+                   {"open_file_rect", rect(state.open_file_rect)},
+                   {"graph_view", graph_view_report(state)}});
     j["models_panel"] = models;
     j["stack_panel"] = {{"boxes", boxes}, {"rect", rect(state.stack_report.rect)}};
     j["lesson_panel"] = lesson_report(state);

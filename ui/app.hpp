@@ -3,6 +3,7 @@
 // call setup_ui once and draw_app every frame.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -284,9 +285,61 @@ struct ModelsPanelReport {
     bool busy() const { return stage == "quantize" || stage == "sqnr" || stage == "eval"; }
 };
 std::vector<std::string> bundled_classifier_ids();  // file stems of models/fashion_*.onnx
+
+// A model the user loaded into the Models tab (browser: file picker or drag-and-drop; desktop: a
+// dropped file or the path field). The shell reads the file; the UI keeps its bytes.
+struct UserModel {
+    std::string id;    // the combo entry and scenario model=ID: the file's stem, "-2", "-3" added when taken
+    std::string file;  // the file name as given (named in errors)
+    std::shared_ptr<const std::string> bytes;
+    int64_t nodes = 0;
+    // "" when the model takes one float [N,1,28,28] input and gives float [N,10] logits (it is
+    // evaluated on the Fashion-MNIST slice like the shipped ones); otherwise why it cannot be.
+    std::string fashion_note;
+};
+
 // Starts a job when `choice` differs from the report's, then runs its steps until `budget_ms` of
-// wall-clock time has gone (at least one step per call).
-void update_models(const ModelsChoice& choice, ModelsPanelReport& r, double budget_ms);
+// wall-clock time has gone (at least one step per call). choice.model names a shipped classifier or
+// one of `user_models`.
+void update_models(const ModelsChoice& choice, ModelsPanelReport& r, double budget_ms,
+                   const std::vector<UserModel>& user_models = {});
+
+// The Models tab's graph view (ui/graph_view.cpp), Netron-like: the selected model's graph (fp32 as
+// loaded, or after the tab's quantization) in layers, one box per node with its op, name, constant
+// inputs and quantization parameters, edges carrying the inferred shape and element type.
+struct AppState;
+struct GraphViewState {
+    bool open = false;       // the tab shows the graph instead of the evaluation (scenario view=graph)
+    bool quantized = false;  // the graph after the tab's recipe instead of fp32 (scenario graph=quant)
+    float zoom = 1.0f;
+    int selected = -1;       // node index shown in the details panel; -1: none
+    // The graph and its layout, cached: rebuilt when `key` (model, toggle, job, font size) changes.
+    std::string key;
+    std::shared_ptr<const nn::Graph> graph;
+    std::string error;  // why no graph is shown
+    std::string note;   // shown above the graph (e.g. "fp32 recipe: the quantized graph is the fp32 one")
+    struct Item {
+        int kind = 1;   // 0 graph input, 1 node, 2 graph output
+        int index = 0;  // into Graph::inputs, Graph::nodes or Graph::outputs
+        int layer = 0;
+        float x = 0, y = 0, w = 0, h = 0;  // at zoom 1, from the canvas origin
+    };
+    std::vector<Item> items;
+    float width = 0, height = 0;  // of the whole layout at zoom 1
+    // What the last frame drew, for tests: every node's box (window coordinates; visible = inside the canvas).
+    struct NodeBox {
+        std::string name, op;
+        Rect rect;
+        bool visible = false;
+        std::string quant;  // the quantization line of the box ("" when none)
+    };
+    std::vector<NodeBox> boxes;
+    int edges_drawn = 0;
+    std::string hovered;  // the tooltip of the node or edge under the mouse
+    Rect canvas_rect, details_rect, fp32_rect, quant_rect;
+};
+void draw_graph_view(AppState& state);
+nlohmann::json graph_view_report(const AppState& state);  // the "graph_view" part of ui_report_json
 
 // The Stack view: chip -> model -> robot -> policy, one box per layer with its headline figure,
 // taken from the other panels' cached results (computed here when that panel was not opened yet).
@@ -359,6 +412,15 @@ struct AppState {
     CertifyPanelReport certify_report;
     ModelsChoice models_choice;
     ModelsPanelReport models_report;
+    std::vector<UserModel> user_models;  // in the order loaded
+    std::string user_model_error;        // the last load that failed, naming the file (a red banner)
+    Rect evaluation_rect, graph_rect, open_file_rect;  // the Models tab's buttons, drawn last frame
+    char model_path[1024] = {};          // desktop: the Models tab's path field
+    // Set by the shell: reads the file the path field names (desktop; throws naming the path), and
+    // opens the browser's file picker. Unset: the control is not shown.
+    std::function<std::string(const std::string& path)> read_file;
+    std::function<void()> open_file_picker;
+    GraphViewState graph_view;
     StackPanelReport stack_report;
     std::string active_tab = "Stack";  // the tab drawn last frame
     std::string requested_tab;         // a tab to open on the next frame (URL hash, --scenario)
@@ -372,9 +434,10 @@ AppState make_app_state();
 // Applies a scenario given as "key=value&key=value" (the browser's URL hash, the desktop app's
 // --scenario): tab=stack|chips|llm|models|kernels|systolic|robot|certify, chip=ID, chip2=ID (compared chip),
 // dtype=int8|fp16|bf16, llm=ID, quant=w8a8|..., batch=N; for the models tab model=ID (the file stem of
-// models/fashion_*.onnx, e.g. fashion_cnn), quant=fp32|int8|int8-pertensor|w4a8|w4g32a8|w4g32|w8|mixed
+// models/fashion_*.onnx, e.g. fashion_cnn, or a loaded model's id), quant=fp32|int8|int8-pertensor|w4a8|w4g32a8|w4g32|w8|mixed
 // (the LLM's w16a16..w4a16 and these recipes share the key: the two sets of names are disjoint),
-// calib=minmax|percentile|mse, fuse=0|1; for the kernels tab variance=two-pass|single-pass|welford,
+// calib=minmax|percentile|mse, fuse=0|1, view=graph|evaluation (the graph view, or the evaluation),
+// graph=fp32|quant (the graph view shows the model as loaded or after the recipe); for the kernels tab variance=two-pass|single-pass|welford,
 // gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S; for the systolic tab
 // array=RxC, dataflow=os|ws|is; for the robot tab cell=ID (models/cells), t=S (the time shown in
 // 3D) and faults=LIST (injected faults, see faults_query); for the chips tab gemm=D1..D4|P1..P4 (the
@@ -418,6 +481,13 @@ void draw_lesson_sidebar(AppState& state);  // the picker, the step, the questio
 // never stalls for the whole catalog; the fact appears when the last chip has run.
 lab::Facts lesson_facts(AppState& state, const lab::LessonStep& step);
 nlohmann::json lesson_report(const AppState& state);  // the "lesson_panel" part of ui_report_json
+
+// Adds a model the user loaded (`file_name` as given, its bytes) to the Models tab and selects it.
+// It must parse and import (nn::onnx::parse_model, nn::import_onnx); otherwise the error, naming
+// the file, goes to state.user_model_error and nothing already loaded changes. Returns "" or that error.
+std::string load_user_model(AppState& state, const std::string& file_name, std::string bytes);
+// The Models tab's combo entries: the shipped classifiers, then the user's models.
+std::vector<std::string> model_ids(const AppState& state);
 
 // True while a panel still has work spread over frames (the Models tab's evaluation): the desktop
 // shell's --frames keeps drawing until it is done.

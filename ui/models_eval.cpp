@@ -73,7 +73,7 @@ void predict(const nn::onnx::Tensor& y, int64_t m, std::vector<int>& out, int64_
     }
 }
 
-void start(const ModelsChoice& ch, ModelsPanelReport& r) {
+void start(const ModelsChoice& ch, ModelsPanelReport& r, const std::vector<UserModel>& user_models) {
     const long computations = r.computations + 1;
     r = ModelsPanelReport();
     r.computations = computations;
@@ -82,8 +82,19 @@ void start(const ModelsChoice& ch, ModelsPanelReport& r) {
     const EmbeddedFile* file = nullptr;
     for (const auto& f : embedded_classifiers())
         if (stem_of(f.name) == ch.model) file = &f;
-    if (!file) throw std::invalid_argument("no shipped classifier \"" + ch.model + "\"");
-    w->fp32_model = nn::onnx::parse_model(file->bytes, file->name);
+    const UserModel* user = nullptr;
+    for (const auto& u : user_models)
+        if (u.id == ch.model) user = &u;
+    if (file) {
+        w->fp32_model = nn::onnx::parse_model(file->bytes, file->name);
+    } else if (user) {
+        if (!user->fashion_note.empty())
+            throw std::invalid_argument(user->file + " cannot be evaluated on Fashion-MNIST: " + user->fashion_note +
+                                        " (the graph view still shows it)");
+        w->fp32_model = nn::onnx::parse_model(*user->bytes, user->file);
+    } else {
+        throw std::invalid_argument("no shipped or loaded classifier \"" + ch.model + "\"");
+    }
     w->calib = slice_set("train");
     w->test = std::make_shared<const nn::ImageSet>(slice_set("t10k"));
     r.test_images = w->test;
@@ -147,18 +158,85 @@ void step(ModelsPanelReport& r) {
 
 }  // namespace
 
+namespace {
+
+// Why the model cannot run on the Fashion-MNIST slice the way the shipped classifiers do ("" when it
+// can): one float input that takes [kModelsBatch,1,28,28] (the evaluation's batches) and one output
+// that shape inference makes float [kModelsBatch,10], the ten Fashion-MNIST classes.
+std::string fashion_note(const nn::Graph& imported) {
+    if (imported.inputs.size() != 1 || imported.outputs.size() != 1)
+        return "it has " + std::to_string(imported.inputs.size()) + " inputs and " + std::to_string(imported.outputs.size()) +
+               " outputs, not one image input and one logits output";
+    const nn::TensorInfo& in = imported.tensors[size_t(imported.inputs[0])];
+    const std::string in_text = std::string(nn::onnx::dtype_name(in.dtype)) + " " + (in.has_shape ? nn::shape_text(in.shape) : "[unknown rank]");
+    if (in.dtype != nn::onnx::DataType::FLOAT || !in.has_shape || in.shape.size() != 4)
+        return "its input '" + in.name + "' is " + in_text + ", not float [N,1,28,28]";
+    const int64_t want[3] = {1, 28, 28};
+    for (size_t i = 1; i < 4; ++i)
+        if (in.shape[i] != nn::kUnknownDim && in.shape[i] != want[i - 1])
+            return "its input '" + in.name + "' is " + in_text + ", not float [N,1,28,28]";
+    nn::Graph g = imported;
+    try {
+        nn::infer_shapes(g, {{kModelsBatch, 1, 28, 28}});
+    } catch (const std::exception& e) {
+        return "a batch of " + std::to_string(kModelsBatch) + " images [" + std::to_string(kModelsBatch) +
+               ",1,28,28] does not fit it: " + e.what();
+    }
+    const nn::TensorInfo& out = g.tensors[size_t(g.outputs[0])];
+    const std::vector<int64_t> logits = {kModelsBatch, 10};
+    if (out.dtype != nn::onnx::DataType::FLOAT || !out.has_shape || out.shape != logits)
+        return "its output '" + out.name + "' is " + nn::onnx::dtype_name(out.dtype) + " " +
+               (out.has_shape ? nn::shape_text(out.shape) : "[unknown rank]") + " for a batch of " +
+               std::to_string(kModelsBatch) + ", not float [" + std::to_string(kModelsBatch) + ",10] (ten classes)";
+    return "";
+}
+
+}  // namespace
+
+std::vector<std::string> model_ids(const AppState& state) {
+    std::vector<std::string> ids = bundled_classifier_ids();
+    for (const auto& u : state.user_models) ids.push_back(u.id);
+    return ids;
+}
+
+std::string load_user_model(AppState& state, const std::string& file_name, std::string bytes) {
+    UserModel u;
+    u.file = file_name;
+    try {
+        const nn::Graph g = nn::import_onnx(nn::onnx::parse_model(bytes, file_name));
+        u.nodes = int64_t(g.nodes.size());
+        u.fashion_note = fashion_note(g);
+    } catch (const std::exception& e) {
+        // The importer's messages name the node, op and opset (or the field and byte offset), not
+        // always the file: the banner does.
+        const std::string what = e.what();
+        state.user_model_error = "Could not load " + file_name + ": " + what;
+        return state.user_model_error;
+    }
+    const auto taken = model_ids(state);
+    const std::string stem = stem_of(file_name).empty() ? "model" : stem_of(file_name);
+    u.id = stem;
+    for (int k = 2; std::find(taken.begin(), taken.end(), u.id) != taken.end(); ++k) u.id = stem + "-" + std::to_string(k);
+    u.bytes = std::make_shared<const std::string>(std::move(bytes));
+    state.user_models.push_back(u);
+    state.user_model_error.clear();
+    state.models_choice.model = u.id;  // as Netron does: a model opened is the one shown
+    state.graph_view.selected = -1;
+    return "";
+}
+
 std::vector<std::string> bundled_classifier_ids() {
     std::vector<std::string> ids;
     for (const auto& f : embedded_classifiers()) ids.push_back(stem_of(f.name));
     return ids;
 }
 
-void update_models(const ModelsChoice& ch, ModelsPanelReport& r, double budget_ms) {
+void update_models(const ModelsChoice& ch, ModelsPanelReport& r, double budget_ms, const std::vector<UserModel>& user_models) {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
     try {
         if (r.computations == 0 || !(r.choice == ch)) {
-            start(ch, r);
+            start(ch, r, user_models);
             return;  // this frame shows "quantizing" before the step that takes longest
         }
         if (!r.busy()) return;

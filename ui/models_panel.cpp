@@ -41,7 +41,7 @@ std::string db_text(double v) {
 void controls(AppState& state) {
     ModelsChoice& ch = state.models_choice;
     const float fs = ImGui::GetFontSize();
-    const auto models = bundled_classifier_ids();
+    const auto models = model_ids(state);
     ImGui::SetNextItemWidth(fs * 9.0f);
     if (ImGui::BeginCombo("model", ch.model.c_str())) {
         for (const auto& m : models)
@@ -64,6 +64,49 @@ void controls(AppState& state) {
     ch.calibration = std::clamp(ch.calibration, 0, 2);
     ImGui::SameLine();
     ImGui::Checkbox("fuse Conv+ReLU / LN+GELU", &ch.fuse);
+}
+
+// Loading one's own ONNX file: the shell says how (a file picker in the browser, a path on the
+// desktop); both also take a file dropped on the window. Errors are the app's red banner.
+void load_row(AppState& state) {
+    if (state.open_file_picker) {
+        if (ImGui::Button("Open ONNX file...")) state.open_file_picker();
+        const ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
+        state.open_file_rect = {a.x, a.y, b.x - a.x, b.y - a.y};
+        ImGui::SameLine();
+    }
+    if (state.read_file) {
+        const float fs = ImGui::GetFontSize();
+        ImGui::SetNextItemWidth(fs * 22.0f);
+        const bool enter = ImGui::InputTextWithHint("##onnx_path", "path/to/model.onnx", state.model_path, sizeof state.model_path,
+                                                    ImGuiInputTextFlags_EnterReturnsTrue);
+        ImGui::SameLine();
+        if ((ImGui::Button("Load") || enter) && state.model_path[0]) {
+            const std::string path = state.model_path;
+            try {
+                load_user_model(state, path, state.read_file(path));
+            } catch (const std::exception& e) {
+                state.user_model_error = "Could not load " + path + ": " + e.what();
+            }
+        }
+        ImGui::SameLine();
+    }
+    ImGui::TextDisabled("or drop a .onnx file on the window");
+}
+
+// Evaluation | Graph, as two buttons whose places the report gives (the browser test clicks them).
+void view_toggle(AppState& state) {
+    auto button = [&](const char* label, bool active, Rect& where) {
+        if (active) ImGui::PushStyleColor(ImGuiCol_Button, ImGui::GetStyleColorVec4(ImGuiCol_ButtonActive));
+        const bool pressed = ImGui::Button(label);
+        if (active) ImGui::PopStyleColor();
+        const ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
+        where = {a.x, a.y, b.x - a.x, b.y - a.y};
+        return pressed;
+    };
+    if (button("Evaluation", !state.graph_view.open, state.evaluation_rect)) state.graph_view.open = false;
+    ImGui::SameLine();
+    if (button("Graph", state.graph_view.open, state.graph_rect)) state.graph_view.open = true;
 }
 
 void progress(const ModelsPanelReport& r) {
@@ -298,14 +341,24 @@ void draw_models_panel(AppState& state) {
                        "training images) and evaluate it on the first 1000 test images, against fp32. The same numbers "
                        "as `stacklab eval --limit 1000 --quant ...`.");
     controls(state);
-    update_models(state.models_choice, r, kJobBudgetMs);
-    progress(r);
+    load_row(state);
+    update_models(state.models_choice, r, kJobBudgetMs, state.user_models);
+    view_toggle(state);
+    if (r.error.empty()) {
+        ImGui::SameLine();
+        progress(r);
+    }
     if (!r.error.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
         ImGui::TextWrapped("No evaluation: %s", r.error.c_str());
         ImGui::PopStyleColor();
+    }
+    if (state.graph_view.open) {
+        draw_graph_view(state);
         return;
     }
+    state.graph_view.boxes.clear();
+    if (!r.error.empty()) return;
     if (r.stage == "quantize" || r.stage == "sqnr") return;
     const float fs = ImGui::GetFontSize();
     ImGui::Separator();

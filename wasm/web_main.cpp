@@ -2,8 +2,12 @@
 // It also exports a small C API that web/index.html wraps as window.stacklab:
 //   stacklab_chips_json()      the document `stacklab chips --json` prints
 //   stacklab_ui_report_json()  what the UI drew in the last frame (for the browser tests)
+//   stacklab_alloc(n), stacklab_free(p), stacklab_load_model(name, p, n)
+//                              hand the bytes of an ONNX file the page read (file picker, drop on the
+//                              canvas) to the Models tab; returns "" or the error the banner shows
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include <GLFW/glfw3.h>
@@ -75,6 +79,17 @@ EMSCRIPTEN_KEEPALIVE const char* stacklab_chips_json() {
     return g_out.c_str();
 }
 
+EMSCRIPTEN_KEEPALIVE void* stacklab_alloc(int bytes) { return std::malloc(size_t(bytes > 0 ? bytes : 1)); }
+EMSCRIPTEN_KEEPALIVE void stacklab_free(void* p) { std::free(p); }
+
+EMSCRIPTEN_KEEPALIVE const char* stacklab_load_model(const char* name, const char* bytes, int size) {
+    if (!g_state) return "";
+    g_out = stacklab::ui::load_user_model(*g_state, name ? name : "model.onnx",
+                                          std::string(bytes, bytes + (size > 0 ? size : 0)));
+    g_state->requested_tab = "Models";
+    return g_out.c_str();
+}
+
 EMSCRIPTEN_KEEPALIVE const char* stacklab_ui_report_json() {
     g_out = g_state ? stacklab::ui::ui_report_json(*g_state) : std::string("{}");
     return g_out.c_str();
@@ -102,6 +117,9 @@ int main(int argc, char** argv) {
     ImGui::CreateContext();
     static stacklab::ui::AppState state = stacklab::ui::make_app_state();
     g_state = &state;
+    // The Models tab's "Open ONNX file..." button: the page's hidden <input type=file> (index.html).
+    // It runs inside the frame after the click, within the browser's user-activation window.
+    state.open_file_picker = [] { EM_ASM({ var el = document.getElementById('onnx-file'); if (el) el.click(); }); };
     stacklab::ui::setup_ui(state, float(emscripten_get_device_pixel_ratio()));
     // The scenario can come in the URL, index.html#tab=llm&chip=ascend-910b&llm=qwen2.5-7b: the page
     // passes the decoded hash as argv[1].

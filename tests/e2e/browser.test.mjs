@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/serve.mjs';
 import { imageStats, assertNotBlank, countColor } from './image.mjs';
 import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, checkModelsAgainstCli, regionOf,
-         checkTileSimAgainstCli, cellFileWithFaults } from './checks.mjs';
+         checkTileSimAgainstCli, cellFileWithFaults, checkGraphViewAgainstFile } from './checks.mjs';
 
 const webDir = process.env.STACKLAB_WEB || 'build/web';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -246,6 +246,137 @@ test('the Models tab quantizes the CNN over frames and reports the native CLI\'s
   assertNotBlank(assert, imageStats(shot, regionOf(m.images_rect)), 'test image grid');
   if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-models.png'), shot);
   else fs.writeFileSync(path.join(os.tmpdir(), 'stacklab-browser-models.png'), shot);
+  await page.close();
+});
+
+// Issue #8: one's own ONNX file, through the page's file input as a person's file picker fills it.
+// A copy of the shipped CNN under another name must give the shipped model's numbers; a truncated
+// file must leave a banner naming it and everything loaded before; the graph view must draw one box
+// per node of the file (counted from the protobuf itself, checks.mjs onnxNodes), fp32 and quantized.
+test('the Models tab loads an ONNX file from the file input, evaluates it and draws its graph like Netron', async () => {
+  const page = await openHash('#tab=models&quant=int8&calib=minmax&fuse=1', 'Models');
+  const rep = () => page.evaluate(() => window.stacklab.uiReport());
+  const click = r => page.mouse.click(r.x + r.w / 2, r.y + r.h / 2, { delay: 50 });
+  const cnn = fs.readFileSync('models/fashion_cnn.onnx');
+  const load = (name, buffer) => page.setInputFiles('#onnx-file', { name, mimeType: 'application/octet-stream', buffer });
+  await load('my_model.onnx', cnn);
+  await page.waitForFunction(() => window.stacklab.uiReport().models_panel.model === 'my_model', null, { timeout: 30000 });
+  let r = await rep();
+  assert.equal(r.models_panel.user_model_error, '');
+  assert.deepEqual(r.models_panel.user_models.map(u => [u.id, u.file, u.bytes, u.fashion_note]),
+                   [['my_model', 'my_model.onnx', cnn.length, '']]);
+  assert.deepEqual(r.models_panel.ids.slice(-1), ['my_model']);
+  assert.ok(r.models_panel.ids.includes('fashion_cnn'), 'the shipped models are still offered');
+  await page.waitForFunction(() => { const m = window.stacklab.uiReport().models_panel;
+                                     return m.model === 'my_model' && ['done', 'error'].includes(m.stage); },
+                             null, { timeout: 240000 });
+  const m = (await rep()).models_panel;
+  // The same numbers as the native CLI on the shipped file: the bytes are the same.
+  checkModelsAgainstCli(m, cli, { model: 'fashion_cnn', quant: 'int8', calib: 'minmax', fuse: true });
+
+  // The graph view, opened with its button like a person would.
+  await click(m.graph_rect);
+  await page.waitForFunction(() => { const g = window.stacklab.uiReport().models_panel.graph_view;
+                                     return g.open && g.nodes > 0 && g.boxes_visible > 0; }, null, { timeout: 10000 });
+  r = await rep();
+  let gv = r.models_panel.graph_view;
+  assert.equal(gv.quantized, false);
+  checkGraphViewAgainstFile(gv, cnn);
+  assert.equal(gv.inputs, 1);
+  assert.equal(gv.outputs, 1);
+  // Clicking a box opens its details.
+  const box = gv.boxes.find(b => b.visible && b.op === 'Conv') || gv.boxes.find(b => b.visible);
+  await click(box.rect);
+  await page.waitForFunction(n => window.stacklab.uiReport().models_panel.graph_view.selected === n, box.name, { timeout: 10000 });
+  // The mouse still over it: its tooltip names it and its output's inferred shape.
+  const tip = (await rep()).models_panel.graph_view.hovered;
+  assert.ok(tip.startsWith(`${box.op} ${box.name}\n-> `) && /: float \[\?(,\d+)+\]/.test(tip), tip);
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot, regionOf(gv.canvas_rect)), 'graph canvas');
+  assertNotBlank(assert, imageStats(shot, regionOf(gv.details_rect)), 'node details');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-graph.png'), shot);
+  else fs.writeFileSync(path.join(os.tmpdir(), 'stacklab-browser-graph.png'), shot);
+
+  // The quantized graph: the QDQ model the native CLI writes for the same recipe, node for node.
+  await click(gv.quant_rect);
+  await page.waitForFunction(() => { const g = window.stacklab.uiReport().models_panel.graph_view;
+                                     return g.quantized && g.nodes > 0; }, null, { timeout: 10000 });
+  gv = (await rep()).models_panel.graph_view;
+  const qfile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-graph-')), 'cnn_int8.onnx');
+  execFileSync(cli, ['quantize', '--model', 'models/fashion_cnn.onnx', '--out', qfile, '--quant', 'int8', '--calibration', 'minmax'],
+               { encoding: 'utf8' });
+  const qnodes = checkGraphViewAgainstFile(gv, fs.readFileSync(qfile));
+  assert.ok(qnodes.some(n => n.op_type === 'DequantizeLinear'), 'the int8 model has DequantizeLinear nodes');
+  // Per-channel weights (count and range of scales) and per-tensor activations (one scale, one zero point).
+  assert.ok(gv.boxes.some(b => /^axis \d+: \d+ scales [-\d.e]+\.\.[-\d.e]+, zp /.test(b.quant)), JSON.stringify(gv.boxes.map(b => b.quant)));
+  assert.ok(gv.boxes.some(b => /^s [-\d.e]+ zp -?\d+$/.test(b.quant)), 'no per-tensor quantization shown');
+  assert.ok(gv.quantized_boxes >= gv.ops.DequantizeLinear, `${gv.quantized_boxes} boxes with quantization`);
+  if (process.env.STACKLAB_SCREENSHOT_DIR)
+    fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-graph-int8.png'), await page.screenshot());
+
+  // A truncated file: a banner naming it; what was loaded stays, the app goes on drawing.
+  const before = await rep();
+  await load('broken.onnx', cnn.subarray(0, Math.floor(cnn.length / 2)));
+  await page.waitForFunction(() => window.stacklab.uiReport().models_panel.user_model_error !== '', null, { timeout: 10000 });
+  await page.waitForFunction(f => window.stacklab.uiReport().frame >= f + 3, before.frame, { timeout: 10000 });
+  r = await rep();
+  assert.match(r.models_panel.user_model_error, /^Could not load broken\.onnx: /);
+  assert.deepEqual(r.models_panel.user_models.map(u => u.id), ['my_model']);
+  assert.equal(r.models_panel.model, 'my_model');
+  assert.equal(r.models_panel.computations, before.models_panel.computations, 'a failed load restarted the evaluation');
+  assert.equal(r.models_panel.graph_view.nodes, gv.nodes);
+  // An op the importer does not know (the first Relu's op_type renamed in place, same length): the
+  // banner names the file, the node, the op and the opset.
+  const badOp = Buffer.from(cnn);
+  const at = badOp.indexOf(Buffer.from([0x22, 4, ...Buffer.from('Relu')]));  // NodeProto.op_type = 4, 4 bytes
+  assert.ok(at > 0);
+  badOp.write('Relx', at + 2);
+  await load('bad_op.onnx', badOp);
+  await page.waitForFunction(() => /bad_op/.test(window.stacklab.uiReport().models_panel.user_model_error), null, { timeout: 10000 });
+  r = await rep();
+  assert.match(r.models_panel.user_model_error,
+               /^Could not load bad_op\.onnx: Relx node 'relu1' \(opset 13\): op type 'Relx' is not supported/);
+  assert.deepEqual(r.models_panel.user_models.map(u => u.id), ['my_model']);
+  await page.waitForFunction(f => window.stacklab.uiReport().frame >= f + 2, r.frame, { timeout: 10000 });
+  r = await rep();
+
+  // A model that is not a 28x28 classifier of ten classes (the PCB cell's defect classifier): its
+  // graph, and a note instead of an evaluation. This one through the tab's "Open ONNX file..." button,
+  // which opens the browser's file chooser.
+  const pcb = fs.readFileSync('models/pcb/pcb_cnn_fp32.onnx');
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 10000 }), click(r.models_panel.open_file_rect)]);
+  await chooser.setFiles({ name: 'pcb_cnn_fp32.onnx', mimeType: 'application/octet-stream', buffer: pcb });
+  await page.waitForFunction(() => { const m = window.stacklab.uiReport().models_panel;
+                                     return m.model === 'pcb_cnn_fp32' && m.stage === 'error'; }, null, { timeout: 30000 });
+  // The banner went and the note came: wait for a frame with the new layout before clicking.
+  await page.waitForFunction(f => window.stacklab.uiReport().frame >= f + 2, (await rep()).frame, { timeout: 10000 });
+  await click((await rep()).models_panel.graph_view.fp32_rect);
+  await page.waitForFunction(() => { const m = window.stacklab.uiReport().models_panel;
+                                     return m.stage === 'error' && !m.graph_view.quantized && m.graph_view.nodes > 0; },
+                             null, { timeout: 30000 });
+  r = await rep();
+  assert.equal(r.models_panel.user_model_error, '');
+  assert.deepEqual(r.models_panel.user_models.map(u => u.id), ['my_model', 'pcb_cnn_fp32']);
+  const note = r.models_panel.user_models[1].fashion_note;
+  assert.notEqual(note, '');
+  assert.equal(r.models_panel.error, `pcb_cnn_fp32.onnx cannot be evaluated on Fashion-MNIST: ${note} (the graph view still shows it)`);
+  checkGraphViewAgainstFile(r.models_panel.graph_view, pcb);
+
+  // Drag-and-drop: a file dropped on the canvas, as the browser delivers it (a DataTransfer with a File).
+  const mixer = fs.readFileSync('models/fashion_mixer.onnx');
+  const dataTransfer = await page.evaluateHandle(({ b64, name }) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))], name));
+    return dt;
+  }, { b64: mixer.toString('base64'), name: 'dropped_mixer.onnx' });
+  await page.dispatchEvent('#canvas', 'drop', { dataTransfer });
+  await page.waitForFunction(() => { const m = window.stacklab.uiReport().models_panel;
+                                     return m.model === 'dropped_mixer' && m.graph_view.nodes > 0 && m.stage !== 'error'; },
+                             null, { timeout: 30000 });
+  r = await rep();
+  assert.deepEqual(r.models_panel.user_models.map(u => [u.id, u.bytes, u.fashion_note]),
+                   [['my_model', cnn.length, ''], ['pcb_cnn_fp32', pcb.length, note], ['dropped_mixer', mixer.length, '']]);
+  checkGraphViewAgainstFile(r.models_panel.graph_view, mixer);
   await page.close();
 });
 

@@ -184,3 +184,58 @@ export function checkTileSimAgainstCli(tile, cliPath) {
   assert.equal(tile.gantt_rows, new Set(doc.timeline.map(e => `${e.core} ${e.unit}`)).size);
   return doc;
 }
+
+// The nodes of an ONNX file's main graph, read straight from the protobuf wire format (not through
+// StackLab's importer, so a test can compare what the graph view drew with the file itself):
+// ModelProto.graph = 7, GraphProto.node = 1, NodeProto.name = 3, op_type = 4 (onnx/onnx.proto).
+export function onnxNodes(bytes) {
+  const fields = (buf, from, to, want) => {
+    const out = [];
+    let i = from;
+    const varint = () => {
+      let v = 0, mul = 1, b;
+      do { b = buf[i++]; v += (b & 0x7f) * mul; mul *= 128; } while (b & 0x80);
+      return v;
+    };
+    while (i < to) {
+      const key = varint(), field = Math.floor(key / 8), wire = key & 7;
+      if (wire === 0) varint();
+      else if (wire === 1) i += 8;
+      else if (wire === 5) i += 4;
+      else if (wire === 2) {
+        const len = varint();
+        if (field === want) out.push([i, i + len]);
+        i += len;
+      } else throw new Error(`wire type ${wire} at byte ${i}`);
+    }
+    if (i !== to) throw new Error('truncated message');
+    return out;
+  };
+  const text = ([a, b], buf) => Buffer.from(buf.subarray(a, b)).toString('utf8');
+  const graphs = fields(bytes, 0, bytes.length, 7);
+  assert.equal(graphs.length, 1, 'one graph in the model');
+  return fields(bytes, graphs[0][0], graphs[0][1], 1).map(([a, b]) => {
+    const name = fields(bytes, a, b, 3), op = fields(bytes, a, b, 4), outputs = fields(bytes, a, b, 2);
+    return { name: name.length ? text(name[0], bytes) : '', op_type: text(op[0], bytes),
+             output: outputs.length ? text(outputs[0], bytes) : '' };
+  });
+}
+
+// Checks the graph view's report against the file's own node list: one box per node, in file order
+// (the importer keeps it), labelled as GraphNode::label() does, the same histogram of ops.
+export function checkGraphViewAgainstFile(gv, bytes) {
+  const nodes = onnxNodes(bytes);
+  assert.equal(gv.error, '');
+  assert.equal(gv.nodes, nodes.length);
+  assert.equal(gv.boxes_drawn, nodes.length);
+  const reported = Math.min(nodes.length, 400);
+  assert.deepEqual(gv.boxes.slice(0, reported).map(b => b.op), nodes.slice(0, reported).map(n => n.op_type));
+  assert.deepEqual(gv.boxes.slice(0, reported).map(b => b.name),
+                   nodes.slice(0, reported).map(n => n.name || `-> ${n.output}`));
+  const histogram = {};
+  for (const n of nodes) histogram[n.op_type] = (histogram[n.op_type] || 0) + 1;
+  assert.deepEqual(gv.ops, histogram);
+  assert.ok(gv.boxes_visible > 0, 'no node box inside the canvas');
+  assert.ok(gv.edges_drawn > 0, 'no edge drawn');
+  return nodes;
+}

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { imageStats, assertNotBlank, countColor } from './image.mjs';
 import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, checkModelsAgainstCli, regionOf,
-         checkTileSimAgainstCli, cellFileWithFaults } from './checks.mjs';
+         checkTileSimAgainstCli, cellFileWithFaults, checkGraphViewAgainstFile } from './checks.mjs';
 
 const gui = process.env.STACKLAB_GUI || 'build/native/stacklab-gui';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -318,6 +318,55 @@ test('desktop app\'s Models tab evaluates the mixed-precision CNN with the CLI\'
   assertNotBlank(assert, imageStats(png, regionOf(m.confusion_rect)), 'confusion matrix');
   assertNotBlank(assert, imageStats(png, regionOf(m.images_rect)), 'test image grid');
   if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-models.png'));
+});
+
+test('desktop app draws the Models tab\'s graph view from --scenario, fp32 and quantized, one box per node of the file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'graph.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--width', '1440', '--height', '900', '--scenario',
+                    'tab=models&model=fashion_cnn&quant=fp32&view=graph']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.scenario_error, '');
+  assert.equal(report.active_tab, 'Models');
+  const gv = report.models_panel.graph_view;
+  assert.equal(gv.open, true);
+  assert.equal(gv.quantized, false);
+  checkGraphViewAgainstFile(gv, fs.readFileSync('models/fashion_cnn.onnx'));
+  const png = fs.readFileSync(shot);
+  assertNotBlank(assert, imageStats(png, regionOf(gv.canvas_rect)), 'graph canvas');
+  // Netron's blue of the Conv boxes' title bars (ui/graph_view.cpp op_color).
+  assert.ok(countColor(png, regionOf(gv.canvas_rect), [51, 85, 136]) > 200, 'no Conv box drawn');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-graph.png'));
+
+  // The quantized graph is the QDQ model `stacklab quantize` writes for the same recipe.
+  const r2 = runGui(['--frames', '6', '--scenario', 'tab=models&model=fashion_cnn&quant=int8&calib=minmax&view=graph&graph=quant']);
+  assert.equal(r2.status, 0, r2.stderr);
+  const gq = JSON.parse(r2.stdout.trim().split('\n').pop()).models_panel.graph_view;
+  assert.equal(gq.quantized, true);
+  const qfile = path.join(dir, 'cnn_int8.onnx');
+  execFileSync(cli, ['quantize', '--model', 'models/fashion_cnn.onnx', '--out', qfile, '--quant', 'int8', '--calibration', 'minmax']);
+  checkGraphViewAgainstFile(gq, fs.readFileSync(qfile));
+  assert.ok(gq.quantized_boxes > 0);
+
+  const bad = runGui(['--frames', '3', '--scenario', 'tab=models&view=tree&graph=int4']);
+  const rb = JSON.parse(bad.stdout.trim().split('\n').pop());
+  assert.match(rb.scenario_error, /view "tree" is not graph or evaluation/);
+  assert.match(rb.scenario_error, /graph "int4" is not fp32 or quant/);
+});
+
+test('desktop app loads ONNX files given with --onnx: a model that is not a Fashion-MNIST classifier gets its graph and a note', () => {
+  const missing = path.join(os.tmpdir(), 'stacklab-no-such-model.onnx');
+  const r = runGui(['--frames', '4', '--onnx', 'models/pcb/pcb_cnn_fp32.onnx', '--onnx', missing, '--scenario', 'tab=models&view=graph']);
+  assert.equal(r.status, 0, r.stderr);
+  const m = JSON.parse(r.stdout.trim().split('\n').pop()).models_panel;
+  assert.deepEqual(m.user_models.map(u => [u.id, u.file]), [['pcb_cnn_fp32', 'models/pcb/pcb_cnn_fp32.onnx']]);
+  assert.equal(m.model, 'pcb_cnn_fp32');
+  assert.match(m.user_model_error, new RegExp(`^Could not load ${missing.replace(/[.]/g, '\\.')}: cannot open `));
+  assert.notEqual(m.user_models[0].fashion_note, '');
+  assert.equal(m.stage, 'error');
+  assert.match(m.error, /cannot be evaluated on Fashion-MNIST/);
+  checkGraphViewAgainstFile(m.graph_view, fs.readFileSync('models/pcb/pcb_cnn_fp32.onnx'));
 });
 
 test('desktop app light theme also renders', () => {
