@@ -484,7 +484,8 @@ std::string ui_report_json(const AppState& state) {
                              {"calibration", nn::calibration_name(nn::CalibrationMethod(std::clamp(mr.choice.calibration, 0, 2)))},
                              {"fused", mr.choice.fuse}, {"stage", mr.stage}, {"error", mr.error},
                              {"computations", mr.computations}, {"evaluated", mr.evaluated}, {"n", mr.n},
-                             {"frames", mr.frames}, {"max_step_ms", mr.max_step_ms},
+                             {"frames", mr.frames}, {"max_step_ms", mr.max_step_ms}, {"threaded", mr.threaded},
+                             {"ui_thread_steps", mr.ui_thread_steps}, {"cancel_rect", rect(mr.cancel_rect)},
                              {"stage_ms", {{"quantize", mr.quantize_ms}, {"sqnr", mr.sqnr_ms}, {"eval", mr.eval_ms}}},
                              {"accuracy_rect", rect(mr.accuracy_rect)}, {"layers_rect", rect(mr.layers_rect)},
                              {"confusion_rect", rect(mr.confusion_rect)}, {"images_rect", rect(mr.images_rect)}};

@@ -248,8 +248,10 @@ long tamper_one_byte(std::string& certificate);
 // kernels, fp32 and quantized: the numbers `stacklab eval --model models/M.onnx --data fashion-mnist
 // --quant Q --calibration C [--no-fuse] --limit 1000 --json` prints (per-layer and logits SQNR on the
 // test images' first 256, as the CLI does). The work is a job of small steps (prepare, quantize,
-// SQNR, one batch of 64 images) run over frames within a time budget, so neither the page nor the
-// desktop window stalls for the whole evaluation; results do not depend on how steps fall on frames.
+// SQNR, one batch of 64 images). Natively the steps run on a worker thread that publishes the report
+// after each step, so the desktop window never stalls, not even for quantize_model; in the browser
+// (single-threaded wasm) they run over frames within a time budget. Either way the steps and their
+// order are the same, so the results are too. Cancel stops the job after its current step.
 struct ModelsChoice {
     std::string model;            // the classifier's file stem ("fashion_cnn"); make_app_state picks the first
     std::string recipe = "int8";  // one of nn::quant_recipe_names()
@@ -260,15 +262,18 @@ struct ModelsChoice {
     }
 };
 constexpr int64_t kModelsCalibImages = 256, kModelsTestImages = 1000, kModelsSqnrImages = 256, kModelsBatch = 64;
-struct ModelsWork;  // the job's graphs, plans and data (models_eval.cpp)
+struct ModelsWork;    // the job's graphs, plans and data (models_eval.cpp)
+struct ModelsWorker;  // natively: the thread running the job and its last published report
 struct ModelsPanelReport {
     ModelsChoice choice;        // what the job is (was) computing
-    std::string stage = "idle"; // idle, quantize, sqnr, eval, done, error
+    std::string stage = "idle"; // idle, quantize, sqnr, eval, done, error, cancelled
     std::string error;
     long computations = 0;      // jobs started (cache check)
     int64_t evaluated = 0, n = 0;  // test images run so far, of n
     long frames = 0;            // frames the job took
-    double max_step_ms = 0;     // the longest single step (wall clock; what one frame stalled at most)
+    bool threaded = false;      // the steps run on a worker thread (native builds)
+    long ui_thread_steps = 0;   // steps run on the thread that calls update_models (0 when threaded)
+    double max_step_ms = 0;     // the longest single step (wall clock; frame-split: what one frame stalled at most)
     double quantize_ms = 0, sqnr_ms = 0, eval_ms = 0;  // wall clock per stage (display only)
     int64_t classes = 0;
     nn::QuantizeResult quant;   // empty layers for fp32
@@ -280,11 +285,17 @@ struct ModelsPanelReport {
     double batch_ms = 0;
     std::shared_ptr<const nn::ImageSet> test_images;   // the embedded test slice, for the image grid
     std::shared_ptr<ModelsWork> work;
-    Rect accuracy_rect, layers_rect, confusion_rect, images_rect;
+    std::shared_ptr<ModelsWorker> worker;                // the running job's thread (native)
+    std::vector<std::shared_ptr<ModelsWorker>> retired;  // cancelled jobs finishing their last step
+    Rect accuracy_rect, layers_rect, confusion_rect, images_rect, cancel_rect;
     bool done() const { return stage == "done"; }
     bool busy() const { return stage == "quantize" || stage == "sqnr" || stage == "eval"; }
 };
 std::vector<std::string> bundled_classifier_ids();  // file stems of models/fashion_*.onnx
+// Stops the running job after its current step (stage "cancelled"); update_models starts it again
+// when the choice changes or after restart_models.
+void cancel_models(ModelsPanelReport& r);
+void restart_models(ModelsPanelReport& r);
 
 // A model the user loaded into the Models tab (browser: file picker or drag-and-drop; desktop: a
 // dropped file or the path field). The shell reads the file; the UI keeps its bytes.
@@ -298,9 +309,10 @@ struct UserModel {
     std::string fashion_note;
 };
 
-// Starts a job when `choice` differs from the report's, then runs its steps until `budget_ms` of
-// wall-clock time has gone (at least one step per call). choice.model names a shipped classifier or
-// one of `user_models`.
+// Starts a job when `choice` differs from the report's. Natively it starts the job's worker thread
+// and afterwards copies the report the worker last published (never waiting for a step); in the
+// browser it runs the job's steps until `budget_ms` of wall-clock time has gone (at least one step
+// per call). choice.model names a shipped classifier or one of `user_models`.
 void update_models(const ModelsChoice& choice, ModelsPanelReport& r, double budget_ms,
                    const std::vector<UserModel>& user_models = {});
 

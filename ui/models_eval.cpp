@@ -8,6 +8,11 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#if !defined(__EMSCRIPTEN__)
+#include <atomic>
+#include <mutex>
+#include <thread>
+#endif
 
 #include "nn/graph.hpp"
 #include "ui/app.hpp"
@@ -23,6 +28,24 @@ struct ModelsWork {
     std::unique_ptr<nn::Graph> fp32_graph, quant_graph;
     nn::Plan fp32_plan, quant_plan;
     nn::Workspace workspace;  // recycled between the evaluation's batches (frames)
+};
+
+// Natively: the thread that runs one job's steps, and the report as of its last finished step. The
+// thread owns its copy of the report (with the work); the UI copies `latest` under the mutex.
+// The destructor asks the thread to stop and joins it (at most one step's wait).
+struct ModelsWorker {
+#if !defined(__EMSCRIPTEN__)
+    std::mutex mutex;
+    ModelsPanelReport latest;  // work, worker and retired left empty
+    long version = 0;          // bumped on each publish
+    long adopted = 0;          // the version the UI copied last (UI thread only)
+    std::atomic<bool> cancel{false}, finished{false};
+    std::thread thread;
+    ~ModelsWorker() {
+        cancel = true;
+        if (thread.joinable()) thread.join();
+    }
+#endif
 };
 
 namespace {
@@ -75,7 +98,10 @@ void predict(const nn::onnx::Tensor& y, int64_t m, std::vector<int>& out, int64_
 
 void start(const ModelsChoice& ch, ModelsPanelReport& r, const std::vector<UserModel>& user_models) {
     const long computations = r.computations + 1;
+    std::vector<std::shared_ptr<ModelsWorker>> retired = std::move(r.retired);
+    if (r.worker) retired.push_back(std::move(r.worker));
     r = ModelsPanelReport();
+    r.retired = std::move(retired);
     r.computations = computations;
     r.choice = ch;
     auto w = std::make_shared<ModelsWork>();
@@ -231,27 +257,111 @@ std::vector<std::string> bundled_classifier_ids() {
     return ids;
 }
 
+namespace {
+
+// One step, timed, with its error turned into the report's (the job ends there).
+void timed_step(ModelsPanelReport& r) {
+    using clock = std::chrono::steady_clock;
+    const auto s0 = clock::now();
+    const std::string stage = r.stage;
+    try {
+        step(r);
+    } catch (const std::exception& e) {
+        r.stage = "error";
+        r.error = e.what();
+        r.work.reset();
+    }
+    const double ms = std::chrono::duration<double, std::milli>(clock::now() - s0).count();
+    r.max_step_ms = std::max(r.max_step_ms, ms);
+    (stage == "quantize" ? r.quantize_ms : stage == "sqnr" ? r.sqnr_ms : r.eval_ms) += ms;
+}
+
+#if !defined(__EMSCRIPTEN__)
+// The worker thread: the job's steps in order, the report published after each.
+void run_worker(ModelsWorker* w, ModelsPanelReport job) {
+    while (job.busy() && !w->cancel) {
+        timed_step(job);
+        ModelsPanelReport published = job;
+        published.work.reset();
+        std::lock_guard<std::mutex> lock(w->mutex);
+        w->latest = std::move(published);
+        ++w->version;
+    }
+    w->finished = true;
+}
+
+// Takes the worker's last published report, keeping what belongs to the UI side.
+void adopt(ModelsPanelReport& r) {
+    ModelsWorker& w = *r.worker;
+    std::lock_guard<std::mutex> lock(w.mutex);
+    if (w.version == w.adopted) return;
+    w.adopted = w.version;
+    ModelsPanelReport next = w.latest;
+    next.worker = std::move(r.worker);
+    next.retired = std::move(r.retired);
+    next.frames = r.frames;
+    next.threaded = true;
+    r = std::move(next);
+}
+#endif
+
+}  // namespace
+
+void cancel_models(ModelsPanelReport& r) {
+    if (!r.busy()) return;
+    if (r.worker) {
+#if !defined(__EMSCRIPTEN__)
+        r.worker->cancel = true;
+#endif
+        r.retired.push_back(std::move(r.worker));
+    }
+    r.work.reset();
+    r.stage = "cancelled";
+}
+
+void restart_models(ModelsPanelReport& r) {
+    cancel_models(r);
+    r.stage = "restart";  // update_models starts the job again
+}
+
 void update_models(const ModelsChoice& ch, ModelsPanelReport& r, double budget_ms, const std::vector<UserModel>& user_models) {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
+#if !defined(__EMSCRIPTEN__)
+    // Cancelled jobs are joined once their thread has left its last step (never waited for here).
+    r.retired.erase(std::remove_if(r.retired.begin(), r.retired.end(),
+                                   [](const std::shared_ptr<ModelsWorker>& w) { return w->finished.load(); }),
+                    r.retired.end());
+#endif
     try {
-        if (r.computations == 0 || !(r.choice == ch)) {
+        if (r.computations == 0 || !(r.choice == ch) || r.stage == "restart") {
             start(ch, r, user_models);
+#if !defined(__EMSCRIPTEN__)
+            r.threaded = true;
+            auto w = std::make_shared<ModelsWorker>();
+            ModelsPanelReport job = r;  // the thread's copy holds the work
+            job.retired.clear();
+            w->thread = std::thread(run_worker, w.get(), std::move(job));
+            r.work.reset();
+            r.worker = std::move(w);
+#endif
             return;  // this frame shows "quantizing" before the step that takes longest
         }
         if (!r.busy()) return;
         ++r.frames;
+#if !defined(__EMSCRIPTEN__)
+        adopt(r);
+        (void)budget_ms, (void)t0;
+#else
         do {
-            const auto s0 = clock::now();
             const std::string stage = r.stage;
-            step(r);
-            const double ms = std::chrono::duration<double, std::milli>(clock::now() - s0).count();
-            r.max_step_ms = std::max(r.max_step_ms, ms);
-            (stage == "quantize" ? r.quantize_ms : stage == "sqnr" ? r.sqnr_ms : r.eval_ms) += ms;
+            timed_step(r);
+            ++r.ui_thread_steps;
             // quantize_model and layer_sqnr are one core call each (they cannot be split here): end
             // the frame after either, so the progress bar shows the next stage before it runs.
             if (stage != "eval") break;
         } while (r.busy() && std::chrono::duration<double, std::milli>(clock::now() - t0).count() < budget_ms);
+#endif
     } catch (const std::exception& e) {
         r.stage = "error";
         r.error = e.what();

@@ -109,21 +109,39 @@ void view_toggle(AppState& state) {
     if (button("Graph", state.graph_view.open, state.graph_rect)) state.graph_view.open = true;
 }
 
-void progress(const ModelsPanelReport& r) {
+// The progress bar with Cancel while the job runs (Run again once cancelled), and afterwards where
+// the time went: natively the steps ran on a worker thread, in the browser over frames.
+void progress(ModelsPanelReport& r) {
     const float fs = ImGui::GetFontSize();
     float f = 0.0f;
     std::string text;
     if (r.stage == "quantize") text = "quantizing (calibration on 256 training images)";
     else if (r.stage == "sqnr") f = 0.05f, text = "per-layer SQNR on 256 test images";
-    else if (r.stage == "eval" || r.stage == "done") {
+    else if (r.stage == "eval" || r.stage == "done" || r.stage == "cancelled") {
         f = 0.1f + 0.9f * float(r.evaluated) / float(std::max<int64_t>(1, r.n));
-        text = "evaluated " + std::to_string(r.evaluated) + " / " + std::to_string(r.n) + " test images";
+        text = (r.stage == "cancelled" ? "cancelled after " : "evaluated ") + std::to_string(r.evaluated) + " / " +
+               std::to_string(r.n) + " test images";
     }
     ImGui::ProgressBar(f, ImVec2(fs * 24.0f, 0), text.c_str());
+    r.cancel_rect = Rect();
+    if (r.busy() || r.stage == "cancelled") {
+        ImGui::SameLine();
+        const bool busy = r.busy();
+        if (ImGui::Button(busy ? "Cancel" : "Run again")) {
+            if (busy) cancel_models(r);
+            else restart_models(r);
+        }
+        const ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
+        r.cancel_rect = {a.x, a.y, b.x - a.x, b.y - a.y};
+    }
     if (r.done()) {
         ImGui::SameLine();
-        ImGui::TextDisabled("%ld frames; quantize %.0f ms, SQNR %.0f ms, evaluation %.0f ms (longest step %.0f ms)", r.frames,
-                            r.quantize_ms, r.sqnr_ms, r.eval_ms, r.max_step_ms);
+        if (r.threaded)
+            ImGui::TextDisabled("on a worker thread; quantize %.0f ms, SQNR %.0f ms, evaluation %.0f ms", r.quantize_ms, r.sqnr_ms,
+                                r.eval_ms);
+        else
+            ImGui::TextDisabled("%ld frames; quantize %.0f ms, SQNR %.0f ms, evaluation %.0f ms (longest step %.0f ms)", r.frames,
+                                r.quantize_ms, r.sqnr_ms, r.eval_ms, r.max_step_ms);
     }
 }
 
@@ -359,7 +377,8 @@ void draw_models_panel(AppState& state) {
     }
     state.graph_view.boxes.clear();
     if (!r.error.empty()) return;
-    if (r.stage == "quantize" || r.stage == "sqnr") return;
+    if (r.stage == "quantize" || r.stage == "sqnr" || r.stage == "restart") return;
+    if (r.stage == "cancelled" && r.evaluated == 0) return;
     const float fs = ImGui::GetFontSize();
     ImGui::Separator();
     ImGui::BeginGroup();

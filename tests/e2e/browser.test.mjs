@@ -232,6 +232,9 @@ test('the Models tab quantizes the CNN over frames and reports the native CLI\'s
   assert.equal(m.quant, 'int8');
   assert.equal(m.computations, 1);
   assert.ok(m.frames > 1, `the evaluation ran in ${m.frames} frame(s)`);
+  // Single-threaded wasm: the steps run on the page's thread, spread over frames.
+  assert.equal(m.threaded, false);
+  assert.ok(m.ui_thread_steps >= m.frames, `${m.ui_thread_steps} steps in ${m.frames} frames`);
   // Same numbers as the native CLI on the same images: native and wasm kernels agree exactly.
   const doc = checkModelsAgainstCli(m, cli, { model: 'fashion_cnn', quant: 'int8', calib: 'minmax', fuse: true });
   assert.ok(doc.accuracy > 0.85, `int8 accuracy ${doc.accuracy}`);

@@ -300,7 +300,7 @@ test('desktop app names bad Kernels and Systolic scenario values and refuses a d
 test('desktop app\'s Models tab evaluates the mixed-precision CNN with the CLI\'s accuracy, predictions and SQNR', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
   const shot = path.join(dir, 'models.png');
-  // --frames keeps drawing until the evaluation (spread over frames) is done.
+  // --frames keeps drawing until the evaluation (on its worker thread) is done.
   const r = runGui(['--frames', '4', '--screenshot', shot, '--scenario', 'tab=models&model=fashion_cnn&quant=mixed&calib=percentile&fuse=0']);
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout.trim().split('\n').pop());
@@ -308,6 +308,11 @@ test('desktop app\'s Models tab evaluates the mixed-precision CNN with the CLI\'
   const m = report.models_panel;
   assert.equal(m.quant, 'mixed');
   assert.equal(m.fused, false);
+  // Natively the job ran on its worker thread: no step on the UI thread, and frames kept coming
+  // while quantize_model and the per-layer SQNR (a second or so each) ran.
+  assert.equal(m.threaded, true);
+  assert.equal(m.ui_thread_steps, 0);
+  assert.ok(m.frames > 4, `only ${m.frames} frames were drawn during the evaluation`);
   checkModelsAgainstCli(m, cli, { model: 'fashion_cnn', quant: 'mixed', calib: 'percentile', fuse: false });
   // Mixed precision: every layer carries its sensitivity, and the recipe put some at 4 and some at 8 bits.
   assert.ok(m.per_layer.every(l => typeof l.sensitivity_db === 'number'));
