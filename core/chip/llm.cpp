@@ -64,7 +64,9 @@ private:
     std::set<std::string> seen_;
 };
 
-double bytes_per_weight(WeightFormat f) {
+}  // namespace
+
+double weight_bytes_per_element(WeightFormat f) {
     switch (f) {
         case WeightFormat::w16: return 2.0;
         case WeightFormat::w8: return 1.0;  // per-channel scales: < 0.1% of the bytes, left out
@@ -73,6 +75,10 @@ double bytes_per_weight(WeightFormat f) {
     }
     return 2.0;
 }
+
+namespace {
+
+double bytes_per_weight(WeightFormat f) { return weight_bytes_per_element(f); }
 
 // base^e by squaring: plain IEEE multiplications, so native and wasm agree bit for bit (libm's
 // pow differs between glibc and Emscripten's musl in the last place).
@@ -241,6 +247,10 @@ std::vector<LlmGemm> llm_layer_gemms(const LlmShape& s, int tokens) {
     return g;
 }
 
+double expected_routed_experts(const LlmShape& s, double tokens) {
+    return s.moe ? s.experts * (1 - ipow(1 - double(s.active_experts) / s.experts, tokens)) : 0;
+}
+
 LlmQuant parse_llm_quant(const std::string& name, bool int8_kv) {
     LlmQuant q;
     q.name = name;
@@ -279,7 +289,7 @@ struct Model {
         const double ops = 2 * per_token * tokens + 2 * lm_head * logit_tokens +
                            2.0 * s.heads * (dqk + dv) * s.layers * pairs;
         // Distinct routed experts a batch of tokens touches per MoE layer, uniform routing.
-        const double touched = s.moe ? s.experts * (1 - ipow(1 - double(s.active_experts) / s.experts, tokens)) : 0;
+        const double touched = expected_routed_experts(s, tokens);
         const double weights_read = (p.attention + p.dense_ffn + p.shared_experts + p.router + p.norms + lm_head +
                                      touched * p.expert * moe_layers(s)) * bpw;
         const double embedding_rows = tokens * s.hidden * bpw;

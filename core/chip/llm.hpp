@@ -124,6 +124,12 @@ struct LlmQuant {
 };
 // "w16a16", "w8a8", "w8a16", "w6a16", "w4a16"; throws std::invalid_argument naming the value.
 LlmQuant parse_llm_quant(const std::string& name, bool int8_kv);
+// Bytes per stored weight, group scales included (the rule in the header comment): 2, 1,
+// 6/8 + 2/128, 4/8 + 2/128. The tile fidelity (chip/llm_tile.hpp) reads the same figure.
+double weight_bytes_per_element(WeightFormat f);
+// Distinct routed experts a batch of `tokens` tokens touches per MoE layer on average under uniform
+// routing, E (1 - (1 - k/E)^tokens) (the rule in the header comment); 0 for a dense model.
+double expected_routed_experts(const LlmShape& s, double tokens);
 
 struct LlmSystem {
     int chips = 1;
