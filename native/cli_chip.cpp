@@ -665,13 +665,14 @@ int cmd_llm(const Args& a) {
     const std::string fidelity = a.get("--fidelity", "roofline");
     if (fidelity != "roofline" && fidelity != "tile")
         throw UsageError("--fidelity expects roofline or tile, got \"" + fidelity + "\"");
-    if (fidelity != "tile" && (a.flag("--kv-onchip") || a.has("--link-latency-us")))
-        throw UsageError("--kv-onchip and --link-latency-us need --fidelity tile");
+    if (fidelity != "tile" && a.has("--link-latency-us")) throw UsageError("--link-latency-us needs --fidelity tile");
+    sys.kv_onchip = a.flag("--kv-onchip");
     const chip::LlmEstimate e = chip::estimate_llm(shape, c, q, sys, w, pick);
     if (fidelity == "tile") return llm_tile(a, shape, c, q, sys, w, pick, e);
     const double gib = double(1ull << 30);
     if (a.json) {
         std::cout << json{{"llm", e.llm}, {"chip", e.chip}, {"chips", e.chips}, {"quant", e.quant},
+                          {"kv_placement", sys.kv_onchip ? "onchip" : "offchip"},
                           {"matrix_dtype", chip::dtype_name(e.matrix_dtype)}, {"batch", w.batch}, {"prompt", w.prompt},
                           {"output", w.output}, {"ttft_ms", e.ttft_s * 1e3}, {"decode_ms_per_token", e.decode_s_per_token * 1e3},
                           {"tokens_per_s", e.tokens_per_s}, {"kv_cache_gib", e.kv_cache_bytes / gib},
@@ -685,8 +686,9 @@ int cmd_llm(const Args& a) {
                   << "\n";
         return 0;
     }
-    std::printf("%s on %d x %s, %s (matrix unit in %s), batch %d, prompt %d, output %d\n", e.llm.c_str(), e.chips,
-                e.chip.c_str(), e.quant.c_str(), chip::dtype_name(e.matrix_dtype), w.batch, w.prompt, w.output);
+    std::printf("%s on %d x %s, %s (matrix unit in %s), batch %d, prompt %d, output %d%s\n", e.llm.c_str(), e.chips,
+                e.chip.c_str(), e.quant.c_str(), chip::dtype_name(e.matrix_dtype), w.batch, w.prompt, w.output,
+                sys.kv_onchip ? ", KV cache on chip (L2)" : "");
     std::printf("  TTFT (prefill)       %s ms   (%s-bound)\n", fixed(e.ttft_s * 1e3, 2).c_str(), chip::bound_name(e.prefill.bound));
     std::printf("  decode per token     %s ms   (%s-bound; memory floor %s ms)\n", fixed(e.decode_s_per_token * 1e3, 3).c_str(),
                 chip::bound_name(e.decode_bound), fixed(e.decode_memory_floor_s * 1e3, 3).c_str());

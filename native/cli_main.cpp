@@ -36,7 +36,7 @@ const char* kUsage =
     "                                   SCALE-Sim v2 compatible systolic-array cycles per layer\n"
     "  llm --chip ID --llm ID [--quant w16a16|w8a8|w8a16|w6a16|w4a16] [--kv-int8] [--batch B]\n"
     "      [--prompt P] [--output O] [--chips N --link-gbps G] [--pick nominal|low|high]\n"
-    "      [--fidelity roofline|tile [--kv-onchip] [--link-latency-us U]]\n"
+    "      [--kv-onchip] [--fidelity roofline|tile [--link-latency-us U]]\n"
     "                                   LLM serving estimate: TTFT, decode time, tokens/s, KV cache;\n"
     "                                   tile: prefill and the middle decode step simulated per tile on one\n"
     "                                   chip's tensor-parallel shard (bytes per level, bound, all-reduces),\n"

@@ -37,6 +37,7 @@ for args in "chips --json" "chips show ascend-910b --json" "version --json" "chi
             "llm list" "llm --chip nvidia-h100 --llm deepseek-v2-lite --batch 64 --prompt 1000 --output 300 --json" \
             "llm --chip ascend-910b --llm qwen2.5-72b --quant w8a8 --kv-int8 --chips 8 --link-gbps 56 --batch 16" \
             "llm --chip ascend-910b --llm deepseek-v2-lite --fidelity tile --batch 2 --prompt 64 --output 16 --json" \
+            "llm --chip ascend-910b --llm llama-3-8b --kv-onchip --prompt 512 --output 64 --json" \
             "llm --chip ascend-910b --llm qwen2.5-7b --fidelity tile --quant w4a16 --kv-int8 --kv-onchip --chips 2 --link-gbps 56 --link-latency-us 2 --prompt 128 --output 32" \
             "kernels drift --json" "kernels drift --variant single-pass --offset 1000 --json" \
             "kernels drift --variant welford --gelu tanh --fp16 --rows 8 --cols 333 --seed 7 --offset -2.5" \
@@ -219,8 +220,8 @@ expect_error "unknown LLM" 1 'no LLM with id "gpt-9" \(known: deepseek-v2-lite' 
 expect_error "bad batch" 2 '--batch expects a whole number >= 1, got "-3"' llm --chip nvidia-a100 --llm llama-3-8b --batch -3
 expect_error "on-chip KV cache larger than half the L2" 1 'needs .* MiB per chip, more than half of nvidia-h100.s L2' \
   llm --chip nvidia-h100 --llm qwen2.5-7b --fidelity tile --kv-onchip --prompt 2048 --output 8
-expect_error "--kv-onchip at roofline fidelity" 2 '--kv-onchip and --link-latency-us need --fidelity tile' \
-  llm --chip nvidia-h100 --llm qwen2.5-7b --kv-onchip
+expect_error "--link-latency-us at roofline fidelity" 2 '--link-latency-us needs --fidelity tile' \
+  llm --chip nvidia-h100 --llm qwen2.5-7b --chips 2 --link-gbps 100 --link-latency-us 3
 expect_error "gemm without K" 2 '--gemm expects M,N,K' simulate --chip nvidia-a100 --gemm 4,4
 expect_error "unknown drift variant" 2 'unknown variance method "foo"' kernels drift --variant foo --json
 expect_error "drift rows not a count" 2 'rows must be an integer in \[1, 65536\] \(got "0"\)' kernels drift --rows 0 --json

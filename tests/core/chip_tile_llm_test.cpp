@@ -342,6 +342,41 @@ BOOST_AUTO_TEST_CASE(an_on_chip_kv_cache_moves_the_cache_reads_from_offchip_to_l
     BOOST_CHECK_THROW(llm_decode_ops(s, machine("nvidia-h100"), q, 1, 1024, on), std::invalid_argument);
 }
 
+// The roofline estimate offers the same placement: the cache's traffic moves to the L2 (served
+// beside the off-chip traffic), its bytes leave the off-chip footprint, and it must fit half the L2.
+BOOST_AUTO_TEST_CASE(the_roofline_estimate_places_the_kv_cache_on_chip_by_the_same_rule) {
+    const LlmShape s = find_llm("qwen2.5-7b");
+    const ChipSpec c = spec("ascend-910b");
+    const Machine m = machine_of(c);
+    const LlmQuant q = parse_llm_quant("w16a16", false);
+    LlmWorkload w;
+    w.batch = 1, w.prompt = 1000, w.output = 24;
+    LlmSystem on;
+    on.kv_onchip = true;
+    const LlmEstimate off = estimate_llm(s, c, q, LlmSystem{}, w), in = estimate_llm(s, c, q, on, w);
+    const double kv = 1001.0 * 57344;  // the first decode step reads 1000 cached tokens and writes one
+    BOOST_TEST(near(off.decode_first.bytes - in.decode_first.bytes, kv, 1e-12));
+    BOOST_TEST(near(in.decode_first.l2_bytes, kv, 1e-12));
+    BOOST_TEST(in.decode_s_per_token < off.decode_s_per_token);
+    BOOST_TEST(near(in.decode_first.memory_s, in.decode_first.bytes / 1.6e12, 1e-12));
+    BOOST_TEST(near(off.memory_per_chip_bytes - in.memory_per_chip_bytes, off.kv_cache_bytes, 1e-12));
+    BOOST_TEST(in.kv_onchip_bytes == off.kv_cache_bytes);
+    // 96 MiB hold one sequence of 1024 tokens (56 MiB), not two.
+    BOOST_TEST(in.max_batch == 1);
+    // Tile fidelity agrees with the placement: its decode step reads no cache byte off-chip either.
+    TileLlmOptions o;
+    o.kv_onchip = true;
+    const TileLlmStep st = simulate_llm_step(s, m, q, 1, 1, 1001, o);
+    BOOST_TEST(st.time_s >= in.decode_first.memory_s);
+    w.prompt = 2000;
+    try {
+        estimate_llm(s, c, q, on, w);
+        BOOST_ERROR("a cache larger than half the L2 was placed on chip");
+    } catch (const std::invalid_argument& e) {
+        BOOST_TEST(std::string(e.what()).find("more than half of ascend-910b's L2 (96.0 MiB)") != std::string::npos, e.what());
+    }
+}
+
 BOOST_AUTO_TEST_CASE(tensor_parallelism_shards_the_gemms_and_adds_ring_all_reduces) {
     const LlmShape s = find_llm("qwen2.5-7b");  // 28 heads, 4 KV heads
     const Machine m = machine("ascend-910b");
