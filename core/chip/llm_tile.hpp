@@ -78,7 +78,13 @@
 //   prefill (batch 2, prompt 256)    1.0x to 3x (measured 1.1-2.6x): the tile simulator's matrix
 //                                    utilization (about 60% on the H100 model's 132 small cores at
 //                                    these shapes, 97% on the 910B), the full attention rectangle,
-//                                    and vector work the roofline leaves out.
+//                                    and vector work the roofline leaves out. Larger prefills drift
+//                                    further where a weight exceeds half the L2 (DeepSeek-V2-Lite on
+//                                    the H100, 64 x 1000 tokens: 4.6x): tile_sim streams such an
+//                                    operand from off-chip on every load, so a 64000-row GEMM reads
+//                                    its 90 MB weight once per 128-row tile row (~21% matrix
+//                                    utilization); real chips share those panels in L2 between
+//                                    concurrent tiles, which tile_sim does not model.
 #pragma once
 
 #include <vector>
