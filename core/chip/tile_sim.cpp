@@ -393,7 +393,7 @@ struct StepWork {
     double matrix_cycles = 0;                // 0 for vector ops
     double padded_macs = 0;
     double l0_bytes = 0;                     // moved L1 -> L0A/L0B (in the matrix type)
-    double dequant_cycles = 0, dequant_bytes = 0;  // converting a stored B chunk (vector cycles, bytes processed)
+    double dequant_bytes = 0;                // bytes the conversion of a stored B chunk processes
 };
 struct TileWork {
     double vector_cycles = 0, vector_bytes = 0;  // bytes the vector passes process
@@ -419,6 +419,7 @@ public:
             a_res_ = a_resident(m, op);
             b_res_ = b_resident(m, op);
             vec_rate_ = m.vector_bytes_per_cycle * vector_ratio(m);
+            converts_ = op.b_dequant_passes > 0;
         } else {
             cores_ = m.vector_cores;
             nk_ = 1;
@@ -430,6 +431,13 @@ public:
     }
     int cores() const { return cores_; }
     int64_t tiles() const { return tiles_; }
+    bool converts() const { return converts_; }
+    // Seconds the vector cores take to convert the stored B chunk of (tile, K step).
+    double dequant_s(int64_t tile, int64_t kc) const {
+        const int64_t ni = (tile % (g_.tiles_m * g_.tiles_n)) % g_.tiles_n;
+        const int64_t cols = std::min(t_.n, op_.N - ni * t_.n), kk = std::min(t_.k, op_.K - kc * t_.k);
+        return dequant_cycles(m_, op_, kk, cols) / m_.clock_hz;
+    }
     int64_t steps_per_tile() const { return nk_; }
     bool matrix() const { return is_matrix(op_.kind); }
 
@@ -463,9 +471,8 @@ public:
         // L0 receives B in the matrix type, whatever its stored format.
         w.l0_bytes = w.offchip_bytes + w.l2_bytes;
         if (op_.b_stored_bytes > 0) w.l0_bytes += double(kk) * cols * (in_ - b_in_);
-        w.dequant_cycles = dequant_cycles(m_, op_, kk, cols);
         // Bytes the conversion passes process, counted like a vector op's (read and written in UB).
-        if (w.dequant_cycles > 0) w.dequant_bytes = double(kk) * cols * in_ * op_.b_dequant_passes;
+        if (converts_) w.dequant_bytes = double(kk) * cols * in_ * op_.b_dequant_passes;
         const double blocks = double(ceil_div(rows, u_.m) * ceil_div(kk, u_.k) * ceil_div(cols, u_.n));
         w.matrix_cycles = blocks;
         w.padded_macs = blocks * u_.macs();
@@ -507,7 +514,7 @@ private:
     int cores_ = 0;
     int64_t nk_ = 1, tiles_ = 0, row_tiles_ = 0, col_tiles_ = 0;
     double in_ = 1, b_in_ = 1, vec_rate_ = 1;
-    bool a_res_ = false, b_res_ = false;
+    bool a_res_ = false, b_res_ = false, converts_ = false;
     std::vector<char> a_touched_, b_touched_, bias_touched_;
 };
 
@@ -521,7 +528,6 @@ struct Core {
     double load_start = 0, store_start = 0;
     double load_bytes = 0, store_bytes = 0;  // of the transfer running (for its timeline event)
     std::vector<double> step_cycles;  // matrix cycles of started loads, by step (consumed by compute)
-    std::vector<double> step_dequant; // vector cycles converting the step's stored B chunk (0: none)
     std::vector<double> step_bytes;   // bytes of started loads, by step (what the matrix step moves to L0)
 };
 
@@ -626,11 +632,14 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
                     k.comp_busy = true;
                     ++k.comps_started;
                     const double mat = k.step_cycles[size_t(s)] / matrix_hz;
-                    const double deq = k.step_dequant[size_t(s)] / m.clock_hz;
-                    // The conversion of this chunk overlapped the previous step (see the header).
-                    const double d = deq > mat ? deq : mat;
+                    double d = mat;
+                    if (low.converts()) {
+                        // The conversion of this chunk overlapped the previous step (see the header).
+                        const double deq = low.dequant_s(global_tile(c, st), s % nk);
+                        d = deq > mat ? deq : mat;
+                        busy_vector += deq;
+                    }
                     busy_matrix += mat;
-                    busy_vector += deq;
                     fixed.push({now + d, seq++, c, Unit::matrix});
                     record(c, Unit::matrix, global_tile(c, st), now, now + d, k.step_bytes[size_t(s)]);
                     progress = true;
@@ -642,10 +651,11 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
             if (!k.load_busy && l < k.steps && (l < 2 || consumed >= l - 1)) {
                 const StepWork w = low.step(global_tile(c, l / nk), l % nk);
                 k.step_cycles.push_back(w.matrix_cycles);
-                k.step_dequant.push_back(w.dequant_cycles);
-                r.bytes.ub += 2 * w.dequant_bytes;
-                r.energy_j += w.dequant_bytes * m.vector_byte_pj * 1e-12;
-                r.energy.vector += w.dequant_bytes * m.vector_byte_pj * 1e-12;
+                if (w.dequant_bytes > 0) {
+                    r.bytes.ub += 2 * w.dequant_bytes;
+                    r.energy_j += w.dequant_bytes * m.vector_byte_pj * 1e-12;
+                    r.energy.vector += w.dequant_bytes * m.vector_byte_pj * 1e-12;
+                }
                 k.step_bytes.push_back(w.l0_bytes);
                 r.padded_macs += w.padded_macs;
                 r.bytes.offchip += w.offchip_bytes;
