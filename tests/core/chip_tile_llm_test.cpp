@@ -309,6 +309,13 @@ BOOST_AUTO_TEST_CASE(weight_formats_change_the_bytes_each_level_moves) {
             BOOST_TEST(near(up.bytes.offchip, expect, 1e-9), up.bytes.offchip << " vs " << expect);
             BOOST_TEST(near(st.weight_bytes, expected_weight_bytes(s, 0, k.b_bytes), 1e-4));
             BOOST_TEST(st.time_s >= st.memory_floor_s);
+            // The decode band against the roofline holds for every format.
+            LlmWorkload w;
+            w.batch = 1, w.prompt = 1023, w.output = 1;
+            const double ratio = st.time_s / estimate_llm(s, spec("ascend-910b"), parse_llm_quant(k.quant, false),
+                                                          LlmSystem{}, w).decode_first.time_s;
+            BOOST_TEST(ratio >= 1.0, ratio);
+            BOOST_TEST(ratio <= 1.35, ratio);
             if (std::string(k.quant) == "w16a16") {
                 l0_w16 = up.bytes.l0, ub_w16 = up.bytes.ub, time_w16 = st.time_s;
             } else {
