@@ -16,8 +16,10 @@
 //      a whole (shape inference of the batch, lowering, fusion, tile simulation), and simulate_graph
 //      alone on the lowered tile ops. `--write-resnet50 FILE` writes the model, so that
 //      `stacklab simulate --chip ascend-910b --model FILE --fidelity tile` reproduces the prediction.
+//   1b. llm: the same step for DeepSeek-V2-Lite (MLA + MoE), for Qwen2.5-7B in w4a16 with an int8
+//      KV cache, and for one chip's shard of Qwen2.5-7B over 4 chips (tensor parallel), likewise.
 //   stacklab-chip-bench [--runs N] [--scalesim-runs N] [--batch B] [--context C] [--timeline]
-//                       [--only qwen|scalesim|resnet50] [--data DIR] [--config FILE.cfg]
+//                       [--only qwen|llm|scalesim|resnet50] [--data DIR] [--config FILE.cfg]
 //                       [--write-resnet50 FILE.onnx]
 // Each timing is reported as the median wall-clock ms and the median process CPU ms of the runs.
 //   (defaults: 7 runs, 3 per SCALE-Sim layer (a ResNet-50 pass takes seconds per dataflow), batch 1
@@ -113,9 +115,13 @@ std::string hex(uint64_t v) {
     return buf;
 }
 
-std::string qwen(int runs, int batch, int context, bool timeline) {
+std::string llm_decode(const char* key, const char* llm, const char* quant, bool kv8, int chips, int runs, int batch,
+                       int context, bool timeline) {
     const Machine m = machine("ascend-910b");
-    const std::vector<TileOp> ops = llm_decode_ops(find_llm("qwen2.5-7b"), m, parse_llm_quant("w16a16", false), batch, context);
+    TileLlmOptions o;
+    o.chips = chips;
+    o.link_bytes_per_s = 56e9;  // a benchmark input (the --link-gbps 56 of tests/cli/cli_test.sh), not a catalog figure
+    const std::vector<TileOp> ops = llm_decode_ops(find_llm(llm), m, parse_llm_quant(quant, kv8), batch, context, o);
     SimOptions opt;
     if (!timeline) opt.max_timeline_events = 0;
     Samples ms;
@@ -123,9 +129,9 @@ std::string qwen(int runs, int batch, int context, bool timeline) {
     for (int r = 0; r < runs; ++r) sample(ms, [&] { g = simulate_graph(m, ops, opt); });
     char buf[512];
     std::snprintf(buf, sizeof buf,
-                  "  \"qwen2.5-7b_decode_step_910b_tile\": {\"batch\": %d, \"context\": %d, \"timeline\": %s, \"ops\": %zu, "
+                  "  \"%s\": {\"batch\": %d, \"context\": %d, \"timeline\": %s, \"ops\": %zu, "
                   "\"runs\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, \"cpu_median_ms\": %.3f, \"simulated_us\": %.6f, \"digest\": \"%s\"}",
-                  batch, context, timeline ? "true" : "false", ops.size(), runs, ms.wall(),
+                  key, batch, context, timeline ? "true" : "false", ops.size(), runs, ms.wall(),
                   *std::min_element(ms.wall_ms.begin(), ms.wall_ms.end()), ms.cpu(), g.time_s * 1e6, hex(digest(g)).c_str());
     return buf;
 }
@@ -296,13 +302,25 @@ int main(int argc, char** argv) {
         if (std::strcmp(argv[i], "--config") == 0) config = argv[i + 1];
         if (std::strcmp(argv[i], "--write-resnet50") == 0) write_resnet = argv[i + 1];
     }
-    if (!only.empty() && only != "qwen" && only != "scalesim" && only != "resnet50") {
-        std::fprintf(stderr, "--only expects qwen, scalesim or resnet50, got \"%s\"\n", only.c_str());
+    if (!only.empty() && only != "qwen" && only != "llm" && only != "scalesim" && only != "resnet50") {
+        std::fprintf(stderr, "--only expects qwen, llm, scalesim or resnet50, got \"%s\"\n", only.c_str());
         return 2;
     }
     try {
         std::vector<std::string> parts;
-        if (only.empty() || only == "qwen") parts.push_back(qwen(runs, batch, context, timeline));
+        if (only.empty() || only == "qwen")
+            parts.push_back(llm_decode("qwen2.5-7b_decode_step_910b_tile", "qwen2.5-7b", "w16a16", false, 1, runs, batch,
+                                       context, timeline));
+        // The other lowerings of chip/llm_tile.hpp: MLA + MoE, packed 4-bit weights with an int8 KV
+        // cache, and one chip's shard of 4-way tensor parallelism.
+        if (only.empty() || only == "llm") {
+            parts.push_back(llm_decode("deepseek-v2-lite_decode_step_910b_tile", "deepseek-v2-lite", "w16a16", false, 1, runs,
+                                       batch, context, timeline));
+            parts.push_back(llm_decode("qwen2.5-7b_w4a16_kv8_decode_step_910b_tile", "qwen2.5-7b", "w4a16", true, 1, runs,
+                                       batch, context, timeline));
+            parts.push_back(llm_decode("qwen2.5-7b_tp4_decode_step_910b_tile", "qwen2.5-7b", "w16a16", false, 4, runs, batch,
+                                       context, timeline));
+        }
         if (only.empty() || only == "resnet50") parts.push_back(resnet50(runs, write_resnet));
         if (only.empty() || only == "scalesim") parts.push_back(scalesim(scalesim_runs, data, config));
         std::string doc = "{\n";

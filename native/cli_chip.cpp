@@ -17,6 +17,7 @@
 #include "chip/catalog.hpp"
 #include "chip/graph_sim.hpp"
 #include "chip/llm.hpp"
+#include "chip/llm_tile.hpp"
 #include "chip/roofline.hpp"
 #include "chip/systolic.hpp"
 #include "chip/tile_sim.hpp"
@@ -547,6 +548,86 @@ int cmd_simulate(const Args& a) {
     return 0;
 }
 
+json tile_step_json(const chip::TileLlmStep& st) {
+    return {{"batch", st.batch},
+            {"new_tokens", st.new_tokens},
+            {"context", st.context},
+            {"time_ms", st.time_s * 1e3},
+            {"simulated_ms", st.sim.time_s * 1e3},
+            {"comm_ms", st.comm_s * 1e3},
+            {"comm_bytes", st.comm_bytes},
+            {"memory_floor_ms", st.memory_floor_s * 1e3},
+            {"compute_floor_ms", st.compute_floor_s * 1e3},
+            {"roofline_ms", st.sim.roofline_s * 1e3},
+            {"bound", chip::bound_name(st.bound)},
+            {"weight_bytes", st.weight_bytes},
+            {"kv_read_bytes", st.kv_bytes},
+            {"kv_cache_bytes", st.kv_cache_bytes},
+            {"bytes", bytes_json(st.sim.bytes, false)},
+            {"energy_mj", st.sim.energy_j * 1e3},
+            {"ops", st.sim.ops.size()}};
+}
+
+// `llm --fidelity tile`: prefill and one decode step simulated at tile level (chip/llm_tile.hpp);
+// memory capacity (fits, max_batch, KV cache size) stays the roofline estimate's, which it shares.
+int llm_tile(const Args& a, const chip::LlmShape& shape, const chip::ChipSpec& c, const chip::LlmQuant& q,
+             const chip::LlmSystem& sys, const chip::LlmWorkload& w, chip::Pick pick, const chip::LlmEstimate& e) {
+    chip::TileLlmOptions o;
+    o.kv_onchip = a.flag("--kv-onchip");
+    o.chips = sys.chips;
+    o.link_bytes_per_s = sys.link_bytes_per_s;
+    if (a.has("--link-latency-us")) {
+        o.link_latency_s = parse_number("--link-latency-us", a.get("--link-latency-us", "")) * 1e-6;
+        if (o.link_latency_s < 0) throw UsageError("--link-latency-us must be >= 0");
+    }
+    const chip::Machine m = chip::machine_of(c, pick);
+    chip::SimOptions opt;
+    opt.max_timeline_events = 0;
+    const chip::TileLlmEstimate t = chip::estimate_llm_tile(shape, m, q, w, o, opt);
+    const double gib = double(1ull << 30);
+    if (a.json) {
+        std::cout << json{{"llm", e.llm}, {"chip", e.chip}, {"chips", e.chips}, {"quant", e.quant},
+                          {"fidelity", "tile"}, {"kv_placement", o.kv_onchip ? "onchip" : "offchip"},
+                          {"link_latency_us", o.link_latency_s * 1e6},
+                          {"matrix_dtype", chip::dtype_name(e.matrix_dtype)}, {"batch", w.batch}, {"prompt", w.prompt},
+                          {"output", w.output}, {"ttft_ms", t.ttft_s * 1e3}, {"decode_ms_per_token", t.decode_s_per_token * 1e3},
+                          {"tokens_per_s", t.tokens_per_s}, {"kv_cache_gib", e.kv_cache_bytes / gib},
+                          {"weights_gib", e.weight_bytes / gib}, {"memory_per_chip_gib", e.memory_per_chip_bytes / gib},
+                          {"memory_capacity_gib", e.memory_capacity_bytes / gib}, {"fits", e.fits},
+                          {"max_batch", e.max_batch}, {"bound", chip::bound_name(t.decode.bound)},
+                          {"prefill_bound", chip::bound_name(t.prefill.bound)},
+                          {"roofline_ttft_ms", e.ttft_s * 1e3}, {"roofline_decode_ms_per_token", e.decode_s_per_token * 1e3},
+                          {"prefill", tile_step_json(t.prefill)}, {"decode", tile_step_json(t.decode)}}
+                         .dump(2)
+                  << "\n";
+        return 0;
+    }
+    std::printf("%s on %d x %s, %s (matrix unit in %s), batch %d, prompt %d, output %d, tile fidelity, KV cache %s\n",
+                e.llm.c_str(), e.chips, e.chip.c_str(), e.quant.c_str(), chip::dtype_name(e.matrix_dtype), w.batch, w.prompt,
+                w.output, o.kv_onchip ? "on chip (L2)" : "off chip");
+    auto step = [&](const char* what, const chip::TileLlmStep& st, double roofline_s) {
+        std::printf("  %-20s %s ms   (%s-bound; memory floor %s ms, compute floor %s ms, all-reduce %s ms; roofline estimate %s ms)\n",
+                    what, fixed(st.time_s * 1e3, 3).c_str(), chip::bound_name(st.bound), fixed(st.memory_floor_s * 1e3, 3).c_str(),
+                    fixed(st.compute_floor_s * 1e3, 3).c_str(), fixed(st.comm_s * 1e3, 3).c_str(),
+                    fixed(roofline_s * 1e3, 3).c_str());
+        std::printf("  %-20s off-chip %s MB, L2 %s MB, L1 %s MB, L0 %s MB, UB %s MB (weights %s MB, KV read %s MB)\n", "",
+                    fixed(st.sim.bytes.offchip / 1e6, 1).c_str(), fixed(st.sim.bytes.l2 / 1e6, 1).c_str(),
+                    fixed(st.sim.bytes.l1 / 1e6, 1).c_str(), fixed(st.sim.bytes.l0 / 1e6, 1).c_str(),
+                    fixed(st.sim.bytes.ub / 1e6, 1).c_str(), fixed(st.weight_bytes / 1e6, 1).c_str(),
+                    fixed(st.kv_bytes / 1e6, 1).c_str());
+    };
+    step("TTFT (prefill)", t.prefill, e.ttft_s);
+    const std::string dec = "decode @ ctx " + std::to_string(t.decode.context);
+    step(dec.c_str(), t.decode, e.decode_s_per_token);
+    std::printf("  tokens/s             %s\n", fixed(t.tokens_per_s, 1).c_str());
+    std::printf("  weights              %s GiB, KV cache %s GiB; per chip %s of %s GiB -> %s; largest batch %d\n",
+                fixed(e.weight_bytes / gib, 2).c_str(), fixed(e.kv_cache_bytes / gib, 3).c_str(),
+                fixed(e.memory_per_chip_bytes / gib, 2).c_str(), fixed(e.memory_capacity_bytes / gib, 1).c_str(),
+                e.fits ? "fits" : "does NOT fit", e.max_batch);
+    std::printf("Tile-level simulation of one chip's shard (figures marked assumed in the catalog's microarch drive it): a teaching model, not a measurement.\n");
+    return 0;
+}
+
 int cmd_llm(const Args& a) {
     if (a.positional.size() > 1 && a.positional[1] == "list") {
         const auto llms = chip::bundled_llms();
@@ -580,10 +661,18 @@ int cmd_llm(const Args& a) {
     w.batch = parse_count("--batch", a.get("--batch", "1"));
     w.prompt = parse_count("--prompt", a.get("--prompt", "512"));
     w.output = parse_count("--output", a.get("--output", "128"));
-    const chip::LlmEstimate e = chip::estimate_llm(shape, c, q, sys, w, chip::parse_pick(a.get("--pick", "nominal")));
+    const chip::Pick pick = chip::parse_pick(a.get("--pick", "nominal"));
+    const std::string fidelity = a.get("--fidelity", "roofline");
+    if (fidelity != "roofline" && fidelity != "tile")
+        throw UsageError("--fidelity expects roofline or tile, got \"" + fidelity + "\"");
+    if (fidelity != "tile" && a.has("--link-latency-us")) throw UsageError("--link-latency-us needs --fidelity tile");
+    sys.kv_onchip = a.flag("--kv-onchip");
+    const chip::LlmEstimate e = chip::estimate_llm(shape, c, q, sys, w, pick);
+    if (fidelity == "tile") return llm_tile(a, shape, c, q, sys, w, pick, e);
     const double gib = double(1ull << 30);
     if (a.json) {
         std::cout << json{{"llm", e.llm}, {"chip", e.chip}, {"chips", e.chips}, {"quant", e.quant},
+                          {"kv_placement", sys.kv_onchip ? "onchip" : "offchip"},
                           {"matrix_dtype", chip::dtype_name(e.matrix_dtype)}, {"batch", w.batch}, {"prompt", w.prompt},
                           {"output", w.output}, {"ttft_ms", e.ttft_s * 1e3}, {"decode_ms_per_token", e.decode_s_per_token * 1e3},
                           {"tokens_per_s", e.tokens_per_s}, {"kv_cache_gib", e.kv_cache_bytes / gib},
@@ -597,8 +686,9 @@ int cmd_llm(const Args& a) {
                   << "\n";
         return 0;
     }
-    std::printf("%s on %d x %s, %s (matrix unit in %s), batch %d, prompt %d, output %d\n", e.llm.c_str(), e.chips,
-                e.chip.c_str(), e.quant.c_str(), chip::dtype_name(e.matrix_dtype), w.batch, w.prompt, w.output);
+    std::printf("%s on %d x %s, %s (matrix unit in %s), batch %d, prompt %d, output %d%s\n", e.llm.c_str(), e.chips,
+                e.chip.c_str(), e.quant.c_str(), chip::dtype_name(e.matrix_dtype), w.batch, w.prompt, w.output,
+                sys.kv_onchip ? ", KV cache on chip (L2)" : "");
     std::printf("  TTFT (prefill)       %s ms   (%s-bound)\n", fixed(e.ttft_s * 1e3, 2).c_str(), chip::bound_name(e.prefill.bound));
     std::printf("  decode per token     %s ms   (%s-bound; memory floor %s ms)\n", fixed(e.decode_s_per_token * 1e3, 3).c_str(),
                 chip::bound_name(e.decode_bound), fixed(e.decode_memory_floor_s * 1e3, 3).c_str());

@@ -36,7 +36,11 @@ const char* kUsage =
     "                                   SCALE-Sim v2 compatible systolic-array cycles per layer\n"
     "  llm --chip ID --llm ID [--quant w16a16|w8a8|w8a16|w6a16|w4a16] [--kv-int8] [--batch B]\n"
     "      [--prompt P] [--output O] [--chips N --link-gbps G] [--pick nominal|low|high]\n"
-    "                                   LLM serving estimate: TTFT, decode time, tokens/s, KV cache\n"
+    "      [--kv-onchip] [--fidelity roofline|tile [--link-latency-us U]]\n"
+    "                                   LLM serving estimate: TTFT, decode time, tokens/s, KV cache;\n"
+    "                                   tile: prefill and the middle decode step simulated per tile on one\n"
+    "                                   chip's tensor-parallel shard (bytes per level, bound, all-reduces),\n"
+    "                                   --kv-onchip keeps the KV cache in L2 (when it fits half of it)\n"
     "  llm list                         the bundled LLM shapes (models/llm)\n"
     "\n"
     "kernels and models:\n"
@@ -119,7 +123,7 @@ const char* kUsage =
 // Options that take one value, and flags, by command.
 const std::set<std::string> kValueOptions = {
     "--chip", "--gemm", "--dtype", "--fidelity", "--pick", "--llm", "--quant", "--batch", "--prompt", "--output",
-    "--link-gbps", "--scalesim-topology", "--scalesim-config", "--tile", "--numerics",  // simulate, llm
+    "--link-gbps", "--link-latency-us", "--scalesim-topology", "--scalesim-config", "--tile", "--numerics",  // simulate, llm
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
     "--arm", "--q", "--qd", "--qdd", "--T", "--scenario",              // robot
     "--model", "--data", "--limit", "--kernels", "--epochs",           // eval, train
@@ -128,7 +132,7 @@ const std::set<std::string> kValueOptions = {
     "--validity-days", "--report", "--leaves-hex", "--index", "--size", "--from", "--proof", "--count", "--data-file"};
 // Options that may be given more than once; every value is kept in order.
 const std::set<std::string> kListOptions = {"--policy"};
-const std::set<std::string> kFlagOptions = {"--kv-int8", "--fp16", "--gemm-topology", "--timeline", "--predictions", "--measure",
+const std::set<std::string> kFlagOptions = {"--kv-int8", "--kv-onchip", "--fp16", "--gemm-topology", "--timeline", "--predictions", "--measure",
                                            "--no-fuse", "--no-fold-bn", "--remeasure", "--repair"};
 
 Args parse_args(int argc, char** argv) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <set>
 #include <stdexcept>
 
@@ -64,7 +65,9 @@ private:
     std::set<std::string> seen_;
 };
 
-double bytes_per_weight(WeightFormat f) {
+}  // namespace
+
+double weight_bytes_per_element(WeightFormat f) {
     switch (f) {
         case WeightFormat::w16: return 2.0;
         case WeightFormat::w8: return 1.0;  // per-channel scales: < 0.1% of the bytes, left out
@@ -73,6 +76,10 @@ double bytes_per_weight(WeightFormat f) {
     }
     return 2.0;
 }
+
+namespace {
+
+double bytes_per_weight(WeightFormat f) { return weight_bytes_per_element(f); }
 
 // base^e by squaring: plain IEEE multiplications, so native and wasm agree bit for bit (libm's
 // pow differs between glibc and Emscripten's musl in the last place).
@@ -241,6 +248,10 @@ std::vector<LlmGemm> llm_layer_gemms(const LlmShape& s, int tokens) {
     return g;
 }
 
+double expected_routed_experts(const LlmShape& s, double tokens) {
+    return s.moe ? s.experts * (1 - ipow(1 - double(s.active_experts) / s.experts, tokens)) : 0;
+}
+
 LlmQuant parse_llm_quant(const std::string& name, bool int8_kv) {
     LlmQuant q;
     q.name = name;
@@ -265,6 +276,7 @@ struct Model {
     int chips;
     double link;
     ChipPeak peak;
+    double l2_bytes_per_s = 0;  // > 0: the KV cache is on chip
 
     // One forward step of `batch` sequences, each adding `n` tokens after `ctx` cached ones.
     StepCost step(double batch, double n, double ctx, bool prefill) const {
@@ -279,15 +291,19 @@ struct Model {
         const double ops = 2 * per_token * tokens + 2 * lm_head * logit_tokens +
                            2.0 * s.heads * (dqk + dv) * s.layers * pairs;
         // Distinct routed experts a batch of tokens touches per MoE layer, uniform routing.
-        const double touched = s.moe ? s.experts * (1 - ipow(1 - double(s.active_experts) / s.experts, tokens)) : 0;
+        const double touched = expected_routed_experts(s, tokens);
         const double weights_read = (p.attention + p.dense_ffn + p.shared_experts + p.router + p.norms + lm_head +
                                      touched * p.expert * moe_layers(s)) * bpw;
         const double embedding_rows = tokens * s.hidden * bpw;
         const double kv = (batch * ctx + tokens) * kv_per_token;  // read the cache, write the new entries
         c.ops = ops / chips;
-        c.bytes = (weights_read + embedding_rows) / chips + kv * kv_share;
+        c.bytes = (weights_read + embedding_rows) / chips;
+        if (l2_bytes_per_s > 0)
+            c.l2_bytes = kv * kv_share;
+        else
+            c.bytes += kv * kv_share;
         c.compute_s = c.ops / peak.ops_per_s;
-        c.memory_s = c.bytes / peak.mem_bytes_per_s;
+        c.memory_s = std::max(c.bytes / peak.mem_bytes_per_s, l2_bytes_per_s > 0 ? c.l2_bytes / l2_bytes_per_s : 0.0);
         if (chips > 1) {
             // Two ring all-reduces of the fp16 activations per layer.
             c.comm_bytes = 2.0 * s.layers * tokens * s.hidden * 2.0 * 2.0 * (chips - 1) / chips;
@@ -318,7 +334,7 @@ LlmEstimate estimate_llm(const LlmShape& s, const ChipSpec& chip, const LlmQuant
         dtype = fp16.known() ? DType::fp16 : DType::bf16;
     }
     Model m{s, count_params(s), bytes_per_weight(q.weights), 0, 1.0, sys.chips, sys.link_bytes_per_s,
-            chip_peak(chip, dtype, pick)};
+            chip_peak(chip, dtype, pick), 0.0};
     const double kvb = q.int8_kv ? 1.0 : 2.0;
     const double scale_bytes = q.int8_kv ? 2.0 : 0.0;  // one fp16 scale per head (or latent) per token
     if (s.mla) {
@@ -340,13 +356,34 @@ LlmEstimate estimate_llm(const LlmShape& s, const ChipSpec& chip, const LlmQuant
     e.kv_bytes_per_token = m.kv_per_token;
     const double context = double(w.prompt) + w.output;
     e.kv_cache_bytes = w.batch * context * m.kv_per_token;
-    e.memory_per_chip_bytes = e.weight_bytes / sys.chips + e.kv_cache_bytes * m.kv_share;
+    e.memory_per_chip_bytes = e.weight_bytes / sys.chips + (sys.kv_onchip ? 0.0 : e.kv_cache_bytes * m.kv_share);
     e.memory_capacity_bytes = m.peak.memory_bytes;
     const double usable = 0.9 * m.peak.memory_bytes;
     e.fits = m.peak.memory_bytes > 0 && e.memory_per_chip_bytes <= usable;
     const double per_sequence = context * m.kv_per_token * m.kv_share;
     const double room = usable - e.weight_bytes / sys.chips;
     e.max_batch = room > 0 ? int(std::min(1e9, std::floor(room / per_sequence))) : 0;
+    if (sys.kv_onchip) {
+        auto micro = [&](const char* key) {
+            const Figure& f = chip.micro(key);
+            if (!f.known())
+                throw std::invalid_argument(chip.id + ": an on-chip KV cache needs microarch/" + key + ", which is unknown");
+            const auto [lo, hi] = f.range();
+            return pick == Pick::low ? lo : pick == Pick::high ? hi : f.number();
+        };
+        const double half_l2 = micro("l2_mib") * 1048576 / 2;
+        m.l2_bytes_per_s = micro("l2_bandwidth_gbps") * 1e9;
+        e.kv_onchip_bytes = e.kv_cache_bytes * m.kv_share;
+        if (e.kv_onchip_bytes > half_l2) {
+            char need[32], have[32];
+            std::snprintf(need, sizeof need, "%.1f MiB", e.kv_onchip_bytes / 1048576);
+            std::snprintf(have, sizeof have, "%.1f MiB", half_l2 / 1048576);
+            throw std::invalid_argument("KV cache on chip: " + s.id + " at batch " + std::to_string(w.batch) + " and " +
+                                        std::to_string(w.prompt + w.output) + " tokens needs " + need +
+                                        " per chip, more than half of " + chip.id + "'s L2 (" + have + "); place it off-chip");
+        }
+        e.max_batch = room > 0 ? std::min(e.max_batch, int(std::floor(half_l2 / per_sequence))) : 0;
+    }
 
     e.prefill = m.step(w.batch, w.prompt, 0, true);
     e.ttft_s = e.prefill.time_s;

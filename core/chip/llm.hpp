@@ -43,6 +43,13 @@
 //   * memory: weights + KV cache of batch * (prompt + output) tokens must fit in 90% of each chip's
 //     off-chip memory (the rest for activations, workspace and the runtime); max_batch is the
 //     largest batch that does, 0 when the weights alone do not fit.
+//   * KV-cache placement (LlmSystem::kv_onchip): the cache lives in the on-chip L2 (the catalog's
+//     microarch l2_mib and l2_bandwidth_gbps) instead of off-chip memory. It must fit in half of
+//     the L2 (the other half for the weights and activations streaming through, the rule of
+//     chip/llm_tile.hpp), else std::invalid_argument names both sizes; max_batch is then the
+//     largest batch whose cache fits there (and whose weights fit off-chip). Its reads and writes
+//     take kv bytes / L2 bandwidth, served beside the off-chip traffic: memory time =
+//     max(off-chip bytes / bandwidth, KV bytes / L2 bandwidth).
 #pragma once
 
 #include <string>
@@ -124,10 +131,17 @@ struct LlmQuant {
 };
 // "w16a16", "w8a8", "w8a16", "w6a16", "w4a16"; throws std::invalid_argument naming the value.
 LlmQuant parse_llm_quant(const std::string& name, bool int8_kv);
+// Bytes per stored weight, group scales included (the rule in the header comment): 2, 1,
+// 6/8 + 2/128, 4/8 + 2/128. The tile fidelity (chip/llm_tile.hpp) reads the same figure.
+double weight_bytes_per_element(WeightFormat f);
+// Distinct routed experts a batch of `tokens` tokens touches per MoE layer on average under uniform
+// routing, E (1 - (1 - k/E)^tokens) (the rule in the header comment); 0 for a dense model.
+double expected_routed_experts(const LlmShape& s, double tokens);
 
 struct LlmSystem {
     int chips = 1;
     double link_bytes_per_s = 0;  // per chip, for tensor parallelism; required when chips > 1
+    bool kv_onchip = false;       // KV cache in the on-chip L2 (see the header comment)
 };
 
 struct LlmWorkload {
@@ -135,7 +149,8 @@ struct LlmWorkload {
 };
 
 struct StepCost {
-    double ops = 0, bytes = 0, comm_bytes = 0;  // per chip
+    double ops = 0, bytes = 0, comm_bytes = 0;  // per chip; bytes: off-chip
+    double l2_bytes = 0;                        // per chip: the KV cache's traffic when it is on chip
     double compute_s = 0, memory_s = 0, comm_s = 0, time_s = 0;
     Bound bound = Bound::memory;
 };
@@ -147,7 +162,8 @@ struct LlmEstimate {
     double weight_bytes = 0;            // whole model
     double kv_bytes_per_token = 0;      // all layers
     double kv_cache_bytes = 0;          // batch * (prompt + output) tokens
-    double memory_per_chip_bytes = 0;   // weights / N + KV / N
+    double memory_per_chip_bytes = 0;   // weights / N + KV / N (off-chip; KV left out when on chip)
+    double kv_onchip_bytes = 0;         // per chip, when the KV cache is on chip (else 0)
     double memory_capacity_bytes = 0;   // per chip, 0 when unknown
     bool fits = false;
     int max_batch = 0;

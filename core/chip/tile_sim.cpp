@@ -254,8 +254,16 @@ GemmGeometry geometry(const TileOp& op, const Tile& t) {
 bool a_resident(const Machine& m, const TileOp& op) {
     return double(op.batch) * op.M * op.K * dtype_bytes(op.dtype) * op.a_offchip_fraction <= m.l2_bytes / 2;
 }
+// Bytes of one B element as stored (off-chip, L2, L1): see "Stored B formats" in the header.
+double b_stored(const TileOp& op) { return op.b_stored_bytes > 0 ? op.b_stored_bytes : dtype_bytes(op.dtype); }
 bool b_resident(const Machine& m, const TileOp& op) {
-    return double(op.batch) * op.K * op.N * dtype_bytes(op.dtype) <= m.l2_bytes / 2;
+    return op.b_onchip || double(op.batch) * op.K * op.N * b_stored(op) <= m.l2_bytes / 2;
+}
+// Vector cycles that convert one kk x cols chunk of a stored B to the matrix type (0: no conversion).
+double dequant_cycles(const Machine& m, const TileOp& op, int64_t kk, int64_t cols) {
+    if (op.b_dequant_passes <= 0) return 0;
+    return std::ceil(double(kk) * cols * dtype_bytes(op.dtype) * op.b_dequant_passes /
+                     (m.vector_bytes_per_cycle * vector_ratio(m)));
 }
 
 // The closed-form cost of one candidate tile, with the simulator's own rules.
@@ -269,21 +277,27 @@ double gemm_tile_cost(const Machine& m, const TileOp& op, const Tile& t) {
     const double step = double(ceil_div(rows, u.m) * ceil_div(kk, u.k) * ceil_div(cols, u.n));
     const double post = std::ceil(double(rows) * cols * op.out_bytes * epilogue_passes(op) /
                                   (m.vector_bytes_per_cycle * vector_ratio(m)));
-    const double a_loads = double(g.tiles) * g.nk * rows * kk * in, b_loads = double(g.tiles) * g.nk * kk * cols * in;
-    const double a_unique = double(op.batch) * op.M * op.K * in, b_unique = double(op.batch) * op.K * op.N * in;
+    const double bin = b_stored(op);
+    const double a_loads = double(g.tiles) * g.nk * rows * kk * in, b_loads = double(g.tiles) * g.nk * kk * cols * bin;
+    const double a_unique = double(op.batch) * op.M * op.K * in, b_unique = double(op.batch) * op.K * op.N * bin;
     const double a_off = (a_resident(m, op) ? a_unique : a_loads) * op.a_offchip_fraction;
-    const double b_off = b_resident(m, op) ? b_unique : b_loads;
+    const double b_off = op.b_onchip ? 0.0 : b_resident(m, op) ? b_unique : b_loads;
     const double c_bytes = double(op.batch) * op.M * op.N * op.out_bytes + (op.bias ? double(op.N) * op.out_bytes : 0);
     const double off_bw = std::min(m.offchip_bytes_per_s, cores * m.core_dma_bytes_per_cycle * m.clock_hz);
     // Uneven tile counts per core stretch the memory phases too (the busiest core sets the pace).
     const double imbalance = per_core * cores / double(g.tiles);
     const double t_off = (a_off + b_off + c_bytes) / off_bw * imbalance;
     const double t_l2 = (a_loads + b_loads - a_off - b_off) / m.l2_bytes_per_s * imbalance;
-    const double t_mat = per_core * g.nk * step / m.matrix_rate(op.dtype);
+    const double deq = dequant_cycles(m, op, kk, cols);
+    // A K step with a B conversion takes the longer of the matrix work and the conversion.
+    const double step_s = deq > 0 ? std::max(step / m.matrix_rate(op.dtype), deq / m.clock_hz) : 0.0;
+    const double t_mat = deq > 0 ? per_core * g.nk * step_s : per_core * g.nk * step / m.matrix_rate(op.dtype);
     const double t_vec = per_core * post / m.clock_hz;
     const double per_core_bw = off_bw / cores;
-    const double fill = (double(rows) * kk + double(kk) * cols) * in / per_core_bw + step / m.matrix_rate(op.dtype) +
-                        post / m.clock_hz + double(rows) * cols * op.out_bytes / per_core_bw;
+    const double fill = deq > 0 ? (double(rows) * kk * in + double(kk) * cols * bin) / per_core_bw + step_s +
+                                      post / m.clock_hz + double(rows) * cols * op.out_bytes / per_core_bw
+                                : (double(rows) * kk + double(kk) * cols) * in / per_core_bw + step / m.matrix_rate(op.dtype) +
+                                      post / m.clock_hz + double(rows) * cols * op.out_bytes / per_core_bw;
     return std::max(std::max(t_mat, t_vec), std::max(t_off, t_l2)) + fill;
 }
 
@@ -378,6 +392,8 @@ struct StepWork {
     double offchip_bytes = 0, l2_bytes = 0;  // DMA in, by source
     double matrix_cycles = 0;                // 0 for vector ops
     double padded_macs = 0;
+    double l0_bytes = 0;                     // moved L1 -> L0A/L0B (in the matrix type)
+    double dequant_bytes = 0;                // bytes the conversion of a stored B chunk processes
 };
 struct TileWork {
     double vector_cycles = 0, vector_bytes = 0;  // bytes the vector passes process
@@ -390,6 +406,7 @@ class Lowering {
 public:
     Lowering(const Machine& m, const TileOp& op, const Tile& t) : m_(m), op_(op), t_(t) {
         in_ = dtype_bytes(op.dtype);
+        b_in_ = b_stored(op);
         if (is_matrix(op.kind)) {
             u_ = m.unit(op.dtype);
             g_ = geometry(op, t);
@@ -402,6 +419,7 @@ public:
             a_res_ = a_resident(m, op);
             b_res_ = b_resident(m, op);
             vec_rate_ = m.vector_bytes_per_cycle * vector_ratio(m);
+            converts_ = op.b_dequant_passes > 0;
         } else {
             cores_ = m.vector_cores;
             nk_ = 1;
@@ -413,6 +431,13 @@ public:
     }
     int cores() const { return cores_; }
     int64_t tiles() const { return tiles_; }
+    bool converts() const { return converts_; }
+    // Seconds the vector cores take to convert the stored B chunk of (tile, K step).
+    double dequant_s(int64_t tile, int64_t kc) const {
+        const int64_t ni = (tile % (g_.tiles_m * g_.tiles_n)) % g_.tiles_n;
+        const int64_t cols = std::min(t_.n, op_.N - ni * t_.n), kk = std::min(t_.k, op_.K - kc * t_.k);
+        return dequant_cycles(m_, op_, kk, cols) / m_.clock_hz;
+    }
     int64_t steps_per_tile() const { return nk_; }
     bool matrix() const { return is_matrix(op_.kind); }
 
@@ -437,8 +462,17 @@ public:
         };
         load(a_touched_, size_t((b * g_.tiles_m + mi) * g_.nk + kc), double(rows) * kk * in_, a_res_,
              op_.a_offchip_fraction);
-        load(b_touched_, size_t((b * g_.nk + kc) * g_.tiles_n + ni), double(kk) * cols * in_, b_res_, 1.0);
+        if (op_.b_onchip) {
+            w.l2_bytes += double(kk) * cols * b_in_;  // placed in L2 before the op: never off-chip
+        } else {
+            load(b_touched_, size_t((b * g_.nk + kc) * g_.tiles_n + ni), double(kk) * cols * b_in_, b_res_, 1.0);
+        }
         if (op_.bias && kc == 0) load(bias_touched_, size_t(ni), double(cols) * op_.out_bytes, true, 1.0);
+        // L0 receives B in the matrix type, whatever its stored format.
+        w.l0_bytes = w.offchip_bytes + w.l2_bytes;
+        if (op_.b_stored_bytes > 0) w.l0_bytes += double(kk) * cols * (in_ - b_in_);
+        // Bytes the conversion passes process, counted like a vector op's (read and written in UB).
+        if (converts_) w.dequant_bytes = double(kk) * cols * in_ * op_.b_dequant_passes;
         const double blocks = double(ceil_div(rows, u_.m) * ceil_div(kk, u_.k) * ceil_div(cols, u_.n));
         w.matrix_cycles = blocks;
         w.padded_macs = blocks * u_.macs();
@@ -479,8 +513,8 @@ private:
     GemmGeometry g_{};
     int cores_ = 0;
     int64_t nk_ = 1, tiles_ = 0, row_tiles_ = 0, col_tiles_ = 0;
-    double in_ = 1, vec_rate_ = 1;
-    bool a_res_ = false, b_res_ = false;
+    double in_ = 1, b_in_ = 1, vec_rate_ = 1;
+    bool a_res_ = false, b_res_ = false, converts_ = false;
     std::vector<char> a_touched_, b_touched_, bias_touched_;
 };
 
@@ -597,8 +631,15 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
                 if (s % nk != 0 || st < 2 || k.posts_done >= st - 1) {
                     k.comp_busy = true;
                     ++k.comps_started;
-                    const double d = k.step_cycles[size_t(s)] / matrix_hz;
-                    busy_matrix += d;
+                    const double mat = k.step_cycles[size_t(s)] / matrix_hz;
+                    double d = mat;
+                    if (low.converts()) {
+                        // The conversion of this chunk overlapped the previous step (see the header).
+                        const double deq = low.dequant_s(global_tile(c, st), s % nk);
+                        d = deq > mat ? deq : mat;
+                        busy_vector += deq;
+                    }
+                    busy_matrix += mat;
                     fixed.push({now + d, seq++, c, Unit::matrix});
                     record(c, Unit::matrix, global_tile(c, st), now, now + d, k.step_bytes[size_t(s)]);
                     progress = true;
@@ -610,12 +651,17 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
             if (!k.load_busy && l < k.steps && (l < 2 || consumed >= l - 1)) {
                 const StepWork w = low.step(global_tile(c, l / nk), l % nk);
                 k.step_cycles.push_back(w.matrix_cycles);
-                k.step_bytes.push_back(w.offchip_bytes + w.l2_bytes);
+                if (w.dequant_bytes > 0) {
+                    r.bytes.ub += 2 * w.dequant_bytes;
+                    r.energy_j += w.dequant_bytes * m.vector_byte_pj * 1e-12;
+                    r.energy.vector += w.dequant_bytes * m.vector_byte_pj * 1e-12;
+                }
+                k.step_bytes.push_back(w.l0_bytes);
                 r.padded_macs += w.padded_macs;
                 r.bytes.offchip += w.offchip_bytes;
                 r.bytes.l2 += w.l2_bytes;
                 r.bytes.l1 += w.offchip_bytes + w.l2_bytes;
-                if (low.matrix()) r.bytes.l0 += w.offchip_bytes + w.l2_bytes;
+                if (low.matrix()) r.bytes.l0 += w.l0_bytes;
                 k.load_busy = true;
                 k.load_start = now;
                 k.load_bytes = w.offchip_bytes + w.l2_bytes;
@@ -730,7 +776,8 @@ OpFloor op_roofline(const Machine& m, const TileOp& op) {
         unit_for(m, op);
         f.ops = 2.0 * op.batch * op.M * op.N * op.K;
         f.compute_s = f.ops / m.peak_ops_per_s(op.dtype);
-        f.offchip_bytes = double(op.batch) * op.M * op.K * in * op.a_offchip_fraction + double(op.batch) * op.K * op.N * in +
+        const double b = op.b_onchip ? 0.0 : double(op.batch) * op.K * op.N * b_stored(op);
+        f.offchip_bytes = double(op.batch) * op.M * op.K * in * op.a_offchip_fraction + b +
                           double(op.batch) * op.M * op.N * op.out_bytes + (op.bias ? double(op.N) * op.out_bytes : 0);
     } else {
         const double elems = double(op.rows) * op.cols;
@@ -748,12 +795,12 @@ namespace {
 
 // Everything that determines a simulation except the name.
 std::string op_key(const TileOp& op) {
-    char buf[512];
-    std::snprintf(buf, sizeof buf, "%d|%d|%lld|%lld|%lld|%lld|%d|%d|%d|%.17g|%lld|%lld|%d|%d|%lld|%lld|%lld",
+    char buf[600];
+    std::snprintf(buf, sizeof buf, "%d|%d|%lld|%lld|%lld|%lld|%d|%d|%d|%.17g|%lld|%lld|%d|%d|%lld|%lld|%lld|%.17g|%d|%d",
                   int(op.kind), int(op.dtype), (long long)op.batch, (long long)op.M, (long long)op.N, (long long)op.K,
                   op.out_bytes, int(op.bias), int(op.act), op.a_offchip_fraction, (long long)op.rows,
                   (long long)op.cols, op.inputs, op.passes, (long long)op.tile.m, (long long)op.tile.n,
-                  (long long)op.tile.k);
+                  (long long)op.tile.k, op.b_stored_bytes, op.b_dequant_passes, int(op.b_onchip));
     return buf;
 }
 

@@ -39,6 +39,21 @@
 //   output tile (then the deepest K chunk) wins. `TileOp::tile`
 //   overrides the search (it must fit, or std::invalid_argument names the buffer).
 // Distribution: output tiles (row-major over the batch, M, N) go round-robin to the cores.
+// Stored B formats (GEMM): B may be stored narrower than the matrix type: packed 4/6/8-bit
+//   weights with their group scales under A16 (W4A16, W6A16, W8A16), an int8 KV cache read by
+//   fp16 attention. DMA moves the stored bytes (off-chip, L2, L1); the vector cores paired with the
+//   matrix core convert each loaded B chunk to the matrix type (b_dequant_passes passes over the
+//   converted chunk, at the epilogue's vector rate) before the cube reads it, so L0 bytes are in
+//   the matrix type. That conversion of chunk s+1 overlaps the matrix work on chunk s (double-
+//   buffered), so a K step takes the longer of the two: max(matrix cycles / matrix rate,
+//   conversion cycles / clock). Its vector time counts as vector busy time, its bytes (read and
+//   written) as UB bytes. This is how Ascend's weight-only quantized matmuls work (the AIV
+//   cores dequantize, the AIC cube multiplies fp16); on a GPU the conversion happens in registers
+//   in the same overlapped way. Contention between the conversion and the same vector cores'
+//   epilogue work is not modelled. The tile fit rules keep the matrix type's bytes for B (an upper
+//   bound: the converted chunk is what L0B and L1 hold).
+//   b_onchip: the operand was placed in L2 beforehand (an on-chip KV cache): every load of it is
+//   an L2 load, none goes off-chip, and it is not part of the op's compulsory off-chip bytes.
 // Memory: an operand whose bytes fit in half of L2 is resident: its first load of each panel
 //   comes from off-chip and later loads of the same panel from L2. A larger operand streams
 //   from off-chip on every load. Outputs are written off-chip.
@@ -126,6 +141,10 @@ struct TileOp {
     bool bias = false;          // epilogue adds a bias vector of N
     Activation act = Activation::none;  // epilogue activation (GEMM/Conv), or fused into a vector op
     double a_offchip_fraction = 1;  // Conv: input bytes / im2col bytes (see the header comment)
+    // GEMM only: how the B operand (weights, or a KV cache) is stored. See "Stored B formats" above.
+    double b_stored_bytes = 0;  // bytes per B element off-chip and in L2 (0: dtype's own bytes)
+    int b_dequant_passes = 0;   // vector passes that convert a loaded B chunk to `dtype` (0: none)
+    bool b_onchip = false;      // B lives in L2 (placed there before the op): every load from L2
     // Vector ops: rows x cols elements of `dtype`; `inputs` tensors of that shape are read.
     int64_t rows = 0, cols = 0;
     int inputs = 1;
@@ -210,7 +229,8 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
 
 // The roofline of `op` on the same machine, in closed form: the floors simulate_tiles reports
 // (TileResult::ops, compute_floor_s, memory_floor_s, roofline_s, bound). Matrix ops: ideal ops /
-// matrix peak and compulsory bytes (A x a_offchip_fraction + B + C + bias) / off-chip bandwidth;
+// matrix peak and compulsory bytes (A x a_offchip_fraction + B as stored, unless b_onchip, + C +
+// bias) / off-chip bandwidth;
 // vector ops: bytes x passes / (vector_bytes_per_cycle x vector_cores x clock) and
 // (inputs + 1) x elements x out_bytes / off-chip bandwidth. Throws like simulate_tiles for a
 // matrix data type the machine lacks.

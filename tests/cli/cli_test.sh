@@ -36,6 +36,9 @@ for args in "chips --json" "chips show ascend-910b --json" "version --json" "chi
             "simulate --chip ascend-910b --gemm 1,4096,4096 --dtype fp16 --pick low --json" \
             "llm list" "llm --chip nvidia-h100 --llm deepseek-v2-lite --batch 64 --prompt 1000 --output 300 --json" \
             "llm --chip ascend-910b --llm qwen2.5-72b --quant w8a8 --kv-int8 --chips 8 --link-gbps 56 --batch 16" \
+            "llm --chip ascend-910b --llm deepseek-v2-lite --fidelity tile --batch 2 --prompt 64 --output 16 --json" \
+            "llm --chip ascend-910b --llm llama-3-8b --kv-onchip --prompt 512 --output 64 --json" \
+            "llm --chip ascend-910b --llm qwen2.5-7b --fidelity tile --quant w4a16 --kv-int8 --kv-onchip --chips 2 --link-gbps 56 --link-latency-us 2 --prompt 128 --output 32" \
             "kernels drift --json" "kernels drift --variant single-pass --offset 1000 --json" \
             "kernels drift --variant welford --gelu tanh --fp16 --rows 8 --cols 333 --seed 7 --offset -2.5" \
             "kernels drift --variant single-pass --offset 1000" "${robot_cases[@]}" \
@@ -86,6 +89,25 @@ for args in "help --json" "version --json" "chips --json" "chips show nvidia-a10
     bad "'$args' does not print one JSON document" "$(head -3 "$tmp/j.err")"
   fi
 done
+# 2b'. llm --fidelity tile --json: bytes per memory level and the bound for prefill and decode; the
+# decode step is no faster than its memory floor, the prefill no faster than its compute floor.
+"$native" llm --chip ascend-910b --llm ernie-4.5-21b-a3b --fidelity tile --quant w8a8 --batch 4 --prompt 64 --output 8 --json >"$tmp/tl.json"
+if node -e '
+  const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  if (d.fidelity !== "tile" || d.kv_placement !== "offchip") throw new Error("fidelity/kv_placement");
+  for (const k of ["prefill", "decode"]) {
+    const s = d[k];
+    for (const l of ["offchip", "l2", "l1", "l0", "ub"]) if (!(s.bytes[l] > 0)) throw new Error(k + " bytes." + l);
+    if (!["memory", "compute"].includes(s.bound)) throw new Error(k + " bound");
+  }
+  if (d.decode.time_ms < d.decode.memory_floor_ms || d.prefill.time_ms < d.prefill.compute_floor_ms) throw new Error("below a floor");
+  if (d.decode.bound !== "memory" || d.decode_ms_per_token !== d.decode.time_ms || d.ttft_ms !== d.prefill.time_ms) throw new Error("totals");
+' "$tmp/tl.json" 2>"$tmp/err"; then
+  ok "llm --fidelity tile --json reports bytes per level and a bound for prefill and decode, above their floors"
+else
+  bad "llm --fidelity tile --json is not the expected document" "$(cat "$tmp/err")"
+fi
+
 # 2c. robot fk: UR's published UR5e flange position at q = 0; robot ik returns 8 solutions.
 "$native" robot fk --arm ur5e --q 0,0,0,0,0,0 --json >"$tmp/fk.json"
 "$native" robot ik --arm ur5e --T 0.597441712,0.008677272,-0.801865392,-0.637397902,-0.726090821,0.430283475,-0.536328492,-0.243327408,0.340375560,0.902652112,0.263369783,0.450446528,0,0,0,1 --json >"$tmp/ik.json"
@@ -196,6 +218,10 @@ expect_error "llm without a link for 2 chips" 1 '2 chips need a chip-to-chip lin
   llm --chip nvidia-a100 --llm llama-3-8b --chips 2 --json
 expect_error "unknown LLM" 1 'no LLM with id "gpt-9" \(known: deepseek-v2-lite' llm --chip nvidia-a100 --llm gpt-9
 expect_error "bad batch" 2 '--batch expects a whole number >= 1, got "-3"' llm --chip nvidia-a100 --llm llama-3-8b --batch -3
+expect_error "on-chip KV cache larger than half the L2" 1 'needs .* MiB per chip, more than half of nvidia-h100.s L2' \
+  llm --chip nvidia-h100 --llm qwen2.5-7b --fidelity tile --kv-onchip --prompt 2048 --output 8
+expect_error "--link-latency-us at roofline fidelity" 2 '--link-latency-us needs --fidelity tile' \
+  llm --chip nvidia-h100 --llm qwen2.5-7b --chips 2 --link-gbps 100 --link-latency-us 3
 expect_error "gemm without K" 2 '--gemm expects M,N,K' simulate --chip nvidia-a100 --gemm 4,4
 expect_error "unknown drift variant" 2 'unknown variance method "foo"' kernels drift --variant foo --json
 expect_error "drift rows not a count" 2 'rows must be an integer in \[1, 65536\] \(got "0"\)' kernels drift --rows 0 --json
