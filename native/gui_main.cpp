@@ -6,10 +6,18 @@
 //   --width W --height H  window size in screen coordinates (default 1440x900)
 //   --light             start with the light theme
 //   --scenario Q        a scenario as in the browser's URL hash, e.g. "tab=llm&chip=nvidia-h100"
+//   --load FILE.json    start from a saved scenario (ui::apply_scenario_json; --scenario applies on top)
+//   --save FILE.json    on exit (after --frames, or when the window closes) save the scenario shown
+// The sidebar's Share section saves and loads the same JSON at a path typed there. A save writes
+// FILE.tmp next to FILE, flushes it to disk and renames it over FILE, so a failed save leaves the
+// old file as it was.
 #include <cstdio>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <string>
+
+#include <unistd.h>
 #include <vector>
 
 #include <GLFW/glfw3.h>
@@ -29,13 +37,13 @@ struct Options {
     std::string screenshot;
     int width = 1440, height = 900;
     bool light = false;
-    std::string scenario;
+    std::string scenario, load, save;
 };
 
 int usage(const char* problem) {
     std::fprintf(stderr,
                  "stacklab-gui: %s\nusage: stacklab-gui [--frames N] [--screenshot FILE.png] [--width W] "
-                 "[--height H] [--light] [--scenario key=value&...]\n",
+                 "[--height H] [--light] [--scenario key=value&...] [--load FILE.json] [--save FILE.json]\n",
                  problem);
     return 2;
 }
@@ -48,6 +56,36 @@ bool save_png(const std::string& path, int w, int h) {
     // OpenGL's origin is bottom-left; PNG rows go top-down.
     const int stride = w * 4;
     return stbi_write_png(path.c_str(), w, h, 4, pixels.data() + size_t(h - 1) * size_t(stride), -stride) != 0;
+}
+
+// The scenario file's bytes; "" or the problem, naming the file.
+std::string read_file(const std::string& path, std::string& text) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return "cannot open " + path + ": " + std::strerror(errno);
+    text.clear();
+    char buf[65536];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    const bool failed = std::ferror(f) != 0;
+    std::fclose(f);
+    return failed ? "cannot read " + path : "";
+}
+
+// Write PATH.tmp, flush it to the disk, rename it over PATH (atomic on POSIX): PATH is either the old
+// file or the new one, never half of one. "" or the problem, naming the file.
+std::string write_file_atomic(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) return "cannot save " + path + ": cannot create " + tmp + ": " + std::strerror(errno);
+    bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+    int err = ok ? 0 : errno;
+    if (std::fclose(f) != 0 && ok) ok = false, err = errno;
+    if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) ok = false, err = errno;
+    if (!ok) {
+        std::remove(tmp.c_str());  // ours: fopen created it
+        return "cannot save " + path + ": " + std::strerror(err) + " (the old file, if any, is unchanged)";
+    }
+    return "";
 }
 
 void glfw_error(int code, const char* what) { std::fprintf(stderr, "stacklab-gui: GLFW error %d: %s\n", code, what); }
@@ -70,6 +108,8 @@ int main(int argc, char** argv) {
         else if (a == "--height") opt.height = std::atoi(next("--height"));
         else if (a == "--light") opt.light = true;
         else if (a == "--scenario") opt.scenario = next("--scenario");
+        else if (a == "--load") opt.load = next("--load");
+        else if (a == "--save") opt.save = next("--save");
         else return usage(("unknown option " + a).c_str());
     }
     if (!opt.screenshot.empty() && opt.frames <= 0) return usage("--screenshot needs --frames N");
@@ -100,9 +140,21 @@ int main(int argc, char** argv) {
     ImGui::CreateContext();
     stacklab::ui::AppState state = stacklab::ui::make_app_state();
     state.dark_theme = !opt.light;
+    state.share.save = write_file_atomic;
+    state.share.load = read_file;
+    if (!opt.load.empty()) {
+        std::string text;
+        std::string problem = read_file(opt.load, text);
+        if (!problem.empty()) state.scenario_error = problem = "Scenario file " + opt.load + ": " + problem;
+        else problem = stacklab::ui::apply_scenario_json(state, text, opt.load);
+        if (!problem.empty()) std::fprintf(stderr, "stacklab-gui: %s\n", problem.c_str());
+        state.share.path = opt.load;
+    }
     if (!opt.scenario.empty()) {
+        const std::string loaded = state.scenario_error;  // the file's problems stay on the banner
         const std::string problem = stacklab::ui::apply_scenario(state, opt.scenario);
         if (!problem.empty()) std::fprintf(stderr, "stacklab-gui: %s\n", problem.c_str());
+        if (!loaded.empty()) state.scenario_error = loaded + (problem.empty() ? "" : "\n" + problem);
     }
     stacklab::ui::setup_ui(state, xscale);
     ImGui_ImplGlfw_InitForOpenGL(window, true);
@@ -132,6 +184,13 @@ int main(int argc, char** argv) {
             break;
         }
         glfwSwapBuffers(window);
+    }
+    if (!opt.save.empty()) {
+        const std::string problem = write_file_atomic(opt.save, stacklab::ui::scenario_json(state).dump(2) + "\n");
+        if (!problem.empty()) {
+            std::fprintf(stderr, "stacklab-gui: %s\n", problem.c_str());
+            status = 1;
+        }
     }
 
     ImGui_ImplOpenGL3_Shutdown();
