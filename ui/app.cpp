@@ -549,7 +549,10 @@ std::string ui_report_json(const AppState& state) {
     nlohmann::json chip_items = nlohmann::json::array(), tabs = nlohmann::json::array();
     for (const auto& [id, r] : state.layout.chip_items) chip_items.push_back({{"chip", id}, {"rect", rect(r)}});
     for (const auto& [name, r] : state.layout.tabs) tabs.push_back({{"tab", name}, {"rect", rect(r)}});
-    j["layout"] = {{"chip_combo", rect(state.layout.chip_combo)}, {"chip_items", chip_items}, {"tabs", tabs}};
+    nlohmann::json share = nlohmann::json::array();
+    for (const auto& [name, r] : state.layout.share_buttons) share.push_back({{"button", name}, {"rect", rect(r)}});
+    j["layout"] = {{"chip_combo", rect(state.layout.chip_combo)}, {"chip_items", chip_items}, {"tabs", tabs},
+                   {"share_buttons", share}};
     j["share_status"] = state.share.status;
     return j.dump();
 }

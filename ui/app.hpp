@@ -350,6 +350,7 @@ struct LayoutReport {
     Rect chip_combo;
     std::vector<std::pair<std::string, Rect>> chip_items;  // chip id, where its entry is
     std::vector<std::pair<std::string, Rect>> tabs;        // tab name, where its tab is
+    std::vector<std::pair<std::string, Rect>> share_buttons;  // "save", "load", "copy_link", "download"
 };
 
 // View state only: the core's results (the chip catalog) are loaded by the shell and handed in.

@@ -276,6 +276,14 @@ std::string apply_scenario_json(AppState& state, const std::string& text, const 
 
 void draw_share_sidebar(AppState& state) {
     ScenarioShell& sh = state.share;
+    auto& rects = state.layout.share_buttons;
+    rects.clear();
+    auto button = [&](const char* label, const char* name) {
+        const bool pressed = ImGui::Button(label);
+        const ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
+        rects.emplace_back(name, Rect{a.x, a.y, b.x - a.x, b.y - a.y});
+        return pressed;
+    };
     if (!sh.save && !sh.load && !sh.copy_link && !sh.download) return;
     ImGui::Spacing();
     ImGui::TextDisabled("SHARE");
@@ -285,13 +293,13 @@ void draw_share_sidebar(AppState& state) {
         std::snprintf(buf, sizeof buf, "%s", sh.path.c_str());
         ImGui::SetNextItemWidth(-1);
         if (ImGui::InputText("##scenario_path", buf, sizeof buf)) sh.path = buf;
-        if (sh.save && ImGui::Button("Save scenario")) {
+        if (sh.save && button("Save scenario", "save")) {
             const std::string e = sh.save(sh.path, scenario_json(state).dump(2) + "\n");
             sh.status_error = !e.empty();
             sh.status = e.empty() ? "Saved " + sh.path : e;
         }
         if (sh.save && sh.load) ImGui::SameLine();
-        if (sh.load && ImGui::Button("Load scenario")) {
+        if (sh.load && button("Load scenario", "load")) {
             std::string text;
             const std::string e = sh.load(sh.path, text);
             if (!e.empty()) state.scenario_error = "Scenario file " + sh.path + ": " + e;
@@ -300,13 +308,13 @@ void draw_share_sidebar(AppState& state) {
             sh.status = sh.status_error ? "Load failed (see the banner)" : "Loaded " + sh.path;
         }
     }
-    if (sh.copy_link && ImGui::Button("Copy link")) {
+    if (sh.copy_link && button("Copy link", "copy_link")) {
         sh.copy_link(scenario_query(state));
         sh.status_error = false;
         sh.status = "Link copied";
     }
     if (sh.copy_link && sh.download) ImGui::SameLine();
-    if (sh.download && ImGui::Button("Download JSON")) {
+    if (sh.download && button("Download JSON", "download")) {
         sh.download(scenario_json(state).dump(2) + "\n");
         sh.status_error = false;
         sh.status = "Downloaded stacklab-scenario.json";
