@@ -159,7 +159,9 @@ std::string scenario_query(const AppState& state) {
     const auto items = scenario_items(state);
     const bool lesson = !items.front().second.empty();
     std::string q;
-    for (const auto& [key, value] : items) {
+    for (const auto& item : items) {
+        const std::string& key = item.first;
+        const std::string& value = item.second;
         const auto d = std::find_if(state.scenario_defaults.begin(), state.scenario_defaults.end(),
                                     [&](const auto& kv) { return kv.first == key; });
         const bool is_default = d != state.scenario_defaults.end() && d->second == value;
