@@ -7,14 +7,20 @@
 //   --light             start with the light theme
 //   --scenario Q        a scenario as in the browser's URL hash, e.g. "tab=llm&chip=nvidia-h100"
 //   --onnx FILE         load FILE into the Models tab, as a file dropped on the window is
+//   --load FILE.json    start from a saved scenario (ui::apply_scenario_json; --scenario applies on top)
+//   --save FILE.json    on exit (after --frames, or when the window closes) save the scenario shown
+// The sidebar's Share section saves and loads the same JSON at a path typed there. A save writes
+// FILE.tmp next to FILE, flushes it to disk and renames it over FILE, so a failed save leaves the
+// old file as it was.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <GLFW/glfw3.h>
 #include <imgui.h>
@@ -33,14 +39,15 @@ struct Options {
     std::string screenshot;
     int width = 1440, height = 900;
     bool light = false;
-    std::string scenario;
+    std::string scenario, load, save;
     std::vector<std::string> onnx;
 };
 
 int usage(const char* problem) {
     std::fprintf(stderr,
                  "stacklab-gui: %s\nusage: stacklab-gui [--frames N] [--screenshot FILE.png] [--width W] "
-                 "[--height H] [--light] [--scenario key=value&...] [--onnx FILE.onnx]\n",
+                 "[--height H] [--light] [--scenario key=value&...] [--load FILE.json] [--save FILE.json] "
+                 "[--onnx FILE.onnx]\n",
                  problem);
     return 2;
 }
@@ -55,13 +62,42 @@ bool save_png(const std::string& path, int w, int h) {
     return stbi_write_png(path.c_str(), w, h, 4, pixels.data() + size_t(h - 1) * size_t(stride), -stride) != 0;
 }
 
+// The scenario file's bytes; "" or the problem, naming the file.
+std::string read_file(const std::string& path, std::string& text) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return "cannot open " + path + ": " + std::strerror(errno);
+    text.clear();
+    char buf[65536];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    const bool failed = std::ferror(f) != 0;
+    std::fclose(f);
+    return failed ? "cannot read " + path : "";
+}
+
+// Write PATH.tmp, flush it to the disk, rename it over PATH (atomic on POSIX): PATH is either the old
+// file or the new one, never half of one. "" or the problem, naming the file.
+std::string write_file_atomic(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) return "cannot save " + path + ": cannot create " + tmp + ": " + std::strerror(errno);
+    bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+    int err = ok ? 0 : errno;
+    if (std::fclose(f) != 0 && ok) ok = false, err = errno;
+    if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) ok = false, err = errno;
+    if (!ok) {
+        std::remove(tmp.c_str());  // ours: fopen created it
+        return "cannot save " + path + ": " + std::strerror(err) + " (the old file, if any, is unchanged)";
+    }
+    return "";
+}
+
 // The bytes of a file the user named (path field, --onnx) or dropped: file I/O stays in the shell.
 std::string read_bytes(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error("cannot open " + path);
-    std::ostringstream s;
-    s << f.rdbuf();
-    return s.str();
+    std::string bytes;
+    const std::string problem = read_file(path, bytes);
+    if (!problem.empty()) throw std::runtime_error(problem);
+    return bytes;
 }
 
 void load_file(stacklab::ui::AppState& state, const std::string& path) {
@@ -101,6 +137,8 @@ int main(int argc, char** argv) {
         else if (a == "--light") opt.light = true;
         else if (a == "--scenario") opt.scenario = next("--scenario");
         else if (a == "--onnx") opt.onnx.push_back(next("--onnx"));
+        else if (a == "--load") opt.load = next("--load");
+        else if (a == "--save") opt.save = next("--save");
         else return usage(("unknown option " + a).c_str());
     }
     if (!opt.screenshot.empty() && opt.frames <= 0) return usage("--screenshot needs --frames N");
@@ -137,9 +175,21 @@ int main(int argc, char** argv) {
         load_file(state, path);
         if (!state.user_model_error.empty()) std::fprintf(stderr, "stacklab-gui: %s\n", state.user_model_error.c_str());
     }
+    state.share.save = write_file_atomic;
+    state.share.load = read_file;
+    if (!opt.load.empty()) {
+        std::string text;
+        std::string problem = read_file(opt.load, text);
+        if (!problem.empty()) state.scenario_error = problem = "Scenario file " + opt.load + ": " + problem;
+        else problem = stacklab::ui::apply_scenario_json(state, text, opt.load);
+        if (!problem.empty()) std::fprintf(stderr, "stacklab-gui: %s\n", problem.c_str());
+        state.share.path = opt.load;
+    }
     if (!opt.scenario.empty()) {
+        const std::string loaded = state.scenario_error;  // the file's problems stay on the banner
         const std::string problem = stacklab::ui::apply_scenario(state, opt.scenario);
         if (!problem.empty()) std::fprintf(stderr, "stacklab-gui: %s\n", problem.c_str());
+        if (!loaded.empty()) state.scenario_error = loaded + (problem.empty() ? "" : "\n" + problem);
     }
     stacklab::ui::setup_ui(state, xscale);
     ImGui_ImplGlfw_InitForOpenGL(window, true);
@@ -171,6 +221,13 @@ int main(int argc, char** argv) {
             break;
         }
         glfwSwapBuffers(window);
+    }
+    if (!opt.save.empty()) {
+        const std::string problem = write_file_atomic(opt.save, stacklab::ui::scenario_json(state).dump(2) + "\n");
+        if (!problem.empty()) {
+            std::fprintf(stderr, "stacklab-gui: %s\n", problem.c_str());
+            status = 1;
+        }
     }
 
     ImGui_ImplOpenGL3_Shutdown();

@@ -33,6 +33,7 @@ AppState make_app_state() {
     } catch (const std::exception& e) {
         state.lesson.load_error = e.what();
     }
+    state.scenario_defaults = scenario_items(state);
     return state;
 }
 
@@ -63,6 +64,12 @@ std::string apply_scenario(AppState& state, const std::string& query) {
         if (key == "lesson") {
             const std::string e = start_lesson(state, value);
             if (!e.empty()) problem(e);
+        } else if (key == "step") {  // after lesson=ID: the step to open (0 = the first)
+            const int steps = state.lesson.active >= 0 ? int(state.lesson.lessons[size_t(state.lesson.active)].steps.size()) : 0;
+            int n = -1;
+            if (steps == 0) problem("step needs a lesson=ID before it");
+            else whole(0, steps - 1, n);
+            if (n >= 0) go_to_step(state, n);
         } else if (key == "tab") {
             if (value == "chips") state.requested_tab = "Chips";
             else if (value == "llm") state.requested_tab = "LLM serving";
@@ -73,6 +80,24 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             else if (value == "certify") state.requested_tab = "Certify";
             else if (value == "stack") state.requested_tab = "Stack";
             else problem("tab \"" + value + "\" is not stack, chips, llm, models, kernels, systolic, robot or certify");
+        } else if (key == "recipe") {  // the Models tab's recipe (quant= also takes it)
+            const auto recipes = nn::quant_recipe_names();
+            if (std::find(recipes.begin(), recipes.end(), value) != recipes.end()) state.models_choice.recipe = value;
+            else problem("recipe \"" + value + "\" is not fp32, int8, int8-pertensor, w4a8, w4g32a8, w4g32, w8 or mixed");
+        } else if (key == "int8kv") {
+            if (value == "0" || value == "1") state.llm_choice.int8_kv = value == "1";
+            else problem("int8kv \"" + value + "\" is not 0 or 1");
+        } else if (key == "prompt") {  // the LLM panel's bounds (ui/llm_panel.cpp)
+            whole(1, 131072, state.llm_choice.prompt);
+        } else if (key == "output") {
+            whole(1, 16384, state.llm_choice.output);
+        } else if (key == "tp") {
+            whole(1, 64, state.llm_choice.chips);
+        } else if (key == "link") {
+            char* endp = nullptr;
+            const double d = std::strtod(value.c_str(), &endp);
+            if (!value.empty() && *endp == '\0' && d >= 1 && d <= 10000) state.llm_choice.link_gbps = float(d);
+            else problem("link \"" + value + "\" is not a link speed in [1, 10000] GB/s");
         } else if (key == "model") {
             const auto ids = model_ids(state);
             if (std::find(ids.begin(), ids.end(), value) != ids.end()) state.models_choice.model = value;
@@ -141,7 +166,7 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             else if (value == "is") state.systolic_choice.dataflow = 2;
             else problem("dataflow \"" + value + "\" is not os, ws or is");
         } else if (key == "chip2") {
-            const bool known = std::any_of(state.chips.begin(), state.chips.end(), [&](const chip::ChipSpec& c) { return c.id == value; });
+            const bool known = value.empty() || std::any_of(state.chips.begin(), state.chips.end(), [&](const chip::ChipSpec& c) { return c.id == value; });
             if (known) state.compare_chip = value;
             else problem("no chip \"" + value + "\"");
         } else if (key == "dtype") {
@@ -233,6 +258,11 @@ void setup_ui(AppState& state, float dpi_scale) {
 
 namespace {
 
+Rect last_item_rect() {
+    const ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
+    return Rect{a.x, a.y, b.x - a.x, b.y - a.y};
+}
+
 void draw_sidebar(AppState& state) {
     draw_lesson_sidebar(state);
     ImGui::TextDisabled("SCENARIO");
@@ -243,10 +273,14 @@ void draw_sidebar(AppState& state) {
     std::string preview = state.selected_chip;
     for (const auto& c : state.chips)
         if (c.id == state.selected_chip) preview = c.name;
-    if (ImGui::BeginCombo("##chip", preview.c_str())) {
+    state.layout.chip_items.clear();
+    const bool chip_open = ImGui::BeginCombo("##chip", preview.c_str());
+    state.layout.chip_combo = last_item_rect();
+    if (chip_open) {
         for (const auto& c : state.chips) {
             bool selected = c.id == state.selected_chip;
             if (ImGui::Selectable(c.name.c_str(), selected)) state.selected_chip = c.id;
+            if (ImGui::IsItemVisible()) state.layout.chip_items.emplace_back(c.id, last_item_rect());
             if (selected) ImGui::SetItemDefaultFocus();
         }
         ImGui::EndCombo();
@@ -279,6 +313,7 @@ void draw_sidebar(AppState& state) {
         ImGui::Checkbox("int8 KV cache", &ch.int8_kv);
         ImGui::EndDisabled();
     }
+    draw_share_sidebar(state);
     ImGui::Spacing();
     ImGui::Separator();
     if (ImGui::Checkbox("Dark theme", &state.dark_theme)) apply_theme(state);
@@ -313,6 +348,7 @@ void draw_app(AppState& state) {
     ImGui::EndChild();
     ImGui::SameLine();
     ImGui::BeginChild("panels", ImVec2(0, 0), false);
+    state.layout.tabs.clear();
     if (ImGui::BeginTabBar("tabs")) {
         struct Tab {
             const char* name;
@@ -323,7 +359,9 @@ void draw_app(AppState& state) {
                                Tab{"Kernels", draw_kernels_panel}, Tab{"Systolic", draw_systolic_panel}, Tab{"Robot", draw_robot_panel},
                                Tab{"Certify", draw_certify_panel}}) {
             const ImGuiTabItemFlags f = state.requested_tab == tab.name ? ImGuiTabItemFlags_SetSelected : 0;
-            if (ImGui::BeginTabItem(tab.name, nullptr, f)) {
+            const bool open = ImGui::BeginTabItem(tab.name, nullptr, f);
+            state.layout.tabs.emplace_back(tab.name, last_item_rect());  // the tab itself: its content comes after
+            if (open) {
                 state.active_tab = tab.name;
                 tab.draw(state);
                 ImGui::EndTabItem();
@@ -349,6 +387,7 @@ std::string ui_report_json(const AppState& state) {
         headers.push_back({{"key", h.key}, {"x", h.x}, {"y", h.y}, {"w", h.w}, {"h", h.h}});
     j["active_tab"] = state.active_tab;
     j["scenario_error"] = state.scenario_error;
+    j["scenario"] = scenario_query(state);
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& r : state.llm_report.rows) {
         nlohmann::json row = {{"chip", r.chip}, {"ok", r.ok}};
@@ -523,6 +562,14 @@ std::string ui_report_json(const AppState& state) {
     j["models_panel"] = models;
     j["stack_panel"] = {{"boxes", boxes}, {"rect", rect(state.stack_report.rect)}};
     j["lesson_panel"] = lesson_report(state);
+    nlohmann::json chip_items = nlohmann::json::array(), tabs = nlohmann::json::array();
+    for (const auto& [id, r] : state.layout.chip_items) chip_items.push_back({{"chip", id}, {"rect", rect(r)}});
+    for (const auto& [name, r] : state.layout.tabs) tabs.push_back({{"tab", name}, {"rect", rect(r)}});
+    nlohmann::json share = nlohmann::json::array();
+    for (const auto& [name, r] : state.layout.share_buttons) share.push_back({{"button", name}, {"rect", rect(r)}});
+    j["layout"] = {{"chip_combo", rect(state.layout.chip_combo)}, {"chip_items", chip_items}, {"tabs", tabs},
+                   {"share_buttons", share}};
+    j["share_status"] = state.share.status;
     return j.dump();
 }
 

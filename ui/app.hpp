@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "chip/catalog.hpp"
 #include "chip/llm.hpp"
 #include "chip/systolic.hpp"
@@ -393,6 +395,28 @@ struct LessonView {
     Rect answer_rect /* the number field, or the drop-down */, check_rect, back_rect, next_rect, picker_rect;
 };
 
+// Saving and sharing the scenario (ui/scenario.cpp draws the sidebar's "Share" section). ui/ never
+// opens files or touches the page: the shell hands in what it can do, and a button shows only when
+// its callback is set. Each callback returns "" or the problem (naming the file where there is one).
+struct ScenarioShell {
+    std::function<std::string(const std::string& path, const std::string& text)> save;  // desktop: write atomically
+    std::function<std::string(const std::string& path, std::string& text)> load;        // desktop: read the bytes
+    std::function<void(const std::string& query)> copy_link;       // browser: the page URL with this hash
+    std::function<void(const std::string& json_text)> download;    // browser: a .json download
+    std::string path = "stacklab-scenario.json";  // the sidebar's file field (relative: the working directory)
+    std::string status;                           // what the last save / load / copy did
+    bool status_error = false;
+};
+
+// Where the sidebar's chip picker and the panel tabs were drawn last frame (for the browser test,
+// which clicks like a person); chip_items only while the picker is open, only the visible ones.
+struct LayoutReport {
+    Rect chip_combo;
+    std::vector<std::pair<std::string, Rect>> chip_items;  // chip id, where its entry is
+    std::vector<std::pair<std::string, Rect>> tabs;        // tab name, where its tab is
+    std::vector<std::pair<std::string, Rect>> share_buttons;  // "save", "load", "copy_link", "download"
+};
+
 // View state only: the core's results (the chip catalog) are loaded by the shell and handed in.
 struct AppState {
     std::vector<chip::ChipSpec> chips;
@@ -438,6 +462,10 @@ struct AppState {
     std::string requested_tab;         // a tab to open on the next frame (URL hash, --scenario)
     std::string scenario_error;        // what apply_scenario could not use, shown as a banner
     LessonView lesson;
+    // scenario_items of the state make_app_state built: what scenario_query leaves out.
+    std::vector<std::pair<std::string, std::string>> scenario_defaults;
+    ScenarioShell share;
+    LayoutReport layout;
 };
 
 // Loads the bundled catalog into the state (errors go to load_error, never a crash).
@@ -445,9 +473,11 @@ AppState make_app_state();
 
 // Applies a scenario given as "key=value&key=value" (the browser's URL hash, the desktop app's
 // --scenario): tab=stack|chips|llm|models|kernels|systolic|robot|certify, chip=ID, chip2=ID (compared chip),
-// dtype=int8|fp16|bf16, llm=ID, quant=w8a8|..., batch=N; for the models tab model=ID (the file stem of
+// dtype=int8|fp16|bf16, llm=ID, quant=w8a8|..., batch=N, int8kv=0|1, prompt=N, output=N (tokens),
+// tp=N (chips, tensor-parallel) and link=GBPS (between them), chip2= (empty: no compared chip); for the models tab model=ID (the file stem of
 // models/fashion_*.onnx, e.g. fashion_cnn, or a loaded model's id), quant=fp32|int8|int8-pertensor|w4a8|w4g32a8|w4g32|w8|mixed
-// (the LLM's w16a16..w4a16 and these recipes share the key: the two sets of names are disjoint),
+// (the LLM's w16a16..w4a16 and these recipes share the key: the two sets of names are disjoint;
+// recipe=... sets only the Models tab's),
 // calib=minmax|percentile|mse, fuse=0|1, view=graph|evaluation (the graph view, or the evaluation),
 // graph=fp32|quant (the graph view shows the model as loaded or after the recipe); for the kernels tab variance=two-pass|single-pass|welford,
 // gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S; for the systolic tab
@@ -455,10 +485,45 @@ AppState make_app_state();
 // 3D) and faults=LIST (injected faults, see faults_query); for the chips tab gemm=D1..D4|P1..P4 (the
 // layer GEMM of the tile-simulation view, which it opens); for the certify tab deployment=ID
 // (models/deployments) and tamper=1 (verify a copy with one byte changed); lesson=ID starts a bundled
-// lesson (models/lessons) at its first step, applying that step's scenario. Unknown keys or values are
+// lesson (models/lessons) at its first step, applying that step's scenario, and step=N after it opens
+// its step N (0-based) the same way. Unknown keys or values are
 // reported in state.load_error-style banner text (returned, and kept in state.scenario_error);
 // the valid parts still apply.
 std::string apply_scenario(AppState& state, const std::string& query);
+
+// The inverse of apply_scenario (ui/scenario.cpp): the scenario the state shows, as "key=value&...".
+// Canonical form: the keys in one fixed order (lesson, step, tab, chip, chip2, dtype, gemm, llm, quant,
+// int8kv, batch, prompt, output, tp, link, model, recipe, calib, fuse, variance, gelu, fp16, offset,
+// rows, cols, seed, array, dataflow, cell, t, faults, deployment, tamper), each only where it differs
+// from what make_app_state starts with (state.scenario_defaults), so the default view is "" and a link
+// names only what the user changed. During a lesson every key is written after lesson=ID&step=N, since
+// the step's own scenario would otherwise replace a value the user set back to its default. Numbers are
+// the shortest text that parses back to the same value; t is rounded to 10 ms (faults are kept to 10 ms
+// too). apply_scenario(make_app_state(), scenario_query(s)) shows what s shows: the same tab, chips,
+// choices of every panel, the tile view's GEMM (gemm= is written while the Chips tab shows that view),
+// the Robot tab's time and faults, the tampered copy. Not part of a scenario: the theme, the sort order
+// of the chips table, the camera, playback and zoom, a lesson's answers.
+std::string scenario_query(const AppState& state);
+// Every key with its value in query form, canonical order, defaults included ("" for lesson, chip2,
+// gemm and faults when unset).
+std::vector<std::pair<std::string, std::string>> scenario_items(const AppState& state);
+// The same scenario as a JSON document: {"stacklab_scenario": 1, "tab": "chips", "batch": 4, "fuse": false, ...}:
+// the keys of scenario_query with typed values (strings; whole numbers for step, batch, prompt, output,
+// tp, rows, cols, seed; numbers for link, offset, t; true/false for int8kv, fuse, fp16, tamper). A key
+// left out takes its default. This is the file the desktop app saves and loads (--save, --load, the
+// sidebar) and the browser downloads.
+constexpr int kScenarioVersion = 1;
+nlohmann::json scenario_json(const AppState& state);
+// Applies a scenario document read from `source_name` (a file name, for the messages). Malformed JSON
+// (with line, column and byte), a document that is not an object, a missing "stacklab_scenario" or a
+// version other than kScenarioVersion ("outdated or unknown") apply nothing: the state is kept. Otherwise
+// the document replaces the current scenario: every key first goes back to its default, then each key
+// present applies as apply_scenario would; a key of the wrong type, an unknown key or a bad value is
+// named and skipped, the rest applies. Returns "" or the banner text, also kept in state.scenario_error
+// ("Scenario file NAME: ..."). Never throws.
+std::string apply_scenario_json(AppState& state, const std::string& text, const std::string& source_name);
+// The sidebar's "Share" section (path field, Save / Load, Copy link, Download), from state.share.
+void draw_share_sidebar(AppState& state);
 
 // Fonts, theme and DPI scale. Call after ImGui::CreateContext and before the first frame.
 void setup_ui(AppState& state, float dpi_scale);

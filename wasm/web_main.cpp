@@ -5,6 +5,12 @@
 //   stacklab_alloc(n), stacklab_free(p), stacklab_load_model(name, p, n)
 //                              hand the bytes of an ONNX file the page read (file picker, drop on the
 //                              canvas) to the Models tab; returns "" or the error the banner shows
+//   stacklab_scenario_query()  the scenario shown, as the URL hash writes it (ui::scenario_query)
+//   stacklab_scenario_json()   the same as the JSON document the desktop app saves
+// The page's URL hash follows the scenario: after a frame that changed it, history.replaceState
+// rewrites the hash (no history entry per change, no hashchange event, so no reload), at most every
+// kHashIntervalMs so that playback or a dragged slider cannot hit the browser's limit on
+// replaceState calls (Chrome and Firefox throttle at about 100-200 calls per 10-30 s).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +32,41 @@ namespace {
 GLFWwindow* g_window = nullptr;
 stacklab::ui::AppState* g_state = nullptr;
 std::string g_out;  // keeps the last string handed to JS alive until the next call
+std::string g_hash;      // the scenario the URL hash holds (the opening hash until something changes)
+double g_hash_at_ms = 0; // when it was last written
+constexpr double kHashIntervalMs = 400;
+
+// The page URL with the scenario as its hash (no hash for the default scenario). encodeURI keeps
+// '&', '=', '@', ',' and ':' readable; the page decodes the hash before handing it to main().
+void write_hash(const std::string& query) {
+    EM_ASM({
+        var q = UTF8ToString($0);
+        history.replaceState(history.state, "", location.pathname + location.search + (q ? "#" + encodeURI(q) : ""));
+    }, query.c_str());
+    g_hash = query;
+    g_hash_at_ms = emscripten_get_now();
+}
+
+void copy_link(const std::string& query) {
+    write_hash(query);
+    EM_ASM({
+        var url = location.href;
+        window.stacklab.lastLink = url;
+        if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(url).catch(function () {});
+    });
+}
+
+void download_json(const std::string& text) {
+    EM_ASM({
+        var blob = new Blob([UTF8ToString($0)], { type: 'application/json' });
+        var a = document.createElement('a');
+        a.href = URL.createObjectURL(blob);
+        a.download = 'stacklab-scenario.json';
+        document.body.appendChild(a);
+        a.click();
+        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 0);
+    }, text.c_str());
+}
 
 // Emscripten 3.1.6's GLFW hands the scroll callback the browser's raw wheel deltas (pixels, down
 // positive) where GLFW gives steps with up positive; ImGui would scroll by ~100 lines the wrong way
@@ -64,6 +105,8 @@ void frame() {
     // The page tells tests (and people) that the app is up once real frames have been drawn.
     if (g_state->frame == 2)
         EM_ASM({ document.documentElement.setAttribute('data-stacklab-ready', 'true'); });
+    const std::string q = stacklab::ui::scenario_query(*g_state);
+    if (q != g_hash && emscripten_get_now() - g_hash_at_ms >= kHashIntervalMs) write_hash(q);
 }
 
 }  // namespace
@@ -92,6 +135,16 @@ EMSCRIPTEN_KEEPALIVE const char* stacklab_load_model(const char* name, const cha
 
 EMSCRIPTEN_KEEPALIVE const char* stacklab_ui_report_json() {
     g_out = g_state ? stacklab::ui::ui_report_json(*g_state) : std::string("{}");
+    return g_out.c_str();
+}
+
+EMSCRIPTEN_KEEPALIVE const char* stacklab_scenario_query() {
+    g_out = g_state ? stacklab::ui::scenario_query(*g_state) : std::string();
+    return g_out.c_str();
+}
+
+EMSCRIPTEN_KEEPALIVE const char* stacklab_scenario_json() {
+    g_out = g_state ? stacklab::ui::scenario_json(*g_state).dump(2) : std::string("{}");
     return g_out.c_str();
 }
 
@@ -124,6 +177,10 @@ int main(int argc, char** argv) {
     // The scenario can come in the URL, index.html#tab=llm&chip=ascend-910b&llm=qwen2.5-7b: the page
     // passes the decoded hash as argv[1].
     if (argc > 1) stacklab::ui::apply_scenario(state, argv[1]);
+    // The opening hash stays as it was typed until the scenario changes.
+    g_hash = stacklab::ui::scenario_query(state);
+    state.share.copy_link = copy_link;
+    state.share.download = download_json;
     ImGui_ImplGlfw_InitForOpenGL(g_window, true);
     glfwSetScrollCallback(g_window, scroll_in_steps);  // replaces the backend's (it has no user callback to chain)
     ImGui_ImplOpenGL3_Init("#version 300 es");

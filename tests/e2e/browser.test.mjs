@@ -489,7 +489,74 @@ test('a bad scenario in the URL shows a banner and the app still runs', async ()
   assert.match(report.scenario_error, /batch "-4" is not a whole number/);
   assert.equal(report.active_tab, 'Stack');
   assert.equal(report.stack_panel.boxes.length, 4);
+  // The link is left as it was typed (the page rewrites the hash only when the view changes).
+  assert.equal(await page.evaluate(() => location.hash), '#tab=robots&chip=nope&batch=-4');
   await page.close();
+});
+
+// Issue #8: the URL hash follows the view (history.replaceState after a frame that changed the
+// scenario), so the URL copied after a few clicks reopens the same view.
+test('the URL hash follows clicks on a tab and the chip picker, and reloading it shows the same view', async () => {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.on('pageerror', e => pageErrors.push(String(e)));
+  page.on('console', m => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  await page.goto(baseUrl);
+  await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
+  const rep = () => page.evaluate(() => window.stacklab.uiReport());
+  const click = r => page.mouse.click(r.x + r.w / 2, r.y + r.h / 2, { delay: 50 });
+  let r = await rep();
+  assert.equal(r.scenario, '');
+  assert.equal(await page.evaluate(() => location.hash), '');
+  const historyLength = await page.evaluate(() => history.length);
+  // A tab, clicked where the UI says it drew it.
+  await click(r.layout.tabs.find(t => t.tab === 'Systolic').rect);
+  await page.waitForFunction(() => window.stacklab.uiReport().active_tab === 'Systolic', null, { timeout: 10000 });
+  // Another chip from the sidebar's picker: open it, click a visible entry.
+  r = await rep();
+  await click(r.layout.chip_combo);
+  await page.waitForFunction(() => window.stacklab.uiReport().layout.chip_items.length > 1, null, { timeout: 10000 });
+  r = await rep();
+  const item = r.layout.chip_items.find(c => c.chip !== r.selected_chip && c.rect.h > 0);
+  await click(item.rect);
+  await page.waitForFunction(c => window.stacklab.uiReport().selected_chip === c, item.chip, { timeout: 10000 });
+  await page.waitForFunction(q => decodeURIComponent(location.hash.slice(1)) === q, `tab=systolic&chip=${item.chip}`,
+                             { timeout: 10000 })
+    .catch(async e => { throw new Error(`hash ${await page.evaluate(() => location.hash)}: ${e}`); });
+  const before = await rep();
+  assert.equal(before.scenario, `tab=systolic&chip=${item.chip}`);
+  assert.equal(await page.evaluate(() => window.stacklab.scenario()), before.scenario);
+  assert.deepEqual(await page.evaluate(() => window.stacklab.scenarioJson()),
+                   { stacklab_scenario: 1, tab: 'systolic', chip: item.chip });
+  assert.equal(await page.evaluate(() => history.length), historyLength);  // replaced, never pushed
+  const url = page.url();
+  assert.ok(url.endsWith(`#tab=systolic&chip=${item.chip}`), url);
+  // The sidebar's Share buttons: the link it copies is this URL; the download is the scenario JSON.
+  const share = name => before.layout.share_buttons.find(b => b.button === name).rect;
+  await click(share('copy_link'));
+  await page.waitForFunction(() => window.stacklab.lastLink !== undefined, null, { timeout: 10000 });
+  assert.equal(await page.evaluate(() => window.stacklab.lastLink), url);
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), click(share('download'))]);
+  assert.equal(download.suggestedFilename(), 'stacklab-scenario.json');
+  assert.deepEqual(JSON.parse(fs.readFileSync(await download.path(), 'utf8')),
+                   { stacklab_scenario: 1, tab: 'systolic', chip: item.chip });
+  // Reload with that hash: the same view.
+  await page.reload();
+  await page.waitForSelector('html[data-stacklab-ready="true"]', { timeout: 60000 });
+  await page.waitForFunction(() => window.stacklab.uiReport().active_tab === 'Systolic' && window.stacklab.uiReport().frame >= 6,
+                             null, { timeout: 30000 });
+  const after = await rep();
+  assert.equal(after.scenario_error, '');
+  assert.equal(after.scenario, before.scenario);
+  assert.equal(after.selected_chip, item.chip);
+  assert.deepEqual(after.systolic_panel.layers, before.systolic_panel.layers);
+  assert.equal(page.url(), url);
+  await page.close();
+  // The same link in a fresh page, with a Robot fault, the LLM and the Kernels choices on top: the scenario
+  // the page writes back is the one it was given, in canonical order.
+  const hash = `#tab=robot&chip=${item.chip}&llm=llama-3-8b&batch=4&offset=-2.5&rows=8&t=9.5&faults=outage@30.00`;
+  const other = await openHash(hash, 'Robot');
+  assert.equal((await other.evaluate(() => window.stacklab.uiReport())).scenario, hash.slice(1));
+  await other.close();
 });
 
 // Lesson mode: the policy lesson from the URL, answered start to finish by clicking like a student.

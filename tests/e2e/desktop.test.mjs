@@ -390,3 +390,71 @@ test('desktop app rejects bad options with a usage message', () => {
   assert.equal(r2.status, 2);
   assert.match(r2.stderr, /--screenshot needs --frames/);
 });
+
+// The scenario as a file (issue #8): --save writes the JSON document on exit, --load starts from it.
+test('desktop app saves the scenario with --save and --load reopens the same view', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const file = path.join(dir, 'scenario.json');
+  const r1 = runGui(['--frames', '4', '--scenario', 'tab=systolic&chip=nvidia-h100&llm=llama-3-8b&array=16x64&dataflow=os&batch=4',
+                     '--save', file]);
+  assert.equal(r1.status, 0, r1.stderr);
+  const a = JSON.parse(r1.stdout.trim().split('\n').pop());
+  const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  assert.deepEqual(doc, { stacklab_scenario: 1, tab: 'systolic', chip: 'nvidia-h100', llm: 'llama-3-8b', batch: 4,
+                          array: '16x64', dataflow: 'os' });
+  assert.ok(!fs.existsSync(file + '.tmp'));
+  const r2 = runGui(['--frames', '4', '--load', file]);
+  assert.equal(r2.status, 0, r2.stderr);
+  const b = JSON.parse(r2.stdout.trim().split('\n').pop());
+  assert.equal(b.scenario_error, '');
+  assert.equal(b.scenario, a.scenario);
+  assert.equal(b.active_tab, 'Systolic');
+  assert.equal(b.selected_chip, 'nvidia-h100');
+  assert.deepEqual(b.systolic_panel.layers, a.systolic_panel.layers);
+  assert.deepEqual(b.stack_panel.boxes, a.stack_panel.boxes);
+  checkSystolicAgainstCli(b.systolic_panel, cli, { rows: 16, cols: 64, dataflow: 'os' });
+});
+
+test('a malformed or outdated scenario file gives a banner naming the file and the app still runs on the defaults', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const cases = [
+    ['bad.json', '{\n  "stacklab_scenario": 1,\n  "tab": \n}\n', /Scenario file .*bad\.json: malformed JSON at line 4, column 1/],
+    ['future.json', '{"stacklab_scenario": 99, "tab": "llm"}', /Scenario file .*future\.json: scenario version 99 is outdated or unknown/],
+    ['types.json', '{"stacklab_scenario": 1, "batch": "four", "tab": "llm"}', /types\.json: "batch" must be a whole number, not a string/],
+  ];
+  for (const [name, text, re] of cases) {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    const r = runGui(['--frames', '3', '--load', file]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, re);
+    const report = JSON.parse(r.stdout.trim().split('\n').pop());
+    assert.match(report.scenario_error, re);
+    assert.equal(report.stack_panel.boxes.length + report.llm_panel.rows.length > 0, true);
+    // Nothing of a refused document applies; a wrong-typed key is skipped and the rest applies.
+    assert.equal(report.active_tab, name === 'types.json' ? 'LLM serving' : 'Stack');
+    assert.equal(fs.readFileSync(file, 'utf8'), text);  // loading never writes
+  }
+  const r = runGui(['--frames', '3', '--load', path.join(dir, 'missing.json')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(JSON.parse(r.stdout.trim().split('\n').pop()).scenario_error, /Scenario file .*missing\.json: cannot open/);
+});
+
+test('a failed save leaves the saved scenario file as it was', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const file = path.join(dir, 'keep.json');
+  assert.equal(runGui(['--frames', '2', '--scenario', 'tab=llm&batch=8', '--save', file]).status, 0);
+  const original = fs.readFileSync(file, 'utf8');
+  assert.equal(JSON.parse(original).batch, 8);
+  // The temporary file cannot be created (a directory holds its name): the save fails before the
+  // old file is touched, where writing over it in place would have succeeded.
+  fs.mkdirSync(file + '.tmp');
+  const r = runGui(['--frames', '2', '--scenario', 'tab=kernels&rows=5', '--save', file]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /cannot save .*keep\.json: cannot create .*keep\.json\.tmp/);
+  assert.equal(fs.readFileSync(file, 'utf8'), original);
+  assert.ok(fs.statSync(file + '.tmp').isDirectory());  // not removed: it was not ours
+  fs.rmdirSync(file + '.tmp');
+  assert.equal(runGui(['--frames', '2', '--scenario', 'tab=kernels&rows=5', '--save', file]).status, 0);
+  assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), { stacklab_scenario: 1, tab: 'kernels', rows: 5 });
+});
