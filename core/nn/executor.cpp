@@ -63,6 +63,14 @@ struct PreparedNode {
     int fused_output = -1;
     bool fused_relu = false;
     quant::QuantParams fused_q;
+    // dequantize whose float output only feeds [Add of a constant row over the last axis ->]
+    // activation -> QuantizeLinear (per tensor): the int8 -> int8 chain between two int8 matrix
+    // layers (the Mixer's bias + GELU). Without keep_activations the node writes the
+    // QuantizeLinear's output (fused_output) row by row with the four nodes' float operations in
+    // their order (dequantize, + bias[j], the activation, quantize), in a row-sized scratch; the
+    // Add, activation and QuantizeLinear nodes are skipped (Plan::node_fused).
+    std::vector<float> fused_bias;  // empty: no Add
+    bool fused_act = false;
 };
 
 namespace {
@@ -645,6 +653,33 @@ Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc,
     return out;
 }
 
+// The fused int8 -> int8 chain of PreparedNode::fused_bias / fused_act: per row of the last axis,
+// dequantize, add the bias row, apply the activation, quantize — each step the array kernel the
+// unfused nodes run, on a row-sized scratch, so the bytes are the same.
+Tensor dequantize_chain_fused(Workspace& ws, const PreparedNode& p, const Tensor& x) {
+    const quant::QuantParams& q = p.fused_q;
+    Tensor out = new_output(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, x.dims);
+    const size_t total = size_t(x.numel());
+    const size_t cols = x.dims.empty() ? total : size_t(x.dims.back());
+    if (total == 0 || cols == 0) return out;
+    if (!p.fused_bias.empty() && cols != p.fused_bias.size())
+        throw std::invalid_argument("the fused bias has " + std::to_string(p.fused_bias.size()) + " values, X's last axis " +
+                                    std::to_string(cols));
+    const float s = p.qparams.scale[0];
+    const int32_t z = p.qparams.zero_point[0];
+    std::vector<float> row(cols);
+    for (size_t i = 0; i < total; i += cols) {
+        if (p.qparams.is_signed) quant::dequantize_array(x.as<int8_t>() + i, cols, s, z, row.data());
+        else quant::dequantize_array(x.as<uint8_t>() + i, cols, s, z, row.data());
+        if (!p.fused_bias.empty())
+            for (size_t j = 0; j < cols; ++j) row[j] = row[j] + p.fused_bias[j];
+        if (p.fused_act) quant::activation(p.act, row.data(), cols, row.data());
+        if (q.is_signed) quant::quantize_array(row.data(), cols, q.scale[0], q.zero_point[0], data_of<int8_t>(out) + i);
+        else quant::quantize_array(row.data(), cols, q.scale[0], q.zero_point[0], data_of<uint8_t>(out) + i);
+    }
+    return out;
+}
+
 // own: input 0's tensor when this node is its last reader (run() owns it); a node that writes a
 // result of the same size and type may take its buffer instead of a new one (in place).
 Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const std::vector<const Tensor*>& in, Tensor* own,
@@ -794,6 +829,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
         case FastKind::dequantize: {
             const float s = p.qparams.scale[0];
             const int32_t z = p.qparams.zero_point[0];
+            if (p.fused_output >= 0 && fuse) return dequantize_chain_fused(ws, p, x);
             Tensor y = new_output(ws, DataType::FLOAT, x.dims);
             float* py = data_of<float>(y);
             if (p.qparams.is_signed) {
@@ -1042,6 +1078,53 @@ Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
         for (size_t r : relu ? std::vector<size_t>{r1, r2} : std::vector<size_t>{r1}) {
             p.node_fused[r] = true;
             p.node_kernels[r] = "fused into " + g.nodes[k].label();
+        }
+    }
+    // Fuse DequantizeLinear -> [Add of a constant row ->] activation -> QuantizeLinear (see
+    // PreparedNode::fused_bias); the chain must end in a QuantizeLinear and do something between.
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+        const auto& pk = p.nodes[k];
+        if (!pk || pk->kind != FastKind::dequantize || p.node_fused[k] || g.nodes[k].outputs.empty()) continue;
+        const TensorInfo& xt = g.tensors[static_cast<size_t>(g.nodes[k].outputs[0] < 0 ? 0 : g.nodes[k].outputs[0])];
+        if (g.nodes[k].outputs[0] < 0 || !xt.has_shape || xt.shape.empty() || xt.shape.back() <= 0) continue;
+        const int64_t cols = xt.shape.back();
+        std::vector<size_t> chain;
+        size_t r = 0, at = k;
+        std::vector<float> bias;
+        bool act = false;
+        quant::Activation a = quant::Activation::sigmoid;
+        if (only_reader(g.nodes[at].outputs[0], r) && p.nodes[r] && p.nodes[r]->kind == FastKind::add &&
+            g.nodes[r].outputs.size() == 1) {
+            const Tensor* b = input_const(constants, g.nodes[r], 1);
+            const TensorInfo& yt = g.tensors[static_cast<size_t>(g.nodes[r].outputs[0] < 0 ? 0 : g.nodes[r].outputs[0])];
+            if (!b || b->dtype != DataType::FLOAT || b->numel() != cols || b->dims.empty() || b->dims.back() != cols ||
+                !yt.has_shape || yt.shape != xt.shape)
+                continue;
+            bias = b->to_vector<float>();
+            chain.push_back(r);
+            at = r;
+        }
+        if (only_reader(g.nodes[at].outputs[0], r) && p.nodes[r] && p.nodes[r]->kind == FastKind::activation) {
+            act = true;
+            a = p.nodes[r]->act;
+            chain.push_back(r);
+            at = r;
+        }
+        if (chain.empty() || !only_reader(g.nodes[at].outputs[0], r) || !p.nodes[r] || p.nodes[r]->kind != FastKind::quantize ||
+            g.nodes[r].outputs.empty() || g.nodes[r].outputs[0] < 0)
+            continue;
+        chain.push_back(r);
+        auto fused = std::make_shared<PreparedNode>(*pk);
+        fused->fused_output = g.nodes[r].outputs[0];
+        fused->fused_q = p.nodes[r]->qparams;
+        fused->fused_bias = std::move(bias);
+        fused->fused_act = act;
+        fused->act = a;
+        p.nodes[k] = fused;
+        p.node_kernels[k] += std::string(fused->fused_bias.empty() ? "" : " + add") + (act ? " + activation" : "") + " + quantize";
+        for (size_t c : chain) {
+            p.node_fused[c] = true;
+            p.node_kernels[c] = "fused into " + g.nodes[k].label();
         }
     }
     // A DequantizeLinear whose every reader takes the int8 path reads nothing of its output: skip it.

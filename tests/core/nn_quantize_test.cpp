@@ -497,4 +497,29 @@ BOOST_AUTO_TEST_CASE(shipped_models_give_the_same_bytes_on_a_workspace_full_of_g
     }
 }
 
+// Between the int8 Mixer's matrix layers, DequantizeLinear -> Add (bias) -> Gelu -> QuantizeLinear
+// runs as one int8 -> int8 node; on 64 real test images it gives the bytes the four nodes give one
+// by one (keep_activations runs them apart): the logits, which every int8 activation feeds, are
+// the same bytes.
+BOOST_AUTO_TEST_CASE(the_int8_mixers_bias_and_gelu_chains_run_fused_with_the_unfused_bytes) {
+    const std::string dir = std::string(STACKLAB_DATA_DIR) + "/fashion-mnist/";
+    auto load = [&](const std::string& split) {
+        return make_image_set(parse_idx(slurp(dir + split + "-images-idx3-ubyte"), split),
+                              parse_idx(slurp(dir + split + "-labels-idx1-ubyte"), split), 64, dir);
+    };
+    const onnx::Tensor images = image_batch(load("t10k"), 0, 64), calib = image_batch(load("train"), 0, 64);
+    const std::string path = std::string(STACKLAB_MODELS_DIR) + "/fashion_mixer.onnx";
+    const onnx::Model int8 = quantize_model(onnx::parse_model(slurp(path), path), {calib}, options_for("int8")).model;
+    const Graph g = import_onnx(int8);
+    const Plan plan = prepare(g, Kernels::fast);
+    size_t chains = 0;
+    for (size_t k = 0; k < g.nodes.size(); ++k)
+        chains += plan.node_kernels[k] == "dequantize_per_tensor + add + activation + quantize";
+    BOOST_TEST(chains >= 4u, chains << " fused bias + GELU chains");  // token and channel MLP of each block
+    RunOptions keep;
+    keep.keep_activations = true;
+    const RunResult together = run(plan, {images}), apart = run(plan, {images}, keep);
+    BOOST_TEST((together.outputs.at(0) == apart.outputs.at(0)));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
