@@ -12,13 +12,13 @@ namespace {
 
 void check(const char* fn, const void* in, const void* out, size_t n, float scale, int32_t zero_point, bool is_signed,
            Isa isa) {
-    const std::string f = fn;
-    if (n > 0 && (in == nullptr || out == nullptr)) throw std::invalid_argument(f + ": input and output must not be null");
-    if (!(scale > 0.0f) || scale == __builtin_inff())
-        throw std::invalid_argument(f + ": scale must be finite and > 0, not " + std::to_string(scale));
+    // Called once per row in the executor's fused tails: no string is built unless something is wrong.
+    auto fail = [fn](const std::string& what) { throw std::invalid_argument(std::string(fn) + ": " + what); };
+    if (n > 0 && (in == nullptr || out == nullptr)) fail("input and output must not be null");
+    if (!(scale > 0.0f) || scale == __builtin_inff()) fail("scale must be finite and > 0, not " + std::to_string(scale));
     if (zero_point < qmin(is_signed) || zero_point > qmax(is_signed))
-        throw std::invalid_argument(f + ": zero_point " + std::to_string(zero_point) + " is outside the storage range");
-    if (!isa_available(isa)) throw std::invalid_argument(f + ": isa " + isa_name(isa) + " is not available in this build or on this machine");
+        fail("zero_point " + std::to_string(zero_point) + " is outside the storage range");
+    if (!isa_available(isa)) fail(std::string("isa ") + isa_name(isa) + " is not available in this build or on this machine");
 }
 
 template <class T>

@@ -3,9 +3,11 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <iomanip>
 #include <limits>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <boost/test/unit_test.hpp>
 
@@ -756,6 +758,42 @@ BOOST_AUTO_TEST_CASE(array_quantize_and_dequantize_equal_the_per_value_formulas_
                           [](const std::invalid_argument& e) { return std::string(e.what()).find("scale") != std::string::npos; });
     BOOST_CHECK_EXCEPTION(quantize_array(&x, 1, 1.0f, 200, &y), std::invalid_argument,
                           [](const std::invalid_argument& e) { return std::string(e.what()).find("zero_point 200") != std::string::npos; });
+}
+
+// Rounding ties are where a fast quantizer goes wrong (a product with 1 / scale instead of the
+// division, a different rounding trick): 300 log-uniform scales, each with values on, beside and a
+// few ulps around half-integer quotients up to the saturation range, and random ones. (A version
+// that multiplied by 1 / scale away from ties was tried, checked by this test, and measured no faster
+// than the division on this machine, so the division stayed.)
+BOOST_AUTO_TEST_CASE(array_quantize_rounds_like_the_division_near_ties_for_many_scales) {
+    std::mt19937 rng(17);
+    std::uniform_real_distribution<double> log_scale(std::log(1e-6), std::log(20.0));
+    std::uniform_int_distribution<int> k_of(-400, 400), ulps(-6, 6);
+    std::uniform_real_distribution<float> any(-600.0f, 600.0f), tiny(-2e-3f, 2e-3f);
+    size_t checked = 0;
+    for (int trial = 0; trial < 300; ++trial) {
+        const float scale = float(std::exp(log_scale(rng)));
+        std::vector<float> x;
+        for (int i = 0; i < 3000; ++i) {
+            float v = (float(k_of(rng)) + 0.5f) * scale;                // a tie, as near as float gets
+            for (int u = ulps(rng); u != 0; u += u > 0 ? -1 : 1) v = std::nextafter(v, u > 0 ? 1e30f : -1e30f);
+            x.push_back(v);
+            x.push_back((float(k_of(rng)) + 0.5f + tiny(rng)) * scale);  // close to one
+            x.push_back(any(rng) * scale);
+        }
+        for (Isa isa : available_isas()) {
+            std::vector<int8_t> y(x.size());
+            std::vector<uint8_t> yu(x.size());
+            quantize_array(x.data(), x.size(), scale, 3, y.data(), isa);
+            quantize_array(x.data(), x.size(), scale, 130, yu.data(), isa);
+            size_t bad = 0;
+            for (size_t i = 0; i < x.size(); ++i)
+                bad += (y[i] != quantize_value(x[i], scale, 3, -128, 127)) + (yu[i] != quantize_value(x[i], scale, 130, 0, 255));
+            BOOST_TEST(bad == 0u, isa_name(isa) << " scale " << std::setprecision(9) << scale << ": " << bad << " values differ");
+            checked += 2 * x.size();
+        }
+    }
+    BOOST_TEST(checked >= 300u * 9000u * 2u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
