@@ -5,8 +5,10 @@
 #include "chip/catalog.hpp"
 #include "chip/llm.hpp"
 #include "chip/llm_tile.hpp"
+#include "chip_toy_machine.hpp"
 
 using namespace stacklab::chip;
+using stacklab::chip::test::toy;  // 1 GHz (a cycle is a nanosecond), off-chip 64 B/ns, L2 1000 B/ns, one core
 
 namespace {
 
@@ -49,28 +51,6 @@ double expected_kv_read_per_token(const LlmShape& s, double bytes_per_value) {
     return s.layers * 2.0 * s.kv_heads * s.head_dim * bytes_per_value;
 }
 
-// tests/core/chip_tile_sim_test.cpp's hand-checkable machine: 1 GHz (a cycle is a nanosecond),
-// off-chip 64 B/ns, L2 1000 B/ns, vector 64 B/cycle, one core.
-Machine toy() {
-    Machine m;
-    m.chip_id = "toy";
-    m.matrix_cores = m.vector_cores = 1;
-    m.clock_hz = 1e9;
-    m.shape[int(DType::fp16)] = {16, 16, 16};
-    m.vector_bytes_per_cycle = 64;
-    m.l0a_bytes = m.l0b_bytes = 64 * 1024;
-    m.l0c_bytes = 128 * 1024;
-    m.l1_bytes = 512 * 1024;
-    m.ub_bytes = 192 * 1024;
-    m.l2_bytes = 64 << 20;
-    m.offchip_bytes_per_s = 64e9;
-    m.l2_bytes_per_s = 1e12;
-    m.core_dma_bytes_per_cycle = 1000;
-    m.mac_pj[int(DType::fp16)] = 1;
-    m.vector_byte_pj = 0.5;
-    m.l0_byte_pj = 2, m.l1_byte_pj = 3, m.ub_byte_pj = 4, m.l2_byte_pj = 5, m.offchip_byte_pj = 10;
-    return m;
-}
 
 bool near(double a, double b, double rel) { return std::fabs(a - b) <= rel * std::max(std::fabs(a), std::fabs(b)); }
 

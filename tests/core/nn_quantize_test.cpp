@@ -467,17 +467,22 @@ BOOST_AUTO_TEST_CASE(the_shipped_cnn_keeps_its_accuracy_in_int8_and_loses_sqnr_s
     BOOST_TEST(mixed_db > logits_db[1]);
 }
 
+namespace {
+// One batch of the first n images of a Fashion-MNIST split, as the executor takes them.
+onnx::Tensor first_images(const std::string& split, int64_t n) {
+    const std::string dir = std::string(STACKLAB_DATA_DIR) + "/fashion-mnist/";
+    const ImageSet set = make_image_set(parse_idx(slurp(dir + split + "-images-idx3-ubyte"), split),
+                                        parse_idx(slurp(dir + split + "-labels-idx1-ubyte"), split), n, dir);
+    return image_batch(set, 0, n);
+}
+}  // namespace
+
 // Workspace::take(bytes, false) hands kernels that write every element a buffer with old bytes in
 // it. Both shipped models, fp32 and int8, on 64 real test images: a workspace whose free buffers are
 // full of garbage (every size from 256 bytes to 4 MiB) must give the same output bytes as a run
 // with none, on the first run and the next.
 BOOST_AUTO_TEST_CASE(shipped_models_give_the_same_bytes_on_a_workspace_full_of_garbage) {
-    const std::string dir = std::string(STACKLAB_DATA_DIR) + "/fashion-mnist/";
-    auto load = [&](const std::string& split) {
-        return make_image_set(parse_idx(slurp(dir + split + "-images-idx3-ubyte"), split),
-                              parse_idx(slurp(dir + split + "-labels-idx1-ubyte"), split), 64, dir);
-    };
-    const onnx::Tensor images = image_batch(load("t10k"), 0, 64), calib = image_batch(load("train"), 0, 64);
+    const onnx::Tensor images = first_images("t10k", 64), calib = first_images("train", 64);
     for (const char* name : {"fashion_cnn", "fashion_mixer"}) {
         const std::string path = std::string(STACKLAB_MODELS_DIR) + "/" + name + ".onnx";
         const onnx::Model fp32 = onnx::parse_model(slurp(path), path);
@@ -502,12 +507,7 @@ BOOST_AUTO_TEST_CASE(shipped_models_give_the_same_bytes_on_a_workspace_full_of_g
 // by one (keep_activations runs them apart): the logits, which every int8 activation feeds, are
 // the same bytes.
 BOOST_AUTO_TEST_CASE(the_int8_mixers_bias_and_gelu_chains_run_fused_with_the_unfused_bytes) {
-    const std::string dir = std::string(STACKLAB_DATA_DIR) + "/fashion-mnist/";
-    auto load = [&](const std::string& split) {
-        return make_image_set(parse_idx(slurp(dir + split + "-images-idx3-ubyte"), split),
-                              parse_idx(slurp(dir + split + "-labels-idx1-ubyte"), split), 64, dir);
-    };
-    const onnx::Tensor images = image_batch(load("t10k"), 0, 64), calib = image_batch(load("train"), 0, 64);
+    const onnx::Tensor images = first_images("t10k", 64), calib = first_images("train", 64);
     const std::string path = std::string(STACKLAB_MODELS_DIR) + "/fashion_mixer.onnx";
     const onnx::Model int8 = quantize_model(onnx::parse_model(slurp(path), path), {calib}, options_for("int8")).model;
     const Graph g = import_onnx(int8);

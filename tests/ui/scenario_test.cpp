@@ -62,26 +62,6 @@ std::vector<std::pair<std::string, std::string>> varied_queries() {
     };
 }
 
-// Draws `frames` frames of the whole app without a window and returns the last frame's report.
-json draw_frames(AppState& state, int frames) {
-    ImGuiContext* ctx = ImGui::CreateContext();
-    ui::setup_ui(state, 1.0f);
-    ImGuiIO& io = ImGui::GetIO();
-    io.DisplaySize = ImVec2(1440, 900);
-    io.DeltaTime = 1.0f / 60.0f;
-    unsigned char* pixels = nullptr;
-    int w = 0, h = 0;
-    io.Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);  // builds the atlas; no renderer needs it
-    for (int i = 0; i < frames || ui::ui_busy(state); ++i) {
-        ImGui::NewFrame();
-        ui::draw_app(state);
-        ImGui::Render();
-    }
-    json report = json::parse(ui::ui_report_json(state));
-    ImGui::DestroyContext(ctx);
-    return report;
-}
-
 // A window-less ImGui context drawing one state, with a mouse that can click where the UI drew a widget.
 struct Headless {
     ImGuiContext* ctx;
@@ -116,6 +96,17 @@ struct Headless {
         frame(at, false);
     }
 };
+
+// Draws `frames` frames of the whole app without a window (and on while a panel has work under
+// way, e.g. the Models tab's job) and returns the last frame's report.
+json draw_frames(AppState& state, int frames) {
+    Headless h(state);
+    for (int i = 0; i < frames || ui::ui_busy(state); ++i) {
+        h.frame();
+        if (ui::ui_busy(state)) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // leave the worker the core
+    }
+    return json::parse(ui::ui_report_json(state));
+}
 
 }  // namespace
 
