@@ -18,14 +18,18 @@
 //      `stacklab simulate --chip ascend-910b --model FILE --fidelity tile` reproduces the prediction.
 //   1b. llm: the same step for DeepSeek-V2-Lite (MLA + MoE), for Qwen2.5-7B in w4a16 with an int8
 //      KV cache, and for one chip's shard of Qwen2.5-7B over 4 chips (tensor parallel), likewise.
-//   stacklab-chip-bench [--runs N] [--scalesim-runs N] [--batch B] [--context C] [--timeline]
+//   stacklab-chip-bench [--runs N] [--warmup N] [--scalesim-runs N] [--batch B] [--context C] [--timeline]
 //                       [--only qwen|llm|scalesim|resnet50] [--data DIR] [--config FILE.cfg]
 //                       [--write-resnet50 FILE.onnx]
 // Each timing is reported as the median wall-clock ms and the median process CPU ms of the runs.
 //   (defaults: 7 runs, 3 per SCALE-Sim layer (a ResNet-50 pass takes seconds per dataflow), batch 1
 //   and context 1024 for the decode step, no timeline; --timeline keeps
 //   simulate_graph's default of 20000 timeline events per op, as a caller that wants the Gantt chart
-//   would; data and config paths are relative to the repository root)
+//   would; data and config paths are relative to the repository root; --warmup N (default 0) runs
+//   each decode step N times untimed first, so that the timed runs of a JIT (wasm in V8 tiers up
+//   from its baseline compiler) or of cold caches do not skew the median)
+// The same source is also built as build/wasm/stacklab-chip-bench-web.js for a browser page:
+// benchmarks/browser_bench.mjs runs it in headless Chromium beside the native and node builds.
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -115,8 +119,8 @@ std::string hex(uint64_t v) {
     return buf;
 }
 
-std::string llm_decode(const char* key, const char* llm, const char* quant, bool kv8, int chips, int runs, int batch,
-                       int context, bool timeline) {
+std::string llm_decode(const char* key, const char* llm, const char* quant, bool kv8, int chips, int warmup, int runs,
+                       int batch, int context, bool timeline) {
     const Machine m = machine("ascend-910b");
     TileLlmOptions o;
     o.chips = chips;
@@ -126,12 +130,13 @@ std::string llm_decode(const char* key, const char* llm, const char* quant, bool
     if (!timeline) opt.max_timeline_events = 0;
     Samples ms;
     GraphResult g;
+    for (int r = 0; r < warmup; ++r) g = simulate_graph(m, ops, opt);
     for (int r = 0; r < runs; ++r) sample(ms, [&] { g = simulate_graph(m, ops, opt); });
     char buf[512];
     std::snprintf(buf, sizeof buf,
-                  "  \"%s\": {\"batch\": %d, \"context\": %d, \"timeline\": %s, \"ops\": %zu, "
+                  "  \"%s\": {\"batch\": %d, \"context\": %d, \"timeline\": %s, \"ops\": %zu, \"warmup\": %d, "
                   "\"runs\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, \"cpu_median_ms\": %.3f, \"simulated_us\": %.6f, \"digest\": \"%s\"}",
-                  key, batch, context, timeline ? "true" : "false", ops.size(), runs, ms.wall(),
+                  key, batch, context, timeline ? "true" : "false", ops.size(), warmup, runs, ms.wall(),
                   *std::min_element(ms.wall_ms.begin(), ms.wall_ms.end()), ms.cpu(), g.time_s * 1e6, hex(digest(g)).c_str());
     return buf;
 }
@@ -287,13 +292,14 @@ std::string resnet50(int runs, const std::string& write_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    int runs = 7, scalesim_runs = 3, batch = 1, context = 1024;
+    int runs = 7, warmup = 0, scalesim_runs = 3, batch = 1, context = 1024;
     bool timeline = false;
     std::string only, data = "benchmarks/data/scalesim", config = "tests/data/scalesim/scale.cfg", write_resnet;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--timeline") == 0) timeline = true;
         if (i + 1 >= argc) continue;
         if (std::strcmp(argv[i], "--runs") == 0) runs = std::max(1, std::atoi(argv[i + 1]));
+        if (std::strcmp(argv[i], "--warmup") == 0) warmup = std::max(0, std::atoi(argv[i + 1]));
         if (std::strcmp(argv[i], "--batch") == 0) batch = std::max(1, std::atoi(argv[i + 1]));
         if (std::strcmp(argv[i], "--context") == 0) context = std::max(1, std::atoi(argv[i + 1]));
         if (std::strcmp(argv[i], "--scalesim-runs") == 0) scalesim_runs = std::max(1, std::atoi(argv[i + 1]));
@@ -309,16 +315,16 @@ int main(int argc, char** argv) {
     try {
         std::vector<std::string> parts;
         if (only.empty() || only == "qwen")
-            parts.push_back(llm_decode("qwen2.5-7b_decode_step_910b_tile", "qwen2.5-7b", "w16a16", false, 1, runs, batch,
+            parts.push_back(llm_decode("qwen2.5-7b_decode_step_910b_tile", "qwen2.5-7b", "w16a16", false, 1, warmup, runs, batch,
                                        context, timeline));
         // The other lowerings of chip/llm_tile.hpp: MLA + MoE, packed 4-bit weights with an int8 KV
         // cache, and one chip's shard of 4-way tensor parallelism.
         if (only.empty() || only == "llm") {
-            parts.push_back(llm_decode("deepseek-v2-lite_decode_step_910b_tile", "deepseek-v2-lite", "w16a16", false, 1, runs,
+            parts.push_back(llm_decode("deepseek-v2-lite_decode_step_910b_tile", "deepseek-v2-lite", "w16a16", false, 1, warmup, runs,
                                        batch, context, timeline));
-            parts.push_back(llm_decode("qwen2.5-7b_w4a16_kv8_decode_step_910b_tile", "qwen2.5-7b", "w4a16", true, 1, runs,
+            parts.push_back(llm_decode("qwen2.5-7b_w4a16_kv8_decode_step_910b_tile", "qwen2.5-7b", "w4a16", true, 1, warmup, runs,
                                        batch, context, timeline));
-            parts.push_back(llm_decode("qwen2.5-7b_tp4_decode_step_910b_tile", "qwen2.5-7b", "w16a16", false, 4, runs, batch,
+            parts.push_back(llm_decode("qwen2.5-7b_tp4_decode_step_910b_tile", "qwen2.5-7b", "w16a16", false, 4, warmup, runs, batch,
                                        context, timeline));
         }
         if (only.empty() || only == "resnet50") parts.push_back(resnet50(runs, write_resnet));
