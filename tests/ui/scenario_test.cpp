@@ -48,6 +48,7 @@ std::vector<std::pair<std::string, std::string>> varied_queries() {
         {"stack", "tab=stack&chip=ascend-310p&llm=qwen2.5-7b&quant=w8a8"},
         {"chips roofline", "tab=chips&chip=nvidia-h100&chip2=ascend-910b&llm=llama-3-8b&dtype=fp16"},
         {"chips tile view", "tab=chips&chip=ascend-910b&dtype=int8&gemm=D3"},
+        {"chips tile view of the model", "tab=chips&chip=ascend-910b&gemm=model&model=fashion_mixer&tilebatch=2"},
         {"llm", "tab=llm&chip=ascend-910b&llm=qwen2.5-7b&quant=w4a16&batch=4&int8kv=1&prompt=2048&output=64&tp=4&link=112.5"},
         {"models", "tab=models&model=fashion_cnn&recipe=w4g32a8&calib=percentile&fuse=0"},
         {"models via quant", "tab=models&quant=mixed&calib=mse"},
@@ -232,6 +233,21 @@ BOOST_AUTO_TEST_CASE(every_tab_opened_from_the_written_query_shows_what_the_orig
     BOOST_TEST(c["active_tab"] == "Chips");
     BOOST_TEST(c["chips_panel"]["tile_sim"]["gemm"].get<std::string>().rfind("D3", 0) == 0);
     BOOST_TEST(c["scenario"] == "tab=chips&chip=ascend-910b&gemm=D3");
+    AppState m = ui::make_app_state();
+    ui::apply_scenario(m, "tab=chips&chip=ascend-910b&gemm=model&model=fashion_mixer&tilebatch=2");
+    const json d = draw_frames(m, 3);
+    const json& t = d["chips_panel"]["tile_sim"];
+    BOOST_TEST(t["source"] == "model");
+    BOOST_TEST(t["model"] == "fashion_mixer");
+    BOOST_TEST(t["batch"] == 2);
+    BOOST_TEST(t["error"] == "");
+    BOOST_TEST(t["computations"] == 1);
+    BOOST_TEST(t["ops"].size() > 2u);
+    BOOST_TEST(t["events"].get<int64_t>() > 0);
+    BOOST_TEST(d["scenario"] == "tab=chips&chip=ascend-910b&gemm=model&tilebatch=2&model=fashion_mixer");
+    // Back to a layer GEMM: gemm=D1 leaves the model source.
+    ui::apply_scenario(m, "gemm=D1");
+    BOOST_TEST(ui::scenario_query(m) == "tab=chips&chip=ascend-910b&gemm=D1&tilebatch=2&model=fashion_mixer");
 }
 
 BOOST_AUTO_TEST_CASE(the_models_tab_from_the_written_query_evaluates_the_same_choice_to_the_same_accuracy) {
