@@ -138,11 +138,11 @@ std::string apply_scenario(AppState& state, const std::string& query) {
                 state.tile_gemm = (value[0] == 'P' ? 4 : 0) + (value[1] - '1');
                 state.tile_source = 0;
                 state.open_tile_view = true;
-            } else if (value == "model") {
-                state.tile_source = 1;
+            } else if (value == "model" || value == "model-quant") {
+                state.tile_source = value == "model" ? 1 : 2;
                 state.open_tile_view = true;
             } else {
-                problem("gemm \"" + value + "\" is not D1..D4, P1..P4 or model");
+                problem("gemm \"" + value + "\" is not D1..D4, P1..P4, model or model-quant");
             }
         } else if (key == "tilebatch") {  // the tile view's batch for the Models tab's model
             whole(1, 4096, state.tile_batch);
@@ -441,12 +441,14 @@ std::string ui_report_json(const AppState& state) {
         if (ts.source == "model") {
             nlohmann::json ops = nlohmann::json::array();
             for (const auto& o : ts.ops)
-                ops.push_back({{"name", o.name}, {"op", o.op}, {"lowered", o.lowered}, {"fidelity_used", o.fidelity_used},
+                ops.push_back({{"name", o.name}, {"op", o.op}, {"dtype", o.dtype.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.dtype)},
+                               {"lowered", o.lowered}, {"fidelity_used", o.fidelity_used},
                                {"bound", o.bound.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.bound)},
                                {"start_us", o.start_us}, {"time_us", o.time_us}, {"offchip_bytes", o.offchip_bytes},
                                {"energy_uj", o.energy_uj}, {"events", o.events}});
             auto& t = j["chips_panel"]["tile_sim"];
             t["model"] = ts.model;
+            t["graph"] = ts.graph;
             t["batch"] = ts.batch;
             t["offchip_bytes"] = ts.offchip_bytes;
             t["ops"] = ops;

@@ -75,11 +75,11 @@ struct ChipsPanelReport {
         // `stacklab simulate --chip C --model M.onnx --fidelity tile --batch B --json` prints: its
         // totals (time_us, energy_uj above; offchip_bytes here) and one row per node, graph order.
         std::string source = "gemm";  // "gemm" (an LLM layer GEMM) or "model"
-        std::string model;
+        std::string model, graph;  // graph: ModelTileChoice::graph
         int64_t batch = 0;
         double offchip_bytes = 0;
         struct OpRow {
-            std::string name, op, lowered, fidelity_used, bound;  // bound "" where fidelity_used is "none"
+            std::string name, op, dtype, lowered, fidelity_used, bound;  // bound "" where fidelity_used is "none"
             double start_us = 0, time_us = 0, offchip_bytes = 0, energy_uj = 0;
             int64_t events = 0;  // timeline events of this node kept
         };
@@ -111,13 +111,18 @@ struct TileSimCache {
     double from_s = 0;     // left edge of the visible window
 };
 
-// The tile view's other source: the Models tab's model (ModelsChoice::model, fp32 as loaded) simulated
+// The tile view's other source: the Models tab's model (ModelsChoice::model, fp32 as loaded, or the
+// QDQ graph the tab's job quantized it to, ModelsPanelReport::quant.model, once it has) simulated
 // whole at tile fidelity on the selected chip (chip::simulate_model with each node's first
 // kGanttEvents events), cached: recomputed only when the chip, the model or the batch changes.
 struct ModelTileChoice {
     std::string chip, model;
     int64_t batch = 1;
-    bool operator==(const ModelTileChoice& o) const { return chip == o.chip && model == o.model && batch == o.batch; }
+    // "fp32" (as loaded), or the Models tab job whose quantized graph it is: "RECIPE/CALIBRATION[/fused] job N".
+    std::string graph = "fp32";
+    bool operator==(const ModelTileChoice& o) const {
+        return chip == o.chip && model == o.model && batch == o.batch && graph == o.graph;
+    }
 };
 struct ModelTileCache {
     ModelTileChoice choice;
@@ -475,7 +480,9 @@ struct AppState {
     RobotFaults robot_faults;  // injected in the Robot panel, or scenario faults=...
     TileSimCache tile_sim;
     int tile_gemm = 4;         // the GEMM of the tile view: P1 (prefill qkv)
-    int tile_source = 0;       // the tile view shows 0: an LLM layer GEMM, 1: the Models tab's model (gemm=model)
+    // The tile view shows 0: an LLM layer GEMM, 1: the Models tab's model as loaded (gemm=model),
+    // 2: that model as the Models tab's job quantized it (gemm=model-quant).
+    int tile_source = 0;
     int tile_batch = 1;        // the batch the Models tab's model is simulated at (scenario tilebatch=N)
     ModelTileCache model_tile;
     bool open_tile_view = false;  // scenario gemm=...: open the Chips panel on the tile view
@@ -520,8 +527,8 @@ AppState make_app_state();
 // gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S; for the systolic tab
 // array=RxC, dataflow=os|ws|is; for the robot tab cell=ID (models/cells), t=S (the time shown in
 // 3D) and faults=LIST (injected faults, see faults_query); for the chips tab gemm=D1..D4|P1..P4 (the
-// layer GEMM of the tile-simulation view, which it opens) or gemm=model (that view on the Models tab's
-// model, whole) and tilebatch=N (the batch of that model, 1..4096); for the certify tab deployment=ID
+// layer GEMM of the tile-simulation view, which it opens) or gemm=model|model-quant (that view on the
+// Models tab's model, whole, fp32 or as the tab's job quantized it) and tilebatch=N (the batch of that model, 1..4096); for the certify tab deployment=ID
 // (models/deployments) and tamper=1 (verify a copy with one byte changed); lesson=ID starts a bundled
 // lesson (models/lessons) at its first step, applying that step's scenario, and step=N after it opens
 // its step N (0-based) the same way. Unknown keys or values are

@@ -323,9 +323,10 @@ nn::Graph models_tab_graph(const AppState& state, const std::string& id) {
     throw std::invalid_argument("no model \"" + id + "\" in the Models tab");
 }
 
-// Reruns the whole-model simulation when the chip, model or batch changed: what `stacklab simulate
-// --chip C --model M.onnx --fidelity tile --batch B` runs (nominal figures, fusion on), keeping each
-// node's first kGanttEvents events.
+// Reruns the whole-model simulation when the chip, model, graph or batch changed: what `stacklab
+// simulate --chip C --model M.onnx --fidelity tile --batch B` runs (nominal figures, fusion on),
+// keeping each node's first kGanttEvents events. A quantized graph is the Models tab job's
+// (state.models_report.quant.model), which the caller checked is ready and is ch.graph's.
 void update_model_tile(const AppState& state, const ModelTileChoice& ch, ModelTileCache& c) {
     if (c.computations > 0 && c.choice == ch) return;
     ++c.computations;
@@ -338,8 +339,8 @@ void update_model_tile(const AppState& state, const ModelTileChoice& ch, ModelTi
         const ChipSpec* spec = find_chip(state, ch.chip);
         if (!spec) throw std::invalid_argument("no chip \"" + ch.chip + "\"");
         const chip::Machine m = chip::machine_of(*spec, chip::Pick::nominal);
-        c.sim = chip::simulate_model(m, models_tab_graph(state, ch.model), ch.model, ch.batch, chip::Fidelity::tile, true,
-                                     kGanttEvents);
+        const nn::Graph g = ch.graph == "fp32" ? models_tab_graph(state, ch.model) : nn::import_onnx(state.models_report.quant.model);
+        c.sim = chip::simulate_model(m, g, ch.model, ch.batch, chip::Fidelity::tile, true, kGanttEvents);
     } catch (const std::exception& e) {
         c.error = e.what();
     }
@@ -573,13 +574,31 @@ void draw_model_tile(AppState& state, ChipsPanelReport::TileSim& tr) {
     ImGui::SetNextItemWidth(fs * 6.0f);
     if (ImGui::InputInt("batch", &state.tile_batch)) state.tile_batch = std::clamp(state.tile_batch, 1, 4096);
     ImGui::SameLine();
-    ImGui::TextDisabled("%s (the Models tab's model, fp32 as loaded; fused), on %s", model.c_str(), state.selected_chip.c_str());
-    ModelTileCache& cache = state.model_tile;
-    update_model_tile(state, {state.selected_chip, model, state.tile_batch}, cache);
     tr.source = "model";
     tr.chip = state.selected_chip;
     tr.model = model;
     tr.batch = state.tile_batch;
+    // The quantized graph is the Models tab job's, once that job (for this model and recipe) has quantized.
+    std::string graph = "fp32";
+    const ModelsChoice& mc = state.models_choice;
+    if (state.tile_source == 2 && mc.recipe != "fp32") {
+        const ModelsPanelReport& mr = state.models_report;
+        if (!(mr.choice == mc) || mr.quant.model.graph.nodes.empty()) {
+            tr.error = mr.choice == mc && mr.stage == "error"
+                           ? "the Models tab's job failed: " + mr.error
+                           : "no quantized graph yet: the Models tab's job quantizes " + model + " with " + mc.recipe +
+                                 " (open the Models tab to run it)";
+            ImGui::NewLine();
+            return error_text(tr.error);
+        }
+        graph = mc.recipe + "/" + nn::calibration_name(nn::CalibrationMethod(std::clamp(mc.calibration, 0, 2))) +
+                (mc.fuse ? "/fused" : "") + " job " + std::to_string(mr.computations);
+    }
+    tr.graph = graph;
+    ImGui::TextDisabled("%s (the Models tab's model, %s; fused), on %s", model.c_str(),
+                        graph == "fp32" ? "fp32 as loaded" : ("quantized " + graph).c_str(), state.selected_chip.c_str());
+    ModelTileCache& cache = state.model_tile;
+    update_model_tile(state, {state.selected_chip, model, state.tile_batch, graph}, cache);
     tr.computations = cache.computations;
     tr.error = cache.error;
     if (!cache.error.empty()) return error_text(cache.error);
@@ -595,7 +614,7 @@ void draw_model_tile(AppState& state, ChipsPanelReport::TileSim& tr) {
     std::vector<int> band_row;
     for (size_t i = 0; i < sim.rows.size(); ++i) {
         const chip::OpRow& r = sim.rows[i];
-        tr.ops.push_back({r.name, r.op, chip::lowered_name(r.kind), r.fidelity_used,
+        tr.ops.push_back({r.name, r.op, r.dtype, chip::lowered_name(r.kind), r.fidelity_used,
                           r.fidelity_used == "none" ? "" : chip::bound_name(r.bound), r.start_s * 1e6, r.time_s * 1e6,
                           r.bytes.offchip, r.energy_j * 1e6, events_of[i]});
         if (r.fidelity_used == "none" || !(r.time_s > 0)) continue;  // free and fused nodes take no time
@@ -639,12 +658,12 @@ void draw_model_tile(AppState& state, ChipsPanelReport::TileSim& tr) {
 void draw_tile_view(AppState& state, ChipsPanelReport::TileSim& tr) {
     tr.shown = true;
     const float fs = ImGui::GetFontSize();
-    const char* sources[] = {"LLM layer GEMM", "Models tab model"};
-    state.tile_source = std::clamp(state.tile_source, 0, 1);
-    ImGui::SetNextItemWidth(fs * 10.0f);
-    ImGui::Combo("simulate", &state.tile_source, sources, 2);
+    const char* sources[] = {"LLM layer GEMM", "Models tab model (fp32)", "Models tab model (quantized)"};
+    state.tile_source = std::clamp(state.tile_source, 0, 2);
+    ImGui::SetNextItemWidth(fs * 14.0f);
+    ImGui::Combo("simulate", &state.tile_source, sources, 3);
     ImGui::SameLine();
-    if (state.tile_source == 1) return draw_model_tile(state, tr);
+    if (state.tile_source >= 1) return draw_model_tile(state, tr);
     if (state.llms.empty()) return;
     draw_gemm_tile(state, tr);
 }

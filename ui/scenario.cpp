@@ -116,7 +116,9 @@ std::vector<std::pair<std::string, std::string>> scenario_items(const AppState& 
     std::string gemm;
     if (state.open_tile_view || state.chips_report.tile_sim.shown) {
         const int g = std::clamp(state.tile_gemm, 0, 7);
-        gemm = state.tile_source == 1 ? "model" : std::string(g >= 4 ? "P" : "D") + char('1' + g % 4);
+        gemm = state.tile_source == 1   ? "model"
+               : state.tile_source == 2 ? "model-quant"
+                                        : std::string(g >= 4 ? "P" : "D") + char('1' + g % 4);
     }
     items.emplace_back("gemm", gemm);
     items.emplace_back("tilebatch", std::to_string(state.tile_batch));

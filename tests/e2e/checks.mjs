@@ -203,6 +203,7 @@ export function checkModelTileAgainstCli(tile, cliPath, modelPath) {
     const u = tile.ops[i];
     assert.equal(u.name, row.name);
     assert.equal(u.op, row.op);
+    assert.equal(u.dtype, row.dtype);
     assert.equal(u.lowered, row.lowered);
     assert.equal(u.fidelity_used, row.fidelity_used);
     if (row.fidelity_used === 'none') {

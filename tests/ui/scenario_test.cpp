@@ -264,6 +264,38 @@ BOOST_AUTO_TEST_CASE(the_models_tab_from_the_written_query_evaluates_the_same_ch
 
 // Natively the Models job runs on a worker thread. Cancel stops it after its current step (the
 // report stays "cancelled", the cancelled thread is joined once it has finished, never waited for),
+// gemm=model-quant: the tile view waits for the Models tab's job, then simulates the QDQ graph it
+// quantized (its int8 matrix nodes), exactly as chip::simulate_model does on that graph.
+BOOST_AUTO_TEST_CASE(the_tile_view_simulates_the_models_tabs_quantized_graph_once_its_job_has_quantized_it) {
+    AppState s = ui::make_app_state();
+    BOOST_TEST(ui::apply_scenario(s, "tab=chips&chip=ascend-910b&gemm=model-quant&model=fashion_cnn") == "");
+    const json a = draw_frames(s, 3);
+    BOOST_TEST(a["chips_panel"]["tile_sim"]["error"].get<std::string>().rfind("no quantized graph yet", 0) == 0u);
+    BOOST_TEST(a["scenario"] == "tab=chips&chip=ascend-910b&gemm=model-quant");
+    ui::apply_scenario(s, "tab=models");
+    draw_frames(s, 2);  // draws until the job is done
+    BOOST_TEST_REQUIRE(s.models_report.stage == "done");
+    ui::apply_scenario(s, "tab=chips&gemm=model-quant");
+    const json b = draw_frames(s, 3);
+    const json& t = b["chips_panel"]["tile_sim"];
+    BOOST_TEST(t["error"] == "");
+    BOOST_TEST(t["graph"].get<std::string>().rfind("int8/minmax/fused job ", 0) == 0u);
+    BOOST_TEST(t["computations"] == 1);
+    int int8_matrix = 0;
+    for (const auto& o : t["ops"]) int8_matrix += o["lowered"] == "matrix" && o["dtype"] == "int8";
+    BOOST_TEST(int8_matrix >= 2);
+    const stacklab::chip::ChipSpec* spec = nullptr;
+    for (const auto& c : s.chips)
+        if (c.id == "ascend-910b") spec = &c;
+    BOOST_TEST_REQUIRE(spec);
+    const stacklab::chip::ModelSim sim =
+        stacklab::chip::simulate_model(stacklab::chip::machine_of(*spec, stacklab::chip::Pick::nominal),
+                                       stacklab::nn::import_onnx(s.models_report.quant.model), "q", 1,
+                                       stacklab::chip::Fidelity::tile);
+    BOOST_TEST(t["time_us"].get<double>() == sim.time_s * 1e6);
+    BOOST_TEST(t["ops"].size() == sim.rows.size());
+}
+
 // Run again starts the same job afresh, and its numbers equal an uninterrupted run's.
 BOOST_AUTO_TEST_CASE(a_cancelled_models_job_stays_cancelled_and_run_again_gives_the_uninterrupted_numbers) {
     const ui::ModelsChoice ch{"fashion_cnn", "int8", 0, true};
