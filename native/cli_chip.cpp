@@ -374,9 +374,10 @@ std::vector<nn::onnx::Tensor> synthetic_inputs(const nn::Graph& g, int64_t batch
 // `simulate --chip ID --model FILE.onnx`: every node lowered to the chip and timed, and the graph run.
 int simulate_model_cmd(const Args& a) {
     if (a.has("--gemm")) throw UsageError("simulate takes --gemm or --model, not both");
-    if (a.has("--tile") || a.flag("--timeline")) throw UsageError("--tile and --timeline apply to --gemm only");
+    if (a.has("--tile")) throw UsageError("--tile applies to --gemm only");
     if (a.has("--limit") && !a.has("--data")) throw UsageError("--limit needs --data");
     const chip::Fidelity fidelity = chip::parse_fidelity(a.get("--fidelity", "roofline"));
+    if (a.flag("--timeline") && fidelity != chip::Fidelity::tile) throw UsageError("--timeline needs --fidelity tile");
     const chip::Pick pick = chip::parse_pick(a.get("--pick", "nominal"));
     const int64_t batch = parse_count("--batch", a.get("--batch", "1"));
     const std::string numerics_text = a.get("--numerics", "chip");
@@ -391,7 +392,8 @@ int simulate_model_cmd(const Args& a) {
     try {
         m = chip::machine_of(c, pick);
         g = nn::load_onnx(bytes, model_path);
-        sim = chip::simulate_model(m, g, model_path, batch, fidelity, !a.flag("--no-fuse"));
+        // --timeline: each node's first 5000 events, as --gemm keeps for its one op.
+        sim = chip::simulate_model(m, g, model_path, batch, fidelity, !a.flag("--no-fuse"), a.flag("--timeline") ? 5000 : 0);
     } catch (const nn::NodeError& e) {
         throw InputError(model_path + ": " + e.what());
     } catch (const std::invalid_argument& e) {
@@ -409,6 +411,7 @@ int simulate_model_cmd(const Args& a) {
             row["ops"] = r.ops;
             row["cycles"] = std::ceil(r.cycles);
             row["time_us"] = r.time_s * 1e6;
+            row["start_us"] = r.start_s * 1e6;
             row["roofline_us"] = r.roofline_s * 1e6;
             row["bytes"] = bytes_json(r.bytes, r.fidelity_used == "roofline");
             row["energy_uj"] = r.energy_j * 1e6;
@@ -469,6 +472,17 @@ int simulate_model_cmd(const Args& a) {
                                 {"roofline_us", sim.roofline_s * 1e6}, {"energy_uj", sim.energy_j * 1e6},
                                 {"bytes", bytes_json(sim.bytes, roof)}}},
                     {"ops", rows}, {"functional", functional}};
+        if (a.flag("--timeline")) {
+            json events = json::array();
+            for (size_t i = 0; i < sim.timeline.size(); ++i) {
+                const chip::TimelineEvent& e = sim.timeline[i];
+                events.push_back({{"op", sim.rows[size_t(sim.timeline_row[i])].name}, {"core", e.core},
+                                  {"unit", chip::unit_name(e.unit)}, {"tile", e.tile}, {"start_us", e.start_s * 1e6},
+                                  {"end_us", e.end_s * 1e6}, {"bytes", e.bytes}});
+            }
+            doc["timeline"] = events;
+            doc["timeline_dropped"] = sim.timeline_dropped;
+        }
         std::cout << doc.dump(2) << "\n";
         return 0;
     }

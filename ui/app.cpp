@@ -132,13 +132,20 @@ std::string apply_scenario(AppState& state, const std::string& query) {
             const std::string e = parse_faults_query(value, state.robot_faults);
             if (!e.empty()) problem(e);
         } else if (key == "gemm") {
-            // D1..D4 (decode), P1..P4 (prefill): the layer GEMMs as the chips panel numbers them.
+            // D1..D4 (decode), P1..P4 (prefill): the layer GEMMs as the chips panel numbers them;
+            // model: the Models tab's model, whole.
             if (value.size() == 2 && (value[0] == 'D' || value[0] == 'P') && value[1] >= '1' && value[1] <= '4') {
                 state.tile_gemm = (value[0] == 'P' ? 4 : 0) + (value[1] - '1');
+                state.tile_source = 0;
+                state.open_tile_view = true;
+            } else if (value == "model" || value == "model-quant") {
+                state.tile_source = value == "model" ? 1 : 2;
                 state.open_tile_view = true;
             } else {
-                problem("gemm \"" + value + "\" is not D1..D4 or P1..P4");
+                problem("gemm \"" + value + "\" is not D1..D4, P1..P4, model or model-quant");
             }
+        } else if (key == "tilebatch") {  // the tile view's batch for the Models tab's model
+            whole(1, 4096, state.tile_batch);
         } else if (key == "t") {
             char* endp = nullptr;
             const double d = std::strtod(value.c_str(), &endp);
@@ -430,7 +437,26 @@ std::string ui_report_json(const AppState& state) {
                                         {"hovered_event", ts.hovered_event}, {"tooltip", ts.tooltip},
                                         {"gantt_rect", rect(ts.gantt_rect)}, {"gantt_plot_rect", rect(ts.gantt_plot_rect)},
                                         {"util_rect", rect(ts.util_rect)},
-                                        {"energy_rect", rect(ts.energy_rect)}};
+                                        {"energy_rect", rect(ts.energy_rect)}, {"source", ts.source}};
+        if (ts.source == "model") {
+            nlohmann::json ops = nlohmann::json::array();
+            for (const auto& o : ts.ops)
+                ops.push_back({{"name", o.name}, {"op", o.op}, {"dtype", o.dtype.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.dtype)},
+                               {"lowered", o.lowered}, {"fidelity_used", o.fidelity_used},
+                               {"bound", o.bound.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.bound)},
+                               {"start_us", o.start_us}, {"time_us", o.time_us}, {"offchip_bytes", o.offchip_bytes},
+                               {"energy_uj", o.energy_uj}, {"events", o.events}});
+            auto& t = j["chips_panel"]["tile_sim"];
+            t["model"] = ts.model;
+            t["graph"] = ts.graph;
+            t["batch"] = ts.batch;
+            t["offchip_bytes"] = ts.offchip_bytes;
+            t["ops"] = ops;
+            t["op_bands"] = ts.op_bands;
+            t["hovered_op"] = ts.hovered_op;
+            t["op_band_rect"] = rect(ts.op_band_rect);
+            t["ops_table_rect"] = rect(ts.ops_table_rect);
+        }
     }
     const KernelsPanelReport& kr = state.kernels_report;
     nlohmann::json kernels = {{"computed", kr.computed}, {"error", kr.error}, {"computations", kr.computations},

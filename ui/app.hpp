@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chip/catalog.hpp"
+#include "chip/graph_sim.hpp"
 #include "chip/llm.hpp"
 #include "chip/systolic.hpp"
 #include "chip/tile_sim.hpp"
@@ -70,6 +71,22 @@ struct ChipsPanelReport {
         int64_t hovered_event = -1;           // index into the timeline of the bar under the mouse
         std::string tooltip;                  // what its tooltip said
         Rect gantt_rect, gantt_plot_rect, util_rect, energy_rect;
+        // source "model" (scenario gemm=model): the Models tab's model as loaded (fp32), whole, what
+        // `stacklab simulate --chip C --model M.onnx --fidelity tile --batch B --json` prints: its
+        // totals (time_us, energy_uj above; offchip_bytes here) and one row per node, graph order.
+        std::string source = "gemm";  // "gemm" (an LLM layer GEMM) or "model"
+        std::string model, graph;  // graph: ModelTileChoice::graph
+        int64_t batch = 0;
+        double offchip_bytes = 0;
+        struct OpRow {
+            std::string name, op, dtype, lowered, fidelity_used, bound;  // bound "" where fidelity_used is "none"
+            double start_us = 0, time_us = 0, offchip_bytes = 0, energy_uj = 0;
+            int64_t events = 0;  // timeline events of this node kept
+        };
+        std::vector<OpRow> ops;
+        long op_bands = 0;        // op bands at least partly visible above the lanes
+        int hovered_op = -1;      // index into ops of the band or event under the mouse
+        Rect op_band_rect, ops_table_rect;
     } tile_sim;
 };
 
@@ -92,6 +109,28 @@ struct TileSimCache {
     chip::TileResult result;
     float zoom = 1.0f;     // 1: the whole run
     double from_s = 0;     // left edge of the visible window
+};
+
+// The tile view's other source: the Models tab's model (ModelsChoice::model, fp32 as loaded, or the
+// QDQ graph the tab's job quantized it to, ModelsPanelReport::quant.model, once it has) simulated
+// whole at tile fidelity on the selected chip (chip::simulate_model with each node's first
+// kGanttEvents events), cached: recomputed only when the chip, the model or the batch changes.
+struct ModelTileChoice {
+    std::string chip, model;
+    int64_t batch = 1;
+    // "fp32" (as loaded), or the Models tab job whose quantized graph it is: "RECIPE/CALIBRATION[/fused] job N".
+    std::string graph = "fp32";
+    bool operator==(const ModelTileChoice& o) const {
+        return chip == o.chip && model == o.model && batch == o.batch && graph == o.graph;
+    }
+};
+struct ModelTileCache {
+    ModelTileChoice choice;
+    long computations = 0;
+    std::string error;
+    chip::ModelSim sim;
+    float zoom = 1.0f;
+    double from_s = 0;
 };
 
 // The LLM-serving scenario the user picked (indices into the bundled lists) and what the panel
@@ -441,6 +480,11 @@ struct AppState {
     RobotFaults robot_faults;  // injected in the Robot panel, or scenario faults=...
     TileSimCache tile_sim;
     int tile_gemm = 4;         // the GEMM of the tile view: P1 (prefill qkv)
+    // The tile view shows 0: an LLM layer GEMM, 1: the Models tab's model as loaded (gemm=model),
+    // 2: that model as the Models tab's job quantized it (gemm=model-quant).
+    int tile_source = 0;
+    int tile_batch = 1;        // the batch the Models tab's model is simulated at (scenario tilebatch=N)
+    ModelTileCache model_tile;
     bool open_tile_view = false;  // scenario gemm=...: open the Chips panel on the tile view
     RobotPanelReport robot_report;
     std::string deployment;  // a bundled deployment id; make_app_state picks the first
@@ -483,7 +527,8 @@ AppState make_app_state();
 // gelu=erf|tanh, fp16=0|1, offset=X, rows=R, cols=C, seed=S; for the systolic tab
 // array=RxC, dataflow=os|ws|is; for the robot tab cell=ID (models/cells), t=S (the time shown in
 // 3D) and faults=LIST (injected faults, see faults_query); for the chips tab gemm=D1..D4|P1..P4 (the
-// layer GEMM of the tile-simulation view, which it opens); for the certify tab deployment=ID
+// layer GEMM of the tile-simulation view, which it opens) or gemm=model|model-quant (that view on the
+// Models tab's model, whole, fp32 or as the tab's job quantized it) and tilebatch=N (the batch of that model, 1..4096); for the certify tab deployment=ID
 // (models/deployments) and tamper=1 (verify a copy with one byte changed); lesson=ID starts a bundled
 // lesson (models/lessons) at its first step, applying that step's scenario, and step=N after it opens
 // its step N (0-based) the same way. Unknown keys or values are
@@ -492,7 +537,7 @@ AppState make_app_state();
 std::string apply_scenario(AppState& state, const std::string& query);
 
 // The inverse of apply_scenario (ui/scenario.cpp): the scenario the state shows, as "key=value&...".
-// Canonical form: the keys in one fixed order (lesson, step, tab, chip, chip2, dtype, gemm, llm, quant,
+// Canonical form: the keys in one fixed order (lesson, step, tab, chip, chip2, dtype, gemm, tilebatch, llm, quant,
 // int8kv, batch, prompt, output, tp, link, model, recipe, calib, fuse, variance, gelu, fp16, offset,
 // rows, cols, seed, array, dataflow, cell, t, faults, deployment, tamper), each only where it differs
 // from what make_app_state starts with (state.scenario_defaults), so the default view is "" and a link
@@ -508,7 +553,7 @@ std::string scenario_query(const AppState& state);
 // gemm and faults when unset).
 std::vector<std::pair<std::string, std::string>> scenario_items(const AppState& state);
 // The same scenario as a JSON document: {"stacklab_scenario": 1, "tab": "chips", "batch": 4, "fuse": false, ...}:
-// the keys of scenario_query with typed values (strings; whole numbers for step, batch, prompt, output,
+// the keys of scenario_query with typed values (strings; whole numbers for step, tilebatch, batch, prompt, output,
 // tp, rows, cols, seed; numbers for link, offset, t; true/false for int8kv, fuse, fp16, tamper). A key
 // left out takes its default. This is the file the desktop app saves and loads (--save, --load, the
 // sidebar) and the browser downloads.

@@ -284,18 +284,20 @@ double nice_step(double range, int ticks) {
 
 GanttDrawn draw_gantt(const char* id, const std::vector<std::string>& lanes, const std::vector<GanttBar>& bars,
                       double span, const char* unit, GanttView& view, float width, float lane_height,
-                      double known_until) {
+                      double known_until, const std::vector<GanttBand>& bands) {
     GanttDrawn out;
     ImGui::PushID(id);
     if (width <= 0.0f) width = ImGui::GetContentRegionAvail().x;
     const float fs = ImGui::GetFontSize();
     float label_w = 0.0f;
     for (const auto& l : lanes) label_w = std::max(label_w, ImGui::CalcTextSize(l.c_str()).x);
-    const float height = lane_height * float(lanes.size()) + 2.6f * fs;
+    const float band_h = bands.empty() ? 0.0f : 1.3f * fs;
+    const float height = band_h + lane_height * float(lanes.size()) + 2.6f * fs;
     const ImVec2 origin = ImGui::GetCursorScreenPos();
     ImGui::InvisibleButton("gantt", ImVec2(width, height));
     const bool hovered = ImGui::IsItemHovered();
-    const ImVec2 p0(origin.x + label_w + 0.6f * fs, origin.y), p1(origin.x + width - 0.5f * fs, origin.y + lane_height * float(lanes.size()));
+    const ImVec2 p0(origin.x + label_w + 0.6f * fs, origin.y + band_h),
+        p1(origin.x + width - 0.5f * fs, origin.y + band_h + lane_height * float(lanes.size()));
     if (!(span > 0) || p1.x <= p0.x + 10.0f) {
         ImGui::PopID();
         return out;
@@ -381,6 +383,27 @@ GanttDrawn draw_gantt(const char* id, const std::vector<std::string>& lanes, con
     }
     dl->PopClipRect();
     dl->AddRect(p0, p1, grid);
+    if (!bands.empty()) {
+        // The strip above the lanes: each band a box, its label where it fits, its start marked down the lanes.
+        const ImVec2 b0(p0.x, origin.y), b1(p1.x, origin.y + band_h - 1.0f);
+        dl->PushClipRect(b0, ImVec2(p1.x, p1.y), true);
+        for (size_t i = 0; i < bands.size(); ++i) {
+            const GanttBand& b = bands[i];
+            if (b.end < t0 || b.start > t1) continue;
+            ++out.bands;
+            const float x0 = X(b.start), x1 = std::max(X(b.end), x0 + 1.0f);
+            dl->AddRectFilled(ImVec2(x0, b0.y), ImVec2(x1, b1.y), b.color);
+            dl->AddLine(ImVec2(x0, b0.y), ImVec2(x0, p1.y), grid);
+            const ImVec2 ts = ImGui::CalcTextSize(b.label.c_str());
+            const float lx = std::max(x0, b0.x) + 2.0f;
+            if (std::min(x1, b1.x) - lx > ts.x + 2.0f)
+                dl->AddText(ImVec2(lx, b0.y + 0.5f * (band_h - 1.0f - ts.y)), IM_COL32(20, 20, 20, 255), b.label.c_str());
+            if (hovered && mouse.y >= b0.y && mouse.y < b1.y + 1.0f && mouse.x >= x0 && mouse.x <= x1) out.hovered_band = int(i);
+        }
+        dl->PopClipRect();
+        out.band_y = origin.y;
+        out.band_h = band_h;
+    }
     out.x = origin.x;
     out.y = origin.y;
     out.w = width;

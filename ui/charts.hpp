@@ -73,10 +73,19 @@ struct GanttView {
     float zoom = 1.0f;
     double from = 0;
 };
+// A labelled interval drawn in a strip above the lanes (e.g. the op a whole model runs at that time).
+struct GanttBand {
+    double start = 0, end = 0;
+    std::string label;
+    unsigned int color = 0;
+};
 struct GanttDrawn {
     int lanes = 0;      // lanes drawn
     long bars = 0;      // bars at least partly inside the visible window
     int hovered = -1;   // index into the bars of the bar under the mouse, -1: none
+    int hovered_band = -1;  // index into the bands of the band under the mouse, -1: none
+    long bands = 0;     // bands at least partly inside the visible window
+    float band_y = 0, band_h = 0;  // the bands' strip (window coordinates); h = 0: no strip
     float x = 0, y = 0, w = 0, h = 0;  // where the chart was drawn (window coordinates)
     float plot_x = 0, plot_y = 0, plot_w = 0, plot_h = 0;  // the lanes' area: time axis and lanes
 };
@@ -85,9 +94,11 @@ struct GanttDrawn {
 // `unit`. A bar narrower than a pixel is drawn one pixel wide so short jobs stay visible. When the
 // bars are only known up to `known_until` (>= 0; e.g. a truncated timeline) the rest is hatched.
 // The mouse wheel over the chart zooms about the cursor and dragging pans, both written to `view`;
-// the caller shows the tooltip of the hovered bar. `width` <= 0 takes the available width.
+// the caller shows the tooltip of the hovered bar. `width` <= 0 takes the available width. Non-empty
+// `bands` add a strip above the lanes, one box per band named where its label fits (hover: the
+// caller's tooltip, GanttDrawn::hovered_band); a thin line continues each band's start down the lanes.
 GanttDrawn draw_gantt(const char* id, const std::vector<std::string>& lanes, const std::vector<GanttBar>& bars,
                       double span, const char* unit, GanttView& view, float width, float lane_height,
-                      double known_until = -1);
+                      double known_until = -1, const std::vector<GanttBand>& bands = {});
 
 }  // namespace stacklab::ui

@@ -3,7 +3,9 @@
 // GEMMs on it (and a second chip side by side on the same chart), bar charts of INT8 TOPS and memory
 // bandwidth, and the selected chip's sources. Tile simulation: one of those GEMMs through the tile-
 // level simulator (chip/tile_sim.hpp) on the selected chip, as a per-core Gantt chart of its DMA,
-// matrix and vector jobs, with the utilization of each unit and the energy by part.
+// matrix and vector jobs, with the utilization of each unit and the energy by part; or the Models
+// tab's model, whole (chip/graph_sim.hpp at tile fidelity), as one such chart with each node's span
+// marked above the lanes and the per-node table under it.
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -12,10 +14,13 @@
 
 #include <imgui.h>
 
+#include "chip/graph_sim.hpp"
 #include "chip/roofline.hpp"
 #include "chip/tile_sim.hpp"
+#include "nn/graph.hpp"
 #include "ui/app.hpp"
 #include "ui/charts.hpp"
+#include "ui/models_data.hpp"
 
 namespace stacklab::ui {
 namespace {
@@ -306,17 +311,116 @@ void update_tile_sim(const AppState& state, const TileSimChoice& ch, TileSimCach
     }
 }
 
+// The Models tab's model `id` as loaded (fp32): a shipped classifier (embedded) or a user's model.
+nn::Graph models_tab_graph(const AppState& state, const std::string& id) {
+    for (const auto& f : embedded_classifiers()) {
+        std::string stem = f.name.substr(f.name.find_last_of('/') + 1);
+        stem = stem.substr(0, stem.rfind(".onnx"));
+        if (stem == id) return nn::load_onnx(f.bytes, f.name);
+    }
+    for (const auto& u : state.user_models)
+        if (u.id == id) return nn::load_onnx(*u.bytes, u.file);
+    throw std::invalid_argument("no model \"" + id + "\" in the Models tab");
+}
+
+// Reruns the whole-model simulation when the chip, model, graph or batch changed: what `stacklab
+// simulate --chip C --model M.onnx --fidelity tile --batch B` runs (nominal figures, fusion on),
+// keeping each node's first kGanttEvents events. A quantized graph is the Models tab job's
+// (state.models_report.quant.model), which the caller checked is ready and is ch.graph's.
+void update_model_tile(const AppState& state, const ModelTileChoice& ch, ModelTileCache& c) {
+    if (c.computations > 0 && c.choice == ch) return;
+    ++c.computations;
+    c.choice = ch;
+    c.error.clear();
+    c.sim = chip::ModelSim();
+    c.zoom = 1.0f;
+    c.from_s = 0;
+    try {
+        const ChipSpec* spec = find_chip(state, ch.chip);
+        if (!spec) throw std::invalid_argument("no chip \"" + ch.chip + "\"");
+        const chip::Machine m = chip::machine_of(*spec, chip::Pick::nominal);
+        const nn::Graph g = ch.graph == "fp32" ? models_tab_graph(state, ch.model) : nn::import_onnx(state.models_report.quant.model);
+        c.sim = chip::simulate_model(m, g, ch.model, ch.batch, chip::Fidelity::tile, true, kGanttEvents);
+    } catch (const std::exception& e) {
+        c.error = e.what();
+    }
+}
+
 Rect group_rect() {
     const ImVec2 lo = ImGui::GetItemRectMin(), hi = ImGui::GetItemRectMax();
     return {lo.x, lo.y, hi.x - lo.x, hi.y - lo.y};
 }
 
+// A per-core timeline as a Gantt chart: the unit legend, the zoom slider, then one lane per core and
+// unit that has events (core by core, in unit order), filling the height the view leaves above
+// `below_h`. `bands` (the ops of a whole model) go in a strip above the lanes. Writes the chart's
+// figures into `tr`; the caller shows the tooltip of GanttDrawn::hovered (an index into `events`).
+GanttDrawn draw_timeline(const char* id, const std::vector<chip::TimelineEvent>& events, double span_us, double known_until,
+                         float& zoom, double& from_s, float below_h, const std::vector<GanttBand>& bands,
+                         ChipsPanelReport::TileSim& tr) {
+    const float fs = ImGui::GetFontSize();
+    std::vector<std::array<int, 4>> lane_of;
+    for (const auto& e : events) {
+        if (size_t(e.core) >= lane_of.size()) lane_of.resize(size_t(e.core) + 1, {-1, -1, -1, -1});
+        lane_of[size_t(e.core)][size_t(e.unit)] = 0;
+    }
+    std::vector<std::string> lanes;
+    std::vector<int> lane_core;
+    for (size_t c = 0; c < lane_of.size(); ++c)
+        for (int u = 0; u < 4; ++u)
+            if (lane_of[c][size_t(u)] == 0) {
+                lane_of[c][size_t(u)] = int(lanes.size());
+                lanes.push_back("core " + std::to_string(c) + " " + chip::unit_name(kUnits[u]));
+                lane_core.push_back(int(c));
+            }
+    std::vector<GanttBar> bars;
+    bars.reserve(events.size());
+    for (const auto& e : events)
+        bars.push_back({lane_of[size_t(e.core)][size_t(e.unit)], e.start_s * 1e6, e.end_s * 1e6, kUnitColors[int(e.unit)]});
+
+    for (int u = 0; u < 4; ++u) {
+        const ImVec2 p = ImGui::GetCursorScreenPos();
+        ImGui::GetWindowDrawList()->AddRectFilled(ImVec2(p.x, p.y + 0.2f * fs), ImVec2(p.x + 0.8f * fs, p.y + fs), kUnitColors[u]);
+        ImGui::Dummy(ImVec2(fs, fs));
+        ImGui::SameLine();
+        ImGui::TextUnformatted(chip::unit_name(kUnits[u]));
+        ImGui::SameLine();
+    }
+    ImGui::SetNextItemWidth(fs * 12.0f);
+    ImGui::SliderFloat("zoom", &zoom, 1.0f, 1e4f, "%.1fx", ImGuiSliderFlags_Logarithmic);
+
+    // The chart fills what the parts under it leave, so the view needs no scrolling (the mouse
+    // wheel then zooms the chart instead of scrolling the panel).
+    const float band_h = bands.empty() ? 0.0f : 1.3f * fs;
+    const float avail = ImGui::GetContentRegionAvail().y - below_h - band_h - 2.6f * fs - ImGui::GetStyle().ItemSpacing.y;
+    const float lane_h = std::clamp(avail / float(std::max<size_t>(1, lanes.size())), 2.0f, 1.4f * fs);
+    // Tall lanes carry "core c unit"; short ones only the core, on its first lane.
+    if (lane_h < fs)
+        for (size_t i = 0; i < lanes.size(); ++i)
+            lanes[i] = i == 0 || lane_core[i] != lane_core[i - 1] ? "core " + std::to_string(lane_core[i]) : "";
+    GanttView view{zoom, from_s * 1e6};
+    const GanttDrawn d = draw_gantt(id, lanes, bars, span_us, "us", view, 0.0f, lane_h, known_until, bands);
+    zoom = view.zoom;
+    from_s = view.from * 1e-6;
+    tr.gantt_rows = d.lanes;
+    tr.gantt_bars = d.bars;
+    tr.gantt_rect = {d.x, d.y, d.w, d.h};
+    tr.gantt_plot_rect = {d.plot_x, d.plot_y, d.plot_w, d.plot_h};
+    tr.view_from_us = view.from;
+    tr.view_to_us = view.from + span_us / view.zoom;
+    return d;
+}
+
+void error_text(const std::string& e) {
+    ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
+    ImGui::TextWrapped("No tile simulation: %s", e.c_str());
+    ImGui::PopStyleColor();
+}
+
 // One GEMM of the LLM's layer at tile fidelity on the selected chip: a Gantt chart of every core's
 // DMA-in, matrix, vector and DMA-out jobs, then the utilization of each unit and the energy by part.
-void draw_tile_view(AppState& state, ChipsPanelReport::TileSim& tr) {
-    tr.shown = true;
+void draw_gemm_tile(AppState& state, ChipsPanelReport::TileSim& tr) {
     const float fs = ImGui::GetFontSize();
-    if (state.llms.empty()) return;
     const std::vector<LayerGemm> gemms = layer_gemms(state);
     state.tile_gemm = std::clamp(state.tile_gemm, 0, int(gemms.size()) - 1);
     auto gemm_label = [](const LayerGemm& g) {
@@ -347,12 +451,7 @@ void draw_tile_view(AppState& state, ChipsPanelReport::TileSim& tr) {
     tr.m = g.g.m, tr.n = g.g.n, tr.k = g.g.k;
     tr.computations = cache.computations;
     tr.error = cache.error;
-    if (!cache.error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
-        ImGui::TextWrapped("No tile simulation: %s", cache.error.c_str());
-        ImGui::PopStyleColor();
-        return;
-    }
+    if (!cache.error.empty()) return error_text(cache.error);
     const chip::TileResult& r = cache.result;
     tr.time_us = r.time_s * 1e6;
     tr.energy_uj = r.energy_j * 1e6;
@@ -366,63 +465,14 @@ void draw_tile_view(AppState& state, ChipsPanelReport::TileSim& tr) {
         ImGui::TextColored(ImVec4(0.95f, 0.7f, 0.3f, 1.0f),
                            "The timeline keeps the first %zu events; %lld more were dropped (time, bytes and energy count them all).",
                            r.timeline.size(), (long long)r.timeline_dropped);
-
-    // Lanes: each core's units that have events, core by core in unit order.
-    std::vector<std::array<int, 4>> lane_of;
-    for (const auto& e : r.timeline) {
-        if (size_t(e.core) >= lane_of.size()) lane_of.resize(size_t(e.core) + 1, {-1, -1, -1, -1});
-        lane_of[size_t(e.core)][size_t(e.unit)] = 0;
-    }
-    std::vector<std::string> lanes;
-    std::vector<int> lane_core;
-    for (size_t c = 0; c < lane_of.size(); ++c)
-        for (int u = 0; u < 4; ++u)
-            if (lane_of[c][size_t(u)] == 0) {
-                lane_of[c][size_t(u)] = int(lanes.size());
-                lanes.push_back("core " + std::to_string(c) + " " + chip::unit_name(kUnits[u]));
-                lane_core.push_back(int(c));
-            }
     double known_until = -1;  // a truncated timeline: bars are complete only up to the last start kept
     if (r.timeline_dropped > 0) {
         known_until = 0;
         for (const auto& e : r.timeline) known_until = std::max(known_until, e.start_s * 1e6);
     }
-    std::vector<GanttBar> bars;
-    bars.reserve(r.timeline.size());
-    for (const auto& e : r.timeline)
-        bars.push_back({lane_of[size_t(e.core)][size_t(e.unit)], e.start_s * 1e6, e.end_s * 1e6, kUnitColors[int(e.unit)]});
-
-    for (int u = 0; u < 4; ++u) {
-        const ImVec2 p = ImGui::GetCursorScreenPos();
-        ImGui::GetWindowDrawList()->AddRectFilled(ImVec2(p.x, p.y + 0.2f * fs), ImVec2(p.x + 0.8f * fs, p.y + fs), kUnitColors[u]);
-        ImGui::Dummy(ImVec2(fs, fs));
-        ImGui::SameLine();
-        ImGui::TextUnformatted(chip::unit_name(kUnits[u]));
-        ImGui::SameLine();
-    }
-    ImGui::SetNextItemWidth(fs * 12.0f);
-    ImGui::SliderFloat("zoom", &cache.zoom, 1.0f, 1e4f, "%.1fx", ImGuiSliderFlags_Logarithmic);
-
-    // The chart fills what the bar charts under it leave, so the view needs no scrolling (the
-    // mouse wheel then zooms the chart instead of scrolling the panel).
     const float line = ImGui::GetTextLineHeightWithSpacing();
     const float bars_h = 7.0f * (line + 2.0f) + 2.5f * line + 8.0f;  // the energy chart: title, 7 rows, legend
-    const float avail = ImGui::GetContentRegionAvail().y - bars_h - 2.6f * fs - ImGui::GetStyle().ItemSpacing.y;
-    const float lane_h = std::clamp(avail / float(std::max<size_t>(1, lanes.size())), 2.0f, 1.4f * fs);
-    // Tall lanes carry "core c unit"; short ones only the core, on its first lane.
-    if (lane_h < fs)
-        for (size_t i = 0; i < lanes.size(); ++i)
-            lanes[i] = i == 0 || lane_core[i] != lane_core[i - 1] ? "core " + std::to_string(lane_core[i]) : "";
-    GanttView view{cache.zoom, cache.from_s * 1e6};
-    const GanttDrawn d = draw_gantt("tile_gantt", lanes, bars, r.time_s * 1e6, "us", view, 0.0f, lane_h, known_until);
-    cache.zoom = view.zoom;
-    cache.from_s = view.from * 1e-6;
-    tr.gantt_rows = d.lanes;
-    tr.gantt_bars = d.bars;
-    tr.gantt_rect = {d.x, d.y, d.w, d.h};
-    tr.gantt_plot_rect = {d.plot_x, d.plot_y, d.plot_w, d.plot_h};
-    tr.view_from_us = view.from;
-    tr.view_to_us = view.from + r.time_s * 1e6 / view.zoom;
+    const GanttDrawn d = draw_timeline("tile_gantt", r.timeline, r.time_s * 1e6, known_until, cache.zoom, cache.from_s, bars_h, {}, tr);
     if (d.hovered >= 0) {
         const chip::TimelineEvent& e = r.timeline[size_t(d.hovered)];
         char buf[320];
@@ -461,6 +511,161 @@ void draw_tile_view(AppState& state, ChipsPanelReport::TileSim& tr) {
               IM_COL32(230, 140, 60, 255), "mac: padded MACs; the rest: bytes x pJ per byte at each level (chip microarch)");
     ImGui::EndGroup();
     tr.energy_rect = group_rect();
+}
+
+// The op band's colour by lowering: matrix, vector / movement (light, so the black label reads).
+unsigned int band_color(chip::Lowered k) {
+    return k == chip::Lowered::matrix ? IM_COL32(245, 200, 150, 255)
+           : k == chip::Lowered::vector ? IM_COL32(170, 225, 185, 255) : IM_COL32(200, 200, 210, 255);
+}
+
+std::string op_text(const chip::OpRow& r) {
+    char buf[400];
+    std::snprintf(buf, sizeof buf, "%s (%s, %s%s%s), %s fidelity, %s-bound\nstart %.4f us, time %.4f us, off-chip %.0f bytes, %.4f uJ",
+                  r.name.c_str(), r.op.c_str(), chip::lowered_name(r.kind), r.dtype.empty() ? "" : " ", r.dtype.c_str(),
+                  r.fidelity_used.c_str(), chip::bound_name(r.bound), r.start_s * 1e6, r.time_s * 1e6, r.bytes.offchip, r.energy_j * 1e6);
+    std::string s = buf;
+    if (!r.fused_with.empty()) {
+        s += "\nfused: ";
+        for (size_t i = 0; i < r.fused_with.size(); ++i) s += (i ? ", " : "") + r.fused_with[i];
+    }
+    if (r.fidelity_used == "roofline") s += "\nclosed-form vector model: no tile events";
+    return s;
+}
+
+// The per-node table: the rows `stacklab simulate --model M --fidelity tile --json` prints.
+void model_ops_table(const chip::ModelSim& sim, float height, int hovered_op) {
+    const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_Borders | ImGuiTableFlags_SizingFixedFit |
+                                  ImGuiTableFlags_ScrollY;
+    if (!ImGui::BeginTable("model_ops", 8, flags, ImVec2(0, height))) return;
+    ImGui::TableSetupScrollFreeze(0, 1);
+    for (const char* h : {"node", "op", "lowered", "bound", "start us", "time us", "off-chip B", "energy uJ"}) ImGui::TableSetupColumn(h);
+    ImGui::TableHeadersRow();
+    for (size_t i = 0; i < sim.rows.size(); ++i) {
+        const chip::OpRow& r = sim.rows[i];
+        ImGui::TableNextRow();
+        if (int(i) == hovered_op) ImGui::TableSetBgColor(ImGuiTableBgTarget_RowBg1, ImGui::GetColorU32(ImGuiCol_HeaderHovered));
+        ImGui::TableSetColumnIndex(0);
+        ImGui::TextUnformatted(r.name.c_str());
+        ImGui::TableSetColumnIndex(1);
+        ImGui::TextUnformatted(r.op.c_str());
+        ImGui::TableSetColumnIndex(2);
+        ImGui::Text("%s%s", chip::lowered_name(r.kind), r.kind == chip::Lowered::fused ? (" -> " + r.fused_into).c_str() : "");
+        if (r.fidelity_used == "none") continue;
+        ImGui::TableSetColumnIndex(3);
+        ImGui::TextUnformatted(chip::bound_name(r.bound));
+        ImGui::TableSetColumnIndex(4);
+        ImGui::Text("%.3f", r.start_s * 1e6);
+        ImGui::TableSetColumnIndex(5);
+        ImGui::Text("%.3f%s", r.time_s * 1e6, r.fidelity_used == "roofline" ? " (r)" : "");
+        ImGui::TableSetColumnIndex(6);
+        ImGui::Text("%.0f", r.bytes.offchip);
+        ImGui::TableSetColumnIndex(7);
+        ImGui::Text("%.4f", r.energy_j * 1e6);
+    }
+    ImGui::EndTable();
+}
+
+// The Models tab's model, whole, at tile fidelity on the selected chip: one Gantt chart over the
+// model's run with each node's span in a strip on top, then the per-node table.
+void draw_model_tile(AppState& state, ChipsPanelReport::TileSim& tr) {
+    const float fs = ImGui::GetFontSize();
+    const std::string& model = state.models_choice.model;
+    ImGui::SetNextItemWidth(fs * 6.0f);
+    if (ImGui::InputInt("batch", &state.tile_batch)) state.tile_batch = std::clamp(state.tile_batch, 1, 4096);
+    ImGui::SameLine();
+    tr.source = "model";
+    tr.chip = state.selected_chip;
+    tr.model = model;
+    tr.batch = state.tile_batch;
+    // The quantized graph is the Models tab job's, once that job (for this model and recipe) has quantized.
+    std::string graph = "fp32";
+    const ModelsChoice& mc = state.models_choice;
+    if (state.tile_source == 2 && mc.recipe != "fp32") {
+        const ModelsPanelReport& mr = state.models_report;
+        if (!(mr.choice == mc) || mr.quant.model.graph.nodes.empty()) {
+            tr.error = mr.choice == mc && mr.stage == "error"
+                           ? "the Models tab's job failed: " + mr.error
+                           : "no quantized graph yet: the Models tab's job quantizes " + model + " with " + mc.recipe +
+                                 " (open the Models tab to run it)";
+            ImGui::NewLine();
+            return error_text(tr.error);
+        }
+        graph = mc.recipe + "/" + nn::calibration_name(nn::CalibrationMethod(std::clamp(mc.calibration, 0, 2))) +
+                (mc.fuse ? "/fused" : "") + " job " + std::to_string(mr.computations);
+    }
+    tr.graph = graph;
+    ImGui::TextDisabled("%s (the Models tab's model, %s; fused), on %s", model.c_str(),
+                        graph == "fp32" ? "fp32 as loaded" : ("quantized " + graph).c_str(), state.selected_chip.c_str());
+    ModelTileCache& cache = state.model_tile;
+    update_model_tile(state, {state.selected_chip, model, state.tile_batch, graph}, cache);
+    tr.computations = cache.computations;
+    tr.error = cache.error;
+    if (!cache.error.empty()) return error_text(cache.error);
+    const chip::ModelSim& sim = cache.sim;
+    tr.time_us = sim.time_s * 1e6;
+    tr.energy_uj = sim.energy_j * 1e6;
+    tr.offchip_bytes = sim.bytes.offchip;
+    tr.events = int64_t(sim.timeline.size());
+    tr.dropped = sim.timeline_dropped;
+    std::vector<int64_t> events_of(sim.rows.size(), 0);
+    for (int r : sim.timeline_row) ++events_of[size_t(r)];
+    std::vector<GanttBand> bands;
+    std::vector<int> band_row;
+    for (size_t i = 0; i < sim.rows.size(); ++i) {
+        const chip::OpRow& r = sim.rows[i];
+        tr.ops.push_back({r.name, r.op, r.dtype, chip::lowered_name(r.kind), r.fidelity_used,
+                          r.fidelity_used == "none" ? "" : chip::bound_name(r.bound), r.start_s * 1e6, r.time_s * 1e6,
+                          r.bytes.offchip, r.energy_j * 1e6, events_of[i]});
+        if (r.fidelity_used == "none" || !(r.time_s > 0)) continue;  // free and fused nodes take no time
+        bands.push_back({r.start_s * 1e6, (r.start_s + r.time_s) * 1e6, r.name, band_color(r.kind)});
+        band_row.push_back(int(i));
+    }
+    ImGui::Text("%zu nodes at batch %lld: %.3f us (roofline %.3f us), %.3f uJ, %.0f bytes off-chip; nodes run one after "
+                "another; (r): a closed-form vector node, no tile events",
+                sim.rows.size(), (long long)sim.batch, tr.time_us, sim.roofline_s * 1e6, tr.energy_uj, sim.bytes.offchip);
+    if (sim.timeline_dropped > 0)
+        ImGui::TextColored(ImVec4(0.95f, 0.7f, 0.3f, 1.0f),
+                           "Each node's timeline keeps its first %zu events; %lld more were dropped (time, bytes and energy count them all).",
+                           kGanttEvents, (long long)sim.timeline_dropped);
+    const float table_h = std::min(ImGui::GetTextLineHeightWithSpacing() * (float(sim.rows.size()) + 1.5f), 12.0f * fs);
+    const GanttDrawn d = draw_timeline("model_gantt", sim.timeline, sim.time_s * 1e6, -1, cache.zoom, cache.from_s,
+                                       table_h + ImGui::GetStyle().ItemSpacing.y, bands, tr);
+    tr.op_bands = d.bands;
+    tr.op_band_rect = {d.plot_x, d.band_y, d.plot_w, d.band_h};
+    if (d.hovered >= 0) {
+        const chip::TimelineEvent& e = sim.timeline[size_t(d.hovered)];
+        tr.hovered_op = sim.timeline_row[size_t(d.hovered)];
+        const chip::OpRow& r = sim.rows[size_t(tr.hovered_op)];
+        char buf[400];
+        std::snprintf(buf, sizeof buf, "%s (%s, %s %s)\ncore %d, %s, output tile %lld\nstart %.4f us, duration %.4f us\n%.0f bytes",
+                      r.name.c_str(), r.op.c_str(), chip::lowered_name(r.kind), r.dtype.c_str(), e.core, chip::unit_name(e.unit),
+                      (long long)e.tile, e.start_s * 1e6, (e.end_s - e.start_s) * 1e6, e.bytes);
+        tr.hovered_event = d.hovered;
+        tr.tooltip = buf;
+    } else if (d.hovered_band >= 0) {
+        tr.hovered_op = band_row[size_t(d.hovered_band)];
+        tr.tooltip = op_text(sim.rows[size_t(tr.hovered_op)]);
+    }
+    if (!tr.tooltip.empty()) ImGui::SetTooltip("%s", tr.tooltip.c_str());
+    ImGui::BeginGroup();
+    model_ops_table(sim, table_h, tr.hovered_op);
+    ImGui::EndGroup();
+    tr.ops_table_rect = group_rect();
+}
+
+// The tile-simulation view: an LLM layer GEMM or the Models tab's model, chosen at the top.
+void draw_tile_view(AppState& state, ChipsPanelReport::TileSim& tr) {
+    tr.shown = true;
+    const float fs = ImGui::GetFontSize();
+    const char* sources[] = {"LLM layer GEMM", "Models tab model (fp32)", "Models tab model (quantized)"};
+    state.tile_source = std::clamp(state.tile_source, 0, 2);
+    ImGui::SetNextItemWidth(fs * 14.0f);
+    ImGui::Combo("simulate", &state.tile_source, sources, 3);
+    ImGui::SameLine();
+    if (state.tile_source >= 1) return draw_model_tile(state, tr);
+    if (state.llms.empty()) return;
+    draw_gemm_tile(state, tr);
 }
 
 void draw_catalog_view(AppState& state, ChipsPanelReport& report);

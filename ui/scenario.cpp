@@ -29,7 +29,7 @@ struct Key {
 // the keys after it then override.
 constexpr Key kKeys[] = {
     {"lesson", Kind::text},     {"step", Kind::whole},     {"tab", Kind::text},       {"chip", Kind::text},
-    {"chip2", Kind::text},      {"dtype", Kind::text},     {"gemm", Kind::text},      {"llm", Kind::text},
+    {"chip2", Kind::text},      {"dtype", Kind::text},     {"gemm", Kind::text},      {"tilebatch", Kind::whole}, {"llm", Kind::text},
     {"quant", Kind::text},      {"int8kv", Kind::flag},    {"batch", Kind::whole},    {"prompt", Kind::whole},
     {"output", Kind::whole},    {"tp", Kind::whole},       {"link", Kind::number},    {"model", Kind::text},
     {"recipe", Kind::text},     {"calib", Kind::text},     {"fuse", Kind::flag},      {"view", Kind::text},
@@ -82,6 +82,7 @@ void reset_to_defaults(AppState& state) {
     state.lesson.finished = false;
     state.compare_chip.clear();
     state.open_tile_view = false;
+    state.tile_source = 0;
     state.robot_faults = RobotFaults();
     state.tamper_requested = false;
     state.certify_report.tampered = false;  // the tampered copy belongs to the scenario being replaced
@@ -115,9 +116,12 @@ std::vector<std::pair<std::string, std::string>> scenario_items(const AppState& 
     std::string gemm;
     if (state.open_tile_view || state.chips_report.tile_sim.shown) {
         const int g = std::clamp(state.tile_gemm, 0, 7);
-        gemm = std::string(g >= 4 ? "P" : "D") + char('1' + g % 4);
+        gemm = state.tile_source == 1   ? "model"
+               : state.tile_source == 2 ? "model-quant"
+                                        : std::string(g >= 4 ? "P" : "D") + char('1' + g % 4);
     }
     items.emplace_back("gemm", gemm);
+    items.emplace_back("tilebatch", std::to_string(state.tile_batch));
     const LlmChoice& l = state.llm_choice;
     items.emplace_back("llm", l.llm >= 0 && l.llm < int(state.llms.size()) ? state.llms[size_t(l.llm)].id : "");
     const auto& qn = llm_quant_names();

@@ -500,7 +500,7 @@ nn::Graph shapes_only(const nn::Graph& g) {
 }  // namespace
 
 ModelSim simulate_model(const Machine& m, const nn::Graph& graph, const std::string& model, int64_t batch,
-                        Fidelity fidelity, bool fuse) {
+                        Fidelity fidelity, bool fuse, size_t max_timeline_events) {
     const nn::Graph g = with_batch(shapes_only(graph), batch);
     const std::vector<NodeLowering> low = lower_graph(g, m, fuse);
     ModelSim s;
@@ -518,7 +518,7 @@ ModelSim simulate_model(const Machine& m, const nn::Graph& graph, const std::str
                 ops.push_back(low[k].op);
             }
     SimOptions opt;
-    opt.max_timeline_events = 0;
+    opt.max_timeline_events = fidelity == Fidelity::tile ? max_timeline_events : 0;
     const GraphResult tiles = simulate_graph(m, ops, opt);
     for (size_t k = 0; k < low.size(); ++k) {
         const NodeLowering& L = low[k];
@@ -538,6 +538,15 @@ ModelSim simulate_model(const Machine& m, const nn::Graph& graph, const std::str
             r.energy_j = t.energy_j;
             r.utilization = L.kind == Lowered::matrix ? t.util_matrix : t.util_vector;
             r.tile = t.tile;
+            // A repeat keeps no events of its own (tile_sim.hpp): its earlier twin's, shifted.
+            const TileResult& src = t.same_as >= 0 ? tiles.ops[size_t(t.same_as)] : t;
+            for (TimelineEvent e : src.timeline) {
+                e.start_s += s.time_s;
+                e.end_s += s.time_s;
+                s.timeline.push_back(e);
+                s.timeline_row.push_back(int(k));
+            }
+            s.timeline_dropped += src.timeline_dropped;
         } else {
             r = roofline_row(m, L);
         }
@@ -548,6 +557,7 @@ ModelSim simulate_model(const Machine& m, const nn::Graph& graph, const std::str
         if (L.type.has && L.kind != Lowered::free) r.dtype = dtype_name(L.type.dtype);
         if (L.fused_into >= 0) r.fused_into = g.nodes[size_t(L.fused_into)].label();
         for (int f : L.fused) r.fused_with.push_back(g.nodes[size_t(f)].label());
+        r.start_s = s.time_s;
         s.cycles += r.cycles;
         s.time_s += r.time_s;
         s.roofline_s += r.roofline_s;

@@ -56,6 +56,13 @@
 //   tile      matrix and tile_sim vector nodes through simulate_tiles (bytes at every level); the
 //             vector-model nodes keep their roofline row (`fidelity_used` says which per row).
 //   Nodes run one after another; totals are sums.
+//
+// Timeline (tile fidelity, max_timeline_events > 0): every tile_sim node's per-core events
+// (tile_sim.hpp's TimelineEvent, each node's first max_timeline_events) on the model's clock: a
+// node's events are shifted by its OpRow::start_s, the time of the nodes before it. A node that
+// repeats an earlier identical one (simulate_graph simulates it once) gets a shifted copy of that
+// one's events. Vector-model, free and fused nodes have no events: their row still has its start
+// and time, so a chart can mark where they run.
 #pragma once
 
 #include <cstdint>
@@ -120,6 +127,7 @@ struct OpRow {
     std::string note;
     Bound bound = Bound::compute;
     double ops = 0, cycles = 0, time_s = 0, roofline_s = 0, energy_j = 0;
+    double start_s = 0;            // when the node starts: the sum of the times of the nodes before it
     double utilization = 0;        // matrix (matrix nodes) or vector (others) unit busy fraction
     LevelBytes bytes;              // roofline rows: offchip only
     Tile tile;                     // tile rows of tile_sim ops
@@ -132,6 +140,11 @@ struct ModelSim {
     std::vector<OpRow> rows;  // one per graph node, in graph order
     double cycles = 0, time_s = 0, roofline_s = 0, energy_j = 0;
     LevelBytes bytes;
+    // Tile fidelity with max_timeline_events > 0 (see "Timeline" above): the events of every node in
+    // row order, start_s / end_s on the model's clock, and the row each belongs to.
+    std::vector<TimelineEvent> timeline;
+    std::vector<int> timeline_row;  // index into rows, one per timeline event
+    int64_t timeline_dropped = 0;   // events past each node's first max_timeline_events, summed
 };
 
 // The graph with every input's first dimension set to `batch` and shapes inferred. Throws
@@ -141,8 +154,10 @@ nn::Graph with_batch(const nn::Graph& g, int64_t batch);
 // Lowers (a copy of) `g` at batch `batch` and times it. `model` only names it in the result. The
 // copy leaves out the bytes of float initializers of rank >= 2 (the weights): timing needs their
 // shapes, not their values, and the copy was most of the time for a large model.
+// max_timeline_events > 0 at tile fidelity keeps each node's first that many events in
+// ModelSim::timeline (0: none, the default; the figures are the same either way).
 ModelSim simulate_model(const Machine& m, const nn::Graph& g, const std::string& model, int64_t batch,
-                        Fidelity fidelity, bool fuse = true);
+                        Fidelity fidelity, bool fuse = true, size_t max_timeline_events = 0);
 
 // Functional execution. MatrixNumerics::chip runs every float Conv (2-D) / Gemm / MatMul node whose
 // chip type is fp16 or bf16 with quant::gemm_f16 (quant/gemm_float.hpp): both operands rounded to

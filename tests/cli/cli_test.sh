@@ -50,7 +50,8 @@ for args in "chips --json" "chips show ascend-910b --json" "version --json" "chi
             "simulate --chip ascend-910b --gemm 64,64,64 --fidelity tile --tile 32x32x32 --timeline --json" \
             "simulate --chip ascend-910b --model models/fashion_cnn.onnx --json" \
             "simulate --chip cambricon-mlu370-x8 --model models/fashion_cnn.onnx --fidelity tile --batch 4" \
-            "simulate --chip nvidia-h100 --model models/fashion_cnn.onnx --fidelity tile --batch 2 --no-fuse --json"; do
+            "simulate --chip nvidia-h100 --model models/fashion_cnn.onnx --fidelity tile --batch 2 --no-fuse --json" \
+            "simulate --chip ascend-910b --model models/fashion_mixer.onnx --fidelity tile --timeline --json"; do
 
   "$native" $args >"$tmp/n.out" 2>"$tmp/n.err"; n_rc=$?
   wasm $args >"$tmp/w.out" 2>"$tmp/w.err"; w_rc=$?
@@ -247,6 +248,10 @@ expect_error "tile simulation of a chip without a microarchitecture" 1 'needs mi
   simulate --chip hygon-dcu-k100 --gemm 4,4,4 --fidelity tile
 expect_error "--tile without --fidelity tile" 2 '--tile and --timeline need --fidelity tile' \
   simulate --chip ascend-910b --gemm 4,4,4 --tile 16x16x16
+expect_error "--timeline of a model without --fidelity tile" 2 '--timeline needs --fidelity tile' \
+  simulate --chip ascend-910b --model models/fashion_cnn.onnx --timeline --json
+expect_error "--tile with a model" 2 '--tile applies to --gemm only' \
+  simulate --chip ascend-910b --model models/fashion_cnn.onnx --fidelity tile --tile 16x16x16
 expect_error "eval without a model" 2 'eval needs --model FILE.onnx and --data' eval --data fashion-mnist --json
 expect_error "eval with an unknown quantization" 2 "quantization 'int3' is not one of fp32, int8" \
   eval --model models/fashion_cnn.onnx --data fashion-mnist --quant int3

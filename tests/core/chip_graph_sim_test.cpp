@@ -346,6 +346,40 @@ BOOST_AUTO_TEST_CASE(fusing_relu_into_the_gemm_saves_exactly_the_round_trip_of_i
     BOOST_TEST(tf.time_s < tu.time_s);
 }
 
+// The unfused Gemm -> Relu at tile fidelity: both are tile_sim ops, so the model's timeline holds the
+// Gemm's events and then the Relu's, each shifted to its row's start, each the same as its op's own
+// simulate_tiles timeline; the figures do not depend on whether the timeline is kept.
+BOOST_AUTO_TEST_CASE(model_timeline_is_each_nodes_events_shifted_to_its_start_and_changes_no_figure) {
+    const ModelSim plain = simulate_model(toy(), one_gemm(true, 512, 256), "g", 64, Fidelity::tile, false);
+    const ModelSim s = simulate_model(toy(), one_gemm(true, 512, 256), "g", 64, Fidelity::tile, false, 100000);
+    BOOST_TEST(plain.timeline.empty());
+    BOOST_TEST(s.time_s == plain.time_s);
+    BOOST_TEST(s.energy_j == plain.energy_j);
+    BOOST_REQUIRE(s.rows.size() == 2u);
+    BOOST_TEST(s.rows[0].start_s == 0.0);
+    BOOST_TEST(s.rows[1].start_s == s.rows[0].time_s);
+    BOOST_REQUIRE(s.timeline.size() == s.timeline_row.size());
+    BOOST_TEST(s.timeline_dropped == 0);
+    size_t per_row[2] = {0, 0};
+    for (size_t i = 0; i < s.timeline.size(); ++i) {
+        const OpRow& r = s.rows[size_t(s.timeline_row[i])];
+        ++per_row[s.timeline_row[i]];
+        BOOST_TEST(s.timeline[i].start_s >= r.start_s);
+        BOOST_TEST(s.timeline[i].end_s <= r.start_s + r.time_s * (1 + 1e-12));
+        if (i > 0) BOOST_TEST(s.timeline_row[i] >= s.timeline_row[i - 1]);  // row order
+    }
+    const TileResult gemm = simulate_tiles(toy(), gemm_op("fc", 64, 256, 512, DType::fp16, true), SimOptions{100000});
+    BOOST_TEST(per_row[0] == gemm.timeline.size());
+    BOOST_TEST(per_row[1] > 0u);
+    BOOST_TEST(s.timeline.front().start_s == gemm.timeline.front().start_s);
+    // A cap keeps each node's first events and counts the rest.
+    const ModelSim capped = simulate_model(toy(), one_gemm(true, 512, 256), "g", 64, Fidelity::tile, false, 3);
+    BOOST_TEST(capped.timeline.size() == 6u);
+    BOOST_TEST(capped.timeline_dropped == int64_t(s.timeline.size()) - 6);
+    // The roofline has no timeline.
+    BOOST_TEST(simulate_model(toy(), one_gemm(true), "g", 4, Fidelity::roofline, false, 1000).timeline.empty());
+}
+
 BOOST_AUTO_TEST_CASE(layernorm_followed_by_gelu_runs_as_one_vector_op_with_less_traffic) {
     for (Fidelity f : {Fidelity::roofline, Fidelity::tile}) {
         const ModelSim fused = simulate_model(toy(), layernorm_gelu(), "ln", 4, f, true);

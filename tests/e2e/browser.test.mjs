@@ -10,7 +10,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/serve.mjs';
 import { imageStats, assertNotBlank, countColor } from './image.mjs';
-import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, checkModelsAgainstCli, regionOf,
+import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, checkModelsAgainstCli, checkModelTileAgainstCli, regionOf,
          checkTileSimAgainstCli, cellFileWithFaults, checkGraphViewAgainstFile } from './checks.mjs';
 
 const webDir = process.env.STACKLAB_WEB || 'build/web';
@@ -195,6 +195,47 @@ test('the Chips tab\'s tile simulation draws a per-core Gantt chart at the CLI\'
   assert.ok(z.view_us[0] > 0 && z.view_us[1] < doc.time_us, JSON.stringify(z.view_us));
   assert.ok(z.gantt_bars < t.gantt_bars, `${z.gantt_bars} bars after zooming in, ${t.gantt_bars} before`);
   assert.equal(z.computations, 1);  // zooming does not rerun the simulation
+  await page.close();
+});
+
+test('the Chips tab\'s tile view draws the Models tab\'s whole model as one Gantt chart with its ops on top, at the CLI\'s numbers', async () => {
+  const page = await openHash('#tab=chips&chip=ascend-910b&gemm=model&model=fashion_cnn', 'Chips');
+  await page.waitForFunction(() => window.stacklab.uiReport().chips_panel.tile_sim?.gantt_rows > 0, null, { timeout: 30000 });
+  const report = await page.evaluate(() => window.stacklab.uiReport());
+  assert.equal(report.scenario_error, '');
+  assert.equal(report.scenario, 'tab=chips&chip=ascend-910b&gemm=model');
+  const t = report.chips_panel.tile_sim;
+  assert.equal(t.model, 'fashion_cnn');
+  assert.equal(t.computations, 1);
+  // The wasm simulation is the native CLI's: totals, every per-node row and its events.
+  const doc = checkModelTileAgainstCli(t, cli, 'models/fashion_cnn.onnx');
+  assert.ok(t.events > 0 && t.gantt_bars === t.events);
+  assert.deepEqual(t.view_us, [0, doc.totals.time_us]);
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot, regionOf(t.gantt_rect)), 'Gantt chart');
+  assert.ok(countColor(shot, regionOf(t.gantt_rect), [235, 150, 60]) > 100, 'no matrix bars in the Gantt chart');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-tile-model.png'), shot);
+  // Hovering the middle of the longest node's band names that node in the tooltip.
+  const longest = doc.ops.map((o, i) => ({ ...o, i })).filter(o => o.fidelity_used !== 'none')
+    .reduce((a, b) => (b.time_us > a.time_us ? b : a));
+  const band = t.op_band_rect;
+  await page.mouse.move(band.x + band.w * (longest.start_us + longest.time_us / 2) / doc.totals.time_us, band.y + band.h / 2);
+  await page.waitForFunction(() => window.stacklab.uiReport().chips_panel.tile_sim.hovered_op >= 0, null, { timeout: 10000 });
+  const h = (await page.evaluate(() => window.stacklab.uiReport())).chips_panel.tile_sim;
+  assert.equal(h.hovered_op, longest.i);
+  assert.equal(h.hovered_event, -1);
+  assert.ok(h.tooltip.startsWith(`${longest.name} (${longest.op}, `), h.tooltip);
+  // An event of that node: its tooltip names the node too.
+  const ev = doc.timeline.filter(e => e.op === longest.name && e.core === 0 && e.unit === 'dma_in')
+    .reduce((a, b) => (b.end_us - b.start_us > a.end_us - a.start_us ? b : a));
+  const plot = t.gantt_plot_rect, lane = plot.h / t.gantt_rows;
+  await page.mouse.move(plot.x + plot.w * (ev.start_us + ev.end_us) / 2 / doc.totals.time_us, plot.y + lane / 2);
+  await page.waitForFunction(() => window.stacklab.uiReport().chips_panel.tile_sim.hovered_event >= 0, null, { timeout: 10000 });
+  const e = (await page.evaluate(() => window.stacklab.uiReport())).chips_panel.tile_sim;
+  const hit = doc.timeline[e.hovered_event];
+  assert.equal(hit.op, doc.ops[e.hovered_op].name);
+  assert.ok(e.tooltip.startsWith(`${hit.op} (`), e.tooltip);
+  assert.match(e.tooltip, new RegExp(`core ${hit.core}, ${hit.unit}, output tile ${hit.tile}\\n`));
   await page.close();
 });
 

@@ -185,6 +185,45 @@ export function checkTileSimAgainstCli(tile, cliPath) {
   return doc;
 }
 
+// The tile view on the Models tab's model (scenario gemm=model) is `stacklab simulate --chip C --model
+// M.onnx --fidelity tile --batch B --timeline --json`: the same totals (time, energy, off-chip bytes),
+// one row per node in graph order with the same op, lowering, bound, start, time, off-chip bytes and
+// energy, the same events per node, and one Gantt lane per (core, unit) pair of the CLI's timeline.
+export function checkModelTileAgainstCli(tile, cliPath, modelPath) {
+  assert.equal(tile.error, '');
+  assert.equal(tile.source, 'model');
+  const doc = JSON.parse(execFileSync(cliPath, ['simulate', '--chip', tile.chip, '--model', modelPath, '--fidelity', 'tile',
+                                                '--batch', String(tile.batch), '--timeline', '--json'],
+                                      { encoding: 'utf8', maxBuffer: 256 << 20 }));
+  assert.equal(tile.time_us, doc.totals.time_us);
+  assert.equal(tile.energy_uj, doc.totals.energy_uj);
+  assert.equal(tile.offchip_bytes, doc.totals.bytes.offchip);
+  assert.equal(tile.ops.length, doc.ops.length);
+  doc.ops.forEach((row, i) => {
+    const u = tile.ops[i];
+    assert.equal(u.name, row.name);
+    assert.equal(u.op, row.op);
+    assert.equal(u.dtype, row.dtype);
+    assert.equal(u.lowered, row.lowered);
+    assert.equal(u.fidelity_used, row.fidelity_used);
+    if (row.fidelity_used === 'none') {
+      assert.equal(u.bound, null);
+      assert.equal(u.time_us, 0);
+      return;
+    }
+    assert.equal(u.bound, row.bound, row.name);
+    assert.equal(u.time_us, row.time_us, row.name);
+    assert.equal(u.start_us, row.start_us, row.name);
+    assert.equal(u.offchip_bytes, row.bytes.offchip, row.name);
+    assert.equal(u.energy_uj, row.energy_uj, row.name);
+    assert.equal(u.events, doc.timeline.filter(e => e.op === row.name).length, row.name);
+  });
+  assert.equal(tile.events, doc.timeline.length);
+  assert.equal(tile.dropped, doc.timeline_dropped);
+  assert.equal(tile.gantt_rows, new Set(doc.timeline.map(e => `${e.core} ${e.unit}`)).size);
+  return doc;
+}
+
 // The nodes of an ONNX file's main graph, read straight from the protobuf wire format (not through
 // StackLab's importer, so a test can compare what the graph view drew with the file itself):
 // ModelProto.graph = 7, GraphProto.node = 1, NodeProto.name = 3, op_type = 4 (onnx/onnx.proto).

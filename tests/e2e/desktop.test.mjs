@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { imageStats, assertNotBlank, countColor } from './image.mjs';
 import { checkRooflineAgainstCli, checkSystolicAgainstCli, checkCellAgainstCli, checkCertifyAgainstCli, checkModelsAgainstCli, regionOf,
-         checkTileSimAgainstCli, cellFileWithFaults, checkGraphViewAgainstFile } from './checks.mjs';
+         checkTileSimAgainstCli, checkModelTileAgainstCli, cellFileWithFaults, checkGraphViewAgainstFile } from './checks.mjs';
 
 const gui = process.env.STACKLAB_GUI || 'build/native/stacklab-gui';
 const cli = process.env.STACKLAB_CLI || 'build/native/stacklab';
@@ -111,6 +111,47 @@ test('desktop app\'s Chips tab draws the tile simulation of a prefill GEMM as a 
   assert.notEqual(cliErr.status, 0);
   assert.notEqual(t2.error, '');
   assert.equal(t2.gantt_rows, 0);
+});
+
+test('desktop app\'s Chips tab draws the Models tab\'s whole model at tile fidelity as one Gantt chart with its ops marked, at the CLI\'s numbers', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-'));
+  const shot = path.join(dir, 'tile-model.png');
+  const r = runGui(['--frames', '6', '--screenshot', shot, '--width', '1440', '--height', '900', '--scenario',
+                    'tab=chips&chip=ascend-910b&gemm=model&model=fashion_cnn']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(report.scenario_error, '');
+  assert.equal(report.scenario, 'tab=chips&chip=ascend-910b&gemm=model');  // fashion_cnn is the default model
+  const t = report.chips_panel.tile_sim;
+  assert.ok(t, 'the tile-simulation view was not drawn');
+  assert.equal(t.model, 'fashion_cnn');
+  assert.equal(t.batch, 1);
+  assert.equal(t.computations, 1);  // cached, not rerun every frame
+  const doc = checkModelTileAgainstCli(t, cli, 'models/fashion_cnn.onnx');
+  assert.ok(t.events > 0 && t.gantt_bars > 0 && t.gantt_rows > 0, JSON.stringify(t));
+  assert.deepEqual(t.view_us, [0, doc.totals.time_us]);
+  // One band per node that takes time, all in view at zoom 1.
+  assert.equal(t.op_bands, doc.ops.filter(o => o.fidelity_used !== 'none' && o.time_us > 0).length);
+  assert.ok(t.op_bands >= 2);
+  const png = fs.readFileSync(shot);
+  const gantt = regionOf(t.gantt_rect);
+  assertNotBlank(assert, imageStats(png, gantt), 'Gantt chart');
+  for (const [unit, rgb] of [['dma_in', [90, 160, 230]], ['matrix', [235, 150, 60]]])
+    assert.ok(countColor(png, gantt, rgb) > 100, `no ${unit} bars in the Gantt chart`);
+  // The op strip: the matrix nodes' band colour (ui/chips_panel.cpp band_color).
+  const b = t.op_band_rect;  // a thin strip: regionOf wants a chart-sized rectangle
+  assert.ok(b.w > 50 && b.h > 5, JSON.stringify(b));
+  const strip = { x: Math.round(b.x), y: Math.round(b.y), w: Math.floor(b.w), h: Math.floor(b.h) };
+  assert.ok(countColor(png, strip, [245, 200, 150]) > 50, 'no matrix op band above the lanes');
+  assertNotBlank(assert, imageStats(png, regionOf(t.ops_table_rect)), 'per-op table');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.copyFileSync(shot, path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'desktop-tile-model.png'));
+  // Batch 4: a different simulation, again the CLI's.
+  const r2 = runGui(['--frames', '3', '--scenario', 'tab=chips&chip=ascend-910b&gemm=model&model=fashion_cnn&tilebatch=4']);
+  assert.equal(r2.status, 0, r2.stderr);
+  const t2 = JSON.parse(r2.stdout.trim().split('\n').pop()).chips_panel.tile_sim;
+  assert.equal(t2.batch, 4);
+  const doc2 = checkModelTileAgainstCli(t2, cli, 'models/fashion_cnn.onnx');
+  assert.ok(doc2.totals.time_us > doc.totals.time_us);
 });
 
 test('desktop app opens the Kernels tab from --scenario with the drift report the CLI prints', () => {

@@ -48,6 +48,7 @@ std::vector<std::pair<std::string, std::string>> varied_queries() {
         {"stack", "tab=stack&chip=ascend-310p&llm=qwen2.5-7b&quant=w8a8"},
         {"chips roofline", "tab=chips&chip=nvidia-h100&chip2=ascend-910b&llm=llama-3-8b&dtype=fp16"},
         {"chips tile view", "tab=chips&chip=ascend-910b&dtype=int8&gemm=D3"},
+        {"chips tile view of the model", "tab=chips&chip=ascend-910b&gemm=model&model=fashion_mixer&tilebatch=2"},
         {"llm", "tab=llm&chip=ascend-910b&llm=qwen2.5-7b&quant=w4a16&batch=4&int8kv=1&prompt=2048&output=64&tp=4&link=112.5"},
         {"models", "tab=models&model=fashion_cnn&recipe=w4g32a8&calib=percentile&fuse=0"},
         {"models via quant", "tab=models&quant=mixed&calib=mse"},
@@ -223,6 +224,21 @@ BOOST_AUTO_TEST_CASE(every_tab_opened_from_the_written_query_shows_what_the_orig
     BOOST_TEST(c["active_tab"] == "Chips");
     BOOST_TEST(c["chips_panel"]["tile_sim"]["gemm"].get<std::string>().rfind("D3", 0) == 0);
     BOOST_TEST(c["scenario"] == "tab=chips&chip=ascend-910b&gemm=D3");
+    AppState m = ui::make_app_state();
+    ui::apply_scenario(m, "tab=chips&chip=ascend-910b&gemm=model&model=fashion_mixer&tilebatch=2");
+    const json d = draw_frames(m, 3);
+    const json& t = d["chips_panel"]["tile_sim"];
+    BOOST_TEST(t["source"] == "model");
+    BOOST_TEST(t["model"] == "fashion_mixer");
+    BOOST_TEST(t["batch"] == 2);
+    BOOST_TEST(t["error"] == "");
+    BOOST_TEST(t["computations"] == 1);
+    BOOST_TEST(t["ops"].size() > 2u);
+    BOOST_TEST(t["events"].get<int64_t>() > 0);
+    BOOST_TEST(d["scenario"] == "tab=chips&chip=ascend-910b&gemm=model&tilebatch=2&model=fashion_mixer");
+    // Back to a layer GEMM: gemm=D1 leaves the model source.
+    ui::apply_scenario(m, "gemm=D1");
+    BOOST_TEST(ui::scenario_query(m) == "tab=chips&chip=ascend-910b&gemm=D1&tilebatch=2&model=fashion_mixer");
 }
 
 BOOST_AUTO_TEST_CASE(the_models_tab_from_the_written_query_evaluates_the_same_choice_to_the_same_accuracy) {
@@ -239,6 +255,38 @@ BOOST_AUTO_TEST_CASE(the_models_tab_from_the_written_query_evaluates_the_same_ch
 
 // Natively the Models job runs on a worker thread. Cancel stops it after its current step (the
 // report stays "cancelled", the cancelled thread is joined once it has finished, never waited for),
+// gemm=model-quant: the tile view waits for the Models tab's job, then simulates the QDQ graph it
+// quantized (its int8 matrix nodes), exactly as chip::simulate_model does on that graph.
+BOOST_AUTO_TEST_CASE(the_tile_view_simulates_the_models_tabs_quantized_graph_once_its_job_has_quantized_it) {
+    AppState s = ui::make_app_state();
+    BOOST_TEST(ui::apply_scenario(s, "tab=chips&chip=ascend-910b&gemm=model-quant&model=fashion_cnn") == "");
+    const json a = draw_frames(s, 3);
+    BOOST_TEST(a["chips_panel"]["tile_sim"]["error"].get<std::string>().rfind("no quantized graph yet", 0) == 0u);
+    BOOST_TEST(a["scenario"] == "tab=chips&chip=ascend-910b&gemm=model-quant");
+    ui::apply_scenario(s, "tab=models");
+    draw_frames(s, 2);  // draws until the job is done
+    BOOST_TEST_REQUIRE(s.models_report.stage == "done");
+    ui::apply_scenario(s, "tab=chips&gemm=model-quant");
+    const json b = draw_frames(s, 3);
+    const json& t = b["chips_panel"]["tile_sim"];
+    BOOST_TEST(t["error"] == "");
+    BOOST_TEST(t["graph"].get<std::string>().rfind("int8/minmax/fused job ", 0) == 0u);
+    BOOST_TEST(t["computations"] == 1);
+    int int8_matrix = 0;
+    for (const auto& o : t["ops"]) int8_matrix += o["lowered"] == "matrix" && o["dtype"] == "int8";
+    BOOST_TEST(int8_matrix >= 2);
+    const stacklab::chip::ChipSpec* spec = nullptr;
+    for (const auto& c : s.chips)
+        if (c.id == "ascend-910b") spec = &c;
+    BOOST_TEST_REQUIRE(spec);
+    const stacklab::chip::ModelSim sim =
+        stacklab::chip::simulate_model(stacklab::chip::machine_of(*spec, stacklab::chip::Pick::nominal),
+                                       stacklab::nn::import_onnx(s.models_report.quant.model), "q", 1,
+                                       stacklab::chip::Fidelity::tile);
+    BOOST_TEST(t["time_us"].get<double>() == sim.time_s * 1e6);
+    BOOST_TEST(t["ops"].size() == sim.rows.size());
+}
+
 // Run again starts the same job afresh, and its numbers equal an uninterrupted run's.
 BOOST_AUTO_TEST_CASE(a_cancelled_models_job_stays_cancelled_and_run_again_gives_the_uninterrupted_numbers) {
     const ui::ModelsChoice ch{"fashion_cnn", "int8", 0, true};
