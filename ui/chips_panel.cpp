@@ -289,20 +289,33 @@ constexpr unsigned int kUnitColors[4] = {IM_COL32(90, 160, 230, 255), IM_COL32(2
                                          IM_COL32(190, 120, 230, 255)};
 constexpr chip::Unit kUnits[4] = {chip::Unit::dma_in, chip::Unit::matrix, chip::Unit::vector, chip::Unit::dma_out};
 
-// Reruns the simulation when the GEMM, chip or data type changed: what `stacklab simulate --chip C
-// --gemm M,N,K --dtype D --fidelity tile --timeline` runs (nominal figures, the searched tile).
-void update_tile_sim(const AppState& state, const TileSimChoice& ch, TileSimCache& c) {
-    if (c.computations > 0 && c.choice == ch) return;
+// A tile view's cache about to be recomputed for `ch` (false: it already holds ch): counts the run
+// and resets the error and the view (whole run in view).
+template <class Cache, class Choice>
+bool start_rerun(Cache& c, const Choice& ch) {
+    if (c.computations > 0 && c.choice == ch) return false;
     ++c.computations;
     c.choice = ch;
     c.error.clear();
-    c.result = chip::TileResult();
     c.zoom = 1.0f;
     c.from_s = 0;
+    return true;
+}
+
+// The catalog chip `id` as a tile machine with its nominal figures (throws when there is none).
+chip::Machine nominal_machine(const AppState& state, const std::string& id) {
+    const ChipSpec* spec = find_chip(state, id);
+    if (!spec) throw std::invalid_argument("no chip \"" + id + "\"");
+    return chip::machine_of(*spec, chip::Pick::nominal);
+}
+
+// Reruns the simulation when the GEMM, chip or data type changed: what `stacklab simulate --chip C
+// --gemm M,N,K --dtype D --fidelity tile --timeline` runs (nominal figures, the searched tile).
+void update_tile_sim(const AppState& state, const TileSimChoice& ch, TileSimCache& c) {
+    if (!start_rerun(c, ch)) return;
+    c.result = chip::TileResult();
     try {
-        const ChipSpec* spec = find_chip(state, ch.chip);
-        if (!spec) throw std::invalid_argument("no chip \"" + ch.chip + "\"");
-        const chip::Machine m = chip::machine_of(*spec, chip::Pick::nominal);
+        const chip::Machine m = nominal_machine(state, ch.chip);
         chip::SimOptions opt;
         opt.max_timeline_events = kGanttEvents;
         c.result = chip::simulate_tiles(m, chip::gemm_op("gemm", int64_t(ch.m), int64_t(ch.n), int64_t(ch.k), kDtypes[ch.dtype]), opt);
@@ -328,17 +341,10 @@ nn::Graph models_tab_graph(const AppState& state, const std::string& id) {
 // keeping each node's first kGanttEvents events. A quantized graph is the Models tab job's
 // (state.models_report.quant.model), which the caller checked is ready and is ch.graph's.
 void update_model_tile(const AppState& state, const ModelTileChoice& ch, ModelTileCache& c) {
-    if (c.computations > 0 && c.choice == ch) return;
-    ++c.computations;
-    c.choice = ch;
-    c.error.clear();
+    if (!start_rerun(c, ch)) return;
     c.sim = chip::ModelSim();
-    c.zoom = 1.0f;
-    c.from_s = 0;
     try {
-        const ChipSpec* spec = find_chip(state, ch.chip);
-        if (!spec) throw std::invalid_argument("no chip \"" + ch.chip + "\"");
-        const chip::Machine m = chip::machine_of(*spec, chip::Pick::nominal);
+        const chip::Machine m = nominal_machine(state, ch.chip);
         const nn::Graph g = ch.graph == "fp32" ? models_tab_graph(state, ch.model) : nn::import_onnx(state.models_report.quant.model);
         c.sim = chip::simulate_model(m, g, ch.model, ch.batch, chip::Fidelity::tile, true, kGanttEvents);
     } catch (const std::exception& e) {
