@@ -610,6 +610,9 @@ nlohmann::json lesson_report(const AppState& state);  // the "lesson_panel" part
 std::string load_user_model(AppState& state, const std::string& file_name, std::string bytes);
 // The Models tab's combo entries: the shipped classifiers, then the user's models.
 std::vector<std::string> model_ids(const AppState& state);
+// The Models tab's model `id` as loaded (fp32): a shipped classifier (embedded) or a user's model,
+// imported; throws naming the id when there is none (the graph view and the Chips tab's tile view).
+nn::Graph models_tab_graph(const AppState& state, const std::string& id);
 
 // True while a panel still has work spread over frames (the Models tab's evaluation): the desktop
 // shell's --frames keeps drawing until it is done.

@@ -20,7 +20,6 @@
 #include "nn/graph.hpp"
 #include "ui/app.hpp"
 #include "ui/charts.hpp"
-#include "ui/models_data.hpp"
 
 namespace stacklab::ui {
 namespace {
@@ -322,18 +321,6 @@ void update_tile_sim(const AppState& state, const TileSimChoice& ch, TileSimCach
     } catch (const std::exception& e) {
         c.error = e.what();
     }
-}
-
-// The Models tab's model `id` as loaded (fp32): a shipped classifier (embedded) or a user's model.
-nn::Graph models_tab_graph(const AppState& state, const std::string& id) {
-    for (const auto& f : embedded_classifiers()) {
-        std::string stem = f.name.substr(f.name.find_last_of('/') + 1);
-        stem = stem.substr(0, stem.rfind(".onnx"));
-        if (stem == id) return nn::load_onnx(f.bytes, f.name);
-    }
-    for (const auto& u : state.user_models)
-        if (u.id == id) return nn::load_onnx(*u.bytes, u.file);
-    throw std::invalid_argument("no model \"" + id + "\" in the Models tab");
 }
 
 // Reruns the whole-model simulation when the chip, model, graph or batch changed: what `stacklab

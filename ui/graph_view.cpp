@@ -23,7 +23,6 @@
 
 #include "nn/graph.hpp"
 #include "ui/app.hpp"
-#include "ui/models_data.hpp"
 
 namespace stacklab::ui {
 
@@ -336,19 +335,7 @@ void refresh(AppState& state, float fs) {
                          " calibration" + (state.models_choice.fuse ? ", fused" : "") + "), QDQ form";
             }
         }
-        if (!v.graph) {
-            for (const auto& f : embedded_classifiers()) {
-                std::string stem = f.name.substr(f.name.find_last_of('/') + 1);
-                stem = stem.substr(0, stem.rfind(".onnx"));
-                if (stem == id) v.graph = std::make_shared<const nn::Graph>(nn::load_onnx(f.bytes, f.name));
-            }
-            for (const auto& u : state.user_models)
-                if (u.id == id) v.graph = std::make_shared<const nn::Graph>(nn::load_onnx(*u.bytes, u.file));
-            if (!v.graph) {
-                v.error = "no model \"" + id + "\"";
-                return;
-            }
-        }
+        if (!v.graph) v.graph = std::make_shared<const nn::Graph>(models_tab_graph(state, id));
         layout(*v.graph, v, fs);
     } catch (const std::exception& e) {
         v.graph.reset();

@@ -251,6 +251,14 @@ std::string load_user_model(AppState& state, const std::string& file_name, std::
     return "";
 }
 
+nn::Graph models_tab_graph(const AppState& state, const std::string& id) {
+    for (const auto& f : embedded_classifiers())
+        if (stem_of(f.name) == id) return nn::load_onnx(f.bytes, f.name);
+    for (const auto& u : state.user_models)
+        if (u.id == id) return nn::load_onnx(*u.bytes, u.file);
+    throw std::invalid_argument("no model \"" + id + "\" in the Models tab");
+}
+
 std::vector<std::string> bundled_classifier_ids() {
     std::vector<std::string> ids;
     for (const auto& f : embedded_classifiers()) ids.push_back(stem_of(f.name));
