@@ -71,6 +71,7 @@ struct PreparedNode {
     // Add, activation and QuantizeLinear nodes are skipped (Plan::node_fused).
     std::vector<float> fused_bias;  // empty: no Add
     bool fused_act = false;
+    std::vector<uint8_t> fused_table;  // the chain as a table: [column * 256 + input byte] -> output byte
 };
 
 namespace {
@@ -653,30 +654,53 @@ Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc,
     return out;
 }
 
-// The fused int8 -> int8 chain of PreparedNode::fused_bias / fused_act: per row of the last axis,
-// dequantize, add the bias row, apply the activation, quantize — each step the array kernel the
-// unfused nodes run, on a row-sized scratch, so the bytes are the same.
+// The fused int8 -> int8 chain of PreparedNode::fused_bias / fused_act. Its input is one byte and
+// its output one byte per column, so the chain is a table of 256 entries per column, built once at
+// prepare time (fused_chain_table) by running the four nodes' array kernels (dequantize, + bias[j],
+// the activation, quantize) on every possible input byte: a lookup gives exactly the bytes the
+// unfused nodes give, and the activation (GELU's erf: a division and an exp per value) leaves the
+// run.
+std::vector<uint8_t> fused_chain_table(const PreparedNode& p, size_t cols) {
+    const quant::QuantParams& q = p.fused_q;
+    const float s = p.qparams.scale[0];
+    const int32_t z = p.qparams.zero_point[0];
+    std::vector<uint8_t> table(256 * cols);
+    std::vector<float> row(cols);
+    std::vector<uint8_t> out(cols);
+    for (int b = 0; b < 256; ++b) {
+        // Every column of the row holds the value whose stored byte is b.
+        if (p.qparams.is_signed) {
+            const std::vector<int8_t> in(cols, static_cast<int8_t>(b));
+            quant::dequantize_array(in.data(), cols, s, z, row.data());
+        } else {
+            const std::vector<uint8_t> in(cols, static_cast<uint8_t>(b));
+            quant::dequantize_array(in.data(), cols, s, z, row.data());
+        }
+        if (!p.fused_bias.empty())
+            for (size_t j = 0; j < cols; ++j) row[j] = row[j] + p.fused_bias[j];
+        if (p.fused_act) quant::activation(p.act, row.data(), cols, row.data());
+        if (q.is_signed) quant::quantize_array(row.data(), cols, q.scale[0], q.zero_point[0], reinterpret_cast<int8_t*>(out.data()));
+        else quant::quantize_array(row.data(), cols, q.scale[0], q.zero_point[0], out.data());
+        for (size_t j = 0; j < cols; ++j) table[j * 256 + size_t(b)] = out[j];
+    }
+    return table;
+}
+
 Tensor dequantize_chain_fused(Workspace& ws, const PreparedNode& p, const Tensor& x) {
     const quant::QuantParams& q = p.fused_q;
     Tensor out = new_output(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, x.dims);
     const size_t total = size_t(x.numel());
     const size_t cols = x.dims.empty() ? total : size_t(x.dims.back());
     if (total == 0 || cols == 0) return out;
-    if (!p.fused_bias.empty() && cols != p.fused_bias.size())
-        throw std::invalid_argument("the fused bias has " + std::to_string(p.fused_bias.size()) + " values, X's last axis " +
-                                    std::to_string(cols));
-    const float s = p.qparams.scale[0];
-    const int32_t z = p.qparams.zero_point[0];
-    std::vector<float> row(cols);
-    for (size_t i = 0; i < total; i += cols) {
-        if (p.qparams.is_signed) quant::dequantize_array(x.as<int8_t>() + i, cols, s, z, row.data());
-        else quant::dequantize_array(x.as<uint8_t>() + i, cols, s, z, row.data());
-        if (!p.fused_bias.empty())
-            for (size_t j = 0; j < cols; ++j) row[j] = row[j] + p.fused_bias[j];
-        if (p.fused_act) quant::activation(p.act, row.data(), cols, row.data());
-        if (q.is_signed) quant::quantize_array(row.data(), cols, q.scale[0], q.zero_point[0], data_of<int8_t>(out) + i);
-        else quant::quantize_array(row.data(), cols, q.scale[0], q.zero_point[0], data_of<uint8_t>(out) + i);
-    }
+    if (p.fused_table.size() != 256 * cols)
+        throw std::invalid_argument("the fused chain's table was built for " + std::to_string(p.fused_table.size() / 256) +
+                                    " columns, X's last axis has " + std::to_string(cols));
+    // int8 and uint8 alike: the table is indexed by the stored byte.
+    const uint8_t* in = x.data.data();
+    uint8_t* o = out.data.data();
+    const uint8_t* t = p.fused_table.data();
+    for (size_t i = 0; i < total; i += cols)
+        for (size_t j = 0; j < cols; ++j) o[i + j] = t[j * 256 + in[i + j]];
     return out;
 }
 
@@ -1120,6 +1144,7 @@ Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
         fused->fused_bias = std::move(bias);
         fused->fused_act = act;
         fused->act = a;
+        fused->fused_table = fused_chain_table(*fused, size_t(cols));
         p.nodes[k] = fused;
         p.node_kernels[k] += std::string(fused->fused_bias.empty() ? "" : " + add") + (act ? " + activation" : "") + " + quantize";
         for (size_t c : chain) {
