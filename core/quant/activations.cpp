@@ -123,6 +123,13 @@ void activation(Activation a, const float* x, size_t n, float* y, Isa isa) {
         const size_t done = detail::activation_avx2(a, x, n, y, c);
         x += done, y += done, n -= done;
     }
+#elif defined(__wasm_simd128__)
+    if (isa == Isa::wasm_simd128) {
+        const detail::ActivationConstants c{static_cast<float>(kInvSqrt2), static_cast<float>(kSqrt2OverPi),
+                                            static_cast<float>(kGeluTanhCubic)};
+        const size_t done = detail::activation_wasm(a, x, n, y, c);
+        x += done, y += done, n -= done;
+    }
 #endif
     // One loop per function (not a switch per element), so each vectorizes.
     switch (a) {

@@ -36,26 +36,30 @@ void quantize_loop(const float* x, size_t n, float scale, int32_t z, T* y) {
     }
 }
 
-// The AVX2 loop over a prefix of whole 8-value blocks (none in a build without it).
+// The SIMD loop of `isa` over a prefix of whole blocks (none for the scalar ISA or in a build
+// without that loop).
 template <class In, class Out>
-size_t avx2_prefix([[maybe_unused]] const In* in, [[maybe_unused]] size_t n, [[maybe_unused]] float scale,
-                   [[maybe_unused]] int32_t z, [[maybe_unused]] Out* out) {
+size_t simd_prefix([[maybe_unused]] Isa isa, [[maybe_unused]] const In* in, [[maybe_unused]] size_t n,
+                   [[maybe_unused]] float scale, [[maybe_unused]] int32_t z, [[maybe_unused]] Out* out) {
 #if defined(__x86_64__) || defined(_M_X64)
+    if (isa != Isa::avx2 && isa != Isa::avx512vnni) return 0;
     if constexpr (std::is_same_v<In, float>) return detail::quantize_array_avx2(in, n, scale, z, out);
     else return detail::dequantize_array_avx2(in, n, scale, z, out);
+#elif defined(__wasm_simd128__)
+    if (isa != Isa::wasm_simd128) return 0;
+    if constexpr (std::is_same_v<In, float>) return detail::quantize_array_wasm(in, n, scale, z, out);
+    else return detail::dequantize_array_wasm(in, n, scale, z, out);
 #else
     return 0;
 #endif
 }
 
-// Checks the arguments, runs the AVX2 prefix where the ISA has it, and the portable loop on the rest.
+// Checks the arguments, runs the SIMD prefix where the ISA has one, and the portable loop on the rest.
 template <class Stored, class In, class Out, class Portable>
 void convert(const char* fn, const In* in, size_t n, float scale, int32_t z, Out* out, Isa isa, Portable portable) {
     check(fn, in, out, n, scale, z, std::is_signed_v<Stored>, isa);
-    if (isa == Isa::avx2 || isa == Isa::avx512vnni) {
-        const size_t done = avx2_prefix(in, n, scale, z, out);
-        in += done, out += done, n -= done;
-    }
+    const size_t done = simd_prefix(isa, in, n, scale, z, out);
+    in += done, out += done, n -= done;
     portable(in, n, out);
 }
 

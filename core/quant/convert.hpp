@@ -2,7 +2,7 @@
 // point: the executor's hot loops between int8 layers. Each value is exactly quantize_value /
 // dequantize_value of formats.hpp (x / scale as a float division, ties to even, saturation, NaN to
 // the zero point; (q - zero_point) * scale), on every ISA: the AVX2 loop (convert_avx2_x86.cpp) is
-// eight lanes of the same float operations, and the portable loop is written with selects so the
+// eight lanes of the same float operations, the SIMD128 loop (convert_wasm.cpp) four, and the portable loop is written with selects so the
 // compiler vectorizes it (SSE2, WebAssembly SIMD128). Rounding uses the 1.5 * 2^23 trick on a
 // quotient clamped to [-1024, 1024] (the zero point and the saturation bounds lie well inside it),
 // which rounds ties to even under the default rounding mode — the only mode this code runs in.
@@ -29,6 +29,13 @@ size_t quantize_array_avx2(const float* x, size_t n, float scale, int32_t zero_p
 size_t quantize_array_avx2(const float* x, size_t n, float scale, int32_t zero_point, uint8_t* y);
 size_t dequantize_array_avx2(const int8_t* q, size_t n, float scale, int32_t zero_point, float* x);
 size_t dequantize_array_avx2(const uint8_t* q, size_t n, float scale, int32_t zero_point, float* x);
+#endif
+#if defined(__wasm_simd128__)
+// The same in SIMD128 (convert_wasm.cpp): quantize in 16-value blocks, dequantize in 8-value blocks.
+size_t quantize_array_wasm(const float* x, size_t n, float scale, int32_t zero_point, int8_t* y);
+size_t quantize_array_wasm(const float* x, size_t n, float scale, int32_t zero_point, uint8_t* y);
+size_t dequantize_array_wasm(const int8_t* q, size_t n, float scale, int32_t zero_point, float* x);
+size_t dequantize_array_wasm(const uint8_t* q, size_t n, float scale, int32_t zero_point, float* x);
 #endif
 }  // namespace detail
 
