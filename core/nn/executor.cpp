@@ -640,12 +640,22 @@ Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc,
     // For Gemm (inner 1) a run is one output row of `channels` columns, each its own channel.
     const size_t run = inner == 1 ? channels : inner;
     row.resize(run);
+    const bool relu = p.fused_relu;
     for (size_t i = 0, c = 0; i < total; i += run) {
-        for (size_t j = 0; j < run; ++j) {
-            const size_t ch = inner == 1 ? j : c;
-            float v = float(a[i + j]) * p.multiplier[ch] + p.bias[ch];
-            if (p.fused_relu) v = v < 0.0f ? 0.0f : v;
-            row[j] = v;
+        // Two plain loops (not a select of the channel per value), so each vectorizes.
+        if (inner == 1) {
+            const float* m = p.multiplier.data();
+            const float* b = p.bias.data();
+            for (size_t j = 0; j < run; ++j) {
+                const float v = float(a[i + j]) * m[j] + b[j];
+                row[j] = relu && v < 0.0f ? 0.0f : v;
+            }
+        } else {
+            const float m = p.multiplier[c], b = p.bias[c];
+            for (size_t j = 0; j < run; ++j) {
+                const float v = float(a[i + j]) * m + b;
+                row[j] = relu && v < 0.0f ? 0.0f : v;
+            }
         }
         if (q.is_signed) quant::quantize_array(row.data(), run, s, z, data_of<int8_t>(out) + i);
         else quant::quantize_array(row.data(), run, s, z, data_of<uint8_t>(out) + i);

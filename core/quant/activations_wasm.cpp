@@ -1,6 +1,7 @@
 // WebAssembly SIMD128 forms of the fp32 activations (activations.hpp), four values at a time: the
 // AVX2 file (activations_avx2_x86.cpp) lane for lane, i.e. each scalar fast_* function of
-// elementary.hpp transcribed operation for operation, every select a compare and a bitselect.
+// elementary.hpp transcribed operation for operation, every select a compare and a bitselect (or
+// the pmin / pmax defined as that select).
 // SIMD128 has no fused multiply-add and IEEE arithmetic is correctly rounded per operation, so each
 // lane equals the scalar function bit for bit (tests/core/quant_normact_test.cpp sweeps bit patterns
 // across the float range on every ISA, NaN results compared as NaN).
@@ -30,8 +31,8 @@ inline v128_t neg4(v128_t a) { return wasm_f32x4_neg(a); }  // unary minus
 // fast_exp, line for line.
 inline v128_t exp4(v128_t x) {
     const v128_t hi = splat(88.7f), lo = splat(-87.3f);
-    v128_t xc = select(gt(x, hi), hi, x);
-    xc = select(lt(xc, lo), lo, xc);
+    // pmin(a, b) is defined as b < a ? b : a and pmax(a, b) as a < b ? b : a: the two clamps.
+    v128_t xc = wasm_f32x4_pmax(wasm_f32x4_pmin(x, hi), lo);
     xc = select(is_number(xc), xc, wasm_f32x4_splat(0.0f));
     const v128_t v = wasm_f32x4_add(wasm_f32x4_mul(xc, splat(1.44269504088896341f)), splat(0.5f));
     const v128_t tr = wasm_f32x4_convert_i32x4(wasm_i32x4_trunc_sat_f32x4(v));

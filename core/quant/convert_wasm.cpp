@@ -1,5 +1,5 @@
 // WebAssembly SIMD128 loops of convert.hpp: four lanes of exactly the portable loop's float
-// operations (a compare + bitselect for each select; wasm has no fused multiply-add in SIMD128, and
+// operations (each select a compare + bitselect, or the pmin / pmax that is defined as that select; wasm has no fused multiply-add in SIMD128, and
 // IEEE arithmetic rounds each operation the same way), so every byte equals the scalar loop's.
 // Sixteen values per step, narrowed with the saturating packs (the lanes are already in range).
 #include <wasm_simd128.h>
@@ -15,13 +15,13 @@ inline v128_t select(v128_t c, v128_t a, v128_t b) { return wasm_v128_bitselect(
 // Four quantized values as int32 lanes.
 inline v128_t quantize4(v128_t x, v128_t scale, v128_t zf, v128_t lof, v128_t hif) {
     const v128_t lim = wasm_f32x4_splat(1024.0f), nlim = wasm_f32x4_splat(-1024.0f), magic = wasm_f32x4_splat(12582912.0f);
-    v128_t v = wasm_f32x4_div(x, scale);
-    v = select(wasm_f32x4_lt(v, nlim), nlim, v);
-    v = select(wasm_f32x4_gt(v, lim), lim, v);
+    // pmax(a, b) is defined as a < b ? b : a and pmin(a, b) as b < a ? b : a (NaN in a passes
+    // through both): exactly the clamps' selects, one instruction each.
+    v128_t v = wasm_f32x4_pmax(wasm_f32x4_div(x, scale), nlim);
+    v = wasm_f32x4_pmin(v, lim);
     v128_t r = wasm_f32x4_sub(wasm_f32x4_add(v, magic), magic);
     r = select(wasm_f32x4_eq(r, r), wasm_f32x4_add(r, zf), zf);
-    r = select(wasm_f32x4_lt(r, lof), lof, r);
-    r = select(wasm_f32x4_gt(r, hif), hif, r);
+    r = wasm_f32x4_pmin(wasm_f32x4_pmax(r, lof), hif);
     return wasm_i32x4_trunc_sat_f32x4(r);  // r is a whole number in the storage range
 }
 
