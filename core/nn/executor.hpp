@@ -119,9 +119,11 @@ using NodeOverride = std::function<bool(const GraphNode& node, const std::vector
 // runs allocate nothing but their outputs: fresh multi-megabyte buffers come from mmap, and a page
 // fault per 4 KiB on first touch cost more than the convolution itself (2.8x on the Fashion CNN
 // at batch 64, measured). Results never depend on what a buffer held before: take() zero-fills,
-// and take(bytes, false) — for the kernels that write every element of their output (quantize,
-// dequantize, activations, norms, softmax, elementwise, requantization) — skips the fill, which was
-// 5-9 % of an int8 model's time (a test runs models on a workspace full of garbage). Buffers are
+// and take(bytes, false) — what the executor uses: every fast kernel writes each element of its
+// output (convolutions, GEMMs and their int32 accumulators, pools, transposes, quantize, dequantize,
+// activations, norms, softmax, elementwise, requantization) — skips the fill, which was 5-9 % of an
+// int8 model's time, and the int32 accumulators' fill another 15 % of the int8 CNN's (a test runs
+// both shipped models on a workspace full of garbage). Buffers are
 // kept at their full capacity, so a later take(bytes, false) writes nothing. One Workspace serves
 // one run at a time (not shared between threads).
 struct Workspace {

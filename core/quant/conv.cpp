@@ -196,49 +196,85 @@ void check_packed(const char* fn, const Conv2DShape& s, const PackedConv& pw) {
              dims2(s.kernel_h, s.kernel_w) + ", " + str(s.attrs.groups));
 }
 
+// Row r of the im2col matrix for output pixel (oy, ox), columns (c, kh, kw) in OIHW order, from the
+// group's NCHW input xg; padding reads x_zp.
+template <class XT>
+void im2col_row_chw(const Conv2DShape& s, const XT* xg, int32_t x_zp, int oy, int ox, XT* row) {
+    const Conv2DAttrs& a = s.attrs;
+    const size_t plane = size_t(s.in_h) * size_t(s.in_w);
+    const int iw0 = ox * a.stride_w - a.pad_left;
+    // The window's columns all inside the input (most pixels): no test per tap.
+    const bool cols_in = iw0 >= 0 && iw0 + (s.kernel_w - 1) * a.dilation_w < s.in_w;
+    for (int c = 0; c < s.in_per_group(); ++c) {
+        const XT* xc = xg + size_t(c) * plane;
+        for (int kh = 0; kh < s.kernel_h; ++kh) {
+            const int ih = oy * a.stride_h - a.pad_top + kh * a.dilation_h;
+            const bool row_in = ih >= 0 && ih < s.in_h;
+            if (row_in && cols_in) {
+                const XT* xr = xc + size_t(ih) * size_t(s.in_w) + size_t(iw0);
+                if (a.dilation_w == 1 && s.kernel_w == 3) {  // the common kernel: a fixed-size copy
+                    std::memcpy(row, xr, 3 * sizeof(XT));
+                    row += 3;
+                    continue;
+                }
+                for (int kw = 0; kw < s.kernel_w; ++kw) *row++ = xr[size_t(kw) * size_t(a.dilation_w)];
+                continue;
+            }
+            for (int kw = 0; kw < s.kernel_w; ++kw) {
+                const int iw = iw0 + kw * a.dilation_w;
+                *row++ = (row_in && iw >= 0 && iw < s.in_w) ? xc[size_t(ih) * size_t(s.in_w) + size_t(iw)] : XT(x_zp);
+            }
+        }
+    }
+}
+
+// The same row with columns (kh, kw, c) (PackedConv::channels_last), from the group's input copied
+// channels-last (xt[(ih * in_w + iw) * channels + c]): a kernel row inside the input is one copy.
+template <class XT>
+void im2col_row_hwc(const Conv2DShape& s, const XT* xt, int32_t x_zp, int oy, int ox, XT* row) {
+    const Conv2DAttrs& a = s.attrs;
+    const size_t Cg = size_t(s.in_per_group());
+    const int iw0 = ox * a.stride_w - a.pad_left;
+    const bool cols_in = iw0 >= 0 && iw0 + (s.kernel_w - 1) * a.dilation_w < s.in_w;
+    for (int kh = 0; kh < s.kernel_h; ++kh) {
+        const int ih = oy * a.stride_h - a.pad_top + kh * a.dilation_h;
+        const bool row_in = ih >= 0 && ih < s.in_h;
+        const XT* xr = xt + size_t(row_in ? ih : 0) * size_t(s.in_w) * Cg;
+        if (row_in && cols_in && a.dilation_w == 1) {  // kernel_w adjacent pixels
+            std::memcpy(row, xr + size_t(iw0) * Cg, size_t(s.kernel_w) * Cg * sizeof(XT));
+            row += size_t(s.kernel_w) * Cg;
+            continue;
+        }
+        for (int kw = 0; kw < s.kernel_w; ++kw, row += Cg) {
+            const int iw = iw0 + kw * a.dilation_w;
+            if (row_in && iw >= 0 && iw < s.in_w) std::memcpy(row, xr + size_t(iw) * Cg, Cg * sizeof(XT));
+            else std::fill_n(row, Cg, XT(x_zp));
+        }
+    }
+}
+
 template <class XT, class Emit>
 void conv_int_im2col(const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& pw, Emit emit) {
-    const Conv2DAttrs& a = s.attrs;
     const int Cg = s.in_per_group(), Og = s.out_per_group(), K = s.gemm_k();
     const int P = s.out_h * s.out_w;
     const int block = std::min(P, kIm2colRows);
     std::vector<XT> cols(size_t(block) * size_t(K));
     std::vector<int32_t> acc(size_t(block) * size_t(Og));
     const size_t plane = size_t(s.in_h) * size_t(s.in_w);
+    std::vector<XT> xt(pw.channels_last ? plane * size_t(Cg) : 0);  // the group's input, channels-last
     for (int n = 0; n < s.batch; ++n)
-        for (int g = 0; g < a.groups; ++g) {
+        for (int g = 0; g < s.attrs.groups; ++g) {
             const XT* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
+            if (pw.channels_last)
+                for (int c = 0; c < Cg; ++c)
+                    for (size_t q = 0; q < plane; ++q) xt[q * size_t(Cg) + size_t(c)] = xg[size_t(c) * plane + q];
             for (int p0 = 0; p0 < P; p0 += block) {
                 const int rows = std::min(block, P - p0);
-                // Row r: output pixel p0 + r; column (c, kh, kw) in OIHW order, padding = x_zp.
                 for (int r = 0; r < rows; ++r) {
                     const int oy = (p0 + r) / s.out_w, ox = (p0 + r) % s.out_w;
                     XT* row = cols.data() + size_t(r) * size_t(K);
-                    const int iw0 = ox * a.stride_w - a.pad_left;
-                    // The window's columns all inside the input (most pixels): no test per tap.
-                    const bool cols_in = iw0 >= 0 && iw0 + (s.kernel_w - 1) * a.dilation_w < s.in_w;
-                    for (int c = 0; c < Cg; ++c) {
-                        const XT* xc = xg + size_t(c) * plane;
-                        for (int kh = 0; kh < s.kernel_h; ++kh) {
-                            const int ih = oy * a.stride_h - a.pad_top + kh * a.dilation_h;
-                            const bool row_in = ih >= 0 && ih < s.in_h;
-                            if (row_in && cols_in) {
-                                const XT* xr = xc + size_t(ih) * size_t(s.in_w) + size_t(iw0);
-                                if (a.dilation_w == 1 && s.kernel_w == 3) {  // the common kernel: a fixed-size copy
-                                    std::memcpy(row, xr, 3 * sizeof(XT));
-                                    row += 3;
-                                    continue;
-                                }
-                                for (int kw = 0; kw < s.kernel_w; ++kw) *row++ = xr[size_t(kw) * size_t(a.dilation_w)];
-                                continue;
-                            }
-                            for (int kw = 0; kw < s.kernel_w; ++kw) {
-                                const int iw = ox * a.stride_w - a.pad_left + kw * a.dilation_w;
-                                *row++ = (row_in && iw >= 0 && iw < s.in_w) ? xc[size_t(ih) * size_t(s.in_w) + size_t(iw)]
-                                                                           : XT(x_zp);
-                            }
-                        }
-                    }
+                    if (pw.channels_last) im2col_row_hwc(s, xt.data(), x_zp, oy, ox, row);
+                    else im2col_row_chw(s, xg, x_zp, oy, ox, row);
                 }
                 if constexpr (std::is_same_v<XT, uint8_t>)
                     gemm_u8s8_s32(cols.data(), rows, K, x_zp, pw.per_group[size_t(g)], acc.data(), Og);
@@ -307,12 +343,20 @@ void conv_int_fast(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_
     check_packed(fn, s, pw);
     const size_t P = size_t(s.out_h) * size_t(s.out_w);
     // Channels o0 .. o0 + count - 1 of output pixels p0 .. p0 + rows - 1, acc[r * stride + j] for
-    // channel o0 + j, into NCHW one channel at a time (contiguous writes; a version that wrote 16
-    // channels per accumulator row measured slower).
+    // channel o0 + j, into NCHW: a transpose, done 16 pixels at a time so that the accumulator rows
+    // being read stay in L1 while each channel gets a contiguous run of 16 writes. (One channel over
+    // all the block's pixels read a 64 KiB block at a 256-byte stride per channel: a quarter of the
+    // int8 CNN's convolution time; a version that wrote 16 channels per accumulator row measured
+    // slower still.)
     auto emit = [&](int n, int o0, int count, int p0, int rows, const int32_t* acc, size_t stride) {
         const size_t base = (size_t(n) * size_t(s.out_channels) + size_t(o0)) * P + size_t(p0);
-        for (int j = 0; j < count; ++j)
-            for (int r = 0; r < rows; ++r) stage(base + size_t(j) * P + size_t(r), o0 + j, acc[size_t(r) * stride + size_t(j)]);
+        constexpr int kRun = 16;
+        for (int r0 = 0; r0 < rows; r0 += kRun) {
+            const int r1 = std::min(rows, r0 + kRun);
+            for (int j = 0; j < count; ++j)
+                for (int r = r0; r < r1; ++r)
+                    stage(base + size_t(j) * P + size_t(r), o0 + j, acc[size_t(r) * stride + size_t(j)]);
+        }
     };
     if (pw.algo == ConvAlgo::depthwise_direct)
         conv_int_depthwise(s, x, x_zp, pw, emit);
@@ -451,12 +495,18 @@ PackedConv pack_conv2d(const Conv2DShape& s, const int8_t* w, const std::vector<
             }
         return p;
     }
-    // The GEMM's B is K x Og: the group's weight rows (OIHW, K contiguous per output channel) transposed.
+    // The GEMM's B is K x Og: the group's weight rows (OIHW, K contiguous per output channel)
+    // transposed, and with channels_last the rows taken in (kh, kw, c) order.
+    p.channels_last = s.in_per_group() >= kChannelsLastMin;
+    const int Cg = s.in_per_group(), KK = s.kernel_h * s.kernel_w;
     std::vector<int8_t> B(size_t(K) * size_t(Og));
     for (int g = 0; g < s.attrs.groups; ++g) {
         for (int j = 0; j < Og; ++j)
-            for (int k = 0; k < K; ++k)
-                B[size_t(k) * size_t(Og) + size_t(j)] = w[size_t(g * Og + j) * size_t(K) + size_t(k)];
+            for (int k = 0; k < K; ++k) {
+                // k = (c, kh, kw) in OIHW; its row in B is (kh, kw, c) when channels_last.
+                const int row = p.channels_last ? (k % KK) * Cg + k / KK : k;
+                B[size_t(row) * size_t(Og) + size_t(j)] = w[size_t(g * Og + j) * size_t(K) + size_t(k)];
+            }
         const std::vector<int32_t> zps(p.zero_points.begin() + g * Og, p.zero_points.begin() + (g + 1) * Og);
         p.per_group.push_back(pack_b(B.data(), K, Og, Og, zps, isa));
     }

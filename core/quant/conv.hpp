@@ -129,7 +129,8 @@ void conv2d_s8s8_requant_ref(const Conv2DShape& s, const int8_t* x, int32_t x_zp
 enum class ConvAlgo { automatic, im2col_gemm, depthwise_direct };
 const char* conv_algo_name(ConvAlgo a);
 
-constexpr int kIm2colRows = 256;  // output pixels per im2col block (scratch = rows * K bytes)
+constexpr int kIm2colRows = 256;
+constexpr int kChannelsLastMin = 4;  // output pixels per im2col block (scratch = rows * K bytes)
 
 // Weights prepared once for the fast path; immutable, reusable across calls, batches and input
 // sizes (the call's Conv2DShape must agree on channels, kernel and groups).
@@ -137,6 +138,11 @@ struct PackedConv {
     ConvAlgo algo = ConvAlgo::im2col_gemm;  // resolved: never automatic
     int out_channels = 0, in_per_group = 0, kernel_h = 0, kernel_w = 0, groups = 1;
     std::vector<PackedB> per_group;     // im2col_gemm: one K x (out_channels / groups) matrix per group
+    // im2col_gemm with in_channels / groups >= kChannelsLastMin: K ordered (kh, kw, c) instead of
+    // OIHW's (c, kh, kw), and the input copied channels-last per image and group, so each kernel row
+    // of the im2col matrix is one copy of kernel_w * channels bytes instead of channels copies of
+    // kernel_w bytes (integer sums do not depend on the order: the result is the same).
+    bool channels_last = false;
     std::vector<int32_t> zero_points;   // out_channels values
     std::vector<int16_t> depthwise;     // depthwise_direct: W - w_zp, OIHW
 };

@@ -1,5 +1,6 @@
 #include "quant/gemm.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <vector>
@@ -102,11 +103,19 @@ void gemm_impl(const AT* A, int M, int lda, int32_t a_zp, uint8_t a_xor, const P
         zb[size_t(n)] = uint32_t(B.zero_points[size_t(n)]);
         col_fix[size_t(n)] = kk * azp * zb[size_t(n)] - azp * uint32_t(B.col_sums[size_t(n)]);
     }
+    // Symmetric weights (every zb[n] = 0, what per-channel int8 quantization gives) need no row sums
+    // of A; with a_zp = 0 as well there is nothing to add.
+    const bool zb_zero = std::all_of(zb.begin(), zb.end(), [](uint32_t v) { return v == 0; });
+    if (zb_zero && std::all_of(col_fix.begin(), col_fix.end(), [](uint32_t v) { return v == 0; })) return;
     for (int m = 0; m < M; ++m) {
+        int32_t* c = C + size_t(m) * size_t(ldc);
+        if (zb_zero) {
+            for (int n = 0; n < N; ++n) c[n] = int32_t(uint32_t(c[n]) + col_fix[size_t(n)]);
+            continue;
+        }
         uint32_t row_sum = 0;
         const uint8_t* a = A8 + size_t(m) * size_t(lda);
         for (int k = 0; k < K; ++k) row_sum += uint8_t(a[k] ^ a_xor);
-        int32_t* c = C + size_t(m) * size_t(ldc);
         for (int n = 0; n < N; ++n)
             c[n] = int32_t(uint32_t(c[n]) + col_fix[size_t(n)] - zb[size_t(n)] * row_sum);
     }

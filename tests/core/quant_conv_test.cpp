@@ -541,6 +541,36 @@ BOOST_AUTO_TEST_CASE(int8_fast_paths_match_reference_on_every_isa_for_random_sha
     BOOST_TEST_MESSAGE("random shapes: " << runs << " packed runs compared");
 }
 
+// From four input channels per group the im2col GEMM takes its columns in (kh, kw, c) order from a
+// channels-last copy of the input (PackedConv::channels_last); below that, OIHW's (c, kh, kw). The
+// two tests above compare both against the reference: this one checks they see enough of each
+// (strides, padding, dilation, groups and 1x1 kernels among the channels-last shapes).
+BOOST_AUTO_TEST_CASE(channels_last_im2col_is_taken_from_four_channels_per_group_and_both_orders_are_compared) {
+    std::mt19937 rng(77);
+    std::vector<Case> cases = kCases;
+    for (const Case& c : random_cases(rng, 40)) cases.push_back(c);
+    int last = 0, oihw = 0, last_dilated = 0, last_grouped = 0, last_padded = 0;
+    for (const Case& c : cases) {
+        const Conv2DShape s = shape_of(c);
+        const std::vector<int8_t> w(s.w_size(), 1);
+        const PackedConv pw = pack_conv2d(s, w.data(), {0}, Isa::scalar, ConvAlgo::im2col_gemm);
+        BOOST_TEST(pw.channels_last == (s.in_per_group() >= kChannelsLastMin), describe(s));
+        if (!pw.channels_last) {
+            ++oihw;
+            continue;
+        }
+        ++last;
+        last_dilated += c.a.dilation_w > 1;
+        last_grouped += c.a.groups > 1;
+        last_padded += c.a.pad_left + c.a.pad_right + c.a.pad_top + c.a.pad_bottom > 0;
+    }
+    BOOST_TEST(last >= 10);
+    BOOST_TEST(oihw >= 10);
+    BOOST_TEST(last_dilated >= 2);
+    BOOST_TEST(last_grouped >= 2);
+    BOOST_TEST(last_padded >= 4);
+}
+
 BOOST_AUTO_TEST_CASE(saturating_inputs_stay_exact) {
     // Every product at +-255 * 255 with K up to 5 * 5 * 33: the largest sums the limits allow in
     // these shapes, for every ISA (an AVX2 kernel on vpmaddubsw would saturate here).
