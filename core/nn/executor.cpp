@@ -72,6 +72,16 @@ struct PreparedNode {
     std::vector<float> fused_bias;  // empty: no Add
     bool fused_act = false;
     std::vector<uint8_t> fused_table;  // the chain as a table: [column * 256 + input byte] -> output byte
+    // dequantize whose float output only feeds MaxPool -> QuantizeLinear (per tensor; the int8 CNN's
+    // pools): dequantizing is monotonic and so is quantizing, so the max of the dequantized window,
+    // quantized, is the quantized dequantization of the window's max byte. The node runs the
+    // integer max pool (with `pool`) and maps the bytes through fused_table (one column): the
+    // MaxPool and QuantizeLinear nodes are skipped.
+    bool fused_max_pool = false;
+    bool fused_table_identity = false;  // fused_table maps every byte to itself
+    // A Flatten / Reshape between that MaxPool and the QuantizeLinear (the CNN's last pool): the
+    // output takes its dimensions.
+    std::shared_ptr<const PreparedNode> fused_view;
 };
 
 namespace {
@@ -697,6 +707,35 @@ std::vector<uint8_t> fused_chain_table(const PreparedNode& p, size_t cols) {
     return table;
 }
 
+Tensor dequantize_max_pool_fused(Workspace& ws, const PreparedNode& p, const GraphNode& n, const Tensor& x) {
+    if (x.dims.size() != 4) throw NodeError(n.proto, n.opset, "the pooled X must be 4-D, not " + shape_text(x.dims), false);
+    quant::Pool2DShape s;
+    try {
+        s = quant::pool2d_shape(to_int(n, x.dims[0], "batch"), to_int(n, x.dims[1], "channels"),
+                                to_int(n, x.dims[2], "height"), to_int(n, x.dims[3], "width"), p.pool);
+    } catch (const std::invalid_argument& e) {
+        throw NodeError(n.proto, n.opset, e.what(), false);
+    }
+    const std::vector<int64_t> dims{s.batch, s.channels, s.out_h, s.out_w};
+    Tensor pooled = new_output(ws, x.dtype, dims);
+    const PreparedNode* v = p.fused_view.get();
+    const std::vector<int64_t> out_dims = !v ? dims
+                                         : v->view_flatten ? flatten_dims(dims, v->view_axis)
+                                                           : reshape_dims(dims, v->view_shape, v->view_allowzero, pooled.numel());
+    if (p.qparams.is_signed) quant::max_pool2d(s, x.as<int8_t>(), data_of<int8_t>(pooled));
+    else quant::max_pool2d(s, x.as<uint8_t>(), data_of<uint8_t>(pooled));
+    // The bytes mapped in place; when both nodes have the same scale and zero point the table is the
+    // identity and there is nothing to map.
+    Tensor out = std::move(pooled);
+    out.dtype = p.fused_q.is_signed ? DataType::INT8 : DataType::UINT8;
+    out.dims = out_dims;
+    if (!p.fused_table_identity) {
+        const uint8_t* t = p.fused_table.data();
+        for (uint8_t& b : out.data) b = t[b];
+    }
+    return out;
+}
+
 Tensor dequantize_chain_fused(Workspace& ws, const PreparedNode& p, const Tensor& x) {
     const quant::QuantParams& q = p.fused_q;
     Tensor out = new_output(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, x.dims);
@@ -864,7 +903,8 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
         case FastKind::dequantize: {
             const float s = p.qparams.scale[0];
             const int32_t z = p.qparams.zero_point[0];
-            if (p.fused_output >= 0 && fuse) return dequantize_chain_fused(ws, p, x);
+            if (p.fused_output >= 0 && fuse)
+                return p.fused_max_pool ? dequantize_max_pool_fused(ws, p, n, x) : dequantize_chain_fused(ws, p, x);
             Tensor y = new_output(ws, DataType::FLOAT, x.dims);
             float* py = data_of<float>(y);
             if (p.qparams.is_signed) {
@@ -1159,6 +1199,37 @@ Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
         p.nodes[k] = fused;
         p.node_kernels[k] += std::string(fused->fused_bias.empty() ? "" : " + add") + (act ? " + activation" : "") + " + quantize";
         for (size_t c : chain) {
+            p.node_fused[c] = true;
+            p.node_kernels[c] = "fused into " + g.nodes[k].label();
+        }
+    }
+    // Fuse DequantizeLinear -> MaxPool -> QuantizeLinear (see PreparedNode::fused_max_pool).
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+        const auto& pk = p.nodes[k];
+        if (!pk || pk->kind != FastKind::dequantize || p.node_fused[k] || g.nodes[k].outputs.empty()) continue;
+        size_t mp = 0, v = 0, q = 0;
+        if (!only_reader(g.nodes[k].outputs[0], mp) || !p.nodes[mp] || p.nodes[mp]->kind != FastKind::max_pool ||
+            g.nodes[mp].outputs.empty() || (g.nodes[mp].outputs.size() > 1 && g.nodes[mp].outputs[1] >= 0))
+            continue;
+        size_t at = mp;
+        const bool view = only_reader(g.nodes[mp].outputs[0], v) && p.nodes[v] && p.nodes[v]->kind == FastKind::view &&
+                          !g.nodes[v].outputs.empty();
+        if (view) at = v;
+        if (!only_reader(g.nodes[at].outputs[0], q) || !p.nodes[q] || p.nodes[q]->kind != FastKind::quantize ||
+            g.nodes[q].outputs.empty() || g.nodes[q].outputs[0] < 0)
+            continue;
+        auto fused = std::make_shared<PreparedNode>(*pk);
+        fused->fused_output = g.nodes[q].outputs[0];
+        fused->fused_q = p.nodes[q]->qparams;
+        fused->fused_max_pool = true;
+        fused->pool = p.nodes[mp]->pool;
+        if (view) fused->fused_view = p.nodes[v];
+        fused->fused_table = fused_chain_table(*fused, 1);
+        fused->fused_table_identity = fused->fused_q.is_signed == fused->qparams.is_signed;
+        for (int b = 0; b < 256; ++b) fused->fused_table_identity &= fused->fused_table[size_t(b)] == b;
+        p.nodes[k] = fused;
+        p.node_kernels[k] += std::string(" + max_pool2d (int8)") + (view ? " + view" : "") + " + quantize";
+        for (size_t c : view ? std::vector<size_t>{mp, v, q} : std::vector<size_t>{mp, q}) {
             p.node_fused[c] = true;
             p.node_kernels[c] = "fused into " + g.nodes[k].label();
         }

@@ -522,4 +522,23 @@ BOOST_AUTO_TEST_CASE(the_int8_mixers_bias_and_gelu_chains_run_fused_with_the_unf
     BOOST_TEST((together.outputs.at(0) == apart.outputs.at(0)));
 }
 
+// The int8 CNN's DequantizeLinear -> MaxPool -> QuantizeLinear runs as an integer max pool and a
+// 256-entry table (both maps are monotonic, so the max commutes with them): on 64 real test images
+// the logits, which both pooled activations feed, are the bytes of the three nodes run one by one.
+BOOST_AUTO_TEST_CASE(the_int8_cnns_pools_run_on_bytes_with_the_unfused_result) {
+    const onnx::Tensor images = first_images("t10k", 64), calib = first_images("train", 64);
+    const std::string path = std::string(STACKLAB_MODELS_DIR) + "/fashion_cnn.onnx";
+    const onnx::Model int8 = quantize_model(onnx::parse_model(slurp(path), path), {calib}, options_for("int8")).model;
+    const Graph g = import_onnx(int8);
+    const Plan plan = prepare(g, Kernels::fast);
+    size_t pools = 0;
+    for (size_t k = 0; k < g.nodes.size(); ++k)
+        pools += plan.node_kernels[k].rfind("dequantize_per_tensor + max_pool2d (int8) + ", 0) == 0;
+    BOOST_TEST(pools == 2u, pools << " fused pools");  // the second through its Flatten
+    RunOptions keep;
+    keep.keep_activations = true;
+    const RunResult together = run(plan, {images}), apart = run(plan, {images}, keep);
+    BOOST_TEST((together.outputs.at(0) == apart.outputs.at(0)));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
