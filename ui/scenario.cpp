@@ -335,4 +335,20 @@ void draw_share_sidebar(AppState& state) {
     }
 }
 
+std::string apply_scenario_link(AppState& state, const std::string& query) {
+    // Tried first on a copy: a link with a problem must leave the view as it is (the copy shares
+    // the running jobs' threads through shared_ptr and is dropped without touching them).
+    {
+        AppState trial = state;
+        reset_to_defaults(trial);
+        const std::string errors = apply_scenario(trial, query);
+        if (!errors.empty()) {
+            state.scenario_error = errors;
+            return errors;
+        }
+    }
+    reset_to_defaults(state);
+    return apply_scenario(state, query);
+}
+
 }  // namespace stacklab::ui

@@ -95,6 +95,11 @@ void draw_stack_panel(AppState& state) {
                 }
             b.ok = rep.pass();
             b.headline = rep.pass() ? "cell PASS" : "cell FAIL";
+        } else if (rr.busy()) {
+            // The cell runs as a job (a worker thread, or slices over frames): the box waits for it.
+            const RobotJobState& js = rr.job;
+            b.headline = js.ticks_total > 0 ? fmt("cell running, %.0f%%", 100.0 * double(js.ticks_done) / double(js.ticks_total))
+                                            : std::string("cell preparing");
         }
         r.boxes.push_back(b);
     }
