@@ -1,4 +1,5 @@
 #include "ui/app.hpp"
+#include "ui/charts.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -342,7 +343,7 @@ void draw_app(AppState& state) {
     ImGui::Begin("StackLab", nullptr, flags);
 
     if (!state.load_error.empty() || !state.scenario_error.empty() || !state.user_model_error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.35f, 1.0f));
+        ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.35f, 0.35f, 1.0f)));
         if (!state.load_error.empty()) ImGui::TextWrapped("Chip catalog did not load: %s", state.load_error.c_str());
         if (!state.scenario_error.empty()) ImGui::TextWrapped("%s", state.scenario_error.c_str());
         if (!state.user_model_error.empty()) ImGui::TextWrapped("%s", state.user_model_error.c_str());

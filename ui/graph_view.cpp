@@ -23,6 +23,7 @@
 
 #include "nn/graph.hpp"
 #include "ui/app.hpp"
+#include "ui/charts.hpp"
 
 namespace stacklab::ui {
 
@@ -394,7 +395,7 @@ void details(GraphViewState& v) {
             const nn::onnx::Tensor* c = g.constant(ts[i]);
             ImGui::TextUnformatted((tensor_text(t) + (c ? " (constant)" : "")).c_str());
             if (c && !scalar_value(*c).empty()) ImGui::Text("= %s", scalar_value(*c).c_str());
-            if (!t.quant.empty()) ImGui::TextColored(ImVec4(0.75f, 0.6f, 1.0f, 1.0f), "%s", quant_text(t.quant).c_str());
+            if (!t.quant.empty()) ImGui::TextColored(on_theme(ImVec4(0.75f, 0.6f, 1.0f, 1.0f)), "%s", quant_text(t.quant).c_str());
             ImGui::Unindent();
         }
     };

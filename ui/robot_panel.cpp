@@ -588,7 +588,7 @@ const robot::CellReport::TraceSample* sample_at(const robot::CellReport& rep, do
 }
 
 void verdicts_and_log(const robot::CellReport& rep, double view_t) {
-    const ImVec4 red(1.0f, 0.45f, 0.45f, 1.0f), green(0.45f, 0.85f, 0.5f, 1.0f);
+    const ImVec4 red = on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)), green = on_theme(ImVec4(0.45f, 0.85f, 0.5f, 1.0f));
     const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_Borders | ImGuiTableFlags_SizingFixedFit;
     if (ImGui::BeginTable("verdicts", 3, flags)) {
         ImGui::TableSetupColumn("verdict");
@@ -621,7 +621,7 @@ void verdicts_and_log(const robot::CellReport& rep, double view_t) {
             ImGui::Text("%.3f", e.t_s);
             ImGui::TableSetColumnIndex(1);
             const bool safety = e.rule.rfind("CELL", 0) != 0;
-            if (safety) ImGui::TextColored(ImVec4(0.95f, 0.7f, 0.3f, 1.0f), "%s", e.rule.c_str());
+            if (safety) ImGui::TextColored(on_theme(ImVec4(0.95f, 0.7f, 0.3f, 1.0f)), "%s", e.rule.c_str());
             else ImGui::TextUnformatted(e.rule.c_str());
             ImGui::TableSetColumnIndex(2);
             ImGui::TextUnformatted(e.action.c_str());
@@ -734,7 +734,7 @@ void draw_robot_panel(AppState& state) {
     update_robot(state, r);
     job_controls(r);
     if (!r.error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
+        ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)));
         ImGui::TextWrapped("The cell did not run: %s", r.error.c_str());
         ImGui::PopStyleColor();
         return;
@@ -749,7 +749,7 @@ void draw_robot_panel(AppState& state) {
                 r.run.inference.total_ms,
                 r.scenario.latency == lab::LatencySource::model ? "the trained model's graph" : r.scenario.model.name.c_str());
     ImGui::SameLine();
-    ImGui::TextColored(rep.pass() ? ImVec4(0.45f, 0.85f, 0.5f, 1.0f) : ImVec4(1.0f, 0.45f, 0.45f, 1.0f), rep.pass() ? "PASS" : "FAIL");
+    ImGui::TextColored(rep.pass() ? on_theme(ImVec4(0.45f, 0.85f, 0.5f, 1.0f)) : on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)), rep.pass() ? "PASS" : "FAIL");
     ImGui::TextDisabled("Perception: %s", rep.perception.c_str());
     ImGui::Text("Latency per stage, worst case (ms), stacked against the round-trip budget:");
     r.budget_rect = latency_stack(rep);

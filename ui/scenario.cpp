@@ -14,6 +14,7 @@
 #include <imgui.h>
 
 #include "ui/app.hpp"
+#include "ui/charts.hpp"
 
 namespace stacklab::ui {
 
@@ -329,7 +330,7 @@ void draw_share_sidebar(AppState& state) {
         sh.status = "Downloaded stacklab-scenario.json";
     }
     if (!sh.status.empty()) {
-        if (sh.status_error) ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.35f, 1.0f));
+        if (sh.status_error) ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.35f, 0.35f, 1.0f)));
         ImGui::TextWrapped("%s", sh.status.c_str());
         if (sh.status_error) ImGui::PopStyleColor();
     }

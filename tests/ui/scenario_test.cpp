@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ui/app.hpp"
+#include "ui/charts.hpp"
 
 using stacklab::ui::AppState;
 using nlohmann::json;
@@ -516,6 +517,34 @@ BOOST_AUTO_TEST_CASE(the_graph_view_canvas_follows_the_theme_with_readable_text)
     }
     BOOST_TEST(luminance(palettes["light"]["canvas"]) > 0.8);
     BOOST_TEST(luminance(palettes["dark"]["canvas"]) < 0.05);
+}
+
+// The panels' status colours (pass, fail, warning, error banners) were chosen for the dark theme;
+// in the light one they are darkened to read (4.5:1 against the window), in the dark one unchanged.
+BOOST_AUTO_TEST_CASE(status_colours_read_in_the_light_theme_and_stay_as_chosen_in_the_dark_one) {
+    AppState s = ui::make_app_state();
+    s.dark_theme = false;
+    Headless h(s);  // setup_ui applies the theme
+    const ImVec4 colours[] = {ImVec4(0.45f, 0.85f, 0.5f, 1.0f), ImVec4(1.0f, 0.45f, 0.45f, 1.0f), ImVec4(0.95f, 0.7f, 0.3f, 1.0f),
+                              ImVec4(1.0f, 0.35f, 0.35f, 1.0f)};
+    ImVec4 bg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];
+    for (const ImVec4& c : colours) {
+        BOOST_TEST(ui::contrast_ratio(c, bg) < 4.5);  // unreadable as they were on the light background
+        const ImVec4 t = ui::on_theme(c);
+        BOOST_TEST(ui::contrast_ratio(t, bg) >= 4.5);
+        BOOST_TEST(t.x <= c.x);  // darker, same hue (one factor on every channel)
+        BOOST_TEST(std::abs(t.x * c.y - t.y * c.x) < 1e-5f);
+    }
+    const unsigned int green = IM_COL32(110, 215, 130, 255);
+    BOOST_TEST(ui::contrast_ratio(ImGui::ColorConvertU32ToFloat4(ui::on_theme(green)), bg) >= 4.4);  // 8-bit rounding
+    s.dark_theme = true;
+    ui::apply_theme(s);
+    bg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];
+    for (const ImVec4& c : colours) {
+        const ImVec4 t = ui::on_theme(c);
+        BOOST_TEST((t.x == c.x && t.y == c.y && t.z == c.z && t.w == c.w));
+        BOOST_TEST(ui::contrast_ratio(c, bg) >= 4.5);  // and they read there already
+    }
 }
 
 BOOST_AUTO_TEST_CASE(the_json_document_round_trips_and_replaces_the_scenario_it_is_loaded_over) {
