@@ -1,4 +1,5 @@
 #include "ui/app.hpp"
+#include "ui/charts.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -324,6 +325,7 @@ void draw_sidebar(AppState& state) {
     ImGui::Spacing();
     ImGui::Separator();
     if (ImGui::Checkbox("Dark theme", &state.dark_theme)) apply_theme(state);
+    state.layout.theme_checkbox = last_item_rect();
     ImGui::Spacing();
     ImGui::TextWrapped("StackLab: chip -> model -> robot -> policy. Pick a chip; every number "
                        "shows where it comes from.");
@@ -341,7 +343,7 @@ void draw_app(AppState& state) {
     ImGui::Begin("StackLab", nullptr, flags);
 
     if (!state.load_error.empty() || !state.scenario_error.empty() || !state.user_model_error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.35f, 1.0f));
+        ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.35f, 0.35f, 1.0f)));
         if (!state.load_error.empty()) ImGui::TextWrapped("Chip catalog did not load: %s", state.load_error.c_str());
         if (!state.scenario_error.empty()) ImGui::TextWrapped("%s", state.scenario_error.c_str());
         if (!state.user_model_error.empty()) ImGui::TextWrapped("%s", state.user_model_error.c_str());
@@ -380,6 +382,8 @@ void draw_app(AppState& state) {
     // An evaluation started in the Models tab goes on while another tab is open.
     if (state.active_tab != "Models" && state.models_report.busy())
         update_models(state.models_choice, state.models_report, 8.0, state.user_models);
+    // So does a cell run started in the Robot or Stack tab.
+    if (state.robot_report.busy()) update_robot(state, state.robot_report);
     ImGui::EndChild();
     ImGui::End();
 }
@@ -497,6 +501,12 @@ std::string ui_report_json(const AppState& state) {
                             {"cell", rr.choice.cell}, {"chip", rr.choice.chip}, {"view_t_s", rr.view_t_s},
                             {"budget_rect", rect(rr.budget_rect)}, {"arm_rect", rect(rr.arm_rect)},
                             {"joints_rect", rect(rr.joints_rect)}};
+    const RobotJobState& rj = rr.job;
+    robot["job"] = {{"stage", rj.stage}, {"ticks_done", rj.ticks_done}, {"ticks_total", rj.ticks_total},
+                    {"frames", rj.frames}, {"threaded", rj.threaded}, {"ui_thread_steps", rj.ui_thread_steps},
+                    {"max_step_ms", rj.max_step_ms}, {"prepare_ms", rj.prepare_ms}, {"run_ms", rj.run_ms}, {"has_result", rj.has_result},
+                    {"result_cell", rj.result_choice.cell}, {"result_chip", rj.result_choice.chip},
+                    {"progress_rect", rect(rj.progress_rect)}, {"cancel_rect", rect(rj.cancel_rect)}};
     if (rr.computed) {
         const robot::CellReport& rep = rr.run.report;
         nlohmann::json verdicts = nlohmann::json::array(), stages = nlohmann::json::array(), log = nlohmann::json::array();
@@ -594,7 +604,8 @@ std::string ui_report_json(const AppState& state) {
     nlohmann::json share = nlohmann::json::array();
     for (const auto& [name, r] : state.layout.share_buttons) share.push_back({{"button", name}, {"rect", rect(r)}});
     j["layout"] = {{"chip_combo", rect(state.layout.chip_combo)}, {"chip_items", chip_items}, {"tabs", tabs},
-                   {"share_buttons", share}};
+                   {"share_buttons", share}, {"theme_checkbox", rect(state.layout.theme_checkbox)}};
+    j["dark_theme"] = state.dark_theme;
     j["share_status"] = state.share.status;
     return j.dump();
 }

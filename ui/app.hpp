@@ -3,6 +3,7 @@
 // call setup_ui once and draw_app every frame.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -237,8 +238,33 @@ struct RobotChoice {
     RobotFaults faults;
     bool operator==(const RobotChoice& o) const { return cell == o.cell && chip == o.chip && faults == o.faults; }
 };
+// The cell run as a job (ui/robot_panel.cpp), like the Models tab's: natively on a worker thread
+// that publishes its progress after each slice of control ticks; in the browser (one thread) slices
+// of ticks run on the UI thread within a time budget per frame (robot::CellSim). While it runs, the
+// panel keeps the previous result (`computed` false, `has_result` true: drawn greyed) with a progress
+// bar and Cancel. Either way the run is lab::run_cell_scenario's, bit for bit.
+struct RobotJob;     // the run in progress on the UI thread (browser)
+struct RobotWorker;  // natively: the thread running the job and what it published
+struct RobotJobState {
+    std::string stage = "idle";  // idle, run, done, error, cancelled, restart
+    long ticks_done = 0, ticks_total = 0;  // control ticks of the cell run (0 total: still preparing)
+    long frames = 0;             // frames (update_robot calls on distinct frames) the job took
+    long last_frame = -1;        // the frame it last advanced in (once per frame, however many callers)
+    bool threaded = false;       // natively: a worker thread ran it
+    long ui_thread_steps = 0;    // steps (the preparation, then each slice) run on the UI thread
+    double max_step_ms = 0;      // the longest slice of those (what one frame stalled at most, after the preparation)
+    double prepare_ms = 0;       // the preparation step on the UI thread (one core call: the model, the hooks)
+    double run_ms = 0;           // wall clock from start to result
+    std::chrono::steady_clock::time_point started;
+    bool has_result = false;     // `run` (and scenario, arm) hold a result, maybe a previous choice's
+    RobotChoice result_choice;   // what that result was computed for
+    std::shared_ptr<RobotJob> work;
+    std::shared_ptr<RobotWorker> worker;
+    std::vector<std::shared_ptr<RobotWorker>> retired;  // cancelled workers finishing their slice
+    Rect progress_rect, cancel_rect;
+};
 struct RobotPanelReport {
-    bool computed = false;
+    bool computed = false;  // `run` is the result for `choice`
     std::string error;
     RobotChoice choice;
     lab::CellScenario scenario;
@@ -259,8 +285,14 @@ struct RobotPanelReport {
     std::vector<FaultButton> fault_buttons;  // where the inject buttons were drawn last frame
     std::vector<std::string> file_faults;    // the scenario file's own faults, one line each
     std::string swap_to = "edge-npu-64tops";  // the chip the "slower chip" button moves perception to
+    RobotJobState job;
+    bool busy() const { return job.stage == "run"; }
 };
 std::vector<std::string> bundled_cell_ids();  // "pcb-cell-ascend-310p", ... (models/cells)
+// Stops the running cell job after its current slice (stage "cancelled", the previous result stays);
+// restart_robot runs it again (update_robot starts it on its next call).
+void cancel_robot(RobotPanelReport& r);
+void restart_robot(RobotPanelReport& r);
 
 // The Certify panel: a bundled example deployment certified with the demo key and verified.
 struct CertifyPanelReport {
@@ -454,6 +486,7 @@ struct LayoutReport {
     std::vector<std::pair<std::string, Rect>> chip_items;  // chip id, where its entry is
     std::vector<std::pair<std::string, Rect>> tabs;        // tab name, where its tab is
     std::vector<std::pair<std::string, Rect>> share_buttons;  // "save", "load", "copy_link", "download"
+    Rect theme_checkbox;  // the sidebar's "Dark theme"
 };
 
 // View state only: the core's results (the chip catalog) are loaded by the shell and handed in.
@@ -536,6 +569,13 @@ AppState make_app_state();
 // the valid parts still apply.
 std::string apply_scenario(AppState& state, const std::string& query);
 
+// A link opened over the view shown (the browser page's hashchange: a hash edited by hand, a link
+// to another view of the same page, Back): the link names the whole view, so the state becomes the
+// defaults plus `query`, what the same link shows opened in a new page. A link with a problem
+// (an unknown key or value) applies nothing: the banner (state.scenario_error, returned) names the
+// problems and the view stays as it was, where a new page would show the rest over the defaults.
+std::string apply_scenario_link(AppState& state, const std::string& query);
+
 // The inverse of apply_scenario (ui/scenario.cpp): the scenario the state shows, as "key=value&...".
 // Canonical form: the keys in one fixed order (lesson, step, tab, chip, chip2, dtype, gemm, tilebatch, llm, quant,
 // int8kv, batch, prompt, output, tp, link, model, recipe, calib, fuse, variance, gelu, fp16, offset,
@@ -614,7 +654,8 @@ std::vector<std::string> model_ids(const AppState& state);
 // imported; throws naming the id when there is none (the graph view and the Chips tab's tile view).
 nn::Graph models_tab_graph(const AppState& state, const std::string& id);
 
-// True while a panel still has work spread over frames (the Models tab's evaluation): the desktop
+// True while a panel still has work spread over frames (the Models tab's evaluation, the Robot
+// panel's cell run): the desktop
 // shell's --frames keeps drawing until it is done.
 bool ui_busy(const AppState& state);
 

@@ -416,4 +416,32 @@ GanttDrawn draw_gantt(const char* id, const std::vector<std::string>& lanes, con
     return out;
 }
 
+namespace {
+
+double relative_luminance(const ImVec4& c) {
+    auto lin = [](float v) { return v <= 0.03928f ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * lin(c.x) + 0.7152 * lin(c.y) + 0.0722 * lin(c.z);
+}
+
+}  // namespace
+
+double contrast_ratio(const ImVec4& a, const ImVec4& b) {
+    const double x = relative_luminance(a), y = relative_luminance(b);
+    return (std::max(x, y) + 0.05) / (std::min(x, y) + 0.05);
+}
+
+ImVec4 on_theme(const ImVec4& color) {
+    const ImVec4 bg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];
+    ImVec4 c = color;
+    if (relative_luminance(bg) < 0.5) return c;
+    for (int i = 0; i < 40 && contrast_ratio(c, bg) < 4.5; ++i) {
+        c.x *= 0.9f;
+        c.y *= 0.9f;
+        c.z *= 0.9f;
+    }
+    return c;
+}
+
+unsigned int on_theme(unsigned int packed) { return ImGui::ColorConvertFloat4ToU32(on_theme(ImGui::ColorConvertU32ToFloat4(packed))); }
+
 }  // namespace stacklab::ui

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+struct ImVec4;
+
 namespace stacklab::ui {
 
 struct Bar {
@@ -15,6 +17,14 @@ struct Bar {
     bool highlighted = false;   // the chip selected in the scenario
     std::string text;           // the value as printed at the end of the bar
 };
+
+// A status colour (pass green, fail red, warning orange, ...) chosen for the dark theme, made to
+// read in the light one: when the current style's window background is light, the colour is
+// darkened (hue kept) until its contrast against that background is at least 4.5:1 (WCAG 2.1 AA
+// for normal text). In the dark theme it is returned unchanged.
+ImVec4 on_theme(const ImVec4& c);
+unsigned int on_theme(unsigned int packed);            // the same for an IM_COL32 colour
+double contrast_ratio(const ImVec4& a, const ImVec4& b);  // WCAG 2.1: (L1 + 0.05) / (L2 + 0.05)
 
 // Horizontal bar chart: one row per bar, a whisker for the claimed range, `text` at the end,
 // and a one-line legend under it (`legend`). The full bar width is `full_scale`, or the largest

@@ -232,7 +232,7 @@ void draw_chip_roofline(AppState& state, ChipsPanelReport& report, float height)
             points.push_back({ci == 0 ? op.label : "", r.intensity, w.ops / r.time_s, kRoofColors[ci]});
         }
     }
-    ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
+    ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)));
     for (const auto& e : report.roofline_errors) ImGui::TextWrapped("%s", e.c_str());
     ImGui::PopStyleColor();
     if (roofs.empty()) return;
@@ -405,7 +405,7 @@ GanttDrawn draw_timeline(const char* id, const std::vector<chip::TimelineEvent>&
 }
 
 void error_text(const std::string& e) {
-    ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
+    ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)));
     ImGui::TextWrapped("No tile simulation: %s", e.c_str());
     ImGui::PopStyleColor();
 }
@@ -455,7 +455,7 @@ void draw_gemm_tile(AppState& state, ChipsPanelReport::TileSim& tr) {
                 (long long)r.tiles, (long long)r.tile.m, (long long)r.tile.n, (long long)r.tile.k, r.cores_used, tr.time_us,
                 r.roofline_s * 1e6, chip::bound_name(r.bound), tr.energy_uj);
     if (r.timeline_dropped > 0)
-        ImGui::TextColored(ImVec4(0.95f, 0.7f, 0.3f, 1.0f),
+        ImGui::TextColored(on_theme(ImVec4(0.95f, 0.7f, 0.3f, 1.0f)),
                            "The timeline keeps the first %zu events; %lld more were dropped (time, bytes and energy count them all).",
                            r.timeline.size(), (long long)r.timeline_dropped);
     double known_until = -1;  // a truncated timeline: bars are complete only up to the last start kept
@@ -618,7 +618,7 @@ void draw_model_tile(AppState& state, ChipsPanelReport::TileSim& tr) {
                 "another; (r): a closed-form vector node, no tile events",
                 sim.rows.size(), (long long)sim.batch, tr.time_us, sim.roofline_s * 1e6, tr.energy_uj, sim.bytes.offchip);
     if (sim.timeline_dropped > 0)
-        ImGui::TextColored(ImVec4(0.95f, 0.7f, 0.3f, 1.0f),
+        ImGui::TextColored(on_theme(ImVec4(0.95f, 0.7f, 0.3f, 1.0f)),
                            "Each node's timeline keeps its first %zu events; %lld more were dropped (time, bytes and energy count them all).",
                            kGanttEvents, (long long)sim.timeline_dropped);
     const float table_h = std::min(ImGui::GetTextLineHeightWithSpacing() * (float(sim.rows.size()) + 1.5f), 12.0f * fs);

@@ -23,6 +23,7 @@
 
 #include "nn/graph.hpp"
 #include "ui/app.hpp"
+#include "ui/charts.hpp"
 
 namespace stacklab::ui {
 
@@ -159,6 +160,25 @@ ImU32 op_color(nn::OpType op) {
     case O::QuantizeLinear: case O::DequantizeLinear: return IM_COL32(96, 60, 130, 255);
     default: return IM_COL32(70, 70, 70, 255);
     }
+}
+
+// The canvas's own colours, per theme (the op header colours above serve both: white header text
+// reads on them). Dark: Netron's dark look; light: Netron's default, white boxes with dark text on a
+// near-white canvas. Body text against the box fill is at least 4.5:1 in both (WCAG 2.1 AA contrast
+// for normal text, asserted in tests/ui/scenario_test.cpp).
+struct GraphPalette {
+    ImU32 canvas, box, pill, pill_border, box_border, hover_border, header_text, text, dim, quant, hot;
+};
+GraphPalette graph_palette(bool dark) {
+    if (dark)
+        return {IM_COL32(22, 22, 26, 255),    IM_COL32(32, 32, 36, 255),    IM_COL32(45, 45, 50, 255),
+                IM_COL32(150, 150, 160, 255), IM_COL32(110, 110, 120, 255), IM_COL32(230, 230, 230, 255),
+                IM_COL32(235, 235, 235, 255), IM_COL32(235, 235, 235, 255), IM_COL32(180, 180, 190, 255),
+                IM_COL32(200, 170, 255, 255), IM_COL32(255, 200, 80, 255)};
+    return {IM_COL32(246, 246, 248, 255), IM_COL32(255, 255, 255, 255), IM_COL32(232, 232, 238, 255),
+            IM_COL32(120, 120, 130, 255), IM_COL32(150, 150, 160, 255), IM_COL32(40, 40, 40, 255),
+            IM_COL32(245, 245, 245, 255), IM_COL32(25, 25, 30, 255),    IM_COL32(85, 85, 95, 255),
+            IM_COL32(100, 50, 160, 255),  IM_COL32(215, 120, 0, 255)};
 }
 
 struct Edge {
@@ -375,7 +395,7 @@ void details(GraphViewState& v) {
             const nn::onnx::Tensor* c = g.constant(ts[i]);
             ImGui::TextUnformatted((tensor_text(t) + (c ? " (constant)" : "")).c_str());
             if (c && !scalar_value(*c).empty()) ImGui::Text("= %s", scalar_value(*c).c_str());
-            if (!t.quant.empty()) ImGui::TextColored(ImVec4(0.75f, 0.6f, 1.0f, 1.0f), "%s", quant_text(t.quant).c_str());
+            if (!t.quant.empty()) ImGui::TextColored(on_theme(ImVec4(0.75f, 0.6f, 1.0f, 1.0f)), "%s", quant_text(t.quant).c_str());
             ImGui::Unindent();
         }
     };
@@ -408,7 +428,7 @@ ImVec2 bezier(ImVec2 a, ImVec2 b, ImVec2 c, ImVec2 d, float u) {
     return ImVec2(k0 * a.x + k1 * b.x + k2 * c.x + k3 * d.x, k0 * a.y + k1 * b.y + k2 * c.y + k3 * d.y);
 }
 
-void canvas(GraphViewState& v, float fs) {
+void canvas(GraphViewState& v, float fs, const GraphPalette& pal) {
     const nn::Graph& g = *v.graph;
     ImGuiIO& io = ImGui::GetIO();
     const float z = v.zoom;
@@ -418,8 +438,7 @@ void canvas(GraphViewState& v, float fs) {
     const ImVec2 clip0 = ImGui::GetWindowPos(), clip1(clip0.x + ImGui::GetWindowSize().x, clip0.y + ImGui::GetWindowSize().y);
     ImFont* font = ImGui::GetFont();
     const float line = fs * 1.15f * z, pad = fs * 0.4f * z, fsz = fs * z;
-    const ImU32 text = IM_COL32(235, 235, 235, 255), dim = IM_COL32(180, 180, 190, 255), qcol = IM_COL32(200, 170, 255, 255),
-                edge_col = ImGui::GetColorU32(ImGuiCol_TextDisabled), hot = IM_COL32(255, 200, 80, 255);
+    const ImU32 text = pal.text, dim = pal.dim, qcol = pal.quant, edge_col = ImGui::GetColorU32(ImGuiCol_TextDisabled), hot = pal.hot;
     auto rect_of = [&](const Item& it) {
         return std::make_pair(ImVec2(origin.x + it.x * z, origin.y + it.y * z), ImVec2(origin.x + (it.x + it.w) * z, origin.y + (it.y + it.h) * z));
     };
@@ -483,8 +502,8 @@ void canvas(GraphViewState& v, float fs) {
         const ImVec4 fine(a.x, a.y, b.x, b.y);
         if (it.kind != 1) {  // graph inputs and outputs: rounded pills with the tensor's type
             const nn::TensorInfo& t = g.tensors[size_t(it.kind == 0 ? g.inputs[size_t(it.index)] : g.outputs[size_t(it.index)])];
-            dl->AddRectFilled(a, b, IM_COL32(45, 45, 50, 255), fs * 0.8f * z);
-            dl->AddRect(a, b, int(i) == hovered_item ? hot : IM_COL32(150, 150, 160, 255), fs * 0.8f * z);
+            dl->AddRectFilled(a, b, pal.pill, fs * 0.8f * z);
+            dl->AddRect(a, b, int(i) == hovered_item ? hot : pal.pill_border, fs * 0.8f * z);
             dl->AddText(font, fsz, ImVec2(a.x + pad, a.y + pad), text, t.name.c_str(), nullptr, 0, &fine);
             dl->AddText(font, fsz, ImVec2(a.x + pad, a.y + pad + line), dim, tensor_text(t).c_str(), nullptr, 0, &fine);
             if (int(i) == hovered_item) v.hovered = std::string(it.kind == 0 ? "graph input " : "graph output ") + t.name + "\n" + tensor_text(t);
@@ -492,11 +511,10 @@ void canvas(GraphViewState& v, float fs) {
         }
         const nn::GraphNode& n = g.nodes[size_t(it.index)];
         const bool sel = it.index == v.selected;
-        dl->AddRectFilled(a, b, IM_COL32(32, 32, 36, 255), 3 * z);
+        dl->AddRectFilled(a, b, pal.box, 3 * z);
         dl->AddRectFilled(a, ImVec2(b.x, a.y + line + pad), op_color(n.op), 3 * z, ImDrawFlags_RoundCornersTop);
-        dl->AddRect(a, b, sel ? hot : int(i) == hovered_item ? IM_COL32(230, 230, 230, 255) : IM_COL32(110, 110, 120, 255), 3 * z, 0,
-                    sel ? 2.5f : 1.0f);
-        dl->AddText(font, fsz, ImVec2(a.x + pad, a.y + pad * 0.5f), text, n.proto.op_type.c_str(), nullptr, 0, &fine);
+        dl->AddRect(a, b, sel ? hot : int(i) == hovered_item ? pal.hover_border : pal.box_border, 3 * z, 0, sel ? 2.5f : 1.0f);
+        dl->AddText(font, fsz, ImVec2(a.x + pad, a.y + pad * 0.5f), pal.header_text, n.proto.op_type.c_str(), nullptr, 0, &fine);
         const auto lines = box_lines(g, n);
         const std::string q = node_quant(g, n);
         for (size_t l = 0; l < lines.size(); ++l) {
@@ -563,10 +581,11 @@ void draw_graph_view(AppState& state) {
     const float details_w = 24.0f * fs;
     const ImVec2 avail = ImGui::GetContentRegionAvail();
     const ImVec2 at = ImGui::GetCursorScreenPos();
-    ImGui::PushStyleColor(ImGuiCol_ChildBg, IM_COL32(22, 22, 26, 255));
+    const GraphPalette pal = graph_palette(state.dark_theme);
+    ImGui::PushStyleColor(ImGuiCol_ChildBg, pal.canvas);
     const ImGuiWindowFlags flags = ImGuiWindowFlags_HorizontalScrollbar | (ImGui::GetIO().KeyCtrl ? ImGuiWindowFlags_NoScrollWithMouse : 0);
     ImGui::BeginChild("graph_canvas", ImVec2(std::max(10.0f * fs, avail.x - details_w - fs * 0.5f), avail.y), true, flags);
-    canvas(v, fs);
+    canvas(v, fs, pal);
     ImGui::EndChild();
     ImGui::PopStyleColor();
     v.canvas_rect = {at.x, at.y, std::max(10.0f * fs, avail.x - details_w - fs * 0.5f), avail.y};
@@ -584,6 +603,15 @@ nlohmann::json graph_view_report(const AppState& state) {
     nlohmann::json j = {{"open", v.open}, {"quantized", v.quantized}, {"zoom", v.zoom}, {"error", v.error}, {"note", v.note},
                         {"canvas_rect", rect(v.canvas_rect)}, {"details_rect", rect(v.details_rect)},
                         {"fp32_rect", rect(v.fp32_rect)}, {"quant_rect", rect(v.quant_rect)}, {"hovered", v.hovered}};
+    // The canvas colours of the theme shown (RGBA), for the tests' contrast check.
+    const GraphPalette pal = graph_palette(state.dark_theme);
+    auto rgba = [](ImU32 c) {
+        return nlohmann::json::array({(c >> IM_COL32_R_SHIFT) & 255, (c >> IM_COL32_G_SHIFT) & 255, (c >> IM_COL32_B_SHIFT) & 255,
+                                      (c >> IM_COL32_A_SHIFT) & 255});
+    };
+    j["palette"] = {{"theme", state.dark_theme ? "dark" : "light"}, {"canvas", rgba(pal.canvas)}, {"box", rgba(pal.box)},
+                    {"pill", rgba(pal.pill)}, {"text", rgba(pal.text)}, {"dim", rgba(pal.dim)}, {"quant", rgba(pal.quant)},
+                    {"header_text", rgba(pal.header_text)}};
     if (!v.graph) return j;
     const nn::Graph& g = *v.graph;
     std::map<std::string, int> ops;

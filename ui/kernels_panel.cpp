@@ -91,7 +91,7 @@ void draw_kernels_panel(AppState& state) {
     update_drift(ch, r);
     ImGui::Separator();
     if (!r.error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
+        ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)));
         ImGui::TextWrapped("No drift report: %s", r.error.c_str());
         ImGui::PopStyleColor();
     }

@@ -14,6 +14,7 @@
 #include <imgui.h>
 
 #include "ui/app.hpp"
+#include "ui/charts.hpp"
 
 namespace stacklab::ui {
 
@@ -165,7 +166,7 @@ void draw_question(AppState& state, const lab::LessonStep& step) {
     v.check_rect = last_item_rect();
     const lab::CheckResult& r = v.results[k];
     if (!r.message.empty()) {
-        const ImVec4 color = r.correct ? ImVec4(0.35f, 0.85f, 0.45f, 1.0f) : ImVec4(1.0f, 0.45f, 0.4f, 1.0f);
+        const ImVec4 color = r.correct ? on_theme(ImVec4(0.35f, 0.85f, 0.45f, 1.0f)) : on_theme(ImVec4(1.0f, 0.45f, 0.4f, 1.0f));
         ImGui::PushStyleColor(ImGuiCol_Text, r.ready ? color : ImGui::GetStyle().Colors[ImGuiCol_TextDisabled]);
         ImGui::TextWrapped("%s", r.message.c_str());
         ImGui::PopStyleColor();
@@ -182,7 +183,7 @@ void draw_lesson_sidebar(AppState& state) {
     ImGui::TextDisabled("LESSON");
     ImGui::Separator();
     if (!v.load_error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.35f, 1.0f));
+        ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.35f, 0.35f, 1.0f)));
         ImGui::TextWrapped("Lessons did not load: %s", v.load_error.c_str());
         ImGui::PopStyleColor();
     }
@@ -221,7 +222,7 @@ void draw_lesson_sidebar(AppState& state) {
     ImGui::Separator();
     ImGui::TextWrapped("%s", step.text.c_str());
     if (!v.scenario_error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.35f, 1.0f));
+        ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.35f, 0.35f, 1.0f)));
         ImGui::TextWrapped("This step's %s", v.scenario_error.c_str());
         ImGui::PopStyleColor();
     }

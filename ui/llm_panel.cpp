@@ -153,7 +153,7 @@ void draw_llm_panel(AppState& state) {
         ImGui::TextWrapped("Roofline estimates from the catalog's peak figures: lower bounds on time, not measurements.");
         ImGui::PopStyleColor();
     } else {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
+        ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)));
         ImGui::TextWrapped("No estimate for %s: %s", state.selected_chip.c_str(), selected_error.c_str());
         ImGui::PopStyleColor();
     }
@@ -191,7 +191,7 @@ void draw_llm_panel(AppState& state) {
             if (r.fits)
                 ImGui::TextUnformatted("yes");
             else
-                ImGui::TextColored(ImVec4(1.0f, 0.45f, 0.45f, 1.0f), "no");
+                ImGui::TextColored(on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)), "no");
         }
         ImGui::EndTable();
     }

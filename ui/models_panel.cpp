@@ -12,6 +12,7 @@
 #include <imgui.h>
 
 #include "ui/app.hpp"
+#include "ui/charts.hpp"
 
 namespace stacklab::ui {
 
@@ -367,7 +368,7 @@ void draw_models_panel(AppState& state) {
         progress(r);
     }
     if (!r.error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
+        ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)));
         ImGui::TextWrapped("No evaluation: %s", r.error.c_str());
         ImGui::PopStyleColor();
     }
@@ -399,6 +400,6 @@ void draw_models_panel(AppState& state) {
     timings_section(r);
 }
 
-bool ui_busy(const AppState& state) { return state.models_report.busy(); }
+bool ui_busy(const AppState& state) { return state.models_report.busy() || state.robot_report.busy(); }
 
 }  // namespace stacklab::ui

@@ -6,11 +6,16 @@
 // (robot/kinematics.hpp) plus the joint angles over time. The run is cached: it is recomputed only
 // when the scenario or the chip changes.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
 #include <string>
+#if !defined(__EMSCRIPTEN__)
+#include <atomic>
+#include <thread>
+#endif
 
 #include <imgui.h>
 
@@ -158,31 +163,214 @@ std::string parse_faults_query(const std::string& text, RobotFaults& out) {
     return "";
 }
 
-void update_robot(const AppState& state, RobotPanelReport& r) {
-    RobotChoice ch{state.robot_cell, state.selected_chip, state.robot_faults};
-    if (r.computations > 0 && r.choice == ch) return;
-    ++r.computations;
-    r.choice = ch;
-    r.computed = false;
-    r.error.clear();
-    r.run = lab::CellRun();
-    try {
-        const auto& files = lab::bundled_cell_files();
-        const auto ids = bundled_cell_ids();
-        auto it = std::find(ids.begin(), ids.end(), ch.cell);
-        if (it == ids.end()) throw std::invalid_argument("no bundled cell scenario \"" + ch.cell + "\"");
-        const lab::CellFile& f = files[size_t(it - ids.begin())];
-        r.scenario = lab::parse_cell_scenario(f.bytes, f.name);
-        r.file_faults = fault_lines(r.scenario.cell, r.scenario.swap_chip);
-        apply_faults(ch.faults, r.scenario);
-        r.arm = std::make_shared<robot::ArmModel>(robot::bundled_arm(r.scenario.arm));
-        robot::CellRunOptions opt;
-        opt.trace_period_s = kTracePeriodS;
-        r.run = lab::run_cell_scenario(r.scenario, state.chips, ch.chip, opt);
-        r.computed = true;
-    } catch (const std::exception& e) {
-        r.error = e.what();
+// The job. One run is: prepare (parse the bundled scenario, add the faults, load the arm, and
+// lab::start_cell_scenario: the chip's latency estimate, the hooks, the boards), then the control
+// ticks of robot::CellSim in slices, then lab::finish_cell_scenario.
+struct RobotJob {
+    RobotChoice choice;
+    std::vector<chip::ChipSpec> chips;  // a copy: a worker thread must not read the UI's state
+    lab::CellScenario scenario;
+    std::vector<std::string> file_faults;
+    std::shared_ptr<const robot::ArmModel> arm;
+    std::unique_ptr<lab::CellScenarioSim> sim;
+    lab::CellRun run;
+    std::string error;
+    bool finished = false;
+    long slice_ticks = 250;  // ticks per step (the browser adapts it to its speed; see update_robot)
+};
+
+// Natively: the thread running one job. It owns the job until it sets `finished`; the UI reads
+// the progress counters at any time and takes the job after `finished` (acquire/release through
+// the atomic), so no mutex is needed.
+struct RobotWorker {
+#if !defined(__EMSCRIPTEN__)
+    RobotJob job;
+    std::atomic<long> ticks_done{0}, ticks_total{0};
+    std::atomic<bool> cancel{false}, finished{false};
+    std::thread thread;
+    ~RobotWorker() {
+        cancel = true;
+        if (thread.joinable()) thread.join();
     }
+#endif
+};
+
+namespace {
+
+// Natively a slice is 250 ticks: at the 1 kHz control rate of the bundled cells 0.25 s of cell
+// time, ~2 ms of compute (a whole ~40 s run takes ~0.25 s), so a cancel waits that long at most.
+// In the browser the slice adapts to the speed seen (wasm, the browser, the machine's load) so one
+// takes about kTargetSliceMs, between kMinSliceTicks and kMaxSliceTicks.
+constexpr long kNativeSliceTicks = 250, kMinSliceTicks = 10, kMaxSliceTicks = 4000;
+constexpr double kTargetSliceMs = 2.0;
+// The browser's compute budget per frame (the Models tab's job uses the same).
+constexpr double kRobotBudgetMs = 8.0;
+
+void prepare(RobotJob& j) {
+    const auto& files = lab::bundled_cell_files();
+    const auto ids = bundled_cell_ids();
+    auto it = std::find(ids.begin(), ids.end(), j.choice.cell);
+    if (it == ids.end()) throw std::invalid_argument("no bundled cell scenario \"" + j.choice.cell + "\"");
+    const lab::CellFile& f = files[size_t(it - ids.begin())];
+    j.scenario = lab::parse_cell_scenario(f.bytes, f.name);
+    j.file_faults = fault_lines(j.scenario.cell, j.scenario.swap_chip);
+    apply_faults(j.choice.faults, j.scenario);
+    j.arm = std::make_shared<robot::ArmModel>(robot::bundled_arm(j.scenario.arm));
+    robot::CellRunOptions opt;
+    opt.trace_period_s = kTracePeriodS;
+    j.sim = std::make_unique<lab::CellScenarioSim>(lab::start_cell_scenario(j.scenario, j.chips, j.choice.chip, opt));
+}
+
+// One step of the job: the preparation, or one slice of ticks (and the finish after the last).
+void step(RobotJob& j) {
+    try {
+        if (!j.sim) {
+            prepare(j);
+        } else if (j.sim->sim.step(j.slice_ticks)) {
+            j.run = lab::finish_cell_scenario(*j.sim);
+            j.sim.reset();
+            j.finished = true;
+        }
+    } catch (const std::exception& e) {
+        j.error = e.what();
+        j.sim.reset();
+        j.finished = true;
+    }
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+#if !defined(__EMSCRIPTEN__)
+void run_worker(RobotWorker* w) {
+    while (!w->job.finished && !w->cancel) {
+        step(w->job);
+        if (w->job.sim) {
+            w->ticks_total = w->job.sim->sim.ticks_total();
+            w->ticks_done = w->job.sim->sim.ticks_done();
+        }
+    }
+    w->finished = true;
+}
+#endif
+
+// The job's result into the report (the UI thread).
+void take(RobotJob& j, RobotPanelReport& r) {
+    RobotJobState& js = r.job;
+    if (!j.error.empty()) {
+        js.stage = "error";
+        r.error = j.error;
+        return;
+    }
+    js.stage = "done";
+    r.scenario = std::move(j.scenario);
+    r.file_faults = std::move(j.file_faults);
+    r.arm = std::move(j.arm);
+    r.run = std::move(j.run);
+    r.computed = true;
+    js.has_result = true;
+    js.result_choice = j.choice;
+    js.ticks_done = js.ticks_total;
+}
+
+}  // namespace
+
+void cancel_robot(RobotPanelReport& r) {
+    RobotJobState& js = r.job;
+    if (!r.busy()) return;
+    if (js.worker) {
+#if !defined(__EMSCRIPTEN__)
+        js.worker->cancel = true;
+#endif
+        js.retired.push_back(std::move(js.worker));
+    }
+    js.work.reset();
+    js.stage = "cancelled";
+}
+
+void restart_robot(RobotPanelReport& r) {
+    cancel_robot(r);
+    r.job.stage = "restart";
+}
+
+void update_robot(const AppState& state, RobotPanelReport& r) {
+    RobotJobState& js = r.job;
+#if !defined(__EMSCRIPTEN__)
+    // Cancelled workers are joined once they have left their slice (never waited for here).
+    js.retired.erase(std::remove_if(js.retired.begin(), js.retired.end(),
+                                    [](const std::shared_ptr<RobotWorker>& w) { return w->finished.load(); }),
+                     js.retired.end());
+#endif
+    RobotChoice ch{state.robot_cell, state.selected_chip, state.robot_faults};
+    if (r.computations == 0 || !(r.choice == ch) || js.stage == "restart") {
+        cancel_robot(r);
+        ++r.computations;
+        r.choice = ch;
+        r.computed = false;
+        r.error.clear();
+        js.stage = "run";
+        js.ticks_done = js.ticks_total = 0;
+        js.frames = js.ui_thread_steps = 0;
+        js.max_step_ms = js.prepare_ms = js.run_ms = 0;
+        js.last_frame = state.frame;  // this frame shows the progress bar; the work starts on the next
+        js.started = std::chrono::steady_clock::now();
+        auto job = std::make_shared<RobotJob>();
+        job->choice = ch;
+        job->chips = state.chips;
+        job->slice_ticks = kNativeSliceTicks;
+#if !defined(__EMSCRIPTEN__)
+        js.threaded = true;
+        auto w = std::make_shared<RobotWorker>();
+        w->job = std::move(*job);
+        w->thread = std::thread(run_worker, w.get());
+        js.worker = std::move(w);
+#else
+        js.threaded = false;
+        js.work = std::move(job);
+#endif
+        return;
+    }
+    if (!r.busy() || js.last_frame == state.frame) return;
+    js.last_frame = state.frame;
+    ++js.frames;
+#if !defined(__EMSCRIPTEN__)
+    RobotWorker& w = *js.worker;
+    js.ticks_total = w.ticks_total;
+    js.ticks_done = w.ticks_done;
+    if (w.finished) {
+        w.thread.join();
+        js.run_ms = ms_since(js.started);
+        RobotJob job = std::move(w.job);
+        js.worker.reset();
+        take(job, r);
+    }
+#else
+    const auto t0 = std::chrono::steady_clock::now();
+    RobotJob& j = *js.work;
+    do {
+        const auto s0 = std::chrono::steady_clock::now();
+        const bool preparing = !j.sim;
+        step(j);
+        ++js.ui_thread_steps;
+        const double ms = ms_since(s0);
+        if (preparing) js.prepare_ms = ms;
+        else js.max_step_ms = std::max(js.max_step_ms, ms);
+        // The next slice sized from this one's speed (the report is the same however it is split).
+        if (!preparing && ms > 0)
+            j.slice_ticks = std::clamp(long(double(j.slice_ticks) * kTargetSliceMs / ms), kMinSliceTicks, kMaxSliceTicks);
+        if (j.sim) {
+            js.ticks_total = j.sim->sim.ticks_total();
+            js.ticks_done = j.sim->sim.ticks_done();
+        }
+        if (preparing) break;  // the first frame after the start shows the preparation alone
+    } while (!j.finished && ms_since(t0) < kRobotBudgetMs);
+    if (j.finished) {
+        js.run_ms = ms_since(js.started);
+        take(j, r);
+        js.work.reset();
+    }
+#endif
 }
 
 namespace {
@@ -400,7 +588,7 @@ const robot::CellReport::TraceSample* sample_at(const robot::CellReport& rep, do
 }
 
 void verdicts_and_log(const robot::CellReport& rep, double view_t) {
-    const ImVec4 red(1.0f, 0.45f, 0.45f, 1.0f), green(0.45f, 0.85f, 0.5f, 1.0f);
+    const ImVec4 red = on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)), green = on_theme(ImVec4(0.45f, 0.85f, 0.5f, 1.0f));
     const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_Borders | ImGuiTableFlags_SizingFixedFit;
     if (ImGui::BeginTable("verdicts", 3, flags)) {
         ImGui::TableSetupColumn("verdict");
@@ -433,7 +621,7 @@ void verdicts_and_log(const robot::CellReport& rep, double view_t) {
             ImGui::Text("%.3f", e.t_s);
             ImGui::TableSetColumnIndex(1);
             const bool safety = e.rule.rfind("CELL", 0) != 0;
-            if (safety) ImGui::TextColored(ImVec4(0.95f, 0.7f, 0.3f, 1.0f), "%s", e.rule.c_str());
+            if (safety) ImGui::TextColored(on_theme(ImVec4(0.95f, 0.7f, 0.3f, 1.0f)), "%s", e.rule.c_str());
             else ImGui::TextUnformatted(e.rule.c_str());
             ImGui::TableSetColumnIndex(2);
             ImGui::TextUnformatted(e.action.c_str());
@@ -493,6 +681,40 @@ void fault_controls(AppState& state, RobotPanelReport& r) {
                                         state.selected_chip.c_str(), q.c_str());
 }
 
+// While the job runs: a progress bar (control ticks simulated) and Cancel; once cancelled: Run again.
+void job_controls(RobotPanelReport& r) {
+    RobotJobState& js = r.job;
+    js.progress_rect = js.cancel_rect = Rect();
+    auto rect_of_item = [] {
+        const ImVec2 lo = ImGui::GetItemRectMin(), hi = ImGui::GetItemRectMax();
+        return Rect{lo.x, lo.y, hi.x - lo.x, hi.y - lo.y};
+    };
+    if (r.busy()) {
+        char buf[128];
+        if (js.ticks_total > 0)
+            std::snprintf(buf, sizeof buf, "simulating the cell: %ld of %ld control ticks", js.ticks_done, js.ticks_total);
+        else
+            std::snprintf(buf, sizeof buf, "preparing the cell (scenario, chip latency, perception)");
+        const float fs = ImGui::GetFontSize();
+        ImGui::ProgressBar(js.ticks_total > 0 ? float(double(js.ticks_done) / double(js.ticks_total)) : 0.0f,
+                           ImVec2(fs * 24.0f, 0), buf);
+        js.progress_rect = rect_of_item();
+        ImGui::SameLine();
+        if (ImGui::Button("Cancel")) cancel_robot(r);
+        js.cancel_rect = rect_of_item();
+        ImGui::SameLine();
+        ImGui::TextDisabled(js.threaded ? "(on a worker thread)" : "(in slices over frames)");
+    } else if (js.stage == "cancelled") {
+        ImGui::TextDisabled("The run was cancelled.");
+        ImGui::SameLine();
+        if (ImGui::Button("Run again")) restart_robot(r);
+        js.cancel_rect = rect_of_item();
+    }
+    if (!r.computed && js.has_result)
+        ImGui::TextDisabled("Shown greyed: the previous result (cell %s on %s).", js.result_choice.cell.c_str(),
+                            js.result_choice.chip.c_str());
+}
+
 }  // namespace
 
 void draw_robot_panel(AppState& state) {
@@ -510,20 +732,24 @@ void draw_robot_panel(AppState& state) {
     ImGui::TextDisabled("on the sidebar's chip: %s", state.selected_chip.c_str());
     fault_controls(state, r);
     update_robot(state, r);
+    job_controls(r);
     if (!r.error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.45f, 1.0f));
+        ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)));
         ImGui::TextWrapped("The cell did not run: %s", r.error.c_str());
         ImGui::PopStyleColor();
         return;
     }
-    if (!r.computed) return;
+    if (!r.job.has_result) return;
+    const bool stale = !r.computed;  // a rerun (or a cancelled one) is under way: the previous result, greyed
+    const ImVec2 stale_from = ImGui::GetCursorScreenPos();
+    if (stale) ImGui::BeginDisabled();
     const robot::CellReport& rep = r.run.report;
     ImGui::TextWrapped("%s", r.scenario.description.c_str());
     ImGui::Text("Inference on %s: %.3f ms per frame (roofline estimate of %s). Overall:", r.run.chip_id.c_str(),
                 r.run.inference.total_ms,
                 r.scenario.latency == lab::LatencySource::model ? "the trained model's graph" : r.scenario.model.name.c_str());
     ImGui::SameLine();
-    ImGui::TextColored(rep.pass() ? ImVec4(0.45f, 0.85f, 0.5f, 1.0f) : ImVec4(1.0f, 0.45f, 0.45f, 1.0f), rep.pass() ? "PASS" : "FAIL");
+    ImGui::TextColored(rep.pass() ? on_theme(ImVec4(0.45f, 0.85f, 0.5f, 1.0f)) : on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)), rep.pass() ? "PASS" : "FAIL");
     ImGui::TextDisabled("Perception: %s", rep.perception.c_str());
     ImGui::Text("Latency per stage, worst case (ms), stacked against the round-trip budget:");
     r.budget_rect = latency_stack(rep);
@@ -568,6 +794,16 @@ void draw_robot_panel(AppState& state) {
                 rep.protective_stops, rep.worst_stop_ms, rep.stop_bound_ms, rep.frames, rep.frames_dropped, rep.frames_lost);
     verdicts_and_log(rep, r.view_t_s);
     ImGui::EndChild();
+    if (stale) {
+        ImGui::EndDisabled();
+        // BeginDisabled dims ImGui's own widgets; a veil of the window colour dims the drawn charts
+        // and the arm too (over the child windows, hence the foreground list, clipped to the panel).
+        const ImVec2 wp = ImGui::GetWindowPos(), ws = ImGui::GetWindowSize();
+        ImDrawList* fg = ImGui::GetForegroundDrawList();
+        fg->PushClipRect(stale_from, ImVec2(wp.x + ws.x, wp.y + ws.y), true);
+        fg->AddRectFilled(stale_from, ImVec2(wp.x + ws.x, wp.y + ws.y), ImGui::GetColorU32(ImGuiCol_WindowBg, 0.45f));
+        fg->PopClipRect();
+    }
 }
 
 }  // namespace stacklab::ui

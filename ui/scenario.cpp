@@ -14,6 +14,7 @@
 #include <imgui.h>
 
 #include "ui/app.hpp"
+#include "ui/charts.hpp"
 
 namespace stacklab::ui {
 
@@ -329,10 +330,26 @@ void draw_share_sidebar(AppState& state) {
         sh.status = "Downloaded stacklab-scenario.json";
     }
     if (!sh.status.empty()) {
-        if (sh.status_error) ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.35f, 1.0f));
+        if (sh.status_error) ImGui::PushStyleColor(ImGuiCol_Text, on_theme(ImVec4(1.0f, 0.35f, 0.35f, 1.0f)));
         ImGui::TextWrapped("%s", sh.status.c_str());
         if (sh.status_error) ImGui::PopStyleColor();
     }
+}
+
+std::string apply_scenario_link(AppState& state, const std::string& query) {
+    // Tried first on a copy: a link with a problem must leave the view as it is (the copy shares
+    // the running jobs' threads through shared_ptr and is dropped without touching them).
+    {
+        AppState trial = state;
+        reset_to_defaults(trial);
+        const std::string errors = apply_scenario(trial, query);
+        if (!errors.empty()) {
+            state.scenario_error = errors;
+            return errors;
+        }
+    }
+    reset_to_defaults(state);
+    return apply_scenario(state, query);
 }
 
 }  // namespace stacklab::ui

@@ -13,6 +13,7 @@
 #include <imgui.h>
 
 #include "ui/app.hpp"
+#include "ui/charts.hpp"
 
 namespace stacklab::ui {
 namespace {
@@ -50,7 +51,7 @@ void draw_box(const StackPanelReport::Box& b, ImVec2 o, ImVec2 size, unsigned in
     dl->AddRectFilled(o, ImVec2(o.x + size.x, o.y + size.y), ImGui::GetColorU32(ImGuiCol_FrameBg), 8.0f);
     dl->AddRect(o, ImVec2(o.x + size.x, o.y + size.y), accent, 8.0f, 0, 3.0f);
     const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text), dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
-    const ImU32 state_col = b.ok ? IM_COL32(110, 215, 130, 255) : IM_COL32(240, 110, 110, 255);
+    const ImU32 state_col = on_theme(b.ok ? IM_COL32(110, 215, 130, 255) : IM_COL32(240, 110, 110, 255));
     const float pad = 0.6f * fs;
     dl->AddText(ImVec2(o.x + pad, o.y + pad), dim, b.layer.c_str());
     dl->PushClipRect(o, ImVec2(o.x + size.x - pad, o.y + size.y), true);
@@ -95,6 +96,11 @@ void draw_stack_panel(AppState& state) {
                 }
             b.ok = rep.pass();
             b.headline = rep.pass() ? "cell PASS" : "cell FAIL";
+        } else if (rr.busy()) {
+            // The cell runs as a job (a worker thread, or slices over frames): the box waits for it.
+            const RobotJobState& js = rr.job;
+            b.headline = js.ticks_total > 0 ? fmt("cell running, %.0f%%", 100.0 * double(js.ticks_done) / double(js.ticks_total))
+                                            : std::string("cell preparing");
         }
         r.boxes.push_back(b);
     }

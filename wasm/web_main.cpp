@@ -7,6 +7,8 @@
 //                              canvas) to the Models tab; returns "" or the error the banner shows
 //   stacklab_scenario_query()  the scenario shown, as the URL hash writes it (ui::scenario_query)
 //   stacklab_scenario_json()   the same as the JSON document the desktop app saves
+//   stacklab_apply_hash(q)     the page's hashchange listener: applies the decoded hash as a link
+//                              (ui::apply_scenario_link); returns "" or the banner's text
 // The page's URL hash follows the scenario: after a frame that changed it, history.replaceState
 // rewrites the hash (no history entry per change, no hashchange event, so no reload), at most every
 // kHashIntervalMs so that playback or a dragged slider cannot hit the browser's limit on
@@ -140,6 +142,25 @@ EMSCRIPTEN_KEEPALIVE const char* stacklab_ui_report_json() {
 
 EMSCRIPTEN_KEEPALIVE const char* stacklab_scenario_query() {
     g_out = g_state ? stacklab::ui::scenario_query(*g_state) : std::string();
+    return g_out.c_str();
+}
+
+// A hash set by hand or by a link to the same page (index.html's hashchange listener). Our own
+// writes go through history.replaceState, which fires no hashchange; a hash naming the view already
+// shown (ours, or one the browser reports anyway) changes nothing but clearing the banner, so the
+// two cannot loop. After a
+// good link the hash is left as typed until the view changes, as after the opening hash; after a bad
+// one the view and the typed hash both stay, with the banner.
+EMSCRIPTEN_KEEPALIVE const char* stacklab_apply_hash(const char* query) {
+    g_out.clear();
+    if (!g_state || !query) return g_out.c_str();
+    const std::string q = query;
+    if (q == g_hash || q == stacklab::ui::scenario_query(*g_state)) {
+        g_state->scenario_error.clear();  // the hash names the view shown: a banner of an earlier bad hash is stale
+        return g_out.c_str();
+    }
+    g_out = stacklab::ui::apply_scenario_link(*g_state, q);
+    g_hash = stacklab::ui::scenario_query(*g_state);
     return g_out.c_str();
 }
 

@@ -390,8 +390,8 @@ robot::PerceptionHook make_hook(const CellScenario& s, double latency_ms, const 
 
 }  // namespace
 
-CellRun run_cell_scenario(const CellScenario& s, const std::vector<chip::ChipSpec>& chips, const std::string& chip_override,
-                          const robot::CellRunOptions& options) {
+CellScenarioSim start_cell_scenario(const CellScenario& s, const std::vector<chip::ChipSpec>& chips,
+                                    const std::string& chip_override, const robot::CellRunOptions& options) {
     CellRun run;
     run.chip_id = chip_override.empty() ? s.chip : chip_override;
     const chip::ChipSpec& spec = find(chips, run.chip_id, chip_override.empty() ? s.file : "--chip",
@@ -423,13 +423,26 @@ CellRun run_cell_scenario(const CellScenario& s, const std::vector<chip::ChipSpe
         swap.description = swap.description.substr(0, swap.description.find("; latency ")) + "; latency " +
                            latency_source(run.swap_inference, run.swap_model_inference, s);
     }
-    run.report = robot::run_cell(robot::bundled_arm(s.arm), s.cell, hook, swap, options);
+    robot::CellSim sim(robot::bundled_arm(s.arm), s.cell, hook, swap, options);
+    return CellScenarioSim{std::move(run), std::move(sim)};
+}
+
+CellRun finish_cell_scenario(CellScenarioSim& sim) {
+    CellRun run = std::move(sim.run);
+    run.report = sim.sim.finish();
     for (const robot::BoardOutcome& b : run.report.boards)
         if (b.decided_s >= 0) {
             ++run.classified;
             run.correct += b.label == b.truth;
         }
     return run;
+}
+
+CellRun run_cell_scenario(const CellScenario& s, const std::vector<chip::ChipSpec>& chips, const std::string& chip_override,
+                          const robot::CellRunOptions& options) {
+    CellScenarioSim sim = start_cell_scenario(s, chips, chip_override, options);
+    sim.sim.step(sim.sim.ticks_total());
+    return finish_cell_scenario(sim);
 }
 
 }  // namespace stacklab::lab

@@ -156,4 +156,17 @@ struct CellRun {
 CellRun run_cell_scenario(const CellScenario& s, const std::vector<chip::ChipSpec>& chips,
                           const std::string& chip_override = "", const robot::CellRunOptions& options = {});
 
+// run_cell_scenario in pieces, for callers that must not stall (the UI: a worker thread natively,
+// slices over frames in the browser): start_cell_scenario does everything up to the cell's run (the
+// chip lookup, the latency estimates, the hooks; the same errors) and returns the run as a
+// robot::CellSim; the caller steps `sim` until done, then finish_cell_scenario adds the report and the
+// classifier's counts. The result equals run_cell_scenario's whatever the slices.
+struct CellScenarioSim {
+    CellRun run;  // without report, classified and correct until finish_cell_scenario
+    robot::CellSim sim;
+};
+CellScenarioSim start_cell_scenario(const CellScenario& s, const std::vector<chip::ChipSpec>& chips,
+                                    const std::string& chip_override = "", const robot::CellRunOptions& options = {});
+CellRun finish_cell_scenario(CellScenarioSim& sim);  // sim.sim must be done (std::logic_error otherwise)
+
 }  // namespace stacklab::lab

@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -186,7 +187,37 @@ struct CellRunOptions {
 
 // Runs the cell. `swap` is used from config.chip_swap.at_s on (may be empty when there is no swap).
 // Throws std::invalid_argument for an invalid config or a hook missing a function.
+// The same as a CellSim stepped to the end and finished.
 CellReport run_cell(const ArmModel& arm, const CellConfig& config, const PerceptionHook& perception,
                     const PerceptionHook& swap = {}, const CellRunOptions& options = {});
+
+// A run of the cell in progress, advanced a slice of control ticks at a time, so a caller that must
+// not stall (the browser's single thread: the UI draws between slices) or that wants progress and
+// cancel can run it in pieces. Slices change nothing: any split gives the report run_cell gives,
+// bit for bit (the run is the same statements in the same order; tests/core/robot_cell_test.cpp).
+// The constructor validates as run_cell does (same exceptions, nothing simulated yet) and copies
+// the arm, config, hooks and options, so the run does not refer to the caller's objects (the hooks'
+// closures are copied as std::function copies them: state they share by pointer stays shared).
+// Movable, not copyable.
+class CellSim {
+public:
+    CellSim(const ArmModel& arm, const CellConfig& config, const PerceptionHook& perception,
+            const PerceptionHook& swap = {}, const CellRunOptions& options = {});
+    ~CellSim();
+    CellSim(CellSim&&) noexcept;
+    CellSim& operator=(CellSim&&) noexcept;
+
+    long ticks_total() const;  // control ticks of the whole run (its duration / period, plus tick 0)
+    long ticks_done() const;
+    bool done() const;
+    // Runs up to `max_ticks` (>= 1, else std::invalid_argument) more ticks; returns done().
+    bool step(long max_ticks);
+    // The report, once done() (std::logic_error before; and after a first finish, which moves it out).
+    CellReport finish();
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
 
 }  // namespace stacklab::robot

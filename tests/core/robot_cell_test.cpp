@@ -53,6 +53,46 @@ int count_rule(const CellReport& r, const std::string& rule) {
     return static_cast<int>(std::count_if(r.log.begin(), r.log.end(), [&](const SafetyEvent& e) { return e.rule == rule; }));
 }
 
+// Every field of two reports equal, doubles compared with == (bit-identical runs).
+void require_same_report(const CellReport& a, const CellReport& b) {
+    BOOST_TEST(a.perception == b.perception);
+    BOOST_TEST_REQUIRE(a.stages.size() == b.stages.size());
+    for (size_t i = 0; i < a.stages.size(); ++i) {
+        BOOST_TEST(a.stages[i].stage == b.stages[i].stage);
+        BOOST_TEST(a.stages[i].max_ms == b.stages[i].max_ms);
+        BOOST_TEST(a.stages[i].mean_ms == b.stages[i].mean_ms);
+        BOOST_TEST(a.stages[i].samples == b.stages[i].samples);
+    }
+    BOOST_TEST_REQUIRE(a.boards.size() == b.boards.size());
+    for (size_t i = 0; i < a.boards.size(); ++i) {
+        const BoardOutcome &x = a.boards[i], &y = b.boards[i];
+        BOOST_TEST((x.truth == y.truth && x.label == y.label && x.confidence == y.confidence && x.arrive_s == y.arrive_s &&
+                    x.capture_s == y.capture_s && x.decided_s == y.decided_s && x.round_trip_ms == y.round_trip_ms &&
+                    x.result == y.result));
+    }
+    BOOST_TEST_REQUIRE(a.log.size() == b.log.size());
+    for (size_t i = 0; i < a.log.size(); ++i)
+        BOOST_TEST((a.log[i].t_s == b.log[i].t_s && a.log[i].rule == b.log[i].rule && a.log[i].action == b.log[i].action &&
+                    a.log[i].inputs == b.log[i].inputs));
+    BOOST_TEST_REQUIRE(a.verdicts.size() == b.verdicts.size());
+    for (size_t i = 0; i < a.verdicts.size(); ++i)
+        BOOST_TEST((a.verdicts[i].name == b.verdicts[i].name && a.verdicts[i].pass == b.verdicts[i].pass &&
+                    a.verdicts[i].detail == b.verdicts[i].detail));
+    BOOST_TEST(a.frames == b.frames);
+    BOOST_TEST(a.frames_dropped == b.frames_dropped);
+    BOOST_TEST(a.frames_lost == b.frames_lost);
+    BOOST_TEST(a.protective_stops == b.protective_stops);
+    BOOST_TEST(a.worst_stop_ms == b.worst_stop_ms);
+    BOOST_TEST(a.stop_bound_ms == b.stop_bound_ms);
+    BOOST_TEST(a.max_tracking_error_rad == b.max_tracking_error_rad);
+    BOOST_TEST(a.saturated_ticks == b.saturated_ticks);
+    BOOST_TEST(a.duration_s == b.duration_s);
+    BOOST_TEST_REQUIRE(a.trace.size() == b.trace.size());
+    for (size_t i = 0; i < a.trace.size(); ++i)
+        BOOST_TEST((a.trace[i].t_s == b.trace[i].t_s && a.trace[i].q == b.trace[i].q && a.trace[i].qd == b.trace[i].qd &&
+                    a.trace[i].tau == b.trace[i].tau));
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(robot_cell)
@@ -238,6 +278,66 @@ BOOST_AUTO_TEST_CASE(bad_cell_configs_are_errors_naming_the_field) {
     BOOST_CHECK_THROW(run_cell(arm, quiet_cell(), PerceptionHook{}), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(a_cell_run_stepped_in_slices_gives_the_whole_run_report_bit_for_bit) {
+    const ArmModel arm = bundled_arm("ur5e");
+    // Every kind of event: jitter and loss on the link, an outage, a dropout, a low-confidence
+    // obstacle, a person, a swap to a slower hook, and a trace.
+    CellConfig c = quiet_cell();
+    c.network.enabled = true;
+    c.network.jitter_ms = 3;
+    c.network.loss = 0.05;
+    c.network_outages = {{5.0, 5.5}};
+    c.sensor_dropouts = {{9.0, 9.4}};
+    c.obstacles = {{{12.0, 13.0}, 0.5}};
+    PersonFault p;
+    p.enter_s = 16.0;
+    c.persons = {p};
+    c.chip_swap.at_s = 20.0;
+    c.chip_swap.label = "slow";
+    CellRunOptions opt;
+    opt.trace_period_s = 0.02;
+    const CellReport whole = run_cell(arm, c, oracle(5.0), oracle(45.0), opt);
+    BOOST_TEST(whole.protective_stops > 0);  // the faults did something
+    BOOST_TEST(count_rule(whole, "CELL-SWAP") == 1);
+    for (long slice : {1L, 7L, 1000L, 12345L}) {
+        CellSim sim(arm, c, oracle(5.0), oracle(45.0), opt);
+        BOOST_TEST(sim.ticks_done() == 0);
+        BOOST_TEST(!sim.done());
+        long calls = 0, last = 0;
+        while (!sim.step(slice)) {
+            ++calls;
+            BOOST_TEST_REQUIRE(sim.ticks_done() == last + slice);  // exactly `slice` ticks per call
+            last = sim.ticks_done();
+        }
+        BOOST_TEST(sim.ticks_done() == sim.ticks_total());
+        BOOST_TEST(calls + 1 == (sim.ticks_total() + slice - 1) / slice);
+        BOOST_TEST_CONTEXT("slice " << slice) require_same_report(whole, sim.finish());
+        BOOST_CHECK_THROW(sim.finish(), std::logic_error);  // the report was moved out
+    }
+    // ticks_total: 0 .. ceil(duration / period), the ticks run_cell runs.
+    CellSim sim(arm, c, oracle(5.0), oracle(45.0), opt);
+    BOOST_TEST(sim.ticks_total() == std::lround(whole.duration_s * c.control_rate_hz) + 1);
+    BOOST_CHECK_THROW(sim.finish(), std::logic_error);  // not done
+    BOOST_CHECK_THROW(sim.step(0), std::invalid_argument);
+    // A run moved (to another owner, another thread) mid-way carries on where it was.
+    sim.step(5000);
+    CellSim moved = std::move(sim);
+    BOOST_TEST(moved.ticks_done() == 5000);
+    moved.step(moved.ticks_total());
+    require_same_report(whole, moved.finish());
+}
+
+BOOST_AUTO_TEST_CASE(a_cell_sim_validates_like_run_cell_before_simulating) {
+    const ArmModel arm = bundled_arm("ur5e");
+    CellConfig c = quiet_cell();
+    c.class_probability = {0.5, 0.2, 0.2, 0.2};
+    BOOST_CHECK_THROW(CellSim(arm, c, oracle(1)), std::invalid_argument);
+    BOOST_CHECK_THROW(CellSim(arm, quiet_cell(), PerceptionHook{}), std::invalid_argument);
+    CellConfig swap = quiet_cell();
+    swap.chip_swap.at_s = 1.0;
+    BOOST_CHECK_THROW(CellSim(arm, swap, oracle(1)), std::invalid_argument);  // no hook to swap to
+}
+
 // --- core/lab: the chip behind the hook -------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(conv_layers_are_counted_as_their_im2col_gemms) {
@@ -284,6 +384,31 @@ BOOST_AUTO_TEST_CASE(bundled_scenarios_pass_on_the_faster_chip_and_fail_on_the_s
     // The inference stage's worst case is the slower chip's roofline time.
     for (const StageStats& s : swapped.report.stages)
         if (s.stage == "inference") BOOST_TEST(std::abs(s.max_ms - swapped.swap_inference.total_ms) < 1e-9);
+}
+
+BOOST_AUTO_TEST_CASE(a_cell_scenario_started_stepped_and_finished_equals_run_cell_scenario) {
+    const auto chips = chip::load_catalog(chip::bundled_catalog_files());
+    for (const auto& f : lab::bundled_cell_files()) {
+        BOOST_TEST_CONTEXT(f.name) {
+            const lab::CellScenario s = lab::parse_cell_scenario(f.bytes, f.name);
+            robot::CellRunOptions opt;
+            opt.trace_period_s = 0.02;
+            const lab::CellRun whole = lab::run_cell_scenario(s, chips, "", opt);
+            lab::CellScenarioSim sim = lab::start_cell_scenario(s, chips, "", opt);
+            BOOST_TEST(sim.run.chip_id == whole.chip_id);
+            BOOST_TEST(sim.run.inference.total_ms == whole.inference.total_ms);
+            while (!sim.sim.step(997)) {
+            }
+            const lab::CellRun split = lab::finish_cell_scenario(sim);
+            BOOST_TEST(split.classified == whole.classified);
+            BOOST_TEST(split.correct == whole.correct);
+            BOOST_TEST(split.swap_chip_id == whole.swap_chip_id);
+            require_same_report(whole.report, split.report);
+        }
+    }
+    // The same errors as run_cell_scenario, from start_cell_scenario (nothing simulated).
+    const lab::CellScenario s = lab::parse_cell_scenario(lab::bundled_cell_files().front().bytes, lab::bundled_cell_files().front().name);
+    BOOST_CHECK_THROW(lab::start_cell_scenario(s, chips, "no-such-chip"), lab::ScenarioError);
 }
 
 BOOST_AUTO_TEST_CASE(scenario_errors_name_the_file_and_the_field) {

@@ -435,10 +435,26 @@ test('the Systolic tab opens from the URL with the CLI\'s SCALE-Sim report for t
   await page.close();
 });
 
+// The cell runs as a job: in the browser (one thread) its control ticks run in slices over frames,
+// so the page draws while it runs; the result is the native CLI's.
+async function waitForCell(page) {
+  await page.waitForFunction(() => ['done', 'error'].includes(window.stacklab.uiReport().robot_panel.job.stage), null,
+                             { timeout: 120000 });
+}
+
 test('the Robot tab opens from the URL and runs the cell with the native CLI\'s verdicts, budget and log', async () => {
   const page = await openHash('#tab=robot&chip=ascend-310p&cell=pcb-cell-ascend-310p&t=9.5', 'Robot');
+  await waitForCell(page);
   const p = (await page.evaluate(() => window.stacklab.uiReport())).robot_panel;
   assert.equal(p.computations, 1);
+  assert.equal(p.job.stage, 'done');
+  assert.equal(p.job.threaded, false);
+  assert.ok(p.job.ui_thread_steps > 1, `the run took ${p.job.ui_thread_steps} steps on the UI thread: not split`);
+  assert.ok(p.job.frames > 1, `the run took ${p.job.frames} frames`);
+  assert.ok(p.job.ticks_total > 30000 && p.job.ticks_done === p.job.ticks_total, JSON.stringify(p.job));
+  assert.ok(p.job.max_step_ms < p.job.run_ms, 'one step took the whole run');
+  console.log(`robot job in the browser: ${p.job.ticks_total} ticks in ${p.job.ui_thread_steps} steps over ${p.job.frames} frames, ` +
+              `preparation ${p.job.prepare_ms.toFixed(1)} ms, longest slice ${p.job.max_step_ms.toFixed(1)} ms, ${p.job.run_ms.toFixed(0)} ms in all`);
   // Native and wasm runs of the cell agree (integer-seeded RNG, fixed-step simulation).
   checkCellAgainstCli(p, cli, 'pcb-cell-ascend-310p', 'ascend-310p');
   assert.equal(p.arm_points_m.length, 13);
@@ -452,6 +468,7 @@ test('the Robot tab opens from the URL and runs the cell with the native CLI\'s 
 test('the Robot tab\'s network-outage button injects the fault at the play time and the cell result changes as the CLI says', async () => {
   const hash = '#tab=robot&chip=ascend-310p&cell=pcb-cell-ascend-310p&t=30';
   const page = await openHash(hash, 'Robot');
+  await waitForCell(page);
   const before = (await page.evaluate(() => window.stacklab.uiReport())).robot_panel;
   assert.equal(before.computations, 1);
   assert.deepEqual(before.faults, []);
@@ -459,9 +476,27 @@ test('the Robot tab\'s network-outage button injects the fault at the play time 
   assert.ok(button, 'the UI reports where the network-outage button is');
   await page.mouse.click(button.rect.x + button.rect.w / 2, button.rect.y + button.rect.h / 2);
   await page.waitForFunction(() => window.stacklab.uiReport().robot_panel.computations === 2, null, { timeout: 30000 });
+  // A frame in the middle of the rerun: the progress bar and Cancel are drawn, the page keeps the
+  // previous result (greyed) instead of a blank panel.
+  await page.waitForFunction(() => { const j = window.stacklab.uiReport().robot_panel.job;
+                                     return j.stage !== 'run' || (j.ticks_done > 0 && j.ticks_done < j.ticks_total); },
+                             null, { timeout: 60000, polling: 'raf' });
+  const mid = (await page.evaluate(() => window.stacklab.uiReport())).robot_panel;
+  if (mid.job.stage === 'run') {
+    assert.ok(mid.job.progress_rect.w > 0 && mid.job.cancel_rect.w > 0, 'no progress bar or Cancel while the cell runs');
+    assert.equal(mid.computed, false);
+    assert.equal(mid.job.has_result, true);
+    assert.equal(mid.job.result_cell, 'pcb-cell-ascend-310p');
+    if (process.env.STACKLAB_SCREENSHOT_DIR)
+      fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-robot-rerunning.png'), await page.screenshot());
+  }
+  await waitForCell(page);
   const at = (await page.evaluate(() => window.stacklab.uiReport())).frame;
   await page.waitForFunction(f => window.stacklab.uiReport().frame >= f + 3, at, { timeout: 30000 });
   const p = (await page.evaluate(() => window.stacklab.uiReport())).robot_panel;
+  assert.equal(mid.job.stage, 'run', 'the rerun finished before a frame in its middle was seen');
+  assert.equal(p.job.stage, 'done');
+  assert.ok(p.job.ui_thread_steps > 1);
   assert.deepEqual(p.faults, [{ kind: 'outage', at_s: 30, chip: '' }]);
   assert.equal(p.faults_query, 'outage@30.00');
   // The link watchdog stops the arm 100 ms into the outage; without the fault it did not.
@@ -477,6 +512,7 @@ test('the Robot tab\'s network-outage button injects the fault at the play time 
   await page.close();
   // The scenario key round-trips the fault: a page opened with it runs the same cell.
   const again = await openHash(`${hash}&faults=${p.faults_query}`, 'Robot');
+  await waitForCell(again);
   const q = (await again.evaluate(() => window.stacklab.uiReport())).robot_panel;
   assert.deepEqual(q.faults, p.faults);
   assert.deepEqual(q.log, p.log);
@@ -502,6 +538,9 @@ test('the Stack view follows the sidebar\'s chip: decode time and cell verdict c
   const values = {};
   for (const chip of ['ascend-310p', 'edge-npu-64tops']) {
     const page = await openHash(`#tab=stack&chip=${chip}&llm=qwen2.5-7b&quant=w8a8`, 'Stack');
+    await waitForCell(page);  // the robot box waits for the cell job
+    await page.waitForFunction(() => window.stacklab.uiReport().stack_panel.boxes[2].headline.startsWith('cell '), null,
+                               { timeout: 10000 });
     const s = (await page.evaluate(() => window.stacklab.uiReport())).stack_panel;
     assert.deepEqual(s.boxes.map(b => b.layer), ['chip', 'model', 'robot', 'policy']);
     const llm = JSON.parse(execFileSync(cli, ['llm', '--chip', chip, '--llm', 'qwen2.5-7b', '--quant', 'w8a8', '--json'], { encoding: 'utf8' }));
@@ -598,6 +637,89 @@ test('the URL hash follows clicks on a tab and the chip picker, and reloading it
   const other = await openHash(hash, 'Robot');
   assert.equal((await other.evaluate(() => window.stacklab.uiReport())).scenario, hash.slice(1));
   await other.close();
+});
+
+// Issue #8: the hash is the view. Editing it by hand (or a link to another view of the page, or Back)
+// applies it the way the opening hash is applied; a bad one shows the banner and leaves the view. The
+// page's own hash updates (history.replaceState) fire no hashchange, so nothing loops.
+test('a hash set by hand applies its view, a bad one shows the banner and keeps the view, and our own updates do not loop', async () => {
+  const page = await openHash('#tab=chips&chip=nvidia-h100', 'Chips');
+  const rep = () => page.evaluate(() => window.stacklab.uiReport());
+  await page.evaluate(() => { window.hashChanges = 0; window.addEventListener('hashchange', () => window.hashChanges++); });
+  // Our own update: a tab clicked rewrites the hash with replaceState, and no hashchange fires.
+  const r0 = await rep();
+  const click = r => page.mouse.click(r.x + r.w / 2, r.y + r.h / 2, { delay: 50 });
+  await click(r0.layout.tabs.find(t => t.tab === 'Systolic').rect);
+  await page.waitForFunction(() => decodeURIComponent(location.hash) === '#tab=systolic&chip=nvidia-h100', null, { timeout: 10000 });
+  assert.equal(await page.evaluate(() => window.hashChanges), 0);
+  // By hand: another tab and chip, and a key set on top of the defaults (batch), replacing the view.
+  await page.evaluate(() => { location.hash = '#tab=llm&chip=ascend-910b&batch=4'; });
+  await page.waitForFunction(() => { const r = window.stacklab.uiReport();
+                                     return r.active_tab === 'LLM serving' && r.selected_chip === 'ascend-910b'; },
+                             null, { timeout: 10000 });
+  let r = await rep();
+  assert.equal(r.scenario_error, '');
+  assert.equal(r.scenario, 'tab=llm&chip=ascend-910b&batch=4');
+  assert.equal(await page.evaluate(() => window.hashChanges), 1);
+  // A link naming less: what it leaves out goes back to the defaults (batch), as in a new page.
+  await page.evaluate(() => { location.hash = '#tab=llm&chip=nvidia-h100'; });
+  await page.waitForFunction(() => window.stacklab.uiReport().selected_chip === 'nvidia-h100', null, { timeout: 10000 });
+  r = await rep();
+  assert.equal(r.scenario, 'tab=llm&chip=nvidia-h100');
+  assert.equal(r.scenario_error, '');
+  // A bad hash: the banner names the problems, the view stays, the typed hash stays in the URL.
+  const frame = r.frame;
+  await page.evaluate(() => { location.hash = '#tab=robots&chip=nope'; });
+  await page.waitForFunction(() => window.stacklab.uiReport().scenario_error !== '', null, { timeout: 10000 });
+  await page.waitForFunction(f => window.stacklab.uiReport().frame >= f + 5, frame, { timeout: 10000 });
+  r = await rep();
+  assert.match(r.scenario_error, /tab "robots" is not stack/);
+  assert.match(r.scenario_error, /no chip "nope"/);
+  assert.equal(r.active_tab, 'LLM serving');
+  assert.equal(r.selected_chip, 'nvidia-h100');
+  assert.equal(r.scenario, 'tab=llm&chip=nvidia-h100');
+  assert.equal(await page.evaluate(() => location.hash), '#tab=robots&chip=nope');
+  // Back: the previous hash applies again, and the banner goes.
+  await page.goBack();
+  await page.waitForFunction(() => window.stacklab.uiReport().scenario_error === '', null, { timeout: 10000 });
+  r = await rep();
+  assert.equal(r.scenario, 'tab=llm&chip=nvidia-h100');
+  await page.close();
+});
+
+// Issue #8: dark and light themes. The graph view's canvas follows the theme (its own palette, not
+// the ImGui style): screenshots of both differ in background and neither is blank.
+test('the graph view follows the light theme: both themes draw, with different backgrounds', async () => {
+  const page = await openHash('#tab=models&model=fashion_cnn&view=graph', 'Models');
+  const rep = () => page.evaluate(() => window.stacklab.uiReport());
+  await page.waitForFunction(() => { const g = window.stacklab.uiReport().models_panel.graph_view;
+                                     return g.open && g.boxes_visible > 0; }, null, { timeout: 30000 });
+  const shots = {};
+  for (const theme of ['dark', 'light']) {
+    let r = await rep();
+    if (r.dark_theme !== (theme === 'dark')) {
+      const c = r.layout.theme_checkbox;
+      await page.mouse.click(c.x + c.h / 2, c.y + c.h / 2, { delay: 50 });
+      await page.waitForFunction(d => window.stacklab.uiReport().dark_theme === d, theme === 'dark', { timeout: 10000 });
+      const f = (await rep()).frame;
+      await page.waitForFunction(f => window.stacklab.uiReport().frame >= f + 3, f, { timeout: 10000 });
+      r = await rep();
+    }
+    const gv = r.models_panel.graph_view;
+    assert.equal(gv.palette.theme, theme);
+    const shot = await page.screenshot();
+    const region = regionOf(gv.canvas_rect);
+    assertNotBlank(assert, imageStats(shot, region), `graph canvas, ${theme} theme`);
+    // The canvas background is the palette's: count its pixels in the canvas region.
+    const bg = countColor(shot, region, gv.palette.canvas.slice(0, 3), 3);
+    assert.ok(bg > region.w * region.h * 0.2, `${theme}: only ${bg} pixels of the canvas colour ${gv.palette.canvas}`);
+    shots[theme] = { shot, palette: gv.palette };
+    if (process.env.STACKLAB_SCREENSHOT_DIR)
+      fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, `browser-graph-${theme}.png`), shot);
+  }
+  const luma = c => 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+  assert.ok(luma(shots.light.palette.canvas) - luma(shots.dark.palette.canvas) > 150, 'the light canvas is not light');
+  await page.close();
 });
 
 // Lesson mode: the policy lesson from the URL, answered start to finish by clicking like a student.
