@@ -38,7 +38,8 @@
 //   core plus one pipeline fill); among the candidates within 1% of the cheapest, the largest
 //   output tile (then the deepest K chunk) wins. `TileOp::tile`
 //   overrides the search (it must fit, or std::invalid_argument names the buffer).
-// Distribution: output tiles (row-major over the batch, M, N) go round-robin to the cores.
+// Distribution: output tiles go round-robin to the cores in the order `TileOrder` (below) picks:
+//   row-major over the batch, M, N, or grouped for L2 reuse when an operand does not fit.
 // Stored B formats (GEMM): B may be stored narrower than the matrix type: packed 4/6/8-bit
 //   weights with their group scales under A16 (W4A16, W6A16, W8A16), an int8 KV cache read by
 //   fp16 attention. DMA moves the stored bytes (off-chip, L2, L1); the vector cores paired with the
@@ -55,8 +56,34 @@
 //   b_onchip: the operand was placed in L2 beforehand (an on-chip KV cache): every load of it is
 //   an L2 load, none goes off-chip, and it is not part of the op's compulsory off-chip bytes.
 // Memory: an operand whose bytes fit in half of L2 is resident: its first load of each panel
-//   comes from off-chip and later loads of the same panel from L2. A larger operand streams
-//   from off-chip on every load. Outputs are written off-chip.
+//   comes from off-chip and later loads of the same panel from L2. Outputs are written off-chip
+//   (they take no L2 capacity here: write-through / streaming stores).
+// L2 reuse of an operand that does not fit (streamed), with the tile order to match. The
+//   output tiles are traversed in groups, as Triton's matmul tutorial ("L2 cache optimizations":
+//   GROUP_SIZE_M, program ids grouped so that a group of block rows is swept column by column)
+//   and CUTLASS's threadblock swizzle (cutlass/gemm/threadblock/threadblock_swizzle.h) do:
+//     m-groups of G tile rows: within a group, column by column (ni outer, mi inner). The group's
+//       G A row panels (tm x K each) stay in L2 for the whole sweep over N; each B column panel
+//       (K x tn) is fetched once per group and shared by the group's G rows, which run
+//       concurrently on the cores (a wave of P = min(tiles, cores) tiles spans ceil(P/G) columns).
+//     n-groups of G tile columns: the same with A and B exchanged (mi outer, ni inner).
+//   Working set (what L2 must hold at once for the reuse to happen): the held operand's G panels
+//   plus the swept operand's panels of the ceil(P/G) columns (rows) in flight and the next one,
+//     G x held panel + (ceil(P/G) + 1) x swept panel <= L2 / 2,
+//   counting only operands that stream (a resident one already has its half of the L2). Under
+//   that assumption an LRU L2 hits on every reuse inside a group: a panel's reuse distance is at
+//   most the working set. The cores are assumed to progress together (round-robin dealing, the
+//   same work per tile), so the tiles of a wave are at about the same place in the order.
+//   Off-chip bytes (per batch element; conv A as its input share, a_offchip_fraction):
+//     m-groups  A once, B x ceil(tiles_m / G)        n-groups  B once, A x ceil(tiles_n / G)
+//   (a resident operand: once). The order: for each grouping the largest G that fits, and the
+//   one of {row-major, m-groups, n-groups} with the fewest off-chip bytes (ties: row-major, then
+//   m-groups). Row-major (today's order) gives a streamed operand no reuse: every load of it
+//   goes off-chip; it stays the order whenever grouping saves nothing (every operand resident,
+//   one tile row, ...), so those simulations are unchanged. The simulation applies the same rule
+//   load by load: a streamed chunk is an L2 hit when it was already fetched in the tile's group
+//   (or a later one still in flight), else it is fetched off-chip. Each chunk is fetched at least
+//   once, so off-chip bytes never fall below the compulsory ones; L2 serves every other load.
 // Bandwidth: off-chip and L2 are fair-share servers (processor sharing): n concurrent transfers
 //   each get bandwidth / n, and an off-chip transfer at most one core's DMA port
 //   (core_dma_bytes_per_cycle x clock). Each core has one DMA-in and one DMA-out engine.
@@ -131,6 +158,18 @@ struct Tile {
     bool empty() const { return m == 0; }
 };
 
+// The order output tiles are dealt in (see "L2 reuse" above). Vector ops: always row-major.
+enum class Raster { row_major, m_groups, n_groups };
+const char* raster_name(Raster r);  // "row-major", "m-groups", "n-groups"
+struct TileOrder {
+    Raster raster = Raster::row_major;
+    int64_t group = 0;              // tile rows (m-groups) or columns (n-groups) per group; 0: row-major
+    // The closed-form estimate the order was chosen by: how many times each A / B panel is fetched
+    // off-chip, and the bytes that makes. The simulation counts its own loads through the L2 model.
+    int64_t a_fetches = 1, b_fetches = 1;
+    double a_offchip_bytes = 0, b_offchip_bytes = 0;
+};
+
 struct TileOp {
     std::string name;
     OpKind kind = OpKind::gemm;
@@ -169,6 +208,8 @@ TileOp softmax_op(const std::string& name, int64_t rows, int64_t cols, DType dty
 // The tile the search picks (or the override, checked); throws std::invalid_argument naming the
 // buffer an override overflows, or the data type the machine lacks.
 Tile choose_tile(const Machine& m, const TileOp& op);
+// The tile order of a GEMM/Conv with tile `t` (see "L2 reuse" above); row-major for vector ops.
+TileOrder choose_order(const Machine& m, const TileOp& op, const Tile& t);
 
 enum class Unit { dma_in, matrix, vector, dma_out };
 const char* unit_name(Unit u);  // "dma_in", "matrix", "vector", "dma_out"
@@ -203,6 +244,7 @@ struct TileResult {
     std::string name, op;
     DType dtype = DType::fp16;
     Tile tile;
+    TileOrder order;            // the order the tiles were dealt in (GEMM/Conv)
     int64_t tiles = 0;          // output tiles
     int cores_used = 0;
     double ops = 0;             // ideal operations (a MAC = 2), without padding
