@@ -287,10 +287,20 @@ struct Fetches {
     int64_t held = 1, swept = 1;
 };
 Fetches group_fetches(int64_t along, int64_t across, int64_t g, double held, double swept, int64_t p,
-                      double capacity) {
-    const int64_t groups = ceil_div(along, g);
-    if (double(g) * held + double(ceil_div(p, g) + 1) * swept <= capacity) return {1, groups};
-    if (g <= p) return {ceil_div(across * g, p), groups};
+                      double capacity, bool edge) {
+    // The cores progress together only over equal tiles: a short edge tile row (column) finishes
+    // early and its cores run ahead of the rest of their group (the tiles are dealt statically), out
+    // of reach of the shared panels. Count the last group's swept panels twice then.
+    const int64_t last = along - (ceil_div(along, g) - 1) * g;
+    const int64_t groups = ceil_div(along, g) + (edge && last > 1 ? 1 : 0);
+    // Groups in flight at once: one (the next one's panels replace the current one's at their last
+    // use) unless a group is smaller than a wave (a batch of small GEMMs).
+    const int64_t group_tiles = g * across;
+    const int64_t live = group_tiles >= p ? 1 : ceil_div(p, group_tiles) + 1;
+    if (double(live * g) * held + double(ceil_div(p, g) + 1) * swept <= capacity) return {1, groups};
+    // Waves are not aligned to the panels: tiles sharing one may fall in two consecutive waves, out
+    // of reach of each other, so count one more fetch where a panel has more than one user.
+    if (g <= p) return {ceil_div(across * g, p) + (across > 1 ? 1 : 0), groups};
     return {across, double(p) * held + 2 * swept <= capacity ? groups : groups * ceil_div(g, p)};
 }
 
@@ -308,16 +318,16 @@ TileOrder choose_order(const Machine& m, const TileOp& op, const Tile& t) {
     const double a_panel = a_res ? 0.0 : double(std::min(t.m, op.M)) * op.K * dtype_bytes(op.dtype) * op.a_offchip_fraction;
     const double b_panel = b_res ? 0.0 : double(op.K) * std::min(t.n, op.N) * b_stored(op);
     const int64_t p = std::min<int64_t>(g.tiles, int64_t(m.matrix_cores));
-    const double capacity = m.l2_bytes / 2;
+    const double capacity = m.l2_bytes / 4;
     auto estimate = [&](Raster r, int64_t group) {
         TileOrder o{r, group};
         if (r == Raster::m_groups) {
-            const Fetches f = group_fetches(g.tiles_m, g.tiles_n, group, a_panel, b_panel, p, capacity);
+            const Fetches f = group_fetches(g.tiles_m, g.tiles_n, group, a_panel, b_panel, p, capacity, op.M % t.m != 0);
             o.a_fetches = f.held, o.b_fetches = f.swept;
         } else {
             // Row-major is n-groups of every tile column: rows in turn, the columns within a row.
             const int64_t cols = r == Raster::row_major ? g.tiles_n : group;
-            const Fetches f = group_fetches(g.tiles_n, g.tiles_m, cols, b_panel, a_panel, p, capacity);
+            const Fetches f = group_fetches(g.tiles_n, g.tiles_m, cols, b_panel, a_panel, p, capacity, op.N % t.n != 0);
             o.a_fetches = f.swept, o.b_fetches = f.held;
         }
         if (a_res) o.a_fetches = 1;
@@ -526,12 +536,14 @@ public:
             a_res_ = a_resident(m, op);
             b_res_ = b_resident(m, op);
             a_chunks_ = op.batch * g_.tiles_m * g_.nk;
-            const size_t chunks = size_t(a_chunks_ + op.batch * g_.nk * g_.tiles_n);
-            lru_prev_.assign(chunks, -1);
-            lru_next_.assign(chunks, -1);
-            lru_in_.assign(chunks, 0);
-            lru_bytes_.assign(chunks, 0);
-            lru_capacity_ = m.l2_bytes / 2;
+            if (!a_res_ || !b_res_) {  // the LRU serves streamed operands only
+                const size_t chunks = size_t(a_chunks_ + op.batch * g_.nk * g_.tiles_n);
+                lru_prev_.assign(chunks, -1);
+                lru_next_.assign(chunks, -1);
+                lru_in_.assign(chunks, 0);
+                lru_bytes_.assign(chunks, 0);
+                lru_capacity_ = m.l2_bytes / 2;
+            }
             vec_rate_ = m.vector_bytes_per_cycle * vector_ratio(m);
             converts_ = op.b_dequant_passes > 0;
         } else {
@@ -555,6 +567,10 @@ public:
     int64_t steps_per_tile() const { return nk_; }
     bool matrix() const { return is_matrix(op_.kind); }
 
+    // Whether a streamed operand's chunk has more than one user (tile), i.e. the L2 can share it.
+    bool shares_streamed() const {
+        return matrix() && ((!a_res_ && g_.tiles_n > 1) || (!b_res_ && g_.tiles_m > 1));
+    }
     // The output tile (row-major index over batch, M, N) dealt at position `seq` of the order.
     int64_t tile_at(int64_t seq) const {
         if (!matrix() || order_.raster == Raster::row_major) return seq;
@@ -737,11 +753,20 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     // At most a load and a matrix step per K step, and a vector job and a store per tile.
     r.timeline.reserve(size_t(std::min<double>(double(opt.max_timeline_events), double(r.tiles) * double(2 * nk + 2))));
     std::vector<Core> cores(static_cast<size_t>(ncores));
+    // Static round-robin dealing, or (where streamed chunks are shared) dynamic dispatch: a core
+    // takes the next tile of the order when it starts loading one, so the tiles in flight stay a
+    // window of the order (see "L2 reuse" in the header). A dynamic core's count is an upper
+    // bound until the order runs out.
+    const bool dynamic = low.shares_streamed();
+    std::vector<std::vector<int64_t>> dealt(dynamic ? size_t(ncores) : 0);
+    int64_t next_seq = 0;
     for (int c = 0; c < ncores; ++c) {
-        cores[size_t(c)].tiles = r.tiles > c ? (r.tiles - c + ncores - 1) / ncores : 0;
+        cores[size_t(c)].tiles = dynamic ? r.tiles : r.tiles > c ? (r.tiles - c + ncores - 1) / ncores : 0;
         cores[size_t(c)].steps = cores[size_t(c)].tiles * nk;
     }
-    auto global_tile = [&](int c, int64_t local) { return low.tile_at(int64_t(c) + local * ncores); };
+    auto global_tile = [&](int c, int64_t local) {
+        return dynamic ? dealt[size_t(c)][size_t(local)] : low.tile_at(int64_t(c) + local * ncores);
+    };
 
     std::vector<Transfer> active;
     std::priority_queue<Fixed, std::vector<Fixed>, std::greater<Fixed>> fixed;
@@ -822,6 +847,16 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
             // DMA in of step s into one of two input buffers: free once step s-2 is consumed.
             const int64_t l = k.loads_started;
             const int64_t consumed = low.matrix() ? k.comps_done : k.posts_done;
+            if (dynamic && !k.load_busy && l < k.steps && (l < 2 || consumed >= l - 1) && l % nk == 0 &&
+                int64_t(dealt[size_t(c)].size()) == l / nk) {
+                if (next_seq < r.tiles) {
+                    dealt[size_t(c)].push_back(low.tile_at(next_seq++));
+                } else {
+                    k.tiles = l / nk;
+                    k.steps = l;
+                    progress = true;  // the store and vector conditions read k.tiles
+                }
+            }
             if (!k.load_busy && l < k.steps && (l < 2 || consumed >= l - 1)) {
                 const StepWork w = low.step(global_tile(c, l / nk), l % nk);
                 k.step_cycles.push_back(w.matrix_cycles);
