@@ -318,6 +318,8 @@ TileOrder choose_order(const Machine& m, const TileOp& op, const Tile& t) {
     const double a_panel = a_res ? 0.0 : double(std::min(t.m, op.M)) * op.K * dtype_bytes(op.dtype) * op.a_offchip_fraction;
     const double b_panel = b_res ? 0.0 : double(op.K) * std::min(t.n, op.N) * b_stored(op);
     const int64_t p = std::min<int64_t>(g.tiles, int64_t(m.matrix_cores));
+    // Half the LRU (a quarter of the L2): headroom, as an LRU swept by a slightly larger working set
+    // hits nothing (see "L2 reuse" in the header).
     const double capacity = m.l2_bytes / 4;
     auto estimate = [&](Raster r, int64_t group) {
         TileOrder o{r, group};

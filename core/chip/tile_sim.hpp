@@ -38,8 +38,9 @@
 //   core plus one pipeline fill); among the candidates within 1% of the cheapest, the largest
 //   output tile (then the deepest K chunk) wins. `TileOp::tile`
 //   overrides the search (it must fit, or std::invalid_argument names the buffer).
-// Distribution: output tiles go round-robin to the cores in the order `TileOrder` (below) picks:
-//   row-major over the batch, M, N, or grouped for L2 reuse when an operand does not fit.
+// Distribution: output tiles go round-robin to the cores in row-major order over the batch, M, N;
+//   where an operand that does not fit the L2 is shared, in the grouped order `TileOrder` picks and
+//   dynamically (see "L2 reuse" below).
 // Stored B formats (GEMM): B may be stored narrower than the matrix type: packed 4/6/8-bit
 //   weights with their group scales under A16 (W4A16, W6A16, W8A16), an int8 KV cache read by
 //   fp16 attention. DMA moves the stored bytes (off-chip, L2, L1); the vector cores paired with the
@@ -58,32 +59,49 @@
 // Memory: an operand whose bytes fit in half of L2 is resident: its first load of each panel
 //   comes from off-chip and later loads of the same panel from L2. Outputs are written off-chip
 //   (they take no L2 capacity here: write-through / streaming stores).
-// L2 reuse of an operand that does not fit (streamed), with the tile order to match. The
-//   output tiles are traversed in groups, as Triton's matmul tutorial ("L2 cache optimizations":
-//   GROUP_SIZE_M, program ids grouped so that a group of block rows is swept column by column)
-//   and CUTLASS's threadblock swizzle (cutlass/gemm/threadblock/threadblock_swizzle.h) do:
+// L2 reuse of an operand that does not fit (streamed). Two parts: an L2 that keeps what was
+//   fetched, and a tile order that makes the concurrent tiles share what it keeps.
+//   The L2: a streamed operand's chunks (tm x tk of A, tk x tn of B, as stored) pass through an
+//     LRU of half the L2 (the half a resident operand does not use). A load whose chunk is there
+//     reads it from L2 (and refreshes it), else fetches it off-chip and inserts it, evicting the
+//     least recently used chunks. Every chunk is fetched at least once, so off-chip bytes never
+//     fall below the compulsory ones; every load not fetched off-chip is counted as L2 bytes.
+//   The order: output tiles are traversed in groups, as Triton's matmul tutorial ("L2 cache
+//     optimizations": GROUP_SIZE_M, program ids grouped so that a group of block rows is swept
+//     column by column) and CUTLASS's threadblock swizzle (cutlass/gemm/threadblock/
+//     threadblock_swizzle.h) do:
 //     m-groups of G tile rows: within a group, column by column (ni outer, mi inner). The group's
-//       G A row panels (tm x K each) stay in L2 for the whole sweep over N; each B column panel
-//       (K x tn) is fetched once per group and shared by the group's G rows, which run
-//       concurrently on the cores (a wave of P = min(tiles, cores) tiles spans ceil(P/G) columns).
+//       G A row panels (tm x K) stay in L2 for its sweep over N; each B column panel (K x tn) is
+//       fetched once per group and shared by the group's G rows, which run at the same time (a
+//       wave of P = min(tiles, cores) tiles spans ceil(P/G) columns).
 //     n-groups of G tile columns: the same with A and B exchanged (mi outer, ni inner).
-//   Working set (what L2 must hold at once for the reuse to happen): the held operand's G panels
-//   plus the swept operand's panels of the ceil(P/G) columns (rows) in flight and the next one,
-//     G x held panel + (ceil(P/G) + 1) x swept panel <= L2 / 2,
-//   counting only operands that stream (a resident one already has its half of the L2). Under
-//   that assumption an LRU L2 hits on every reuse inside a group: a panel's reuse distance is at
-//   most the working set. The cores are assumed to progress together (round-robin dealing, the
-//   same work per tile), so the tiles of a wave are at about the same place in the order.
-//   Off-chip bytes (per batch element; conv A as its input share, a_offchip_fraction):
-//     m-groups  A once, B x ceil(tiles_m / G)        n-groups  B once, A x ceil(tiles_n / G)
-//   (a resident operand: once). The order: for each grouping the largest G that fits, and the
-//   one of {row-major, m-groups, n-groups} with the fewest off-chip bytes (ties: row-major, then
-//   m-groups). Row-major (today's order) gives a streamed operand no reuse: every load of it
-//   goes off-chip; it stays the order whenever grouping saves nothing (every operand resident,
-//   one tile row, ...), so those simulations are unchanged. The simulation applies the same rule
-//   load by load: a streamed chunk is an L2 hit when it was already fetched in the tile's group
-//   (or a later one still in flight), else it is fetched off-chip. Each chunk is fetched at least
-//   once, so off-chip bytes never fall below the compulsory ones; L2 serves every other load.
+//     Row-major (the static order) is n-groups of all the tile columns.
+//   Planning, in closed form (the same estimate scores the tiling search's candidates):
+//     working set = live groups x G x held panel + (ceil(P/G) + 1) x swept panel, counting only
+//       operands that stream; live groups is 1, or ceil(P / group tiles) + 1 when a group is
+//       smaller than a wave (a batch of small GEMMs, e.g. MoE experts).
+//     it fits a QUARTER of the L2 (half the LRU: headroom, since an LRU swept cyclically by a
+//       working set slightly larger than it hits nothing):   held once, swept once per group;
+//     else, G <= P: panels shared only inside a wave's G x P/G block: held ceil(across x G / P)
+//       times, plus one (waves are not aligned to the panels) where a panel has several users;
+//       swept once per group;
+//     else: held once per tile column (row); swept once per group when P held panels and two
+//       swept ones fit, else once per wave.
+//     A group that holds a short edge tile row (column) fetches its swept panels once more: those
+//     tiles finish early and their cores run ahead. For m-groups and n-groups every G from 1 to P
+//     and the largest fitting one beyond P are scored; the order with the fewest estimated
+//     off-chip bytes wins (ties: row-major, then m-groups, then the smaller G). Row-major stays
+//     whenever grouping saves nothing (every operand resident, one tile row, ...).
+//   Dispatch: the reuse needs the tiles in flight to be a window of the order. Where a streamed
+//     chunk has more than one user, tiles are dispatched dynamically: a core takes the next tile of
+//     the order when it starts loading one, as a GPU's block scheduler hands the next block to a
+//     free SM. With the static deal (tile i to core i mod P, Ascend's block_idx loop), cores that
+//     fall behind drift out of the LRU's window and re-fetch (a 64000-row GEMM on the H100 model
+//     read its A panels ~3x). Everywhere else (all operands resident; a weight read by one token
+//     row, as in decode) the static round-robin deal and row-major order stay, so those
+//     simulations are unchanged.
+//   What is left out: L2 set conflicts and replacement other than LRU, the output's L2 footprint,
+//     and the fact that a sharer reads a chunk from L2 while the first core is still fetching it.
 // Bandwidth: off-chip and L2 are fair-share servers (processor sharing): n concurrent transfers
 //   each get bandwidth / n, and an off-chip transfer at most one core's DMA port
 //   (core_dma_bytes_per_cycle x clock). Each core has one DMA-in and one DMA-out engine.
@@ -165,7 +183,9 @@ struct TileOrder {
     Raster raster = Raster::row_major;
     int64_t group = 0;              // tile rows (m-groups) or columns (n-groups) per group; 0: row-major
     // The closed-form estimate the order was chosen by: how many times each A / B panel is fetched
-    // off-chip, and the bytes that makes. The simulation counts its own loads through the L2 model.
+    // off-chip, and the bytes that makes. The simulation counts its own loads through the LRU; the
+    // two agree where the planned working set fits (tests/core/chip_tile_sim_test.cpp), and the
+    // simulation may read more where it does not.
     int64_t a_fetches = 1, b_fetches = 1;
     double a_offchip_bytes = 0, b_offchip_bytes = 0;
 };
