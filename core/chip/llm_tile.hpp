@@ -68,8 +68,10 @@
 //   or N % kv_heads == 0 and each chip keeps one KV head: a copy); MLA's kv_a and latent cache and
 //   the MoE router are replicated. The chip's step is simulated once and two all-reduces of the
 //   T x hidden fp16 activations per layer are added, not overlapped (as chip/llm.hpp does), each a
-//   ring all-reduce: 2 (N-1) x link_latency + 2 (N-1)/N x bytes / link bandwidth. The logits
-//   all-gather and the embedding lookup are left out (as in chip/llm.hpp).
+//   ring all-reduce: 2 (N-1) x link_latency + 2 (N-1)/N x bytes / link bandwidth. Then the
+//   column-parallel LM head's logits are all-gathered (one row per sequence, fp16, as the LM head
+//   GEMM writes them): a ring all-gather, (N-1) x link_latency + (N-1)/N x batch x vocab x 2 bytes
+//   / link bandwidth, the same bytes chip/llm.hpp adds. The embedding lookup is not simulated.
 // Against the roofline estimate (chip/llm.hpp) of the same step, w16a16, one chip, for every
 // shipped model on the Ascend 910B and the H100 (tests/core/chip_tile_llm_test.cpp asserts the bands):
 //   decode (batch 1, context 1024)   1.0x to 1.35x the roofline (measured 1.01-1.22x; Qwen2.5-7B on

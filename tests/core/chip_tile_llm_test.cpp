@@ -448,9 +448,20 @@ BOOST_AUTO_TEST_CASE(tensor_parallelism_shards_the_gemms_and_adds_ring_all_reduc
             const TileLlmStep st = simulate_llm_step(s, m, q, 8, 1, 1024, tp);
             BOOST_TEST(near(st.weight_bytes, one.weight_bytes / n, 1e-3));
             BOOST_TEST(near(st.kv_bytes, one.kv_bytes / n, 1e-12));
-            // Two ring all-reduces of 8 x 3584 fp16 activations per layer.
-            const double bytes = 8.0 * 3584 * 2;
-            BOOST_TEST(near(st.comm_s, 2.0 * 28 * 2.0 * (n - 1) / n * bytes / 56e9, 1e-12));
+            // Two ring all-reduces of 8 x 3584 fp16 activations per layer, and the all-gather of
+            // the 8 x 152064 fp16 logits (each chip receives the other chips' shares).
+            const double bytes = 8.0 * 3584 * 2, logits = 8.0 * 152064 * 2;
+            BOOST_TEST(s.vocab == 152064);
+            BOOST_TEST(near(st.comm_s, (2.0 * 28 * 2.0 * (n - 1) / n * bytes + double(n - 1) / n * logits) / 56e9, 1e-12));
+            BOOST_TEST(near(st.comm_bytes, 2.0 * 28 * 2.0 * (n - 1) / n * bytes + double(n - 1) / n * logits, 1e-12));
+            // The roofline estimate pays for the same bytes over the same link.
+            LlmSystem sys;
+            sys.chips = n, sys.link_bytes_per_s = 56e9;
+            LlmWorkload w;
+            w.batch = 8, w.prompt = 1023, w.output = 1;
+            const LlmEstimate e = estimate_llm(s, spec("ascend-910b"), q, sys, w);
+            BOOST_TEST(near(e.decode_first.comm_bytes, st.comm_bytes, 1e-12));
+            BOOST_TEST(near(e.decode_first.comm_s, st.comm_s, 1e-12));
             BOOST_TEST(st.time_s == st.sim.time_s + st.comm_s);
             // Faster, but not n times: the all-reduces and the unsplit vector work remain.
             BOOST_TEST(st.time_s < prev);
@@ -458,12 +469,12 @@ BOOST_AUTO_TEST_CASE(tensor_parallelism_shards_the_gemms_and_adds_ring_all_reduc
             prev = st.time_s;
         }
     }
-    // Latency: 2 (N-1) ring steps per all-reduce.
     tp.chips = 4;
     const TileLlmStep a = simulate_llm_step(s, m, q, 8, 1, 1024, tp);
     tp.link_latency_s = 5e-6;
     const TileLlmStep b = simulate_llm_step(s, m, q, 8, 1, 1024, tp);
-    BOOST_TEST(near(b.comm_s - a.comm_s, 2.0 * 28 * 2 * 3 * 5e-6, 1e-9));
+    // Latency: 2 (N-1) ring steps per all-reduce, N-1 for the logits' all-gather.
+    BOOST_TEST(near(b.comm_s - a.comm_s, 2.0 * 28 * 2 * 3 * 5e-6 + 3 * 5e-6, 1e-9));
     // MLA: the latent cache is replicated, not split.
     const LlmShape ds = find_llm("deepseek-v2-lite");
     tp.chips = 2;
