@@ -339,7 +339,9 @@ TileOrder choose_order(const Machine& m, const TileOp& op, const Tile& t) {
         return o;
     };
     best = estimate(Raster::row_major, 0);
-    if (a_res && b_res) return best;
+    // Nothing to share: every operand resident, or each streamed chunk has one user (one tile
+    // column for A, one tile row for B: a decode step's weights).
+    if ((a_res || g.tiles_n == 1) && (b_res || g.tiles_m == 1)) return best;
     // Every group size (ascending); strictly fewer bytes wins, so ties keep row-major, then
     // m-groups, then the smaller group.
     for (Raster r : {Raster::m_groups, Raster::n_groups}) {
@@ -538,7 +540,8 @@ public:
             a_res_ = a_resident(m, op);
             b_res_ = b_resident(m, op);
             a_chunks_ = op.batch * g_.tiles_m * g_.nk;
-            if (!a_res_ || !b_res_) {  // the LRU serves streamed operands only
+            lru_on_ = shares_streamed();
+            if (lru_on_) {  // the LRU serves streamed chunks, and only one it can share can hit
                 const size_t chunks = size_t(a_chunks_ + op.batch * g_.nk * g_.tiles_n);
                 lru_prev_.assign(chunks, -1);
                 lru_next_.assign(chunks, -1);
@@ -604,7 +607,7 @@ public:
         // L2 share the streamed operands have (LRU, see "L2 reuse" in the header).
         auto load = [&](std::vector<char>& touched, size_t id, double bytes, bool resident, double frac,
                         int64_t lru_key) {
-            const bool hit = resident ? touched[id] != 0 : lru_touch(lru_key, bytes * frac);
+            const bool hit = resident ? touched[id] != 0 : lru_on_ && lru_touch(lru_key, bytes * frac);
             touched[id] = 1;
             const double off = hit ? 0.0 : bytes * frac;
             w.offchip_bytes += off;
@@ -702,6 +705,7 @@ private:
     std::vector<double> lru_bytes_;
     int64_t lru_head_ = -1, lru_tail_ = -1;
     double lru_used_ = 0, lru_capacity_ = 0;
+    bool lru_on_ = false;
     int cores_ = 0;
     int64_t nk_ = 1, tiles_ = 0, row_tiles_ = 0, col_tiles_ = 0;
     double in_ = 1, b_in_ = 1, vec_rate_ = 1;
