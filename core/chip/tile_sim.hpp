@@ -66,10 +66,12 @@
 //     reads it from L2 (and refreshes it), else fetches it off-chip and inserts it, evicting the
 //     least recently used chunks. Every chunk is fetched at least once, so off-chip bytes never
 //     fall below the compulsory ones; every load not fetched off-chip is counted as L2 bytes.
-//   The order: output tiles are traversed in groups, as Triton's matmul tutorial ("L2 cache
-//     optimizations": GROUP_SIZE_M, program ids grouped so that a group of block rows is swept
-//     column by column) and CUTLASS's threadblock swizzle (cutlass/gemm/threadblock/
-//     threadblock_swizzle.h) do:
+//   The order: output tiles are traversed in groups, as Triton's matmul tutorial ("L2 Cache
+//     Optimizations": GROUP_SIZE_M, program ids grouped so that a group of block rows is swept
+//     column by column; triton-lang.org, getting-started/tutorials/03-matrix-multiplication),
+//     CUTLASS's threadblock swizzle (include/cutlass/gemm/threadblock/threadblock_swizzle.h) and
+//     Ascend C's Matmul L2 cache tiling (CANN best practices, "Matmul High-level API Enabling L2
+//     Cache Tiling": the operands split so each part's data fits and hits the L2) do:
 //     m-groups of G tile rows: within a group, column by column (ni outer, mi inner). The group's
 //       G A row panels (tm x K) stay in L2 for its sweep over N; each B column panel (K x tn) is
 //       fetched once per group and shared by the group's G rows, which run at the same time (a
