@@ -620,7 +620,7 @@ int llm_tile(const Args& a, const chip::LlmShape& shape, const chip::ChipSpec& c
                 e.llm.c_str(), e.chips, e.chip.c_str(), e.quant.c_str(), chip::dtype_name(e.matrix_dtype), w.batch, w.prompt,
                 w.output, o.kv_onchip ? "on chip (L2)" : "off chip");
     auto step = [&](const char* what, const chip::TileLlmStep& st, double roofline_s) {
-        std::printf("  %-20s %s ms   (%s-bound; memory floor %s ms, compute floor %s ms, all-reduce %s ms; roofline estimate %s ms)\n",
+        std::printf("  %-20s %s ms   (%s-bound; memory floor %s ms, compute floor %s ms, all-reduce + logits all-gather %s ms; roofline estimate %s ms)\n",
                     what, fixed(st.time_s * 1e3, 3).c_str(), chip::bound_name(st.bound), fixed(st.memory_floor_s * 1e3, 3).c_str(),
                     fixed(st.compute_floor_s * 1e3, 3).c_str(), fixed(st.comm_s * 1e3, 3).c_str(),
                     fixed(roofline_s * 1e3, 3).c_str());

@@ -305,8 +305,11 @@ struct Model {
         c.compute_s = c.ops / peak.ops_per_s;
         c.memory_s = std::max(c.bytes / peak.mem_bytes_per_s, l2_bytes_per_s > 0 ? c.l2_bytes / l2_bytes_per_s : 0.0);
         if (chips > 1) {
-            // Two ring all-reduces of the fp16 activations per layer.
-            c.comm_bytes = 2.0 * s.layers * tokens * s.hidden * 2.0 * 2.0 * (chips - 1) / chips;
+            // Two ring all-reduces of the fp16 activations per layer, then the all-gather of the
+            // fp16 logits the column-parallel LM head leaves split over the chips (each chip
+            // receives the other chips' logit_tokens x vocab / N).
+            c.comm_bytes = 2.0 * s.layers * tokens * s.hidden * 2.0 * 2.0 * (chips - 1) / chips +
+                           logit_tokens * s.vocab * 2.0 * (chips - 1) / chips;
             c.comm_s = c.comm_bytes / link;
         }
         c.bound = c.compute_s >= c.memory_s ? Bound::compute : Bound::memory;

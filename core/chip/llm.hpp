@@ -35,7 +35,8 @@
 //     fp16 figure).
 //   * tensor parallelism over N chips (Megatron-LM style): weights, KV heads and work split evenly;
 //     two all-reduces of the activations per layer, each taking 2 (N-1)/N * bytes / link bandwidth
-//     (ring), not overlapped with compute.
+//     (ring), and one all-gather of the fp16 logits of the column-parallel LM head, (N-1)/N *
+//     logit tokens x vocab x 2 bytes / link bandwidth (ring); none overlapped with compute.
 //   * time per step = max(compute, memory) + communication: so decode is never faster than the
 //     memory roofline and prefill never faster than the compute roofline.
 //   * TTFT = the prefill of the whole batch. Decode per token = the mean over the output tokens of

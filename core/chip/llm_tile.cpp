@@ -227,6 +227,12 @@ TileLlmStep simulate_llm_step(const LlmShape& s, const Machine& m, const LlmQuan
         const double per = 2.0 * (N - 1) / N * bytes;
         r.comm_bytes = 2.0 * s.layers * per;
         r.comm_s = 2.0 * s.layers * (2.0 * (N - 1) * o.link_latency_s + per / o.link_bytes_per_s);
+        // The ring all-gather of the fp16 logits the column-parallel LM head leaves split: N - 1
+        // steps, each chip receiving the others' rows x vocab / N (the roofline estimate's term).
+        // Logit rows: one per sequence, in decode (its one token) and in prefill (its last token).
+        const double gather = (N - 1) / N * double(batch) * s.vocab * 2.0;
+        r.comm_bytes += gather;
+        r.comm_s += (N - 1) * o.link_latency_s + gather / o.link_bytes_per_s;
     }
     r.time_s = r.sim.time_s + r.comm_s;
     r.memory_floor_s = (low.weight_bytes + (o.kv_onchip ? 0.0 : low.kv_bytes)) / m.offchip_bytes_per_s;

@@ -68,24 +68,31 @@
 //   or N % kv_heads == 0 and each chip keeps one KV head: a copy); MLA's kv_a and latent cache and
 //   the MoE router are replicated. The chip's step is simulated once and two all-reduces of the
 //   T x hidden fp16 activations per layer are added, not overlapped (as chip/llm.hpp does), each a
-//   ring all-reduce: 2 (N-1) x link_latency + 2 (N-1)/N x bytes / link bandwidth. The logits
-//   all-gather and the embedding lookup are left out (as in chip/llm.hpp).
+//   ring all-reduce: 2 (N-1) x link_latency + 2 (N-1)/N x bytes / link bandwidth. Then the
+//   column-parallel LM head's logits are all-gathered (one row per sequence, fp16, as the LM head
+//   GEMM writes them): a ring all-gather, (N-1) x link_latency + (N-1)/N x batch x vocab x 2 bytes
+//   / link bandwidth, the same bytes chip/llm.hpp adds. The embedding lookup is not simulated.
 // Against the roofline estimate (chip/llm.hpp) of the same step, w16a16, one chip, for every
 // shipped model on the Ascend 910B and the H100 (tests/core/chip_tile_llm_test.cpp asserts the bands):
 //   decode (batch 1, context 1024)   1.0x to 1.35x the roofline (measured 1.01-1.22x; Qwen2.5-7B on
 //                                    the 910B in w8a8 / w8a16 / w6a16 / w4a16: 1.21-1.28x): the same
 //                                    bytes plus activations, norms and softmax through off-chip
 //                                    memory, and the pipeline fill of each of the ~340-650 ops.
-//   prefill (batch 2, prompt 256)    1.0x to 3x (measured 1.1-2.6x): the tile simulator's matrix
-//                                    utilization (about 60% on the H100 model's 132 small cores at
-//                                    these shapes, 97% on the 910B), the full attention rectangle,
-//                                    and vector work the roofline leaves out. Larger prefills drift
-//                                    further where a weight exceeds half the L2 (DeepSeek-V2-Lite on
-//                                    the H100, 64 x 1000 tokens: 4.6x): tile_sim streams such an
-//                                    operand from off-chip on every load, so a 64000-row GEMM reads
-//                                    its 90 MB weight once per 128-row tile row (~21% matrix
-//                                    utilization); real chips share those panels in L2 between
-//                                    concurrent tiles, which tile_sim does not model.
+//   prefill (batch 2, prompt 256)    1.0x to 2x (measured 1.1-1.7x: 910B 1.10-1.47x, H100
+//                                    1.22-1.68x): the tile simulator's matrix utilization (about
+//                                    60-80% on the H100 model's 132 small cores at these shapes,
+//                                    where 128 x 128 tiles make the L2 bandwidth the limit; 93-100%
+//                                    on the 910B), the full attention rectangle, and vector work
+//                                    the roofline leaves out.
+//   Larger prefills, where weights and activations exceed half the L2, rely on tile_sim's L2 reuse
+//   of streamed operands (grouped tile orders, an LRU of streamed chunks: tile_sim.hpp "L2
+//   reuse"). DeepSeek-V2-Lite on the H100, 64 x 1000 tokens: 2.08x (tested <= 2.3x); 4.6x before
+//   that model, when every 128-row tile row re-read the dense FFN's 90 MB gate+up weight from
+//   off-chip (4.8 TB off-chip for the step, now 0.95 TB; that GEMM 29x its compulsory bytes, now
+//   1.9x). What remains: the H100 model's L2 bandwidth (63-81% matrix utilization on the large
+//   GEMMs), the full 1000 x 1000 attention rectangle (2x a causal kernel's work), and operands
+//   re-read where no grouping's working set fits a quarter of the L2 (the down projection, K =
+//   10944: its 2.8 MB panels are shared only inside a wave, 6.9x its compulsory bytes).
 #pragma once
 
 #include <vector>

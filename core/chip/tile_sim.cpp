@@ -121,6 +121,15 @@ int activation_passes(Activation a) {
     return 0;
 }
 
+const char* raster_name(Raster r) {
+    switch (r) {
+        case Raster::row_major: return "row-major";
+        case Raster::m_groups: return "m-groups";
+        case Raster::n_groups: return "n-groups";
+    }
+    return "?";
+}
+
 const char* unit_name(Unit u) {
     switch (u) {
         case Unit::dma_in: return "dma_in";
@@ -266,6 +275,97 @@ double dequant_cycles(const Machine& m, const TileOp& op, int64_t kk, int64_t co
                      (m.vector_bytes_per_cycle * vector_ratio(m)));
 }
 
+// How many times the held and the swept operand's panels are fetched off-chip under a grouped
+// order with groups of G along `along` tile rows (columns), `across` tile columns (rows) each,
+// P tiles in flight and an L2 share `capacity` (see "L2 reuse" in the header):
+//   the group's working set fits   held once, swept once per group
+//   else, G <= P                   the wave's G x P/G block shares its panels: held once per wave
+//                                  touching its row, ceil(across x G / P); swept once per group
+//   else (G > P)                   held once per tile column (across); swept once per group when
+//                                  it survives the P held panels between its waves, else per wave.
+struct Fetches {
+    int64_t held = 1, swept = 1;
+};
+Fetches group_fetches(int64_t along, int64_t across, int64_t g, double held, double swept, int64_t p,
+                      double capacity, bool edge) {
+    // The cores progress together only over equal tiles: a short edge tile row (column) finishes
+    // early and its cores run ahead of the rest of their group (the tiles are dealt statically), out
+    // of reach of the shared panels. Count the last group's swept panels twice then.
+    const int64_t last = along - (ceil_div(along, g) - 1) * g;
+    const int64_t groups = ceil_div(along, g) + (edge && last > 1 ? 1 : 0);
+    // Groups in flight at once: one (the next one's panels replace the current one's at their last
+    // use) unless a group is smaller than a wave (a batch of small GEMMs).
+    const int64_t group_tiles = g * across;
+    const int64_t live = group_tiles >= p ? 1 : ceil_div(p, group_tiles) + 1;
+    if (double(live * g) * held + double(ceil_div(p, g) + 1) * swept <= capacity) return {1, groups};
+    // Waves are not aligned to the panels: tiles sharing one may fall in two consecutive waves, out
+    // of reach of each other, so count one more fetch where a panel has more than one user.
+    if (g <= p) return {ceil_div(across * g, p) + (across > 1 ? 1 : 0), groups};
+    return {across, double(p) * held + 2 * swept <= capacity ? groups : groups * ceil_div(g, p)};
+}
+
+}  // namespace
+
+TileOrder choose_order(const Machine& m, const TileOp& op, const Tile& t) {
+    TileOrder best;
+    if (!is_matrix(op.kind)) return best;
+    const GemmGeometry g = geometry(op, t);
+    const double a_unique = double(op.batch) * op.M * op.K * dtype_bytes(op.dtype) * op.a_offchip_fraction;
+    const double b_unique = op.b_onchip ? 0.0 : double(op.batch) * op.K * op.N * b_stored(op);
+    const bool a_res = a_resident(m, op), b_res = b_resident(m, op);
+    // One panel over the whole K, as L2 holds it (stored bytes; conv A as its input share); a
+    // resident operand takes none of the streamed operands' share and is fetched once.
+    const double a_panel = a_res ? 0.0 : double(std::min(t.m, op.M)) * op.K * dtype_bytes(op.dtype) * op.a_offchip_fraction;
+    const double b_panel = b_res ? 0.0 : double(op.K) * std::min(t.n, op.N) * b_stored(op);
+    const int64_t p = std::min<int64_t>(g.tiles, int64_t(m.matrix_cores));
+    // Half the LRU (a quarter of the L2): headroom, as an LRU swept by a slightly larger working set
+    // hits nothing (see "L2 reuse" in the header).
+    const double capacity = m.l2_bytes / 4;
+    auto estimate = [&](Raster r, int64_t group) {
+        TileOrder o{r, group};
+        if (r == Raster::m_groups) {
+            const Fetches f = group_fetches(g.tiles_m, g.tiles_n, group, a_panel, b_panel, p, capacity, op.M % t.m != 0);
+            o.a_fetches = f.held, o.b_fetches = f.swept;
+        } else {
+            // Row-major is n-groups of every tile column: rows in turn, the columns within a row.
+            const int64_t cols = r == Raster::row_major ? g.tiles_n : group;
+            const Fetches f = group_fetches(g.tiles_n, g.tiles_m, cols, b_panel, a_panel, p, capacity, op.N % t.n != 0);
+            o.a_fetches = f.swept, o.b_fetches = f.held;
+        }
+        if (a_res) o.a_fetches = 1;
+        if (b_res) o.b_fetches = 1;
+        o.a_offchip_bytes = a_unique * double(o.a_fetches);
+        o.b_offchip_bytes = b_unique * double(o.b_fetches);
+        return o;
+    };
+    best = estimate(Raster::row_major, 0);
+    // Nothing to share: every operand resident, or each streamed chunk has one user (one tile
+    // column for A, one tile row for B: a decode step's weights).
+    if ((a_res || g.tiles_n == 1) && (b_res || g.tiles_m == 1)) return best;
+    // Every group size (ascending); strictly fewer bytes wins, so ties keep row-major, then
+    // m-groups, then the smaller group.
+    for (Raster r : {Raster::m_groups, Raster::n_groups}) {
+        const int64_t n = r == Raster::m_groups ? g.tiles_m : g.tiles_n;
+        // Beyond P the working set G x held + 2 x swept grows with G, and a fitting group gets
+        // better with size while one that does not fit gets no better: the largest fitting G is the
+        // only candidate there.
+        const double held = r == Raster::m_groups ? a_panel : b_panel, swept = r == Raster::m_groups ? b_panel : a_panel;
+        std::vector<int64_t> sizes;
+        for (int64_t group = 1; group <= std::min(n, p); ++group) sizes.push_back(group);
+        if (n > p && capacity >= 2 * swept) {
+            const int64_t fit = held > 0 ? int64_t(std::min(double(n), std::floor((capacity - 2 * swept) / held))) : n;
+            if (fit > p) sizes.push_back(fit);
+        }
+        for (int64_t group : sizes) {
+            const TileOrder o = estimate(r, group);
+            if (o.a_offchip_bytes + o.b_offchip_bytes < best.a_offchip_bytes + best.b_offchip_bytes) best = o;
+        }
+    }
+    return best;
+}
+
+namespace {
+
 // The closed-form cost of one candidate tile, with the simulator's own rules.
 double gemm_tile_cost(const Machine& m, const TileOp& op, const Tile& t) {
     const MatrixShape& u = m.unit(op.dtype);
@@ -280,18 +380,38 @@ double gemm_tile_cost(const Machine& m, const TileOp& op, const Tile& t) {
     const double bin = b_stored(op);
     const double a_loads = double(g.tiles) * g.nk * rows * kk * in, b_loads = double(g.tiles) * g.nk * kk * cols * bin;
     const double a_unique = double(op.batch) * op.M * op.K * in, b_unique = double(op.batch) * op.K * op.N * bin;
-    const double a_off = (a_resident(m, op) ? a_unique : a_loads) * op.a_offchip_fraction;
-    const double b_off = op.b_onchip ? 0.0 : b_resident(m, op) ? b_unique : b_loads;
+    // A streamed operand is fetched once per tile column (row) in row-major order, fewer times in
+    // a grouped order (choose_order): the loads of one full pass, padded like a_loads, times that.
+    const TileOrder o = choose_order(m, op, t);
+    auto streamed = [](double loads, int64_t passes, int64_t fetches) {
+        return fetches == passes ? loads : loads / double(passes) * double(fetches);
+    };
+    const double a_off =
+        (a_resident(m, op) ? a_unique : streamed(a_loads, g.tiles_n, o.a_fetches)) * op.a_offchip_fraction;
+    const double b_off = op.b_onchip ? 0.0 : b_resident(m, op) ? b_unique : streamed(b_loads, g.tiles_m, o.b_fetches);
     const double c_bytes = double(op.batch) * op.M * op.N * op.out_bytes + (op.bias ? double(op.N) * op.out_bytes : 0);
     const double off_bw = std::min(m.offchip_bytes_per_s, cores * m.core_dma_bytes_per_cycle * m.clock_hz);
     // Uneven tile counts per core stretch the memory phases too (the busiest core sets the pace).
     const double imbalance = per_core * cores / double(g.tiles);
     const double t_off = (a_off + b_off + c_bytes) / off_bw * imbalance;
-    const double t_l2 = (a_loads + b_loads - a_off - b_off) / m.l2_bytes_per_s * imbalance;
+    const double t_l2 = std::max(0.0, a_loads + b_loads - a_off - b_off) / m.l2_bytes_per_s * imbalance;
     const double deq = dequant_cycles(m, op, kk, cols);
     // A K step with a B conversion takes the longer of the matrix work and the conversion.
     const double step_s = deq > 0 ? std::max(step / m.matrix_rate(op.dtype), deq / m.clock_hz) : 0.0;
-    const double t_mat = deq > 0 ? per_core * g.nk * step_s : per_core * g.nk * step / m.matrix_rate(op.dtype);
+    double t_mat = deq > 0 ? per_core * g.nk * step_s : per_core * g.nk * step / m.matrix_rate(op.dtype);
+    // A streamed chunk that the tiles in flight share is fetched off-chip by one of them, through
+    // that core's DMA port, while the others read it from L2: the fetching core's step waits for
+    // the whole chunk, which double buffering hides only up to one matrix step. That happens on
+    // the shared fraction (off-chip / loads) of its steps.
+    const double port = m.core_dma_bytes_per_cycle * m.clock_hz;
+    const double k_step = deq > 0 ? step_s : step / m.matrix_rate(op.dtype);
+    auto stall = [&](bool streamed, double off, double loads, double chunk) {
+        if (!streamed || loads <= 0 || off >= loads) return 0.0;
+        return off / loads * std::max(0.0, chunk / port - k_step);
+    };
+    t_mat += per_core * g.nk *
+             (stall(!a_resident(m, op), a_off, a_loads * op.a_offchip_fraction, double(rows) * kk * in * op.a_offchip_fraction) +
+              stall(!op.b_onchip && !b_resident(m, op), b_off, b_loads, double(kk) * cols * bin));
     const double t_vec = per_core * post / m.clock_hz;
     const double per_core_bw = off_bw / cores;
     const double fill = deq > 0 ? (double(rows) * kk * in + double(kk) * cols * bin) / per_core_bw + step_s +
@@ -404,7 +524,8 @@ struct TileWork {
 // The lowering of one operator: tiles, steps per tile, and the work of each.
 class Lowering {
 public:
-    Lowering(const Machine& m, const TileOp& op, const Tile& t) : m_(m), op_(op), t_(t) {
+    Lowering(const Machine& m, const TileOp& op, const Tile& t, const TileOrder& order)
+        : m_(m), op_(op), t_(t), order_(order) {
         in_ = dtype_bytes(op.dtype);
         b_in_ = b_stored(op);
         if (is_matrix(op.kind)) {
@@ -418,6 +539,16 @@ public:
             bias_touched_.assign(size_t(g_.tiles_n), 0);
             a_res_ = a_resident(m, op);
             b_res_ = b_resident(m, op);
+            a_chunks_ = op.batch * g_.tiles_m * g_.nk;
+            lru_on_ = shares_streamed();
+            if (lru_on_) {  // the LRU serves streamed chunks, and only one it can share can hit
+                const size_t chunks = size_t(a_chunks_ + op.batch * g_.nk * g_.tiles_n);
+                lru_prev_.assign(chunks, -1);
+                lru_next_.assign(chunks, -1);
+                lru_in_.assign(chunks, 0);
+                lru_bytes_.assign(chunks, 0);
+                lru_capacity_ = m.l2_bytes / 2;
+            }
             vec_rate_ = m.vector_bytes_per_cycle * vector_ratio(m);
             converts_ = op.b_dequant_passes > 0;
         } else {
@@ -441,6 +572,25 @@ public:
     int64_t steps_per_tile() const { return nk_; }
     bool matrix() const { return is_matrix(op_.kind); }
 
+    // Whether a streamed operand's chunk has more than one user (tile), i.e. the L2 can share it.
+    bool shares_streamed() const {
+        return matrix() && ((!a_res_ && g_.tiles_n > 1) || (!b_res_ && g_.tiles_m > 1));
+    }
+    // The output tile (row-major index over batch, M, N) dealt at position `seq` of the order.
+    int64_t tile_at(int64_t seq) const {
+        if (!matrix() || order_.raster == Raster::row_major) return seq;
+        const int64_t per_batch = g_.tiles_m * g_.tiles_n, b = seq / per_batch, r = seq % per_batch;
+        const bool rows = order_.raster == Raster::m_groups;
+        // Within a group of G rows (columns), column by column (row by row); the last group may be short.
+        const int64_t across = rows ? g_.tiles_n : g_.tiles_m, along = rows ? g_.tiles_m : g_.tiles_n;
+        const int64_t grp = r / (order_.group * across);
+        const int64_t size = std::min(order_.group, along - grp * order_.group);
+        const int64_t within = r - grp * order_.group * across;
+        const int64_t outer = within / size, inner = grp * order_.group + within % size;
+        const int64_t mi = rows ? inner : outer, ni = rows ? outer : inner;
+        return b * per_batch + mi * g_.tiles_n + ni;
+    }
+
     // Called when the step's DMA starts, in simulated order: first touches go off-chip.
     StepWork step(int64_t tile, int64_t kc) {
         StepWork w;
@@ -453,21 +603,24 @@ public:
         const int64_t mi = rest / g_.tiles_n, ni = rest % g_.tiles_n;
         const int64_t rows = std::min(t_.m, op_.M - mi * t_.m), cols = std::min(t_.n, op_.N - ni * t_.n);
         const int64_t kk = std::min(t_.k, op_.K - kc * t_.k);
-        auto load = [&](std::vector<char>& touched, size_t id, double bytes, bool resident, double frac) {
-            const bool hit = resident && touched[id];
+        // A resident operand's chunk hits once fetched; a streamed one's hits while it is in the
+        // L2 share the streamed operands have (LRU, see "L2 reuse" in the header).
+        auto load = [&](std::vector<char>& touched, size_t id, double bytes, bool resident, double frac,
+                        int64_t lru_key) {
+            const bool hit = resident ? touched[id] != 0 : lru_on_ && lru_touch(lru_key, bytes * frac);
             touched[id] = 1;
             const double off = hit ? 0.0 : bytes * frac;
             w.offchip_bytes += off;
             w.l2_bytes += bytes - off;
         };
-        load(a_touched_, size_t((b * g_.tiles_m + mi) * g_.nk + kc), double(rows) * kk * in_, a_res_,
-             op_.a_offchip_fraction);
+        const int64_t a_id = (b * g_.tiles_m + mi) * g_.nk + kc, b_id = (b * g_.nk + kc) * g_.tiles_n + ni;
+        load(a_touched_, size_t(a_id), double(rows) * kk * in_, a_res_, op_.a_offchip_fraction, a_id);
         if (op_.b_onchip) {
             w.l2_bytes += double(kk) * cols * b_in_;  // placed in L2 before the op: never off-chip
         } else {
-            load(b_touched_, size_t((b * g_.nk + kc) * g_.tiles_n + ni), double(kk) * cols * b_in_, b_res_, 1.0);
+            load(b_touched_, size_t(b_id), double(kk) * cols * b_in_, b_res_, 1.0, a_chunks_ + b_id);
         }
-        if (op_.bias && kc == 0) load(bias_touched_, size_t(ni), double(cols) * op_.out_bytes, true, 1.0);
+        if (op_.bias && kc == 0) load(bias_touched_, size_t(ni), double(cols) * op_.out_bytes, true, 1.0, -1);
         // L0 receives B in the matrix type, whatever its stored format.
         w.l0_bytes = w.offchip_bytes + w.l2_bytes;
         if (op_.b_stored_bytes > 0) w.l0_bytes += double(kk) * cols * (in_ - b_in_);
@@ -501,6 +654,40 @@ public:
     }
 
 private:
+    // The streamed chunks in L2, most recently used first: true (and moved to the front) when `key`
+    // is there; else it is inserted and the least recently used chunks leave until the share holds.
+    bool lru_touch(int64_t key, double bytes) {
+        const size_t k = size_t(key);
+        if (lru_in_[k]) {
+            if (lru_head_ != key) {
+                lru_next_[size_t(lru_prev_[k])] = lru_next_[k];
+                if (lru_next_[k] >= 0) lru_prev_[size_t(lru_next_[k])] = lru_prev_[k];
+                else lru_tail_ = lru_prev_[k];
+                lru_prev_[k] = -1;
+                lru_next_[k] = lru_head_;
+                lru_prev_[size_t(lru_head_)] = key;
+                lru_head_ = key;
+            }
+            return true;
+        }
+        lru_in_[k] = 1;
+        lru_prev_[k] = -1;
+        lru_next_[k] = lru_head_;
+        if (lru_head_ >= 0) lru_prev_[size_t(lru_head_)] = key;
+        else lru_tail_ = key;
+        lru_head_ = key;
+        lru_used_ += bytes;
+        lru_bytes_[k] = bytes;
+        while (lru_used_ > lru_capacity_ && lru_tail_ != key) {
+            const int64_t old = lru_tail_;
+            lru_tail_ = lru_prev_[size_t(old)];
+            lru_next_[size_t(lru_tail_)] = -1;
+            lru_in_[size_t(old)] = 0;
+            lru_used_ -= lru_bytes_[size_t(old)];
+        }
+        return false;
+    }
+
     std::pair<int64_t, int64_t> vector_dims(int64_t tile) const {
         const int64_t ri = tile / col_tiles_, ci = tile % col_tiles_;
         return {std::min(t_.m, op_.rows - ri * t_.m), std::min(t_.n, op_.cols - ci * t_.n)};
@@ -511,6 +698,14 @@ private:
     Tile t_;
     MatrixShape u_;
     GemmGeometry g_{};
+    TileOrder order_;
+    int64_t a_chunks_ = 0;  // LRU keys: A chunks first, then B chunks
+    std::vector<int64_t> lru_prev_, lru_next_;
+    std::vector<char> lru_in_;
+    std::vector<double> lru_bytes_;
+    int64_t lru_head_ = -1, lru_tail_ = -1;
+    double lru_used_ = 0, lru_capacity_ = 0;
+    bool lru_on_ = false;
     int cores_ = 0;
     int64_t nk_ = 1, tiles_ = 0, row_tiles_ = 0, col_tiles_ = 0;
     double in_ = 1, b_in_ = 1, vec_rate_ = 1;
@@ -554,7 +749,8 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     r.op = op_kind_name(op.kind);
     r.dtype = op.dtype;
     r.tile = choose_tile(m, op);
-    Lowering low(m, op, r.tile);
+    r.order = choose_order(m, op, r.tile);
+    Lowering low(m, op, r.tile, r.order);
     const int ncores = low.cores();
     const int64_t nk = low.steps_per_tile();
     r.tiles = low.tiles();
@@ -563,11 +759,20 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     // At most a load and a matrix step per K step, and a vector job and a store per tile.
     r.timeline.reserve(size_t(std::min<double>(double(opt.max_timeline_events), double(r.tiles) * double(2 * nk + 2))));
     std::vector<Core> cores(static_cast<size_t>(ncores));
+    // Static round-robin dealing, or (where streamed chunks are shared) dynamic dispatch: a core
+    // takes the next tile of the order when it starts loading one, so the tiles in flight stay a
+    // window of the order (see "L2 reuse" in the header). A dynamic core's count is an upper
+    // bound until the order runs out.
+    const bool dynamic = low.shares_streamed();
+    std::vector<std::vector<int64_t>> dealt(dynamic ? size_t(ncores) : 0);
+    int64_t next_seq = 0;
     for (int c = 0; c < ncores; ++c) {
-        cores[size_t(c)].tiles = r.tiles > c ? (r.tiles - c + ncores - 1) / ncores : 0;
+        cores[size_t(c)].tiles = dynamic ? r.tiles : r.tiles > c ? (r.tiles - c + ncores - 1) / ncores : 0;
         cores[size_t(c)].steps = cores[size_t(c)].tiles * nk;
     }
-    auto global_tile = [&](int c, int64_t local) { return int64_t(c) + local * ncores; };
+    auto global_tile = [&](int c, int64_t local) {
+        return dynamic ? dealt[size_t(c)][size_t(local)] : low.tile_at(int64_t(c) + local * ncores);
+    };
 
     std::vector<Transfer> active;
     std::priority_queue<Fixed, std::vector<Fixed>, std::greater<Fixed>> fixed;
@@ -648,6 +853,16 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
             // DMA in of step s into one of two input buffers: free once step s-2 is consumed.
             const int64_t l = k.loads_started;
             const int64_t consumed = low.matrix() ? k.comps_done : k.posts_done;
+            if (dynamic && !k.load_busy && l < k.steps && (l < 2 || consumed >= l - 1) && l % nk == 0 &&
+                int64_t(dealt[size_t(c)].size()) == l / nk) {
+                if (next_seq < r.tiles) {
+                    dealt[size_t(c)].push_back(low.tile_at(next_seq++));
+                } else {
+                    k.tiles = l / nk;
+                    k.steps = l;
+                    progress = true;  // the store and vector conditions read k.tiles
+                }
+            }
             if (!k.load_busy && l < k.steps && (l < 2 || consumed >= l - 1)) {
                 const StepWork w = low.step(global_tile(c, l / nk), l % nk);
                 k.step_cycles.push_back(w.matrix_cycles);

@@ -38,7 +38,9 @@
 //   core plus one pipeline fill); among the candidates within 1% of the cheapest, the largest
 //   output tile (then the deepest K chunk) wins. `TileOp::tile`
 //   overrides the search (it must fit, or std::invalid_argument names the buffer).
-// Distribution: output tiles (row-major over the batch, M, N) go round-robin to the cores.
+// Distribution: output tiles go round-robin to the cores in row-major order over the batch, M, N;
+//   where an operand that does not fit the L2 is shared, in the grouped order `TileOrder` picks and
+//   dynamically (see "L2 reuse" below).
 // Stored B formats (GEMM): B may be stored narrower than the matrix type: packed 4/6/8-bit
 //   weights with their group scales under A16 (W4A16, W6A16, W8A16), an int8 KV cache read by
 //   fp16 attention. DMA moves the stored bytes (off-chip, L2, L1); the vector cores paired with the
@@ -55,8 +57,53 @@
 //   b_onchip: the operand was placed in L2 beforehand (an on-chip KV cache): every load of it is
 //   an L2 load, none goes off-chip, and it is not part of the op's compulsory off-chip bytes.
 // Memory: an operand whose bytes fit in half of L2 is resident: its first load of each panel
-//   comes from off-chip and later loads of the same panel from L2. A larger operand streams
-//   from off-chip on every load. Outputs are written off-chip.
+//   comes from off-chip and later loads of the same panel from L2. Outputs are written off-chip
+//   (they take no L2 capacity here: write-through / streaming stores).
+// L2 reuse of an operand that does not fit (streamed). Two parts: an L2 that keeps what was
+//   fetched, and a tile order that makes the concurrent tiles share what it keeps.
+//   The L2: a streamed operand's chunks (tm x tk of A, tk x tn of B, as stored) pass through an
+//     LRU of half the L2 (the half a resident operand does not use). A load whose chunk is there
+//     reads it from L2 (and refreshes it), else fetches it off-chip and inserts it, evicting the
+//     least recently used chunks. Every chunk is fetched at least once, so off-chip bytes never
+//     fall below the compulsory ones; every load not fetched off-chip is counted as L2 bytes.
+//   The order: output tiles are traversed in groups, as Triton's matmul tutorial ("L2 Cache
+//     Optimizations": GROUP_SIZE_M, program ids grouped so that a group of block rows is swept
+//     column by column; triton-lang.org, getting-started/tutorials/03-matrix-multiplication),
+//     CUTLASS's threadblock swizzle (include/cutlass/gemm/threadblock/threadblock_swizzle.h) and
+//     Ascend C's Matmul L2 cache tiling (CANN best practices, "Matmul High-level API Enabling L2
+//     Cache Tiling": the operands split so each part's data fits and hits the L2) do:
+//     m-groups of G tile rows: within a group, column by column (ni outer, mi inner). The group's
+//       G A row panels (tm x K) stay in L2 for its sweep over N; each B column panel (K x tn) is
+//       fetched once per group and shared by the group's G rows, which run at the same time (a
+//       wave of P = min(tiles, cores) tiles spans ceil(P/G) columns).
+//     n-groups of G tile columns: the same with A and B exchanged (mi outer, ni inner).
+//     Row-major (the static order) is n-groups of all the tile columns.
+//   Planning, in closed form (the same estimate scores the tiling search's candidates):
+//     working set = live groups x G x held panel + (ceil(P/G) + 1) x swept panel, counting only
+//       operands that stream; live groups is 1, or ceil(P / group tiles) + 1 when a group is
+//       smaller than a wave (a batch of small GEMMs, e.g. MoE experts).
+//     it fits a QUARTER of the L2 (half the LRU: headroom, since an LRU swept cyclically by a
+//       working set slightly larger than it hits nothing):   held once, swept once per group;
+//     else, G <= P: panels shared only inside a wave's G x P/G block: held ceil(across x G / P)
+//       times, plus one (waves are not aligned to the panels) where a panel has several users;
+//       swept once per group;
+//     else: held once per tile column (row); swept once per group when P held panels and two
+//       swept ones fit, else once per wave.
+//     A group that holds a short edge tile row (column) fetches its swept panels once more: those
+//     tiles finish early and their cores run ahead. For m-groups and n-groups every G from 1 to P
+//     and the largest fitting one beyond P are scored; the order with the fewest estimated
+//     off-chip bytes wins (ties: row-major, then m-groups, then the smaller G). Row-major stays
+//     whenever grouping saves nothing (every operand resident, one tile row, ...).
+//   Dispatch: the reuse needs the tiles in flight to be a window of the order. Where a streamed
+//     chunk has more than one user, tiles are dispatched dynamically: a core takes the next tile of
+//     the order when it starts loading one, as a GPU's block scheduler hands the next block to a
+//     free SM. With the static deal (tile i to core i mod P, Ascend's block_idx loop), cores that
+//     fall behind drift out of the LRU's window and re-fetch (a 64000-row GEMM on the H100 model
+//     read its A panels ~3x). Everywhere else (all operands resident; a weight read by one token
+//     row, as in decode) the static round-robin deal and row-major order stay, so those
+//     simulations are unchanged.
+//   What is left out: L2 set conflicts and replacement other than LRU, the output's L2 footprint,
+//     and the fact that a sharer reads a chunk from L2 while the first core is still fetching it.
 // Bandwidth: off-chip and L2 are fair-share servers (processor sharing): n concurrent transfers
 //   each get bandwidth / n, and an off-chip transfer at most one core's DMA port
 //   (core_dma_bytes_per_cycle x clock). Each core has one DMA-in and one DMA-out engine.
@@ -131,6 +178,20 @@ struct Tile {
     bool empty() const { return m == 0; }
 };
 
+// The order output tiles are dealt in (see "L2 reuse" above). Vector ops: always row-major.
+enum class Raster { row_major, m_groups, n_groups };
+const char* raster_name(Raster r);  // "row-major", "m-groups", "n-groups"
+struct TileOrder {
+    Raster raster = Raster::row_major;
+    int64_t group = 0;              // tile rows (m-groups) or columns (n-groups) per group; 0: row-major
+    // The closed-form estimate the order was chosen by: how many times each A / B panel is fetched
+    // off-chip, and the bytes that makes. The simulation counts its own loads through the LRU; the
+    // two agree where the planned working set fits (tests/core/chip_tile_sim_test.cpp), and the
+    // simulation may read more where it does not.
+    int64_t a_fetches = 1, b_fetches = 1;
+    double a_offchip_bytes = 0, b_offchip_bytes = 0;
+};
+
 struct TileOp {
     std::string name;
     OpKind kind = OpKind::gemm;
@@ -169,6 +230,8 @@ TileOp softmax_op(const std::string& name, int64_t rows, int64_t cols, DType dty
 // The tile the search picks (or the override, checked); throws std::invalid_argument naming the
 // buffer an override overflows, or the data type the machine lacks.
 Tile choose_tile(const Machine& m, const TileOp& op);
+// The tile order of a GEMM/Conv with tile `t` (see "L2 reuse" above); row-major for vector ops.
+TileOrder choose_order(const Machine& m, const TileOp& op, const Tile& t);
 
 enum class Unit { dma_in, matrix, vector, dma_out };
 const char* unit_name(Unit u);  // "dma_in", "matrix", "vector", "dma_out"
@@ -203,6 +266,7 @@ struct TileResult {
     std::string name, op;
     DType dtype = DType::fp16;
     Tile tile;
+    TileOrder order;            // the order the tiles were dealt in (GEMM/Conv)
     int64_t tiles = 0;          // output tiles
     int cores_used = 0;
     double ops = 0;             // ideal operations (a MAC = 2), without padding

@@ -260,12 +260,41 @@ BOOST_AUTO_TEST_CASE(prefill_is_never_faster_than_the_compute_roofline) {
                 BOOST_TEST(p.time_s >= e.prefill_compute_floor_s);
                 BOOST_TEST(p.time_s >= p.sim.roofline_s);
                 // The band chip/llm_tile.hpp documents for prefill against the roofline estimate.
-                BOOST_TEST(p.time_s <= 3.0 * e.ttft_s, "tile/roofline " << p.time_s / e.ttft_s);
+                BOOST_TEST(p.time_s <= 2.0 * e.ttft_s, "tile/roofline " << p.time_s / e.ttft_s);
                 // Logits only for the last token of each sequence.
                 BOOST_TEST(op_named(p.sim, "lm_head").ops == 2.0 * w.batch * s.vocab * s.hidden);
             }
         }
     }
+}
+
+// Issue #5: a large prefill whose weights and activations exceed half the L2. Before tile_sim
+// modelled L2 reuse for streamed operands, every 128-row tile row re-read the 90 MB dense FFN
+// weight (4.6x the roofline estimate, 4.8 TB off-chip); the concurrent tiles now share panels.
+BOOST_AUTO_TEST_CASE(a_large_deepseek_prefill_on_the_h100_shares_weight_panels_in_l2) {
+    const ChipSpec c = spec("nvidia-h100");
+    const Machine m = machine_of(c);
+    const LlmShape s = find_llm("deepseek-v2-lite");
+    const LlmQuant q = parse_llm_quant("w16a16", false);
+    LlmWorkload w;
+    w.batch = 64, w.prompt = 1000, w.output = 1;
+    const TileLlmStep p = simulate_llm_step(s, m, q, w.batch, w.prompt, w.prompt);
+    const LlmEstimate e = estimate_llm(s, c, q, LlmSystem{}, w);
+    const double ratio = p.time_s / e.ttft_s;
+    BOOST_TEST(ratio >= 1.0, "tile/roofline " << ratio);
+    BOOST_TEST(ratio <= 2.3, "tile/roofline " << ratio);  // chip/llm_tile.hpp: measured 2.08x
+    BOOST_TEST(p.time_s >= p.sim.roofline_s);
+    // Never below the compulsory bytes of the ops; the dense FFN's gate+up (64000 x 21888 x 2048:
+    // A 262 MB, B 90 MB, C 2.8 GB) within 2x of them, where it was 29x.
+    double compulsory = 0;
+    for (const auto& r : p.sim.ops) compulsory += r.memory_floor_s * m.offchip_bytes_per_s;
+    BOOST_TEST(p.sim.bytes.offchip >= 0.9999 * compulsory);
+    const TileResult& gate_up = op_named(p.sim, "l0.gate_up");
+    const double gate_up_compulsory = gate_up.memory_floor_s * m.offchip_bytes_per_s;
+    BOOST_TEST(gate_up_compulsory == 64000.0 * 2048 * 2 + 2048.0 * 21888 * 2 + 64000.0 * 21888 * 2,
+               boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(gate_up.bytes.offchip >= gate_up_compulsory);
+    BOOST_TEST(gate_up.bytes.offchip <= 2.0 * gate_up_compulsory);
 }
 
 BOOST_AUTO_TEST_CASE(weight_formats_change_the_bytes_each_level_moves) {
@@ -419,9 +448,20 @@ BOOST_AUTO_TEST_CASE(tensor_parallelism_shards_the_gemms_and_adds_ring_all_reduc
             const TileLlmStep st = simulate_llm_step(s, m, q, 8, 1, 1024, tp);
             BOOST_TEST(near(st.weight_bytes, one.weight_bytes / n, 1e-3));
             BOOST_TEST(near(st.kv_bytes, one.kv_bytes / n, 1e-12));
-            // Two ring all-reduces of 8 x 3584 fp16 activations per layer.
-            const double bytes = 8.0 * 3584 * 2;
-            BOOST_TEST(near(st.comm_s, 2.0 * 28 * 2.0 * (n - 1) / n * bytes / 56e9, 1e-12));
+            // Two ring all-reduces of 8 x 3584 fp16 activations per layer, and the all-gather of
+            // the 8 x 152064 fp16 logits (each chip receives the other chips' shares).
+            const double bytes = 8.0 * 3584 * 2, logits = 8.0 * 152064 * 2;
+            BOOST_TEST(s.vocab == 152064);
+            BOOST_TEST(near(st.comm_s, (2.0 * 28 * 2.0 * (n - 1) / n * bytes + double(n - 1) / n * logits) / 56e9, 1e-12));
+            BOOST_TEST(near(st.comm_bytes, 2.0 * 28 * 2.0 * (n - 1) / n * bytes + double(n - 1) / n * logits, 1e-12));
+            // The roofline estimate pays for the same bytes over the same link.
+            LlmSystem sys;
+            sys.chips = n, sys.link_bytes_per_s = 56e9;
+            LlmWorkload w;
+            w.batch = 8, w.prompt = 1023, w.output = 1;
+            const LlmEstimate e = estimate_llm(s, spec("ascend-910b"), q, sys, w);
+            BOOST_TEST(near(e.decode_first.comm_bytes, st.comm_bytes, 1e-12));
+            BOOST_TEST(near(e.decode_first.comm_s, st.comm_s, 1e-12));
             BOOST_TEST(st.time_s == st.sim.time_s + st.comm_s);
             // Faster, but not n times: the all-reduces and the unsplit vector work remain.
             BOOST_TEST(st.time_s < prev);
@@ -429,12 +469,12 @@ BOOST_AUTO_TEST_CASE(tensor_parallelism_shards_the_gemms_and_adds_ring_all_reduc
             prev = st.time_s;
         }
     }
-    // Latency: 2 (N-1) ring steps per all-reduce.
     tp.chips = 4;
     const TileLlmStep a = simulate_llm_step(s, m, q, 8, 1, 1024, tp);
     tp.link_latency_s = 5e-6;
     const TileLlmStep b = simulate_llm_step(s, m, q, 8, 1, 1024, tp);
-    BOOST_TEST(near(b.comm_s - a.comm_s, 2.0 * 28 * 2 * 3 * 5e-6, 1e-9));
+    // Latency: 2 (N-1) ring steps per all-reduce, N-1 for the logits' all-gather.
+    BOOST_TEST(near(b.comm_s - a.comm_s, 2.0 * 28 * 2 * 3 * 5e-6 + 3 * 5e-6, 1e-9));
     // MLA: the latent cache is replicated, not split.
     const LlmShape ds = find_llm("deepseek-v2-lite");
     tp.chips = 2;
