@@ -340,7 +340,7 @@ struct CertifyPanelReport {
     policy::VerifyResult work_verify;
     CertifyAuditLog log;  // outlives each job (start keeps it)
     std::vector<std::pair<std::string, Rect>> buttons;  // name, where drawn last frame (for tests)
-    bool busy() const { return stage == "running"; }
+    bool busy() const { return stage == "running" || restart; }  // restart: starts next frame
 };
 // The Certify panel's tools that outlive a certification: verifying a certificate the user pasted or
 // opened, and exporting. ui/ never touches files: the shell sets the callbacks, and a control shows
@@ -617,7 +617,9 @@ AppState make_app_state();
 // 3D) and faults=LIST (injected faults, see faults_query); for the chips tab gemm=D1..D4|P1..P4 (the
 // layer GEMM of the tile-simulation view, which it opens) or gemm=model|model-quant (that view on the
 // Models tab's model, whole, fp32 or as the tab's job quantized it) and tilebatch=N (the batch of that model, 1..4096); for the certify tab deployment=ID
-// (models/deployments) and tamper=1 (verify a copy with one byte changed); lesson=ID starts a bundled
+// (models/deployments), tier=0|1|2|3 (0: the manifest's requested_tier; else certify a copy asking for
+// that tier), packs=ID,ID (bundled policy packs, models/policy; empty: the manifest's "policies")
+// and tamper=1 (verify a copy with one byte changed); lesson=ID starts a bundled
 // lesson (models/lessons) at its first step, applying that step's scenario, and step=N after it opens
 // its step N (0-based) the same way. Unknown keys or values are
 // reported in state.load_error-style banner text (returned, and kept in state.scenario_error);
@@ -627,7 +629,7 @@ std::string apply_scenario(AppState& state, const std::string& query);
 // The inverse of apply_scenario (ui/scenario.cpp): the scenario the state shows, as "key=value&...".
 // Canonical form: the keys in one fixed order (lesson, step, tab, chip, chip2, dtype, gemm, tilebatch, llm, quant,
 // int8kv, batch, prompt, output, tp, link, model, recipe, calib, fuse, variance, gelu, fp16, offset,
-// rows, cols, seed, array, dataflow, cell, t, faults, deployment, tamper), each only where it differs
+// rows, cols, seed, array, dataflow, cell, t, faults, deployment, tier, packs, tamper), each only where it differs
 // from what make_app_state starts with (state.scenario_defaults), so the default view is "" and a link
 // names only what the user changed. During a lesson every key is written after lesson=ID&step=N, since
 // the step's own scenario would otherwise replace a value the user set back to its default. Numbers are
@@ -642,7 +644,7 @@ std::string scenario_query(const AppState& state);
 std::vector<std::pair<std::string, std::string>> scenario_items(const AppState& state);
 // The same scenario as a JSON document: {"stacklab_scenario": 1, "tab": "chips", "batch": 4, "fuse": false, ...}:
 // the keys of scenario_query with typed values (strings; whole numbers for step, tilebatch, batch, prompt, output,
-// tp, rows, cols, seed; numbers for link, offset, t; true/false for int8kv, fuse, fp16, tamper). A key
+// tp, rows, cols, seed, tier; numbers for link, offset, t; true/false for int8kv, fuse, fp16, tamper). A key
 // left out takes its default. This is the file the desktop app saves and loads (--save, --load, the
 // sidebar) and the browser downloads.
 constexpr int kScenarioVersion = 1;

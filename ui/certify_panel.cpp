@@ -242,7 +242,8 @@ void advance_certify(const AppState& state, CertifyPanelReport& r) {
 }
 
 void cancel_certify(CertifyPanelReport& r) {
-    if (!r.busy()) return;
+    r.restart = false;
+    if (r.stage != "running") return;
     r.stage = "cancelled";
     r.manifest = r.evidence = nlohmann::json();
     r.pack_defs.clear();
@@ -356,6 +357,7 @@ std::string export_certify(AppState& state, const std::string& what) {
     CertifyTools& t = state.certify_tools;
     std::string problem, name, mime, bytes;
     try {
+        if (!t.save && !t.download) throw std::invalid_argument("this shell can neither save nor download");
         bytes = certify_export_bytes(state, what, name, mime);
     } catch (const std::exception& e) {
         problem = e.what();
@@ -366,10 +368,8 @@ std::string export_certify(AppState& state, const std::string& what) {
             if (!folder.empty() && folder.back() != '/') folder += '/';
             name = folder == "./" ? name : folder + name;
             problem = t.save(name, bytes);
-        } else if (t.download) {
-            t.download(name, bytes, mime);
         } else {
-            problem = "this shell can neither save nor download";
+            t.download(name, bytes, mime);
         }
     }
     t.export_error = !problem.empty();
