@@ -481,9 +481,19 @@ void choice_controls(AppState& state) {
     }
     if (ImGui::IsItemHovered())
         ImGui::SetTooltip("Another tier certifies a copy of the manifest with requested_tier replaced;\n"
-                          "the certificate's manifest_sha256 is that copy's hash, not the bundled file's.");
-    // Packs: checked = certified against. Unset means the manifest's list; the last one stays checked.
-    const std::vector<std::string> shown = state.certify_packs.empty() ? r.manifest_packs : state.certify_packs;
+                          "the certificate's manifest_sha256 is that copy's hash, not the bundled file's.\n"
+                          "Tier 3's T3.audit-log reads computed.audit_log.enabled, false here: the panel's log\n"
+                          "is in memory, not the durable log `stacklab certify --log` appends to.");
+    // Packs: checked = certified against. Unset means the manifest's list (read here from the file, so
+    // the boxes are right before a job has parsed it); the last one stays checked.
+    std::vector<std::string> manifest_packs;
+    try {
+        const nlohmann::json m = nlohmann::json::parse(deployment_file(state.deployment).bytes);
+        for (const auto& p : m.at("policies")) manifest_packs.push_back(p.get<std::string>());
+    } catch (const std::exception&) {
+        manifest_packs = r.manifest_packs;  // the job reports what is wrong with the file
+    }
+    const std::vector<std::string> shown = state.certify_packs.empty() ? manifest_packs : state.certify_packs;
     ImGui::Text("Policy packs:");
     for (const auto& id : bundled_pack_ids()) {
         ImGui::SameLine();
@@ -493,7 +503,7 @@ void choice_controls(AppState& state) {
             std::vector<std::string> next;
             for (const auto& k : bundled_pack_ids())
                 if (k == id ? on : std::find(shown.begin(), shown.end(), k) != shown.end()) next.push_back(k);
-            std::vector<std::string> a = next, b = r.manifest_packs;
+            std::vector<std::string> a = next, b = manifest_packs;
             std::sort(a.begin(), a.end());
             std::sort(b.begin(), b.end());
             state.certify_packs = a == b ? std::vector<std::string>() : next;  // the manifest's again: unset
