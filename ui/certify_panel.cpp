@@ -584,7 +584,11 @@ void verify_section(AppState& state) {
             }
         }
     }
-    if (t.verified) ImGui::TextColored(t.result.ok ? kGreen : kRed, "%s", t.message.c_str());
+    if (t.verified) {
+        ImGui::PushStyleColor(ImGuiCol_Text, t.result.ok ? kGreen : kRed);
+        ImGui::TextWrapped("%s", t.message.c_str());
+        ImGui::PopStyleColor();
+    }
 }
 
 void log_section(CertifyPanelReport& r) {
