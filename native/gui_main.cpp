@@ -7,6 +7,7 @@
 //   --light             start with the light theme
 //   --scenario Q        a scenario as in the browser's URL hash, e.g. "tab=llm&chip=nvidia-h100"
 //   --onnx FILE         load FILE into the Models tab, as a file dropped on the window is
+//   --certificate FILE  verify FILE (a certificate .json) in the Certify tab, as a dropped .json is
 //   --load FILE.json    start from a saved scenario (ui::apply_scenario_json; --scenario applies on top)
 //   --save FILE.json    on exit (after --frames, or when the window closes) save the scenario shown
 // The sidebar's Share section saves and loads the same JSON at a path typed there. A save writes
@@ -41,13 +42,14 @@ struct Options {
     bool light = false;
     std::string scenario, load, save;
     std::vector<std::string> onnx;
+    std::vector<std::string> certificates;
 };
 
 int usage(const char* problem) {
     std::fprintf(stderr,
                  "stacklab-gui: %s\nusage: stacklab-gui [--frames N] [--screenshot FILE.png] [--width W] "
                  "[--height H] [--light] [--scenario key=value&...] [--load FILE.json] [--save FILE.json] "
-                 "[--onnx FILE.onnx]\n",
+                 "[--onnx FILE.onnx] [--certificate FILE.json]\n",
                  problem);
     return 2;
 }
@@ -108,12 +110,40 @@ void load_file(stacklab::ui::AppState& state, const std::string& path) {
     }
 }
 
-// Files dropped on the window go to the Models tab, which opens.
+// A certificate (.json) the user named or dropped: verified in the Certify tab, which opens.
+void verify_file(stacklab::ui::AppState& state, const std::string& path) {
+    std::string bytes;
+    const std::string problem = read_file(path, bytes);
+    if (problem.empty()) {
+        stacklab::ui::verify_certificate_input(state, path, bytes);
+    } else {
+        stacklab::ui::CertifyTools& t = state.certify_tools;
+        t.source = path;
+        t.verified = true;
+        t.result = stacklab::policy::VerifyResult();
+        t.result.reason = problem;
+        t.message = problem;  // read_file's problem names the file
+    }
+    state.requested_tab = "Certify";
+}
+
+bool is_json(const std::string& path) {
+    return path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+}
+
+// Files dropped on the window: a .json certificate goes to the Certify tab, anything else (an ONNX
+// model) to the Models tab, which opens.
 void on_drop(GLFWwindow* window, int count, const char** paths) {
     auto* state = static_cast<stacklab::ui::AppState*>(glfwGetWindowUserPointer(window));
     if (!state) return;
-    for (int i = 0; i < count; ++i) load_file(*state, paths[i]);
-    state->requested_tab = "Models";
+    for (int i = 0; i < count; ++i) {
+        if (is_json(paths[i])) {
+            verify_file(*state, paths[i]);
+        } else {
+            load_file(*state, paths[i]);
+            state->requested_tab = "Models";
+        }
+    }
 }
 
 void glfw_error(int code, const char* what) { std::fprintf(stderr, "stacklab-gui: GLFW error %d: %s\n", code, what); }
@@ -137,6 +167,7 @@ int main(int argc, char** argv) {
         else if (a == "--light") opt.light = true;
         else if (a == "--scenario") opt.scenario = next("--scenario");
         else if (a == "--onnx") opt.onnx.push_back(next("--onnx"));
+        else if (a == "--certificate") opt.certificates.push_back(next("--certificate"));
         else if (a == "--load") opt.load = next("--load");
         else if (a == "--save") opt.save = next("--save");
         else return usage(("unknown option " + a).c_str());
@@ -177,6 +208,8 @@ int main(int argc, char** argv) {
     }
     state.share.save = write_file_atomic;
     state.share.load = read_file;
+    state.certify_tools.save = write_file_atomic;
+    for (const auto& path : opt.certificates) verify_file(state, path);
     if (!opt.load.empty()) {
         std::string text;
         std::string problem = read_file(opt.load, text);

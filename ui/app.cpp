@@ -125,6 +125,12 @@ std::string apply_scenario(AppState& state, const std::string& query) {
         } else if (key == "tamper") {
             if (value == "0" || value == "1") state.tamper_requested = value == "1";
             else problem("tamper \"" + value + "\" is not 0 or 1");
+        } else if (key == "tier") {
+            if (value == "0" || value == "1" || value == "2" || value == "3") state.certify_tier = value[0] - '0';
+            else problem("tier \"" + value + "\" is not 0 (the manifest's), 1, 2 or 3");
+        } else if (key == "packs") {
+            const std::string e = parse_packs_query(value, state.certify_packs);
+            if (!e.empty()) problem(e);
         } else if (key == "cell") {
             const auto cells = bundled_cell_ids();
             if (std::find(cells.begin(), cells.end(), value) != cells.end()) state.robot_cell = value;
@@ -384,6 +390,7 @@ void draw_app(AppState& state) {
         update_models(state.models_choice, state.models_report, 8.0, state.user_models);
     // So does a cell run started in the Robot or Stack tab.
     if (state.robot_report.busy()) update_robot(state, state.robot_report);
+    if (state.active_tab != "Certify" && state.certify_report.busy()) advance_certify(state, state.certify_report);
     ImGui::EndChild();
     ImGui::End();
 }
@@ -548,6 +555,7 @@ std::string ui_report_json(const AppState& state) {
                      {"tampered", cp.tampered}});
         if (cp.tampered) cert.update({{"tampered_offset", cp.tampered_offset}, {"tampered_verify", verify_json(cp.tampered_verify)}});
     }
+    cert.update(certify_report_extra(state));
     j["certify_panel"] = cert;
     nlohmann::json boxes = nlohmann::json::array();
     for (const auto& b : state.stack_report.boxes)

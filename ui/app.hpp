@@ -21,6 +21,7 @@
 #include "nn/executor.hpp"
 #include "nn/idx.hpp"
 #include "nn/quantize.hpp"
+#include "policy/audit_log.hpp"
 #include "policy/certificate.hpp"
 #include "quant/norm.hpp"
 
@@ -294,20 +295,104 @@ std::vector<std::string> bundled_cell_ids();  // "pcb-cell-ascend-310p", ... (mo
 void cancel_robot(RobotPanelReport& r);
 void restart_robot(RobotPanelReport& r);
 
-// The Certify panel: a bundled example deployment certified with the demo key and verified.
+// The Certify panel (ui/certify_panel.cpp): a bundled example deployment certified with the demo
+// key against the policy packs chosen, verified, and recorded in an in-memory audit log.
+// The choice: a deployment, a tier (0: the manifest's requested_tier; 1..3: certify a copy of the
+// manifest with requested_tier replaced, which the certificate's manifest_sha256 then names) and the
+// packs (bundled ids; empty: the manifest's "policies").
+struct CertifyChoice {
+    std::string deployment;
+    int tier = 0;
+    std::vector<std::string> packs;
+    bool operator==(const CertifyChoice& o) const { return deployment == o.deployment && tier == o.tier && packs == o.packs; }
+};
+std::vector<std::string> bundled_pack_ids();  // models/policy, bundled order
+// Scenario key packs=ID,ID: the form written ("" for none) and its parser (errors name the bad id;
+// an empty text is the manifest's packs).
+std::string packs_query(const std::vector<std::string>& packs);
+std::string parse_packs_query(const std::string& text, std::vector<std::string>& out);
+// One stage of a certification job: what ran (a core call), its wall time and what it found.
+struct CertifyStage {
+    std::string name, detail;
+    double ms = 0;
+    bool done = false;
+};
+// The panel's audit log, kept in memory for the session (lost on reload, unlike the durable, fsynced
+// file `stacklab certify --log` appends to): bytes in the core's file format (policy/audit_log.hpp),
+// one entry (policy::certificate_log_entry) and one tree head signed with the demo key per
+// certification, and the selected entry's RFC 9162 inclusion proof against the latest tree head.
+struct CertifyAuditLog {
+    std::string bytes;
+    std::vector<std::string> entries;  // the entry payloads, in order
+    policy::LogCheck check;            // check_log (demo public key) after the last append
+    std::string tree_head;             // tree_head_json of the latest
+    int selected = -1;                 // the entry whose proof is shown
+    int proof_index = -1;              // the entry the proof below is for
+    uint64_t proof_size = 0;
+    std::vector<std::string> proof_hex;
+    std::string leaf_hex, root_hex;
+    policy::ProofCheck proof;
+    bool tampered = false;             // a copy with one byte of the selected entry changed
+    long tampered_offset = -1;
+    policy::RecoveryReport tampered_recovery;
+    policy::LogCheck tampered_check;
+};
 struct CertifyPanelReport {
     long computations = 0;
-    bool computed = false;
+    bool computed = false;   // a whole certification finished (never half of one: see the job below)
     std::string error;
     std::string deployment;  // what it was computed for
-    int tier = 0;
+    CertifyChoice choice;
+    int tier = 0;            // the tier certified (the manifest's, or the override)
+    int requested_tier = 0;  // the manifest's
+    std::vector<std::string> packs, manifest_packs;  // the packs certified against; the manifest's
     std::string now;         // issue time (UTC, the clock of the machine running the UI)
     std::string certificate, certificate_sha256, key_id;
     policy::Decision decision;
+    std::vector<std::pair<std::string, bool>> pack_pass;  // each pack evaluated alone: passes?
     policy::VerifyResult verify;
     bool tampered = false;
     long tampered_offset = -1;
     policy::VerifyResult tampered_verify;
+    // The job: its stages run one per frame in the panel (each is a few milliseconds natively; see
+    // certify_panel.cpp), all at once in update_certify. Results are published only by the last
+    // stage, with the log append, so a cancelled job leaves no certificate and no log entry.
+    std::string stage = "idle";  // idle, running, done, cancelled, error
+    std::vector<CertifyStage> stages;
+    size_t next_stage = 0;
+    long frames = 0;            // frames (calls) the job took
+    double max_stage_ms = 0;
+    bool restart = false;       // "Run again": a new certification of the same choice
+    // The job's work in progress.
+    std::string manifest_bytes, manifest_name;
+    nlohmann::json manifest, evidence;
+    std::vector<policy::PolicyPack> pack_defs;
+    std::string work_certificate;
+    policy::Decision work_decision;
+    policy::VerifyResult work_verify;
+    CertifyAuditLog log;  // outlives each job (start keeps it)
+    std::vector<std::pair<std::string, Rect>> buttons;  // name, where drawn last frame (for tests)
+    bool busy() const { return stage == "running" || restart; }  // restart: starts next frame
+};
+// The Certify panel's tools that outlive a certification: verifying a certificate the user pasted or
+// opened, and exporting. ui/ never touches files: the shell sets the callbacks, and a control shows
+// only when its callback is set. Each returns "" or the problem, naming the file.
+struct CertifyTools {
+    std::function<std::string(const std::string& path, const std::string& bytes)> save;  // desktop: write atomically
+    std::function<void(const std::string& file_name, const std::string& bytes, const std::string& mime)> download;  // browser
+    std::function<void()> open_file_picker;  // browser: the page's certificate file input
+    char folder[512] = ".";                  // desktop: where Save writes
+    char path[1024] = {};                    // desktop: a certificate file to verify
+    std::string paste;                       // the certificate text to verify
+    char pubkey_hex[80] = {};
+    int key_mode = 0;                        // 0 demo key, 1 the hex key above, 2 the key inside the certificate
+    std::string source;                      // what was verified: a file name or "pasted text"
+    bool verified = false;
+    policy::VerifyResult result;
+    std::string message;                     // one line naming the source and the outcome
+    std::string export_status;
+    bool export_error = false;
+    std::vector<std::pair<std::string, size_t>> exported;  // file name, bytes: every export so far
 };
 std::vector<std::string> bundled_deployment_ids();  // models/deployments, without ".json"
 // The demo signing key of the playground: derived from a public phrase, so it certifies nothing.
@@ -522,7 +607,10 @@ struct AppState {
     RobotPanelReport robot_report;
     std::string deployment;  // a bundled deployment id; make_app_state picks the first
     bool tamper_requested = false;  // scenario tamper=1: press "tamper one byte" once certified
+    int certify_tier = 0;                    // scenario tier=N: CertifyChoice::tier
+    std::vector<std::string> certify_packs;  // scenario packs=A,B: CertifyChoice::packs
     CertifyPanelReport certify_report;
+    CertifyTools certify_tools;
     ModelsChoice models_choice;
     ModelsPanelReport models_report;
     std::vector<UserModel> user_models;  // in the order loaded
@@ -562,7 +650,9 @@ AppState make_app_state();
 // 3D) and faults=LIST (injected faults, see faults_query); for the chips tab gemm=D1..D4|P1..P4 (the
 // layer GEMM of the tile-simulation view, which it opens) or gemm=model|model-quant (that view on the
 // Models tab's model, whole, fp32 or as the tab's job quantized it) and tilebatch=N (the batch of that model, 1..4096); for the certify tab deployment=ID
-// (models/deployments) and tamper=1 (verify a copy with one byte changed); lesson=ID starts a bundled
+// (models/deployments), tier=0|1|2|3 (0: the manifest's requested_tier; else certify a copy asking for
+// that tier), packs=ID,ID (bundled policy packs, models/policy; empty: the manifest's "policies")
+// and tamper=1 (verify a copy with one byte changed); lesson=ID starts a bundled
 // lesson (models/lessons) at its first step, applying that step's scenario, and step=N after it opens
 // its step N (0-based) the same way. Unknown keys or values are
 // reported in state.load_error-style banner text (returned, and kept in state.scenario_error);
@@ -579,7 +669,7 @@ std::string apply_scenario_link(AppState& state, const std::string& query);
 // The inverse of apply_scenario (ui/scenario.cpp): the scenario the state shows, as "key=value&...".
 // Canonical form: the keys in one fixed order (lesson, step, tab, chip, chip2, dtype, gemm, tilebatch, llm, quant,
 // int8kv, batch, prompt, output, tp, link, model, recipe, calib, fuse, variance, gelu, fp16, offset,
-// rows, cols, seed, array, dataflow, cell, t, faults, deployment, tamper), each only where it differs
+// rows, cols, seed, array, dataflow, cell, t, faults, deployment, tier, packs, tamper), each only where it differs
 // from what make_app_state starts with (state.scenario_defaults), so the default view is "" and a link
 // names only what the user changed. During a lesson every key is written after lesson=ID&step=N, since
 // the step's own scenario would otherwise replace a value the user set back to its default. Numbers are
@@ -594,7 +684,7 @@ std::string scenario_query(const AppState& state);
 std::vector<std::pair<std::string, std::string>> scenario_items(const AppState& state);
 // The same scenario as a JSON document: {"stacklab_scenario": 1, "tab": "chips", "batch": 4, "fuse": false, ...}:
 // the keys of scenario_query with typed values (strings; whole numbers for step, tilebatch, batch, prompt, output,
-// tp, rows, cols, seed; numbers for link, offset, t; true/false for int8kv, fuse, fp16, tamper). A key
+// tp, rows, cols, seed, tier; numbers for link, offset, t; true/false for int8kv, fuse, fp16, tamper). A key
 // left out takes its default. This is the file the desktop app saves and loads (--save, --load, the
 // sidebar) and the browser downloads.
 constexpr int kScenarioVersion = 1;
@@ -628,7 +718,27 @@ void draw_stack_panel(AppState& state);
 void draw_models_panel(AppState& state);
 // Recomputes the drift report when `choice` differs from what `r` holds.
 void update_drift(const KernelsChoice& choice, KernelsPanelReport& r);
+// The certification of the state's choice, whole (the Stack view and lessons need the decision now):
+// starts one when the choice differs from the report's (or after "Run again") and runs all its stages.
 void update_certify(const AppState& state, CertifyPanelReport& r);
+// The panel's pace: starts one the same way, then runs one stage per call.
+void advance_certify(const AppState& state, CertifyPanelReport& r);
+// Stops the job; its partial work is dropped (stage "cancelled"); a new choice or restart starts one.
+void cancel_certify(CertifyPanelReport& r);
+// Verifies certificate bytes from `source` (a file name, or "pasted text") with the tools' key choice;
+// the outcome goes to state.certify_tools (result, message) and the message is returned. Never throws.
+std::string verify_certificate_input(AppState& state, const std::string& source, const std::string& bytes);
+// Selects audit log entry i and computes its inclusion proof against the latest signed tree head.
+void select_log_entry(CertifyAuditLog& log, int i);
+// Checks a copy of the log with one byte of the selected entry changed (check_log must say corrupt).
+void tamper_log_entry(CertifyAuditLog& log);
+// What an export writes: "certificate" (.json), "report-md", "report-html" (policy::render_report),
+// "log" (the audit log's bytes); sets `file_name` and `mime`. Throws naming what is missing.
+std::string certify_export_bytes(const AppState& state, const std::string& what, std::string& file_name, std::string& mime);
+// Saves (desktop, into the tools' folder) or downloads (browser) an export; "" or the problem.
+std::string export_certify(AppState& state, const std::string& what);
+// The Certify panel's part of ui_report_json beyond the decision: choice, job, log, verify, exports.
+nlohmann::json certify_report_extra(const AppState& state);
 // Runs the cell when state.robot_cell or the selected chip differ from what `r` holds.
 void update_robot(const AppState& state, RobotPanelReport& r);
 

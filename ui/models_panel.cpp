@@ -400,6 +400,8 @@ void draw_models_panel(AppState& state) {
     timings_section(r);
 }
 
-bool ui_busy(const AppState& state) { return state.models_report.busy() || state.robot_report.busy(); }
+bool ui_busy(const AppState& state) {
+    return state.models_report.busy() || state.robot_report.busy() || state.certify_report.busy();
+}
 
 }  // namespace stacklab::ui

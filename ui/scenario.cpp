@@ -38,7 +38,7 @@ constexpr Key kKeys[] = {
     {"gelu", Kind::text},       {"fp16", Kind::flag},      {"offset", Kind::number},  {"rows", Kind::whole},
     {"cols", Kind::whole},      {"seed", Kind::whole},     {"array", Kind::text},     {"dataflow", Kind::text},
     {"cell", Kind::text},       {"t", Kind::number},       {"faults", Kind::text},    {"deployment", Kind::text},
-    {"tamper", Kind::flag},
+    {"tier", Kind::whole},      {"packs", Kind::text},     {"tamper", Kind::flag},
 };
 
 const Key* find_key(const std::string& name) {
@@ -87,6 +87,7 @@ void reset_to_defaults(AppState& state) {
     state.robot_faults = RobotFaults();
     state.tamper_requested = false;
     state.certify_report.tampered = false;  // the tampered copy belongs to the scenario being replaced
+    state.certify_packs.clear();  // default "" (the manifest's): not re-applied below
     for (const auto& [key, value] : state.scenario_defaults)
         if (!value.empty() && key != "lesson" && key != "step") apply_one(state, key, value);
 }
@@ -158,6 +159,8 @@ std::vector<std::pair<std::string, std::string>> scenario_items(const AppState& 
     items.emplace_back("t", shortest(t == 0 ? 0.0 : t, false));
     items.emplace_back("faults", faults_query(state.robot_faults));
     items.emplace_back("deployment", state.deployment);
+    items.emplace_back("tier", std::to_string(state.certify_tier));
+    items.emplace_back("packs", packs_query(state.certify_packs));
     const CertifyPanelReport& c = state.certify_report;
     items.emplace_back("tamper", flag(state.tamper_requested || (c.tampered && c.deployment == state.deployment)));
     return items;

@@ -5,6 +5,9 @@
 //   stacklab_alloc(n), stacklab_free(p), stacklab_load_model(name, p, n)
 //                              hand the bytes of an ONNX file the page read (file picker, drop on the
 //                              canvas) to the Models tab; returns "" or the error the banner shows
+//   stacklab_verify_certificate(name, p, n)
+//                              the bytes of a certificate .json the page read (file picker, drop) verified
+//                              in the Certify tab; returns the one-line verdict naming the file
 //   stacklab_scenario_query()  the scenario shown, as the URL hash writes it (ui::scenario_query)
 //   stacklab_scenario_json()   the same as the JSON document the desktop app saves
 //   stacklab_apply_hash(q)     the page's hashchange listener: applies the decoded hash as a link
@@ -70,6 +73,20 @@ void download_json(const std::string& text) {
     }, text.c_str());
 }
 
+// The Certify panel's exports (certificate, reports, the audit log's binary bytes): a download of
+// exactly these bytes, handed over as pointer and length (the log is not text).
+void download_bytes(const std::string& name, const std::string& bytes, const std::string& mime) {
+    EM_ASM({
+        var blob = new Blob([HEAPU8.slice($0, $0 + $1)], { type: UTF8ToString($3) });
+        var a = document.createElement('a');
+        a.href = URL.createObjectURL(blob);
+        a.download = UTF8ToString($2);
+        document.body.appendChild(a);
+        a.click();
+        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 0);
+    }, bytes.data(), int(bytes.size()), name.c_str(), mime.c_str());
+}
+
 // Emscripten 3.1.6's GLFW hands the scroll callback the browser's raw wheel deltas (pixels, down
 // positive) where GLFW gives steps with up positive; ImGui would scroll by ~100 lines the wrong way
 // per notch. Convert as Emscripten's own Browser.getMouseWheelDelta does (100 pixels a step, at
@@ -132,6 +149,14 @@ EMSCRIPTEN_KEEPALIVE const char* stacklab_load_model(const char* name, const cha
     g_out = stacklab::ui::load_user_model(*g_state, name ? name : "model.onnx",
                                           std::string(bytes, bytes + (size > 0 ? size : 0)));
     g_state->requested_tab = "Models";
+    return g_out.c_str();
+}
+
+EMSCRIPTEN_KEEPALIVE const char* stacklab_verify_certificate(const char* name, const char* bytes, int size) {
+    if (!g_state) return "";
+    g_out = stacklab::ui::verify_certificate_input(*g_state, name ? name : "certificate.json",
+                                                   std::string(bytes, bytes + (size > 0 ? size : 0)));
+    g_state->requested_tab = "Certify";
     return g_out.c_str();
 }
 
@@ -202,6 +227,8 @@ int main(int argc, char** argv) {
     g_hash = stacklab::ui::scenario_query(state);
     state.share.copy_link = copy_link;
     state.share.download = download_json;
+    state.certify_tools.download = download_bytes;
+    state.certify_tools.open_file_picker = [] { EM_ASM({ var el = document.getElementById('cert-file'); if (el) el.click(); }); };
     ImGui_ImplGlfw_InitForOpenGL(g_window, true);
     glfwSetScrollCallback(g_window, scroll_in_steps);  // replaces the backend's (it has no user callback to chain)
     ImGui_ImplOpenGL3_Init("#version 300 es");

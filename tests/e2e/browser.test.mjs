@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -518,6 +519,78 @@ test('the Robot tab\'s network-outage button injects the fault at the play time 
   assert.deepEqual(q.log, p.log);
   assert.deepEqual(q.verdicts, p.verdicts);
   await again.close();
+});
+
+// The demo key's public half, derived here with Node's own Ed25519 (not the app's code): the seed is
+// SHA-256 of the phrase the panel shows; PKCS#8 wraps a raw Ed25519 seed behind this fixed prefix (RFC 8410).
+function demoPublicKeyHex() {
+  const seed = crypto.createHash('sha256').update('stacklab playground demo key: public, proves nothing').digest();
+  const key = crypto.createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]),
+                                        format: 'der', type: 'pkcs8' });
+  return crypto.createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(-32).toString('hex');
+}
+
+test('the Certify tab runs a certification stage by stage, downloads a certificate the CLI verifies, and verifies opened files', async () => {
+  const page = await openHash('#tab=certify&deployment=warehouse-cell-tier2-pass', 'Certify');
+  const rep = async () => (await page.evaluate(() => window.stacklab.uiReport())).certify_panel;
+  const click = r => page.mouse.click(r.x + r.w / 2, r.y + r.h / 2, { delay: 50 });
+  const button = async name => {
+    await page.waitForFunction(n => window.stacklab.uiReport().certify_panel.buttons.some(b => b.button === n && b.rect.w > 0),
+                               name, { timeout: 10000 });
+    return (await rep()).buttons.find(b => b.button === name).rect;
+  };
+  await page.waitForFunction(() => window.stacklab.uiReport().certify_panel.stage === 'done', null, { timeout: 30000 });
+  const first = await rep();
+  // "Run again": a new certification, one stage per frame, appended to the log.
+  await click(await button('run'));
+  await page.waitForFunction(n => { const c = window.stacklab.uiReport().certify_panel; return c.stage === 'done' && c.log.entries === n + 1; },
+                             first.log.entries, { timeout: 30000 });
+  const c = await rep();
+  assert.equal(c.error, '');
+  assert.equal(c.pass, true, c.summary);
+  assert.equal(c.verify.ok, true, c.verify.reason);
+  assert.equal(c.frames, c.stages_total);
+  assert.equal(c.stages_done, c.stages_total);
+  assert.deepEqual(c.stages.map(s => s.name), ['parse manifest', 'load packs', 'gather evidence', ...c.packs.map(p => `evaluate ${p}`),
+                                               'certify and sign', 'verify', 'append to audit log']);
+  assert.equal(c.log.check_ok, true, c.log.check_reason);
+  assert.equal(c.log.proof.ok, true, c.log.proof.reason);
+  assert.equal(c.log.proof.index, c.log.entries - 1);
+  checkCertifyAgainstCli(c, cli, 'warehouse-cell-tier2-pass');
+  // Download the certificate: its bytes are the panel's and verify with the native CLI and the demo public key.
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), click(await button('export_certificate'))]);
+  assert.equal(download.suggestedFilename(), 'warehouse-cell-tier2-pass.certificate.json');
+  const bytes = fs.readFileSync(await download.path());
+  assert.equal(crypto.createHash('sha256').update(bytes).digest('hex'), c.certificate_sha256);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-cert-dl-'));
+  fs.writeFileSync(path.join(dir, 'cert.json'), bytes);
+  fs.writeFileSync(path.join(dir, 'demo.pub'), demoPublicKeyHex() + '\n');
+  const v = spawnSync(cli, ['verify', path.join(dir, 'cert.json'), '--pubkey', path.join(dir, 'demo.pub'), '--json'], { encoding: 'utf8' });
+  assert.equal(v.status, 0, v.stdout + v.stderr);
+  assert.equal(JSON.parse(v.stdout).valid, true);
+  // Open files through the page's certificate input (the "Open certificate file..." button's): the
+  // downloaded one, a copy with one digit of the evidence changed, and a file that is not JSON.
+  const open = async (name, buffer) => {
+    const before = (await rep()).verify_input.message;
+    await page.setInputFiles('#cert-file', { name, mimeType: 'application/json', buffer });
+    await page.waitForFunction(m => window.stacklab.uiReport().certify_panel.verify_input.message !== m, before, { timeout: 10000 });
+    return (await rep()).verify_input;
+  };
+  let r = await open('downloaded.json', bytes);
+  assert.equal(r.source, 'downloaded.json');
+  assert.equal(r.ok, true, r.message);
+  const text = bytes.toString('utf8');
+  const at = text.indexOf('"evidence"') + text.slice(text.indexOf('"evidence"')).search(/[0-9]/);
+  const tampered = text.slice(0, at) + String((Number(text[at]) + 1) % 10) + text.slice(at + 1);
+  r = await open('tampered.json', Buffer.from(tampered));
+  assert.equal(r.ok, false);
+  assert.match(r.message, /^tampered\.json: NOT valid: signature:/);
+  r = await open('notes.json', Buffer.from('not a certificate'));
+  assert.match(r.message, /^notes\.json: NOT valid: parse:/);
+  const shot = await page.screenshot();
+  assertNotBlank(assert, imageStats(shot), 'certify tools screenshot');
+  if (process.env.STACKLAB_SCREENSHOT_DIR) fs.writeFileSync(path.join(process.env.STACKLAB_SCREENSHOT_DIR, 'browser-certify-tools.png'), shot);
+  await page.close();
 });
 
 test('the Certify tab certifies with the demo key, verifies, and shows a tampered byte failing', async () => {

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -290,6 +291,34 @@ test('desktop app\'s Certify tab certifies with the demo key, verifies, and a ta
   checkCertifyAgainstCli(c2, cli, 'edge-cell-tier2-fail');
   assert.equal(c2.pass, false);
   assert.ok(c2.deciding_rules.length > 0);
+});
+
+test('desktop app verifies a certificate file given with --certificate, as a dropped .json is, and names a bad one', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stacklab-gui-cert-'));
+  const seed = crypto.createHash('sha256').update('stacklab playground demo key: public, proves nothing').digest('hex');
+  fs.writeFileSync(path.join(dir, 'secret.key'), seed + '\n');
+  const cert = path.join(dir, 'cert.json');
+  const c = spawnSync(cli, ['certify', '--manifest', 'models/deployments/warehouse-cell-tier2-pass.json', '--key',
+                            path.join(dir, 'secret.key'), '--out', cert], { encoding: 'utf8' });
+  assert.equal(c.status, 0, c.stderr);
+  const verified = file => {
+    const r = runGui(['--frames', '3', '--certificate', file]);
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout.trim().split('\n').pop());
+    assert.equal(report.active_tab, 'Certify');
+    assert.equal(report.certify_panel.export.save, true);
+    return report.certify_panel.verify_input;
+  };
+  let v = verified(cert);
+  assert.equal(v.source, cert);
+  assert.equal(v.ok, true, v.message);
+  fs.writeFileSync(path.join(dir, 'broken.json'), '{"format": ');
+  v = verified(path.join(dir, 'broken.json'));
+  assert.equal(v.ok, false);
+  assert.ok(v.message.startsWith(`${path.join(dir, 'broken.json')}: NOT valid: parse:`), v.message);
+  v = verified(path.join(dir, 'missing.json'));
+  assert.equal(v.ok, false);
+  assert.match(v.message, /cannot open .*missing\.json/);
 });
 
 test('desktop app opens on the Stack view, whose numbers follow the sidebar\'s chip', () => {

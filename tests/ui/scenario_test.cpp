@@ -41,6 +41,7 @@ json choices(const AppState& s) {
             {"cell", s.robot_cell}, {"t", s.robot_report.view_t_s},
             {"faults", {s.robot_faults.file_faults, faults}},
             {"deployment", s.deployment}, {"tamper", s.tamper_requested},
+            {"certify", {s.certify_tier, s.certify_packs}},
             {"lesson", {s.lesson.active, s.lesson.step}}};
 }
 
@@ -60,6 +61,7 @@ std::vector<std::pair<std::string, std::string>> varied_queries() {
         {"systolic", "tab=systolic&array=16x64&dataflow=os"},
         {"robot", "tab=robot&chip=ascend-310p&cell=pcb-cell-ascend-310p&t=9.5&faults=nofile,outage@30.00,swap@12.00:edge-npu-64tops"},
         {"certify", "tab=certify&deployment=warehouse-cell-tier2-pass&tamper=1"},
+        {"certify tier and packs", "tab=certify&deployment=edge-cell-tier2-fail&tier=3&packs=licensing-tiers,real-world-anchors"},
         {"lesson", "lesson=chip-decode-roofline&step=1&chip=nvidia-h100"},
         {"lesson step back to a default", "lesson=policy-tier2&step=2&deployment=edge-cell-tier2-fail&tab=stack"},
     };
@@ -216,7 +218,7 @@ BOOST_AUTO_TEST_CASE(every_tab_opened_from_the_written_query_shows_what_the_orig
             ra.erase("job");  // timings and frame counts of the job differ between runs
             rb.erase("job");
             BOOST_TEST(ra.dump() == rb.dump());
-            for (const char* key : {"deployment", "computed", "pass", "tampered", "verdicts", "tampered_offset"})
+            for (const char* key : {"deployment", "computed", "pass", "tampered", "verdicts", "tampered_offset", "tier", "packs"})
                 BOOST_TEST(a["certify_panel"].value(key, json()).dump() == b["certify_panel"].value(key, json()).dump(), key);
             for (const char* key : {"active", "step", "hidden", "scenario"})
                 BOOST_TEST(a["lesson_panel"].value(key, json()).dump() == b["lesson_panel"].value(key, json()).dump(), key);
