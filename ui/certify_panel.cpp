@@ -30,6 +30,7 @@
 
 #include "policy/report.hpp"
 #include "ui/app.hpp"
+#include "ui/charts.hpp"
 
 namespace stacklab::ui {
 
@@ -381,7 +382,10 @@ std::string export_certify(AppState& state, const std::string& what) {
 
 namespace {
 
-const ImVec4 kRed(1.0f, 0.45f, 0.45f, 1.0f), kGreen(0.45f, 0.85f, 0.5f, 1.0f), kAmber(0.95f, 0.7f, 0.3f, 1.0f);
+// Status colours chosen for the dark theme; on_theme darkens them to read on the light one.
+ImVec4 red() { return on_theme(ImVec4(1.0f, 0.45f, 0.45f, 1.0f)); }
+ImVec4 green() { return on_theme(ImVec4(0.45f, 0.85f, 0.5f, 1.0f)); }
+ImVec4 amber() { return on_theme(ImVec4(0.95f, 0.7f, 0.3f, 1.0f)); }
 
 Rect item_rect() {
     const ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
@@ -433,9 +437,9 @@ void checklist(const policy::Decision& d) {
     for (const auto& v : d.verdicts) {
         ImGui::TableNextRow();
         ImGui::TableSetColumnIndex(0);
-        if (v.outcome == policy::Outcome::pass) ImGui::TextColored(kGreen, "pass");
+        if (v.outcome == policy::Outcome::pass) ImGui::TextColored(green(), "pass");
         else if (v.outcome == policy::Outcome::fail)
-            ImGui::TextColored(v.severity == policy::Severity::mandatory ? kRed : kAmber, "FAIL");
+            ImGui::TextColored(v.severity == policy::Severity::mandatory ? red() : amber(), "FAIL");
         else ImGui::TextDisabled("n/a");
         ImGui::TableSetColumnIndex(1);
         ImGui::TextWrapped("%s/%s", v.pack.c_str(), v.rule.c_str());
@@ -460,8 +464,8 @@ void checklist(const policy::Decision& d) {
 void verify_line(const char* what, const policy::VerifyResult& v) {
     ImGui::Text("%s:", what);
     ImGui::SameLine();
-    if (v.ok) ImGui::TextColored(kGreen, "valid");
-    else ImGui::TextColored(kRed, "NOT valid");
+    if (v.ok) ImGui::TextColored(green(), "valid");
+    else ImGui::TextColored(red(), "NOT valid");
     ImGui::SameLine();
     std::string checks;
     for (const auto& c : v.checks) checks += (checks.empty() ? "" : ", ") + c;
@@ -595,7 +599,7 @@ void verify_section(AppState& state) {
         }
     }
     if (t.verified) {
-        ImGui::PushStyleColor(ImGuiCol_Text, t.result.ok ? kGreen : kRed);
+        ImGui::PushStyleColor(ImGuiCol_Text, t.result.ok ? green() : red());
         ImGui::TextWrapped("%s", t.message.c_str());
         ImGui::PopStyleColor();
     }
@@ -609,8 +613,8 @@ void log_section(CertifyPanelReport& r) {
                        log.entries.size(), log.bytes.size());
     ImGui::SameLine();
     if (log.entries.empty()) ImGui::TextDisabled("empty");
-    else if (log.check.ok) ImGui::TextColored(kGreen, "ok, %zu signed tree heads", log.check.tree_heads);
-    else ImGui::TextColored(kRed, "%s", log.check.reason.c_str());
+    else if (log.check.ok) ImGui::TextColored(green(), "ok, %zu signed tree heads", log.check.tree_heads);
+    else ImGui::TextColored(red(), "%s", log.check.reason.c_str());
     if (log.entries.empty()) return;
     if (ImGui::BeginTable("log", 2, ImGuiTableFlags_RowBg | ImGuiTableFlags_Borders | ImGuiTableFlags_ScrollY,
                           ImVec2(0, fs * 1.6f * float(std::min<size_t>(log.entries.size() + 1, 5))))) {
@@ -637,11 +641,11 @@ void log_section(CertifyPanelReport& r) {
                     static_cast<unsigned long long>(log.proof_size), log.proof_hex.size());
         ImGui::SameLine();
         if (log.proof.ok) {
-            ImGui::TextColored(kGreen, "verify_inclusion");
+            ImGui::TextColored(green(), "verify_inclusion");
             ImGui::SameLine();
-            check_mark(kGreen);
+            check_mark(green());
         }
-        else ImGui::TextColored(kRed, "verify_inclusion failed: %s", log.proof.reason.c_str());
+        else ImGui::TextColored(red(), "verify_inclusion failed: %s", log.proof.reason.c_str());
         ImGui::TextDisabled("leaf %s", log.leaf_hex.c_str());
         for (const auto& h : log.proof_hex) ImGui::TextDisabled("  sibling %s", h.c_str());
     }
@@ -650,7 +654,7 @@ void log_section(CertifyPanelReport& r) {
         ImGui::SameLine();
         ImGui::TextDisabled("byte %ld changed:", log.tampered_offset);
         ImGui::SameLine();
-        ImGui::TextColored(log.tampered_check.ok ? kGreen : kRed, "%s: %s", policy::log_status_name(log.tampered_recovery.status),
+        ImGui::TextColored(log.tampered_check.ok ? green() : red(), "%s: %s", policy::log_status_name(log.tampered_recovery.status),
                            log.tampered_check.ok ? "still checks (unexpected)" : log.tampered_check.reason.c_str());
     }
 }
@@ -679,7 +683,7 @@ void export_section(AppState& state) {
     ImGui::BeginDisabled(r.log.bytes.empty());
     if (button(r, "export_log", (std::string(verb) + " audit log").c_str())) export_certify(state, "log");
     ImGui::EndDisabled();
-    if (!t.export_status.empty()) ImGui::TextColored(t.export_error ? kRed : kGreen, "%s", t.export_status.c_str());
+    if (!t.export_status.empty()) ImGui::TextColored(t.export_error ? red() : green(), "%s", t.export_status.c_str());
 }
 
 }  // namespace
@@ -722,7 +726,7 @@ void draw_certify_panel(AppState& state) {
     advance_certify(state, r);
     choice_controls(state);
     job_controls(r);
-    ImGui::PushStyleColor(ImGuiCol_Text, kAmber);
+    ImGui::PushStyleColor(ImGuiCol_Text, amber());
     ImGui::TextWrapped("DEMO KEY: signed with a key derived from a public phrase (key id %s). Anyone can make this "
                        "signature; it shows how certificates work, it certifies nothing. Declared evidence in the "
                        "example manifests is illustrative, not measured; the panel measures nothing, so the measured "
@@ -730,7 +734,7 @@ void draw_certify_panel(AppState& state) {
                        r.key_id.c_str());
     ImGui::PopStyleColor();
     if (!r.error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, kRed);
+        ImGui::PushStyleColor(ImGuiCol_Text, red());
         ImGui::TextWrapped("Certification did not run: %s", r.error.c_str());
         ImGui::PopStyleColor();
     }
@@ -738,7 +742,7 @@ void draw_certify_panel(AppState& state) {
         ImGui::Text("Tier %d%s, packs %s, issued %s:", r.tier, r.tier != r.requested_tier ? " (override)" : "",
                     packs_query(r.packs).c_str(), r.now.c_str());
         ImGui::SameLine();
-        ImGui::TextColored(r.decision.pass ? kGreen : kRed, "%s", r.decision.pass ? "CERTIFIED" : "REFUSED");
+        ImGui::TextColored(r.decision.pass ? green() : red(), "%s", r.decision.pass ? "CERTIFIED" : "REFUSED");
         ImGui::TextWrapped("%s", r.decision.summary.c_str());
         ImGui::Text("Certificate: %zu bytes, SHA-256 %s", r.certificate.size(), r.certificate_sha256.c_str());
         verify_line("Verify (demo public key)", r.verify);
@@ -758,7 +762,7 @@ void draw_certify_panel(AppState& state) {
             ImGui::Text("%zu rules", r.decision.verdicts.size());
             for (const auto& [id, pass] : r.pack_pass) {
                 ImGui::SameLine();
-                ImGui::TextColored(pass ? kGreen : kRed, "%s %s", id.c_str(), pass ? "passes" : "fails");
+                ImGui::TextColored(pass ? green() : red(), "%s %s", id.c_str(), pass ? "passes" : "fails");
             }
             checklist(r.decision);
         }
