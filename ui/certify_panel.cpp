@@ -762,7 +762,10 @@ void draw_certify_panel(AppState& state) {
             ImGui::Text("%zu rules", r.decision.verdicts.size());
             for (const auto& [id, pass] : r.pack_pass) {
                 ImGui::SameLine();
-                ImGui::TextColored(pass ? green() : red(), "%s %s", id.c_str(), pass ? "passes" : "fails");
+                ImGui::TextColored(pass ? green() : red(), "%s alone: %s", id.c_str(), pass ? "passes" : "refused");
+                if (ImGui::IsItemHovered())
+                    ImGui::SetTooltip("This pack evaluated on its own (the \"evaluate\" stage). A pack none of whose rules\n"
+                                      "apply to this deployment is refused by default deny, even where the packs together pass.");
             }
             checklist(r.decision);
         }
