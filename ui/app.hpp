@@ -527,6 +527,7 @@ struct StackPanelReport {
 // and what the last check said. The facts a check compares with come from the panels' reports; the
 // two sweeps a lesson can ask about (the cell on every chip, every bundled deployment) are computed
 // here on demand and cached.
+struct CellSweepWorker;  // natively: the thread running a lesson's cell sweep (lesson_panel.cpp)
 struct LessonView {
     std::vector<lab::Lesson> lessons;
     std::string load_error;       // a bundled lesson that did not parse (file and JSON path)
@@ -539,6 +540,13 @@ struct LessonView {
     std::string scenario_error;                // what the step's scenario could not apply
     std::string sweep_cell;                    // the cell the sweep runs (cached per cell)
     std::vector<lab::CellSweepRow> cell_sweep; // catalog order; complete at one row per chip
+    // Natively the sweep runs on a worker thread (the UI thread only copies its rows); in the
+    // browser one chip's cell per frame. A sweep left behind by a cell change finishes its chip
+    // among the retired ones, joined once it has.
+    std::shared_ptr<CellSweepWorker> sweep_worker;
+    std::vector<std::shared_ptr<CellSweepWorker>> sweep_retired;
+    bool sweep_threaded = false;
+    long sweep_ui_thread_steps = 0;  // chips run on the UI thread (0 natively)
     bool deployments_certified = false;
     std::vector<lab::DeploymentOutcome> deployments;
     // Where the widgets were drawn last frame (for the browser test, which clicks like a person).
@@ -765,9 +773,10 @@ std::vector<std::string> model_ids(const AppState& state);
 nn::Graph models_tab_graph(const AppState& state, const std::string& id);
 
 // True while a panel still has work spread over frames (the Models tab's evaluation, the Robot
-// panel's cell run): the desktop
+// panel's cell run, the Certify job, a lesson's cell sweep on the step that shows it): the desktop
 // shell's --frames keeps drawing until it is done.
 bool ui_busy(const AppState& state);
+bool lesson_busy(const AppState& state);  // the lesson's cell sweep is running for the step shown
 
 // A JSON document describing what the UI showed last frame (used by the browser tests).
 std::string ui_report_json(const AppState& state);

@@ -6,10 +6,16 @@
 // SQNR, the cell run, the certification. Facts are taken from the panels as they are now, so if the
 // student changes a choice the lesson did not hide, the answer is checked against what is on screen.
 // The two facts no panel holds (the cell on every chip, every bundled deployment certified) are
-// computed with core/lab's sweeps while the step is shown (the cell one chip per frame), once per cell.
+// computed with core/lab's sweeps while the step is shown (the cell sweep on a worker thread natively,
+// one chip per frame in the browser), once per cell.
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#if !defined(__EMSCRIPTEN__)
+#include <atomic>
+#include <mutex>
+#include <thread>
+#endif
 
 #include <imgui.h>
 
@@ -65,6 +71,71 @@ bool lesson_hides(const AppState& state, const std::string& control) {
     return std::find(hide.begin(), hide.end(), control) != hide.end();
 }
 
+#if !defined(__EMSCRIPTEN__)
+struct CellSweepWorker {
+    std::mutex m;
+    std::vector<lab::CellSweepRow> rows;  // published as each chip finishes
+    std::atomic<bool> cancel{false}, finished{false};
+    std::thread thread;
+    ~CellSweepWorker() {
+        cancel = true;
+        if (thread.joinable()) thread.join();
+    }
+};
+#else
+struct CellSweepWorker {
+    bool cancel = false;
+};
+#endif
+
+namespace {
+
+// One step of the lesson's cell sweep: natively the worker's rows so far (started on first call),
+// in the browser the next chip's run.
+void advance_cell_sweep(LessonView& v, const lab::CellScenario& scenario, const std::vector<chip::ChipSpec>& chips) {
+#if !defined(__EMSCRIPTEN__)
+    v.sweep_retired.erase(std::remove_if(v.sweep_retired.begin(), v.sweep_retired.end(),
+                                         [](const auto& w) { return w->finished.load(); }),
+                          v.sweep_retired.end());
+    if (v.cell_sweep.size() >= chips.size()) return;
+    if (!v.sweep_worker) {
+        auto w = std::make_shared<CellSweepWorker>();
+        CellSweepWorker* raw = w.get();  // the worker's destructor joins the thread before it goes
+        w->thread = std::thread([raw, scenario, chips] {
+            for (size_t i = 0; i < chips.size() && !raw->cancel; ++i) {
+                lab::CellSweepRow row;
+                try {
+                    row = lab::sweep_cell_chip(scenario, chips, i);
+                } catch (const std::exception& e) {
+                    row.chip = chips[i].id;
+                    row.error = e.what();
+                }
+                std::lock_guard<std::mutex> lock(raw->m);
+                raw->rows.push_back(std::move(row));
+            }
+            raw->finished = true;
+        });
+        v.sweep_worker = std::move(w);
+        v.sweep_threaded = true;
+    }
+    std::lock_guard<std::mutex> lock(v.sweep_worker->m);
+    const auto& rows = v.sweep_worker->rows;
+    for (size_t i = v.cell_sweep.size(); i < rows.size(); ++i) v.cell_sweep.push_back(rows[i]);
+#else
+    if (v.cell_sweep.size() >= chips.size()) return;
+    v.cell_sweep.push_back(lab::sweep_cell_chip(scenario, chips, v.cell_sweep.size()));
+    ++v.sweep_ui_thread_steps;
+#endif
+}
+
+}  // namespace
+
+bool lesson_busy(const AppState& state) {
+    const lab::Lesson* l = active_lesson(state);
+    if (!l || state.lesson.finished || l->steps[size_t(state.lesson.step)].fact != "robot.lowest_power_chip_passing") return false;
+    return state.lesson.cell_sweep.size() < state.chips.size();
+}
+
 lab::Facts lesson_facts(AppState& state, const lab::LessonStep& step) {
     lab::Facts facts;
     LessonView& v = state.lesson;
@@ -86,9 +157,12 @@ lab::Facts lesson_facts(AppState& state, const lab::LessonStep& step) {
         if (v.sweep_cell != rr.choice.cell) {
             v.sweep_cell = rr.choice.cell;
             v.cell_sweep.clear();
+            if (v.sweep_worker) {
+                v.sweep_worker->cancel = true;
+                v.sweep_retired.push_back(std::move(v.sweep_worker));
+            }
         }
-        if (v.cell_sweep.size() < state.chips.size())
-            v.cell_sweep.push_back(lab::sweep_cell_chip(rr.scenario, state.chips, v.cell_sweep.size()));
+        advance_cell_sweep(v, rr.scenario, state.chips);
         if (v.cell_sweep.size() == state.chips.size()) lab::add_cell_sweep_facts(facts, v.cell_sweep);
     } else if (starts_with(f, "robot.")) {
         update_robot(state, state.robot_report);  // cached: reruns only when the cell or the chip changed
@@ -271,7 +345,9 @@ nlohmann::json lesson_report(const AppState& state) {
               {"result", {{"ready", r.ready}, {"correct", r.correct}, {"message", r.message}}}, {"solved", solved},
               {"drawn", drawn}, {"answer_rect", rect(drawn ? v.answer_rect : Rect())},
               {"check_rect", rect(drawn ? v.check_rect : Rect())}, {"back_rect", rect(drawn ? v.back_rect : Rect())},
-              {"next_rect", rect(drawn ? v.next_rect : Rect())}});
+              {"next_rect", rect(drawn ? v.next_rect : Rect())},
+              {"cell_sweep", {{"cell", v.sweep_cell}, {"rows", v.cell_sweep.size()}, {"threaded", v.sweep_threaded},
+                              {"ui_thread_steps", v.sweep_ui_thread_steps}}}});
     return j;
 }
 

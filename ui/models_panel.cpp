@@ -401,7 +401,7 @@ void draw_models_panel(AppState& state) {
 }
 
 bool ui_busy(const AppState& state) {
-    return state.models_report.busy() || state.robot_report.busy() || state.certify_report.busy();
+    return state.models_report.busy() || state.robot_report.busy() || state.certify_report.busy() || lesson_busy(state);
 }
 
 }  // namespace stacklab::ui

@@ -456,6 +456,40 @@ BOOST_AUTO_TEST_CASE(the_stack_view_waits_for_the_cell_job_and_shows_its_verdict
     BOOST_TEST(box["ok"] == s.robot_report.run.report.pass());
 }
 
+// The robot lesson's sweep (the cell on every chip, for "the lowest-power chip that passes") runs on
+// a worker thread natively: drawn headlessly on that step, the UI thread runs no chip itself, and
+// the rows are the core's sweep of the same scenario, chip by chip.
+BOOST_AUTO_TEST_CASE(the_robot_lessons_cell_sweep_runs_on_a_worker_and_equals_the_cores_sweep) {
+    AppState s = ui::make_app_state();
+    size_t lesson = 0, step = 0;
+    bool found = false;
+    for (size_t i = 0; i < s.lesson.lessons.size() && !found; ++i)
+        for (size_t k = 0; k < s.lesson.lessons[i].steps.size() && !found; ++k)
+            if (s.lesson.lessons[i].steps[k].fact == "robot.lowest_power_chip_passing") lesson = i, step = k, found = true;
+    BOOST_TEST_REQUIRE(found);
+    BOOST_TEST_REQUIRE(ui::apply_scenario(s, "lesson=" + s.lesson.lessons[lesson].id + "&step=" + std::to_string(step)) == "");
+    const json a = draw_frames(s, 3);  // draws while the robot job and the sweep run
+    const json& sweep = a["lesson_panel"]["cell_sweep"];
+    BOOST_TEST(sweep["rows"].get<size_t>() == s.chips.size());
+    BOOST_TEST(sweep["threaded"] == true);
+    BOOST_TEST(sweep["ui_thread_steps"] == 0);
+    const std::vector<stacklab::lab::CellSweepRow> core = stacklab::lab::sweep_cell_chips(s.robot_report.scenario, s.chips);
+    BOOST_TEST_REQUIRE(core.size() == s.lesson.cell_sweep.size());
+    size_t passing = 0;
+    for (size_t i = 0; i < core.size(); ++i) {
+        const stacklab::lab::CellSweepRow &x = core[i], &y = s.lesson.cell_sweep[i];
+        BOOST_TEST(x.chip == y.chip);
+        BOOST_TEST(x.ran == y.ran, x.chip);
+        BOOST_TEST(x.error == y.error, x.chip);
+        BOOST_TEST(x.pass == y.pass, x.chip);
+        BOOST_TEST(x.round_trip_max_ms == y.round_trip_max_ms, x.chip);
+        BOOST_TEST(x.failed == y.failed, x.chip);
+        passing += x.pass;
+    }
+    BOOST_TEST(passing >= 1u);                  // the question has an answer
+    BOOST_TEST(passing < core.size());          // and a wrong one
+}
+
 // The browser's hashchange: a link opened over a view replaces it (what it leaves out goes back to
 // the defaults, as in a new page); a link with a problem changes nothing and names the problem.
 BOOST_AUTO_TEST_CASE(a_link_opened_over_a_view_replaces_it_and_a_bad_link_changes_nothing) {
