@@ -15,6 +15,7 @@
 #include "policy/audit_log.hpp"
 #include "policy/report.hpp"
 #include "ui/app.hpp"
+#include "headless.hpp"
 
 using nlohmann::json;
 using stacklab::ui::AppState;
@@ -23,39 +24,7 @@ namespace policy = stacklab::policy;
 
 namespace {
 
-struct Headless {
-    ImGuiContext* ctx;
-    AppState& state;
-    explicit Headless(AppState& s) : ctx(ImGui::CreateContext()), state(s) {
-        ui::setup_ui(state, 1.0f);
-        ImGuiIO& io = ImGui::GetIO();
-        io.DisplaySize = ImVec2(1440, 900);
-        io.DeltaTime = 1.0f / 60.0f;
-        unsigned char* pixels = nullptr;
-        int w = 0, h = 0;
-        io.Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);
-    }
-    ~Headless() { ImGui::DestroyContext(ctx); }
-    void frame(ImVec2 mouse = ImVec2(-1e6f, -1e6f), bool down = false) {
-        ImGui::GetIO().MousePos = mouse;
-        ImGui::GetIO().MouseDown[0] = down;
-        ImGui::NewFrame();
-        ui::draw_app(state);
-        ImGui::Render();
-    }
-    // A click on a button the Certify panel drew last frame (hover, press, release).
-    void click(const std::string& name) {
-        frame();
-        ui::Rect r;
-        for (const auto& [n, rect] : state.certify_report.buttons)
-            if (n == name) r = rect;
-        BOOST_TEST_REQUIRE(r.w > 0, name << " was not drawn");
-        const ImVec2 at(r.x + r.w / 2, r.y + r.h / 2);
-        frame(at, false);
-        frame(at, true);
-        frame(at, false);
-    }
-};
+using ui::testing::Headless;
 
 const policy::DeploymentFile& deployment(const std::string& id) {
     for (const auto& f : policy::bundled_deployment_files())
@@ -190,7 +159,7 @@ BOOST_AUTO_TEST_CASE(the_job_runs_one_stage_per_frame_and_cancel_leaves_no_half_
     BOOST_TEST(rep["computed"] == false);
     BOOST_TEST(rep.contains("pass") == false);
     // "Run again" (clicked) certifies it whole.
-    h.click("run");
+    h.click(s.certify_report.buttons, "run");
     while (ui::ui_busy(s)) h.frame();
     BOOST_TEST(r.stage == "done");
     BOOST_TEST_REQUIRE(r.computed, r.error);
@@ -217,7 +186,7 @@ BOOST_AUTO_TEST_CASE(a_pasted_certificate_verifies_and_a_tampered_malformed_or_e
         Headless h(s);
         ui::apply_scenario(s, "tab=certify");
         h.frame();
-        h.click("verify_paste");
+        h.click(s.certify_report.buttons, "verify_paste");
     }
     BOOST_TEST(t.result.ok, t.message);
     BOOST_TEST(t.message.rfind("pasted text: valid", 0) == 0, t.message);
@@ -315,7 +284,7 @@ BOOST_AUTO_TEST_CASE(exports_hand_the_shell_the_bytes_the_core_makes) {
     while (ui::ui_busy(s)) h.frame();
     const ui::CertifyPanelReport& r = s.certify_report;
     BOOST_TEST_REQUIRE(r.computed, r.error);
-    h.click("export_certificate");
+    h.click(s.certify_report.buttons, "export_certificate");
     BOOST_TEST(files.at("warehouse-cell-tier2-pass.certificate.json") == r.certificate);
     BOOST_TEST(t.export_status == "Saved warehouse-cell-tier2-pass.certificate.json (" + std::to_string(r.certificate.size()) + " bytes)");
     const json cert = json::parse(r.certificate);

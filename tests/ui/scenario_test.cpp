@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ui/app.hpp"
+#include "headless.hpp"
 #include "ui/charts.hpp"
 
 using stacklab::ui::AppState;
@@ -67,40 +68,7 @@ std::vector<std::pair<std::string, std::string>> varied_queries() {
     };
 }
 
-// A window-less ImGui context drawing one state, with a mouse that can click where the UI drew a widget.
-struct Headless {
-    ImGuiContext* ctx;
-    AppState& state;
-    explicit Headless(AppState& s) : ctx(ImGui::CreateContext()), state(s) {
-        ui::setup_ui(state, 1.0f);
-        ImGuiIO& io = ImGui::GetIO();
-        io.DisplaySize = ImVec2(1440, 900);
-        io.DeltaTime = 1.0f / 60.0f;
-        unsigned char* pixels = nullptr;
-        int w = 0, h = 0;
-        io.Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);
-    }
-    ~Headless() { ImGui::DestroyContext(ctx); }
-    void frame(ImVec2 mouse = ImVec2(-1e6f, -1e6f), bool down = false) {
-        ImGui::GetIO().MousePos = mouse;
-        ImGui::GetIO().MouseDown[0] = down;
-        ImGui::NewFrame();
-        ui::draw_app(state);
-        ImGui::Render();
-    }
-    // Hover, press, release: a click as ImGui sees one, over three frames.
-    void click(const std::string& share_button) {
-        frame();  // where the button is now (a banner that appeared last frame moves the sidebar down)
-        ui::Rect r;
-        for (const auto& [name, rect] : state.layout.share_buttons)
-            if (name == share_button) r = rect;
-        BOOST_TEST_REQUIRE(r.w > 0, share_button << " was not drawn");
-        const ImVec2 at(r.x + r.w / 2, r.y + r.h / 2);
-        frame(at, false);
-        frame(at, true);
-        frame(at, false);
-    }
-};
+using ui::testing::Headless;
 
 // Draws `frames` frames of the whole app without a window (and on while a panel has work under
 // way, e.g. the Models tab's job) and returns the last frame's report.
@@ -135,29 +103,29 @@ BOOST_AUTO_TEST_CASE(the_sidebar_saves_and_loads_through_the_shell_and_a_bad_fil
     Headless h(s);
     h.frame();
     h.frame();
-    h.click("save");
+    h.click(s.layout.share_buttons, "save");
     BOOST_TEST(s.share.status == "Saved stacklab-scenario.json");
     BOOST_TEST(files.at("stacklab-scenario.json") == ui::scenario_json(s).dump(2) + "\n");
     BOOST_TEST(json::parse(files.at("stacklab-scenario.json")).dump() == R"({"batch":4,"stacklab_scenario":1,"tab":"llm"})");
     // Elsewhere, then back through "Load scenario".
     ui::apply_scenario(s, "tab=kernels&rows=5&chip2=nvidia-h100");
     h.frame();
-    h.click("load");
+    h.click(s.layout.share_buttons, "load");
     h.frame();
     BOOST_TEST(s.scenario_error == "");
     BOOST_TEST(ui::scenario_query(s) == "tab=llm&batch=4");
     BOOST_TEST(s.active_tab == "LLM serving");
     // A damaged file: the banner names it and where it broke; the view stays.
     files["stacklab-scenario.json"] = "{\"stacklab_scenario\": 1, \"tab\": llm}";
-    h.click("load");
+    h.click(s.layout.share_buttons, "load");
     BOOST_TEST(s.scenario_error.rfind("Scenario file stacklab-scenario.json: malformed JSON at line 1, column 33", 0) == 0, s.scenario_error);
     BOOST_TEST(s.share.status_error);
     BOOST_TEST(ui::scenario_query(s) == "tab=llm&batch=4");
     s.share.path = "missing.json";
-    h.click("load");
+    h.click(s.layout.share_buttons, "load");
     BOOST_TEST(s.scenario_error == "Scenario file missing.json: cannot open missing.json");
     s.share.path = "";
-    h.click("save");
+    h.click(s.layout.share_buttons, "save");
     BOOST_TEST(s.share.status == "cannot save: no file name");
     BOOST_TEST(s.share.status_error);
 }
