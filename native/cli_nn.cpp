@@ -105,6 +105,8 @@ json quant_report_json(const Quantized& q) {
         json j = {{"name", l.name}, {"op_type", l.op_type}, {"fused", l.fused}, {"output", l.output},
                   {"weights", l.weights}, {"weight_bits", l.weight_bits}, {"weight_sqnr_db", db_json(l.weight_sqnr_db)},
                   {"sqnr_db", db_json(l.sqnr_db)}};
+        if (!l.error_histogram.empty())  // (q - fp32) / fp32 RMS in nn::kErrorBins bins of nn::kErrorBinWidth
+            j["error_histogram"] = {{"bin_width_rms", nn::kErrorBinWidth}, {"counts", l.error_histogram}};
         if (!std::isnan(l.sensitivity_db)) j["sensitivity_db"] = db_json(l.sensitivity_db);
         if (!l.note.empty()) j["note"] = l.note;
         layers.push_back(j);

@@ -571,7 +571,8 @@ std::string ui_report_json(const AppState& state) {
                              {"ui_thread_steps", mr.ui_thread_steps}, {"cancel_rect", rect(mr.cancel_rect)},
                              {"stage_ms", {{"quantize", mr.quantize_ms}, {"sqnr", mr.sqnr_ms}, {"eval", mr.eval_ms}}},
                              {"accuracy_rect", rect(mr.accuracy_rect)}, {"layers_rect", rect(mr.layers_rect)},
-                             {"confusion_rect", rect(mr.confusion_rect)}, {"images_rect", rect(mr.images_rect)}};
+                             {"confusion_rect", rect(mr.confusion_rect)}, {"images_rect", rect(mr.images_rect)},
+                             {"histogram_rect", rect(mr.histogram_rect)}, {"histogram_layer", mr.histogram_layer}};
     if (mr.done()) {
         // The fields and units of `stacklab eval --json` (native/cli_nn.cpp), so tests compare them as they are.
         nlohmann::json layers = nlohmann::json::array();
@@ -579,6 +580,8 @@ std::string ui_report_json(const AppState& state) {
             nlohmann::json lj = {{"name", l.name}, {"op_type", l.op_type}, {"fused", l.fused}, {"output", l.output},
                                  {"weights", l.weights}, {"weight_bits", l.weight_bits},
                                  {"weight_sqnr_db", db(l.weight_sqnr_db)}, {"sqnr_db", db(l.sqnr_db)}};
+            if (!l.error_histogram.empty())
+                lj["error_histogram"] = {{"bin_width_rms", nn::kErrorBinWidth}, {"counts", l.error_histogram}};
             if (!std::isnan(l.sensitivity_db)) lj["sensitivity_db"] = db(l.sensitivity_db);
             if (!l.note.empty()) lj["note"] = l.note;
             layers.push_back(lj);

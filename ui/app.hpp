@@ -445,7 +445,8 @@ struct ModelsPanelReport {
     std::shared_ptr<ModelsWork> work;
     std::shared_ptr<ModelsWorker> worker;                // the running job's thread (native)
     std::vector<std::shared_ptr<ModelsWorker>> retired;  // cancelled jobs finishing their last step
-    Rect accuracy_rect, layers_rect, confusion_rect, images_rect, cancel_rect;
+    Rect accuracy_rect, layers_rect, confusion_rect, images_rect, cancel_rect, histogram_rect;
+    int histogram_layer = -1;   // the layer whose error histogram is shown (-1: the lowest SQNR, picked on draw)
     bool done() const { return stage == "done"; }
     bool busy() const { return stage == "quantize" || stage == "sqnr" || stage == "eval"; }
 };

@@ -188,6 +188,48 @@ void accuracy_section(ModelsPanelReport& r) {
     if (r.choice.recipe != "fp32" && r.quant.fusions.empty()) ImGui::TextDisabled("no fusions (fusion off or none applies)");
 }
 
+// The error histogram of one layer's output (nn::layer_sqnr's, the numbers `stacklab eval --json`
+// prints): (quantized - fp32) in units of the fp32 output's RMS, log-scaled counts, the layer picked
+// in a combo (at first the one with the lowest output SQNR: where quantization hurts most).
+void error_histogram_section(ModelsPanelReport& r) {
+    const auto& layers = r.quant.layers;
+    if (layers.empty() || layers[0].error_histogram.size() != size_t(nn::kErrorBins)) return;
+    if (r.histogram_layer < 0 || r.histogram_layer >= int(layers.size())) {
+        r.histogram_layer = 0;
+        for (size_t k = 1; k < layers.size(); ++k)
+            if (layers[k].sqnr_db < layers[size_t(r.histogram_layer)].sqnr_db) r.histogram_layer = int(k);
+    }
+    const float fs = ImGui::GetFontSize();
+    ImGui::Spacing();
+    ImGui::TextUnformatted("Output error of");
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(10.0f * fs);
+    if (ImGui::BeginCombo("##histogram_layer", layers[size_t(r.histogram_layer)].name.c_str())) {
+        for (size_t k = 0; k < layers.size(); ++k)
+            if (ImGui::Selectable(layers[k].name.c_str(), int(k) == r.histogram_layer)) r.histogram_layer = int(k);
+        ImGui::EndCombo();
+    }
+    ImGui::SameLine();
+    ImGui::TextDisabled("(quantized - fp32) / RMS of the fp32 output; end bins include beyond");
+    const nn::LayerQuant& l = layers[size_t(r.histogram_layer)];
+    std::vector<std::string> labels;
+    std::vector<double> counts;
+    std::vector<unsigned int> colors;
+    const int half = nn::kErrorBins / 2;
+    for (int b = 0; b < nn::kErrorBins; ++b) {
+        const int off = b > half ? b - half : half - b;
+        char text[16] = "";
+        if (off % 5 == 0) std::snprintf(text, sizeof text, "%+.2f", double(b - half) * nn::kErrorBinWidth);
+        labels.push_back(off == 0 ? "0" : text);
+        counts.push_back(double(l.error_histogram[size_t(b)]));
+        colors.push_back(off <= 1 ? IM_COL32(90, 200, 120, 255) : off <= 5 ? IM_COL32(235, 180, 60, 255) : IM_COL32(225, 80, 70, 255));
+    }
+    const ImVec2 at = ImGui::GetCursorScreenPos();
+    const float w = std::max(30.0f * fs, r.layers_rect.w), h = 9.0f * fs;
+    column_chart("error_hist", labels, counts, colors, w, h, true);
+    r.histogram_rect = {at.x, at.y, w, h};
+}
+
 // The per-layer table: weights format (4-bit layers in red), weight SQNR and output SQNR as bars
 // on a 0..60 dB scale (int8 sits near 40 dB, int4 near 20 dB: the scale keeps both readable).
 void layers_section(ModelsPanelReport& r) {
@@ -236,6 +278,7 @@ void layers_section(ModelsPanelReport& r) {
     }
     r.layers_rect = {at.x, at.y, ImGui::GetItemRectSize().x, ImGui::GetItemRectSize().y};
     ImGui::TextDisabled("bars: 0-60 dB; red weights: 4-bit. Output SQNR: the layer's output against fp32.");
+    error_histogram_section(r);
 }
 
 // Confusion matrix of the quantized model: rows the true class, columns the predicted one; each
@@ -355,7 +398,7 @@ void timings_section(const ModelsPanelReport& r) {
 
 void draw_models_panel(AppState& state) {
     ModelsPanelReport& r = state.models_report;
-    r.accuracy_rect = r.layers_rect = r.confusion_rect = r.images_rect = Rect();
+    r.accuracy_rect = r.layers_rect = r.confusion_rect = r.images_rect = r.histogram_rect = Rect();
     ImGui::TextWrapped("Quantize a trained classifier with the embedded calibration images (the first 256 Fashion-MNIST "
                        "training images) and evaluate it on the first 1000 test images, against fp32. The same numbers "
                        "as `stacklab eval --limit 1000 --quant ...`.");

@@ -567,8 +567,10 @@ double layer_sqnr(const Graph& fp32, const Graph& quantized, std::vector<LayerQu
         index.emplace_back(a, b);
     }
     index.emplace_back(fp32.outputs.at(0), quantized.outputs.at(0));
-    for (const Tensor& x : inputs) {
-        const RunResult ra = run(pa, {x}, ro), rb = run(pb, {x}, ro);
+    std::vector<double> unit(index.size(), 0.0);  // the error histograms' unit: the fp32 RMS over the first input
+    std::vector<std::vector<int64_t>> hist(index.size(), std::vector<int64_t>(kErrorBins, 0));
+    for (size_t b = 0; b < inputs.size(); ++b) {
+        const RunResult ra = run(pa, {inputs[b]}, ro), rb = run(pb, {inputs[b]}, ro);
         for (size_t i = 0; i < index.size(); ++i) {
             const Tensor& u = ra.activations[size_t(index[i].first)];
             const Tensor& v = rb.activations[size_t(index[i].second)];
@@ -580,9 +582,22 @@ double layer_sqnr(const Graph& fp32, const Graph& quantized, std::vector<LayerQu
                 signal[i] += double(p[e]) * double(p[e]);
                 noise[i] += d * d;
             }
+            if (b == 0) unit[i] = u.numel() > 0 ? std::sqrt(signal[i] / double(u.numel())) : 0.0;
+            // Error in bins of kErrorBinWidth units, bin kErrorBins / 2 centred on zero; a zero unit
+            // (an all-zero tensor) counts every error as exact or beyond the ends by its sign.
+            const double half = double(kErrorBins / 2);
+            for (int64_t e = 0; e < u.numel(); ++e) {
+                const double d = double(q[e]) - double(p[e]);
+                double k = unit[i] > 0 ? std::floor(d / (unit[i] * kErrorBinWidth) + 0.5) : (d > 0 ? half : d < 0 ? -half : 0.0);
+                k = k < -half ? -half : k > half ? half : k == k ? k : half;  // a NaN error: beyond the end
+                ++hist[i][size_t(k + half)];
+            }
         }
     }
-    for (size_t i = 0; i < layers.size(); ++i) layers[i].sqnr_db = decibels(signal[i], noise[i]);
+    for (size_t i = 0; i < layers.size(); ++i) {
+        layers[i].sqnr_db = decibels(signal[i], noise[i]);
+        layers[i].error_histogram = hist[i];
+    }
     return decibels(signal.back(), noise.back());
 }
 

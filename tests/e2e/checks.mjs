@@ -134,7 +134,12 @@ export function checkModelsAgainstCli(panel, cliPath, { model = 'fashion_cnn', q
     assert.deepEqual(panel.fusions, doc.fusions);
     assert.deepEqual(panel.folded_batch_norms, doc.folded_batch_norms);
     assert.equal(panel.logits_sqnr_db, doc.logits_sqnr_db);
-    assert.deepEqual(panel.per_layer, doc.per_layer);
+    assert.deepEqual(panel.per_layer, doc.per_layer);  // error histograms included
+    assert.ok(panel.per_layer.every(l => l.error_histogram.counts.length === 21), 'every layer has an error histogram');
+    // The histogram is drawn, for the layer the panel picked (at first the lowest output SQNR).
+    assert.ok(panel.histogram_rect.w > 0 && panel.histogram_rect.h > 0, 'error histogram drawn');
+    const worst = panel.per_layer.reduce((k, l, i, a) => ((l.sqnr_db ?? Infinity) < (a[k].sqnr_db ?? Infinity) ? i : k), 0);
+    assert.equal(panel.histogram_layer, worst);
   }
   // The confusion matrix counts the quantized predictions: its diagonal is the correct count.
   const k = panel.classes;
