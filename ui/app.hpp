@@ -289,6 +289,19 @@ struct RobotPanelReport {
     RobotJobState job;
     bool busy() const { return job.stage == "run"; }
 };
+// The ids of embedded JSON files ("models/cells/<id>.json" -> "<id>"), in their order: `files` is
+// a vector of structs with a `name` (lab::CellFile, policy::PackFile, policy::DeploymentFile).
+template <class Files>
+std::vector<std::string> json_file_ids(const Files& files) {
+    std::vector<std::string> ids;
+    for (const auto& f : files) {
+        const size_t slash = f.name.rfind('/');
+        std::string id = f.name.substr(slash == std::string::npos ? 0 : slash + 1);
+        if (id.size() > 5 && id.compare(id.size() - 5, 5, ".json") == 0) id.resize(id.size() - 5);
+        ids.push_back(std::move(id));
+    }
+    return ids;
+}
 std::vector<std::string> bundled_cell_ids();  // "pcb-cell-ascend-310p", ... (models/cells)
 // Stops the running cell job after its current slice (stage "cancelled", the previous result stays);
 // restart_robot runs it again (update_robot starts it on its next call).

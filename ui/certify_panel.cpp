@@ -43,27 +43,9 @@ policy::Ed25519KeyPair demo_key() {
     return policy::ed25519_from_seed(policy::sha256(std::string_view(kDemoKeyPhrase)));
 }
 
-std::vector<std::string> bundled_deployment_ids() {
-    std::vector<std::string> ids;
-    for (const auto& f : policy::bundled_deployment_files()) {
-        const size_t slash = f.name.rfind('/');
-        std::string id = f.name.substr(slash == std::string::npos ? 0 : slash + 1);
-        if (id.size() > 5 && id.compare(id.size() - 5, 5, ".json") == 0) id.resize(id.size() - 5);
-        ids.push_back(id);
-    }
-    return ids;
-}
+std::vector<std::string> bundled_deployment_ids() { return json_file_ids(policy::bundled_deployment_files()); }
 
-std::vector<std::string> bundled_pack_ids() {
-    std::vector<std::string> ids;
-    for (const auto& f : policy::bundled_pack_files()) {
-        const size_t slash = f.name.rfind('/');
-        std::string id = f.name.substr(slash == std::string::npos ? 0 : slash + 1);
-        if (id.size() > 5 && id.compare(id.size() - 5, 5, ".json") == 0) id.resize(id.size() - 5);
-        ids.push_back(id);
-    }
-    return ids;
-}
+std::vector<std::string> bundled_pack_ids() { return json_file_ids(policy::bundled_pack_files()); }
 
 std::string packs_query(const std::vector<std::string>& packs) {
     std::string q;

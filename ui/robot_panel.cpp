@@ -28,17 +28,7 @@ namespace stacklab::ui {
 // 50 Hz: smooth enough for the plots and the 3D view, ~2000 samples for a 40 s run.
 constexpr double kTracePeriodS = 0.02;
 
-std::vector<std::string> bundled_cell_ids() {
-    std::vector<std::string> ids;
-    for (const auto& f : lab::bundled_cell_files()) {
-        // "models/cells/<id>.json"
-        const size_t slash = f.name.rfind('/');
-        std::string id = f.name.substr(slash == std::string::npos ? 0 : slash + 1);
-        if (id.size() > 5 && id.compare(id.size() - 5, 5, ".json") == 0) id.resize(id.size() - 5);
-        ids.push_back(id);
-    }
-    return ids;
-}
+std::vector<std::string> bundled_cell_ids() { return json_file_ids(lab::bundled_cell_files()); }
 
 namespace {
 
