@@ -707,6 +707,11 @@ std::vector<uint8_t> fused_chain_table(const PreparedNode& p, size_t cols) {
     return table;
 }
 
+// The dimensions a view node (Flatten, or Reshape with a constant shape) gives `dims`.
+std::vector<int64_t> view_dims(const PreparedNode& v, const std::vector<int64_t>& dims, int64_t numel) {
+    return v.view_flatten ? flatten_dims(dims, v.view_axis) : reshape_dims(dims, v.view_shape, v.view_allowzero, numel);
+}
+
 Tensor dequantize_max_pool_fused(Workspace& ws, const PreparedNode& p, const GraphNode& n, const Tensor& x) {
     if (x.dims.size() != 4) throw NodeError(n.proto, n.opset, "the pooled X must be 4-D, not " + shape_text(x.dims), false);
     quant::Pool2DShape s;
@@ -718,10 +723,7 @@ Tensor dequantize_max_pool_fused(Workspace& ws, const PreparedNode& p, const Gra
     }
     const std::vector<int64_t> dims{s.batch, s.channels, s.out_h, s.out_w};
     Tensor pooled = new_output(ws, x.dtype, dims);
-    const PreparedNode* v = p.fused_view.get();
-    const std::vector<int64_t> out_dims = !v ? dims
-                                         : v->view_flatten ? flatten_dims(dims, v->view_axis)
-                                                           : reshape_dims(dims, v->view_shape, v->view_allowzero, pooled.numel());
+    const std::vector<int64_t> out_dims = p.fused_view ? view_dims(*p.fused_view, dims, pooled.numel()) : dims;
     if (p.qparams.is_signed) quant::max_pool2d(s, x.as<int8_t>(), data_of<int8_t>(pooled));
     else quant::max_pool2d(s, x.as<uint8_t>(), data_of<uint8_t>(pooled));
     // The bytes mapped in place; when both nodes have the same scale and zero point the table is the
@@ -916,8 +918,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
             return y;
         }
         case FastKind::view: {
-            std::vector<int64_t> dims = p.view_flatten ? flatten_dims(x.dims, p.view_axis)
-                                                       : reshape_dims(x.dims, p.view_shape, p.view_allowzero, x.numel());
+            std::vector<int64_t> dims = view_dims(p, x.dims, x.numel());
             if (own) {  // x is no longer valid after the move
                 Tensor y = std::move(*own);
                 y.dims = std::move(dims);

@@ -786,8 +786,10 @@ void max_pool_impl(const Pool2DShape& s, const T* x, T* y) {
                         (s.out_h - 1) * a.stride_h - a.pad_top >= 0 && a.pad_top <= 0 && a.pad_left <= 0 &&
                         (s.out_h - 1) * a.stride_h - a.pad_top + (a.kernel_h - 1) * a.dilation_h < s.in_h &&
                         (s.out_w - 1) * a.stride_w - a.pad_left + (a.kernel_w - 1) * a.dilation_w < s.in_w;
+    const bool two_by_two = inside && a.kernel_h == 2 && a.kernel_w == 2 && a.stride_w == 2 && a.dilation_h == 1 &&
+                            a.dilation_w == 1;
     if constexpr (!std::is_same_v<T, float>) {
-        if (inside && a.kernel_h == 2 && a.kernel_w == 2 && a.stride_w == 2 && a.dilation_h == 1 && a.dilation_w == 1) {
+        if (two_by_two) {
             // Bytes: the max of integers does not depend on the order, so the pool is a vertical max
             // of the two rows (contiguous) and then a max of neighbouring pairs, on bytes taken as
             // unsigned (int8 flipped by 0x80, which keeps the order) so that SSE2's pmaxub and
@@ -796,12 +798,12 @@ void max_pool_impl(const Pool2DShape& s, const T* x, T* y) {
             constexpr uint8_t flip = std::is_signed_v<T> ? 0x80 : 0x00;
             const size_t out_w = size_t(s.out_w), in_w = size_t(s.in_w), row_step = size_t(a.stride_h) * in_w;
             const size_t planes = size_t(s.batch) * size_t(s.channels), out_h = size_t(s.out_h);
-            const size_t start = size_t(-a.pad_top) * in_w + size_t(-a.pad_left);  // pads are <= 0 here
             std::vector<uint8_t> m(2 * out_w);
             uint8_t* mm = m.data();
             for (size_t p = 0; p < planes; ++p)
                 for (size_t oy = 0; oy < out_h; ++oy) {
-                    const auto* r0 = reinterpret_cast<const uint8_t*>(x + p * plane + oy * row_step + start);
+                    // `inside` means no padding: row oy starts at oy * stride_h.
+                    const auto* r0 = reinterpret_cast<const uint8_t*>(x + p * plane + oy * row_step);
                     const uint8_t* r1 = r0 + in_w;
                     for (size_t j = 0; j < 2 * out_w; ++j) mm[j] = std::max(uint8_t(r0[j] ^ flip), uint8_t(r1[j] ^ flip));
                     auto* out = reinterpret_cast<uint8_t*>(y + i);
@@ -811,7 +813,7 @@ void max_pool_impl(const Pool2DShape& s, const T* x, T* y) {
             return;
         }
     }
-    if (inside && a.kernel_h == 2 && a.kernel_w == 2 && a.stride_w == 2 && a.dilation_h == 1 && a.dilation_w == 1) {
+    if (two_by_two) {
         // The 2x2 / stride 2 pool: the same four taps and comparisons as below (a select, which
         // the compiler turns into compare-and-blend across ox).
         for (size_t p = 0; p < size_t(s.batch) * size_t(s.channels); ++p)
