@@ -636,41 +636,29 @@ Tensor binary_f32(Workspace& ws, const GraphNode& n, const Tensor& a, const Tens
     return y;
 }
 
-// The fused tail of a QDQ Conv / Gemm (PreparedNode::fused_output): per run of `inner` values of one
-// channel c (channels cycle with period `channels`), y = float(acc) * multiplier[c] + bias[c], then
-// Relu, then QuantizeLinear — the float operations of the three nodes in their order, in a
-// row-sized scratch instead of a whole float tensor, so the int8 result is the same.
-Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc, size_t inner, size_t channels) {
+// The fused tail of a QDQ Gemm / MatMul (PreparedNode::fused_output; a Conv's is applied as the
+// convolution emits, quant::conv2d_*_quantize): per output row, column j,
+// y = float(acc) * multiplier[j] + bias[j], then Relu, then QuantizeLinear — the float operations
+// of the three nodes in their order, in a row-sized scratch instead of a whole float tensor, so the
+// int8 result is the same.
+Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc, size_t columns) {
     const quant::QuantParams& q = p.fused_q;
     Tensor out = new_output(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, acc.dims);
     const float s = q.scale[0];
     const int32_t z = q.zero_point[0];
     const int32_t* a = acc.as<int32_t>();
     const size_t total = size_t(acc.numel());
-    std::vector<float> row;
-    // For Gemm (inner 1) a run is one output row of `channels` columns, each its own channel.
-    const size_t run = inner == 1 ? channels : inner;
-    row.resize(run);
+    std::vector<float> row(columns);
     const bool relu = p.fused_relu;
-    for (size_t i = 0, c = 0; i < total; i += run) {
-        // Two plain loops (not a select of the channel per value), so each vectorizes.
-        if (inner == 1) {
-            const float* m = p.multiplier.data();
-            const float* b = p.bias.data();
-            for (size_t j = 0; j < run; ++j) {
-                const float v = float(a[i + j]) * m[j] + b[j];
-                row[j] = relu && v < 0.0f ? 0.0f : v;
-            }
-        } else {
-            const float m = p.multiplier[c], b = p.bias[c];
-            for (size_t j = 0; j < run; ++j) {
-                const float v = float(a[i + j]) * m + b;
-                row[j] = relu && v < 0.0f ? 0.0f : v;
-            }
+    const float* m = p.multiplier.data();
+    const float* b = p.bias.data();
+    for (size_t i = 0; i < total; i += columns) {
+        for (size_t j = 0; j < columns; ++j) {
+            const float v = float(a[i + j]) * m[j] + b[j];
+            row[j] = relu && v < 0.0f ? 0.0f : v;
         }
-        if (q.is_signed) quant::quantize_array(row.data(), run, s, z, data_of<int8_t>(out) + i);
-        else quant::quantize_array(row.data(), run, s, z, data_of<uint8_t>(out) + i);
-        if (inner != 1) c = (c + 1) % channels;
+        if (q.is_signed) quant::quantize_array(row.data(), columns, s, z, data_of<int8_t>(out) + i);
+        else quant::quantize_array(row.data(), columns, s, z, data_of<uint8_t>(out) + i);
     }
     return out;
 }
@@ -780,17 +768,28 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
                 quant::conv2d_f32(s, x.as<float>(), p.conv_f32, p.bias.empty() ? nullptr : p.bias.data(), data_of<float>(y));
                 return y;
             }
+            if (p.kind == FastKind::conv_qdq && p.fused_output >= 0 && fuse) {
+                // Quantized as the convolution emits its accumulators (no int32 tensor): the same
+                // float operations per value as requantize_fused.
+                const quant::QuantParams& fq = p.fused_q;
+                const quant::QdqOutput out{p.multiplier.data(), p.bias.data(), p.fused_relu, fq.scale[0], fq.zero_point[0]};
+                Tensor q = new_output(ws, fq.is_signed ? DataType::INT8 : DataType::UINT8,
+                                      {s.batch, s.out_channels, s.out_h, s.out_w});
+                if (x.dtype == DataType::UINT8) {
+                    if (fq.is_signed) quant::conv2d_u8s8_quantize(s, x.as<uint8_t>(), p.x_zero_point, p.conv_int, out, data_of<int8_t>(q));
+                    else quant::conv2d_u8s8_quantize(s, x.as<uint8_t>(), p.x_zero_point, p.conv_int, out, data_of<uint8_t>(q));
+                } else {
+                    if (fq.is_signed) quant::conv2d_s8s8_quantize(s, x.as<int8_t>(), p.x_zero_point, p.conv_int, out, data_of<int8_t>(q));
+                    else quant::conv2d_s8s8_quantize(s, x.as<int8_t>(), p.x_zero_point, p.conv_int, out, data_of<uint8_t>(q));
+                }
+                return q;
+            }
             Tensor y = new_output(ws, DataType::INT32, {s.batch, s.out_channels, s.out_h, s.out_w});
             if (x.dtype == DataType::UINT8)
                 quant::conv2d_u8s8_s32(s, x.as<uint8_t>(), p.x_zero_point, p.conv_int, nullptr, data_of<int32_t>(y));
             else
                 quant::conv2d_s8s8_s32(s, x.as<int8_t>(), p.x_zero_point, p.conv_int, nullptr, data_of<int32_t>(y));
             if (p.kind == FastKind::conv_integer) return y;
-            if (p.fused_output >= 0 && fuse) {
-                Tensor q = requantize_fused(ws, p, y, size_t(s.out_h) * size_t(s.out_w), size_t(s.out_channels));
-                ws.give(std::move(y.data));
-                return q;
-            }
             Tensor f = new_output(ws, DataType::FLOAT, y.dims);
             const int32_t* acc = y.as<int32_t>();
             float* pf = data_of<float>(f);
@@ -824,7 +823,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
                                              data_of<int32_t>(acc), int(p.N));
                 }
                 if (p.fused_output >= 0 && fuse) {
-                    Tensor q = requantize_fused(ws, p, acc, 1, size_t(p.N));
+                    Tensor q = requantize_fused(ws, p, acc, size_t(p.N));
                     ws.give(std::move(acc.data));
                     return q;
                 }

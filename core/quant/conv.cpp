@@ -1,5 +1,8 @@
 #include "quant/conv.hpp"
 
+#include "quant/conv_kernels.hpp"
+#include "quant/convert.hpp"
+
 #include "quant/gemm_f32.hpp"
 
 #include <algorithm>
@@ -310,7 +313,7 @@ void conv_int_depthwise(const Conv2DShape& s, const XT* x, int32_t x_zp, const P
         for (int o = 0; o < s.out_channels; ++o) {
             const XT* xc = x + (size_t(n) * size_t(s.in_channels) + size_t(o / mult)) * plane;
             std::fill(acc.begin(), acc.end(), 0);
-            const int16_t* wo = pw.depthwise.data() + size_t(o) * size_t(KK);
+            const int16_t* wo = pw.direct.data() + size_t(o) * size_t(KK);
             for (int kh = 0; kh < s.kernel_h; ++kh)
                 for (int kw = 0; kw < s.kernel_w; ++kw) {
                     const int32_t wv = wo[kh * s.kernel_w + kw];
@@ -335,19 +338,110 @@ void conv_int_depthwise(const Conv2DShape& s, const XT* x, int32_t x_zp, const P
         }
 }
 
-template <class XT, class Stage>
-void conv_int_fast(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& pw,
-                   const Stage& stage) {
+// Few input channels per group (a grey or colour image's first layer, a depthwise layer): the GEMM's
+// K is tiny (9 for one channel and a 3x3 kernel), so im2col spends its time on copies of a few bytes
+// per output pixel and the GEMM on padding K. Instead each group's input is copied once per image
+// as (x - x_zp) in int16 into a zero-bordered plane of width Wp = in_w + pads (a padding tap then
+// adds (x_zp - x_zp) * w = 0, as the reference's), where tap (c, kh, kw) of the output pixel whose
+// window starts at flat position q reads q + c * plane + kh * dilation_h * Wp + kw * dilation_w: a
+// fixed offset. So one output channel's accumulators are a 1-D correlation over one long run: with
+// stride 1 a block of output rows at once (the Wp - out_w positions between rows are computed and
+// dropped), else one output row at a time over (out_w - 1) * stride_w + 1 positions of which every
+// stride_w-th is kept. Compilers vectorize the run (conv_kernels.hpp, per instruction set); taps are
+// added four at a time to cut the accumulators' loads and stores. Exact integer arithmetic: equal
+// to the reference by construction (and the property tests check it).
+template <class XT, class Emit>
+void conv_int_direct_plane(const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& pw, Emit emit) {
+    const Conv2DAttrs& a = s.attrs;
+    const int Cg = s.in_per_group(), Og = s.out_per_group(), KK = s.kernel_h * s.kernel_w, K = s.gemm_k();
+    const size_t Wp = size_t(s.in_w) + size_t(a.pad_left) + size_t(a.pad_right);
+    const size_t Hp = size_t(s.in_h) + size_t(a.pad_top) + size_t(a.pad_bottom);
+    const size_t pplane = Hp * Wp, plane = size_t(s.in_h) * size_t(s.in_w);
+    const size_t out_w = size_t(s.out_w), sw = size_t(a.stride_w);
+    std::vector<int16_t> xs(size_t(Cg) * pplane, 0);  // the borders stay 0
+    // Output rows per block: about kDirectBlock accumulators (so they stay in L1) with stride 1.
+    const int rows_per_block = a.stride_h == 1 ? std::max(1, int(size_t(kDirectBlock) / Wp)) : 1;
+    std::vector<int32_t> acc(size_t(std::min(rows_per_block, s.out_h)) * Wp);
+    std::vector<size_t> off(static_cast<size_t>(K));
+    auto taps4 = detail::direct_taps4_baseline;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (pw.isa == Isa::avx512vnni) taps4 = detail::direct_taps4_avx512;
+    else if (pw.isa == Isa::avx2) taps4 = detail::direct_taps4_avx2;
+#endif
+    for (int c = 0; c < Cg; ++c)
+        for (int kh = 0; kh < s.kernel_h; ++kh)
+            for (int kw = 0; kw < s.kernel_w; ++kw)
+                off[size_t(c * KK + kh * s.kernel_w + kw)] =
+                    size_t(c) * pplane + size_t(kh) * size_t(a.dilation_h) * Wp + size_t(kw) * size_t(a.dilation_w);
+    for (int n = 0; n < s.batch; ++n)
+        for (int g = 0; g < a.groups; ++g) {
+            const XT* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
+            for (int c = 0; c < Cg; ++c)
+                for (int ih = 0; ih < s.in_h; ++ih) {
+                    const XT* src = xg + size_t(c) * plane + size_t(ih) * size_t(s.in_w);
+                    int16_t* dst = xs.data() + size_t(c) * pplane + (size_t(ih) + size_t(a.pad_top)) * Wp + size_t(a.pad_left);
+                    for (int iw = 0; iw < s.in_w; ++iw) dst[iw] = int16_t(int32_t(src[iw]) - x_zp);
+                }
+            for (int oy0 = 0; oy0 < s.out_h; oy0 += rows_per_block) {
+                const int rows = std::min(rows_per_block, s.out_h - oy0);
+                const size_t len = size_t(rows - 1) * Wp + (out_w - 1) * sw + 1;
+                const size_t base = size_t(oy0) * size_t(a.stride_h) * Wp;
+                for (int j = 0; j < Og; ++j) {
+                    const int o = g * Og + j;
+                    const int16_t* wo = pw.direct.data() + size_t(o) * size_t(K);
+                    int32_t* ac = acc.data();
+                    std::fill_n(ac, len, 0);
+                    for (int k0 = 0; k0 < K; k0 += 4) {
+                        // Four taps (the missing ones of the last group read tap k0 with weight 0).
+                        int16_t w4[4];
+                        const int16_t* x4[4];
+                        for (int t = 0; t < 4; ++t) {
+                            const int k = k0 + t < K ? k0 + t : k0;
+                            w4[t] = k0 + t < K ? wo[k] : 0;
+                            x4[t] = xs.data() + base + off[size_t(k)];
+                        }
+                        taps4(ac, x4, w4, len);
+                    }
+                    // The kept positions made contiguous, in place (each moves to a lower or the same
+                    // index), and emitted as one block of rows * out_w pixels.
+                    if (sw == 1) {
+                        for (int r = 1; r < rows; ++r)
+                            std::memmove(ac + size_t(r) * out_w, ac + size_t(r) * Wp, out_w * sizeof(int32_t));
+                    } else {
+                        for (size_t r = 0; r < size_t(rows); ++r)
+                            for (size_t ox = 0; ox < out_w; ++ox) ac[r * out_w + ox] = ac[r * Wp + ox * sw];
+                    }
+                    emit(n, o, 1, oy0 * s.out_w, rows * s.out_w, ac, size_t(1));
+                }
+            }
+        }
+}
+
+// The checks and the algorithm, with `emit(n, o0, count, p0, rows, acc, stride)` receiving blocks of
+// accumulators: channels o0 .. o0 + count - 1 of image n's output pixels p0 .. p0 + rows - 1,
+// acc[r * stride + j] for channel o0 + j.
+template <class XT, class Emit>
+void conv_int_blocks(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& pw, Emit emit) {
     check_x_zp<XT>(fn, x_zp);
     check_k(fn, s);
     check_packed(fn, s, pw);
+    if (pw.algo == ConvAlgo::depthwise_direct)
+        conv_int_depthwise(s, x, x_zp, pw, emit);
+    else if (pw.algo == ConvAlgo::direct_plane)
+        conv_int_direct_plane(s, x, x_zp, pw, emit);
+    else
+        conv_int_im2col(s, x, x_zp, pw, emit);
+}
+
+template <class XT, class Stage>
+void conv_int_fast(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& pw,
+                   const Stage& stage) {
     const size_t P = size_t(s.out_h) * size_t(s.out_w);
-    // Channels o0 .. o0 + count - 1 of output pixels p0 .. p0 + rows - 1, acc[r * stride + j] for
-    // channel o0 + j, into NCHW: a transpose, done 16 pixels at a time so that the accumulator rows
-    // being read stay in L1 while each channel gets a contiguous run of 16 writes. (One channel over
-    // all the block's pixels read a 64 KiB block at a 256-byte stride per channel: a quarter of the
-    // int8 CNN's convolution time; a version that wrote 16 channels per accumulator row measured
-    // slower still.)
+    // The block into NCHW, one stage call per value: a transpose, done 16 pixels at a time so that
+    // the accumulator rows being read stay in L1 while each channel gets a contiguous run of 16
+    // writes. (One channel over all the block's pixels read a 64 KiB block at a 256-byte stride
+    // per channel: a quarter of the int8 CNN's convolution time; a version that wrote 16 channels
+    // per accumulator row measured slower still.)
     auto emit = [&](int n, int o0, int count, int p0, int rows, const int32_t* acc, size_t stride) {
         const size_t base = (size_t(n) * size_t(s.out_channels) + size_t(o0)) * P + size_t(p0);
         constexpr int kRun = 16;
@@ -358,13 +452,68 @@ void conv_int_fast(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_
                     stage(base + size_t(j) * P + size_t(r), o0 + j, acc[size_t(r) * stride + size_t(j)]);
         }
     };
-    if (pw.algo == ConvAlgo::depthwise_direct)
-        conv_int_depthwise(s, x, x_zp, pw, emit);
-    else
-        conv_int_im2col(s, x, x_zp, pw, emit);
+    conv_int_blocks(fn, s, x, x_zp, pw, emit);
+}
+
+// conv2d_quantize's output stage on whole blocks: the float affine map and the ReLU in the block's
+// own order (pixel-major, channels contiguous: they vectorize along the channels), one
+// quantize_array over the block, then the bytes into NCHW. Per value it is the same float
+// operations as the executor's unfused int32 -> float -> QuantizeLinear path.
+template <class XT, class YT>
+void conv_quantize_impl(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& pw,
+                        const QdqOutput& q, YT* y) {
+    if (!q.multiplier || !q.bias) fail(std::string(fn) + ": the output stage needs multiplier and bias");
+    if (!(q.scale > 0.0f) || !std::isfinite(q.scale))
+        fail(std::string(fn) + ": the output scale must be positive and finite, is " + std::to_string(q.scale));
+    if (q.zero_point < int32_t(std::numeric_limits<YT>::min()) || q.zero_point > int32_t(std::numeric_limits<YT>::max()))
+        fail(std::string(fn) + ": the output zero point " + str(q.zero_point) + " is outside " + type_name<YT>());
+    const size_t P = size_t(s.out_h) * size_t(s.out_w);
+    std::vector<float> f;
+    std::vector<YT> qb;
+    auto emit = [&](int n, int o0, int count, int p0, int rows, const int32_t* acc, size_t stride) {
+        const size_t total = size_t(rows) * size_t(count);
+        if (f.size() < total) {
+            f.resize(total);
+            qb.resize(total);
+        }
+        float* fv = f.data();
+        YT* out = y + (size_t(n) * size_t(s.out_channels) + size_t(o0)) * P + size_t(p0);
+        if (count == 1) {  // one channel's run: contiguous in NCHW too
+            const float m = q.multiplier[o0], b = q.bias[o0];
+            for (int r = 0; r < rows; ++r) {
+                const float v = float(acc[size_t(r) * stride]) * m + b;
+                fv[r] = q.relu && v < 0.0f ? 0.0f : v;
+            }
+            quantize_array(fv, size_t(rows), q.scale, q.zero_point, out);
+            return;
+        }
+        const float* m = q.multiplier + o0;
+        const float* b = q.bias + o0;
+        for (int r = 0; r < rows; ++r) {
+            const int32_t* ar = acc + size_t(r) * stride;
+            float* fr = fv + size_t(r) * size_t(count);
+            for (int j = 0; j < count; ++j) {
+                const float v = float(ar[j]) * m[j] + b[j];
+                fr[j] = q.relu && v < 0.0f ? 0.0f : v;
+            }
+        }
+        quantize_array(fv, total, q.scale, q.zero_point, qb.data());
+        for (int j = 0; j < count; ++j) {
+            const YT* src = qb.data() + j;
+            YT* dst = out + size_t(j) * P;
+            for (int r = 0; r < rows; ++r) dst[r] = src[size_t(r) * size_t(count)];
+        }
+    };
+    conv_int_blocks(fn, s, x, x_zp, pw, emit);
 }
 
 }  // namespace
+
+namespace detail {
+void direct_taps4_baseline(int32_t* acc, const int16_t* const* x, const int16_t* w, size_t n) {
+    direct_taps4_body(acc, x, w, n);
+}
+}  // namespace detail
 
 // -------------------------------------------------------------------------------------------------
 // Shapes.
@@ -455,6 +604,7 @@ const char* conv_algo_name(ConvAlgo a) {
         case ConvAlgo::automatic: return "automatic";
         case ConvAlgo::im2col_gemm: return "im2col_gemm";
         case ConvAlgo::depthwise_direct: return "depthwise_direct";
+        case ConvAlgo::direct_plane: return "direct_plane";
     }
     return "?";
 }
@@ -466,11 +616,17 @@ PackedConv pack_conv2d(const Conv2DShape& s, const int8_t* w, const std::vector<
     check_w_zp(fn, w_zp, s.out_channels);
     check_k(fn, s);
     const bool depthwise = s.in_per_group() == 1;
-    // A single-input-channel convolution with groups == 1 (a grey image's first layer, a patch
-    // embedding) has N = out_channels for the GEMM: im2col + GEMM runs it far faster than the direct
-    // loop, which only vectorizes over stride-1 output rows and emits one pixel at a time.
+    const bool unit_stride = s.attrs.stride_h == 1 && s.attrs.stride_w == 1;
+    // Stride 1 with few input channels per group: the direct plane loop (see conv_int_direct_plane;
+    // it runs any stride, since packed weights are reused across shapes, but a stride s computes s
+    // times the positions it keeps). Strided depthwise: the direct row loop. Else im2col + GEMM (also for a strided single-channel
+    // convolution with groups == 1, e.g. a patch embedding: N = out_channels for the GEMM, and the
+    // direct row loop would only vectorize over stride-1 rows).
     if (algo == ConvAlgo::automatic)
-        algo = depthwise && s.attrs.groups > 1 ? ConvAlgo::depthwise_direct : ConvAlgo::im2col_gemm;
+        algo = unit_stride && s.in_per_group() <= kDirectMaxChannels && s.out_per_group() <= kDirectMaxOutChannels
+                   ? ConvAlgo::direct_plane
+               : depthwise && s.attrs.groups > 1 ? ConvAlgo::depthwise_direct
+                                                 : ConvAlgo::im2col_gemm;
     if (algo == ConvAlgo::depthwise_direct && !depthwise)
         fail("pack_conv2d: depthwise_direct needs in_channels / groups == 1, this convolution has " + str(s.in_per_group()));
     const std::vector<Isa> isas = available_isas();
@@ -478,6 +634,7 @@ PackedConv pack_conv2d(const Conv2DShape& s, const int8_t* w, const std::vector<
         fail(std::string("pack_conv2d: ") + isa_name(isa) + " is not available here");
     PackedConv p;
     p.algo = algo;
+    p.isa = isa;
     p.out_channels = s.out_channels;
     p.in_per_group = s.in_per_group();
     p.kernel_h = s.kernel_h;
@@ -486,12 +643,12 @@ PackedConv pack_conv2d(const Conv2DShape& s, const int8_t* w, const std::vector<
     p.zero_points.resize(size_t(s.out_channels));
     for (int o = 0; o < s.out_channels; ++o) p.zero_points[size_t(o)] = w_zp[w_zp.size() > 1 ? size_t(o) : 0];
     const int K = s.gemm_k(), Og = s.out_per_group();
-    if (algo == ConvAlgo::depthwise_direct) {
-        p.depthwise.resize(size_t(s.out_channels) * size_t(K));
+    if (algo == ConvAlgo::depthwise_direct || algo == ConvAlgo::direct_plane) {
+        p.direct.resize(size_t(s.out_channels) * size_t(K));
         for (int o = 0; o < s.out_channels; ++o)
             for (int k = 0; k < K; ++k) {
                 const size_t i = size_t(o) * size_t(K) + size_t(k);
-                p.depthwise[i] = int16_t(int32_t(w[i]) - p.zero_points[size_t(o)]);
+                p.direct[i] = int16_t(int32_t(w[i]) - p.zero_points[size_t(o)]);
             }
         return p;
     }
@@ -536,6 +693,17 @@ STACKLAB_REQUANT_FAST(conv2d_u8s8_requant, uint8_t, int8_t)
 STACKLAB_REQUANT_FAST(conv2d_s8s8_requant, int8_t, uint8_t)
 STACKLAB_REQUANT_FAST(conv2d_s8s8_requant, int8_t, int8_t)
 #undef STACKLAB_REQUANT_FAST
+
+#define STACKLAB_QUANTIZE(NAME, XT, YT)                                                                         \
+    void NAME(const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& w, const QdqOutput& out, YT* y) { \
+        check_pointers(#NAME, x, &w, y);                                                                      \
+        conv_quantize_impl(#NAME, s, x, x_zp, w, out, y);                                                    \
+    }
+STACKLAB_QUANTIZE(conv2d_u8s8_quantize, uint8_t, uint8_t)
+STACKLAB_QUANTIZE(conv2d_u8s8_quantize, uint8_t, int8_t)
+STACKLAB_QUANTIZE(conv2d_s8s8_quantize, int8_t, uint8_t)
+STACKLAB_QUANTIZE(conv2d_s8s8_quantize, int8_t, int8_t)
+#undef STACKLAB_QUANTIZE
 
 // -------------------------------------------------------------------------------------------------
 // fp32.

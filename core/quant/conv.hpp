@@ -22,10 +22,16 @@
 //   * im2col per group (rows = output pixels, columns = (c, kh, kw) in OIHW order, padding filled
 //     with x_zp) and core/quant's packed int8 GEMM (pack_b / gemm_*_s32), output pixel blocks of
 //     kIm2colRows rows so the scratch buffer stays small whatever the image size;
-//   * depthwise (in_channels / groups == 1, groups > 1): a direct loop per (channel, kernel tap) that adds
-//     whole output rows, which compilers vectorize (stride 1); im2col + GEMM would run a GEMM with
-//     K = kernel_h * kernel_w and N = channel multiplier, far too small for the GEMM kernels.
-//   Both are exact integer arithmetic, so equality with the reference is by construction and the
+//   * direct_plane (stride 1 with at most kDirectMaxChannels input and kDirectMaxOutChannels output
+//     channels per group: a grey or colour image's first layer, a stride-1 depthwise layer): the
+//     group's input copied once per image as int16 (x - x_zp) into a zero-bordered plane, where every
+//     kernel tap is a fixed offset, so each output channel is a 1-D correlation over a long run of
+//     output positions (conv_kernels.hpp, compiled per instruction set); im2col would copy a few
+//     bytes per pixel for a GEMM with K = 9 (one channel, 3x3) that is mostly padding;
+//   * depthwise (in_channels / groups == 1, groups > 1, strided): a direct loop per (channel, kernel
+//     tap) that adds whole output rows; im2col + GEMM would run a GEMM with K = kernel_h * kernel_w
+//     and N = channel multiplier, far too small for the GEMM kernels.
+//   All are exact integer arithmetic, so equality with the reference is by construction and the
 //   property tests check it.
 //
 // fp32 convolution:
@@ -123,19 +129,31 @@ void conv2d_s8s8_requant_ref(const Conv2DShape& s, const int8_t* x, int32_t x_zp
                              const std::vector<int32_t>& w_zp, const int32_t* bias,
                              const std::vector<RequantParams>& requant, bool relu, int8_t* y);
 
-// Which fast algorithm a PackedConv runs. automatic: depthwise_direct where in_channels / groups
-// == 1 and groups > 1, else im2col_gemm (also for one input channel with groups == 1). Forcing im2col_gemm on a depthwise convolution is allowed (tests use it);
-// forcing depthwise_direct elsewhere throws.
-enum class ConvAlgo { automatic, im2col_gemm, depthwise_direct };
+// Which fast algorithm a PackedConv runs. automatic: direct_plane for stride 1 with few channels per
+// group (kDirectMaxChannels in, kDirectMaxOutChannels out), else depthwise_direct where
+// in_channels / groups == 1 and groups > 1, else im2col_gemm (also for a strided single-channel
+// convolution with groups == 1, such as a patch embedding). Any algorithm may be forced where it
+// applies (tests do): im2col_gemm and direct_plane run every shape (direct_plane computes stride
+// times the positions it keeps), depthwise_direct needs in_channels / groups == 1 (else throws).
+enum class ConvAlgo { automatic, im2col_gemm, depthwise_direct, direct_plane };
 const char* conv_algo_name(ConvAlgo a);
 
-constexpr int kIm2colRows = 256;
-constexpr int kChannelsLastMin = 4;  // output pixels per im2col block (scratch = rows * K bytes)
+constexpr int kIm2colRows = 256;     // output pixels per im2col block (scratch = rows * K bytes)
+constexpr int kChannelsLastMin = 4;  // im2col channels-last from this many input channels per group
+// direct_plane (automatic choice): stride 1, at most kDirectMaxChannels input channels and
+// kDirectMaxOutChannels output channels per group; accumulators per block of output rows.
+// Measured (64 images, 3x3, AVX-512 machine, best of 15, int32 output): 1 -> 16 channels 28x28
+// 0.46 ms vs im2col 0.93; 1 -> 128 9.3 vs 13.1; 3 -> 16 32x32 0.97 vs 2.1; but 4 -> 32 28x28 1.97 vs
+// 1.78 and 8 -> 32 14x14 0.96 vs 0.38: from 4 input channels im2col + GEMM wins.
+constexpr int kDirectMaxChannels = 3;
+constexpr int kDirectMaxOutChannels = 64;
+constexpr int kDirectBlock = 4096;
 
 // Weights prepared once for the fast path; immutable, reusable across calls, batches and input
 // sizes (the call's Conv2DShape must agree on channels, kernel and groups).
 struct PackedConv {
     ConvAlgo algo = ConvAlgo::im2col_gemm;  // resolved: never automatic
+    Isa isa = Isa::scalar;                  // the kernels it runs (as pack_conv2d was asked)
     int out_channels = 0, in_per_group = 0, kernel_h = 0, kernel_w = 0, groups = 1;
     std::vector<PackedB> per_group;     // im2col_gemm: one K x (out_channels / groups) matrix per group
     // im2col_gemm with in_channels / groups >= kChannelsLastMin: K ordered (kh, kw, c) instead of
@@ -144,7 +162,7 @@ struct PackedConv {
     // kernel_w bytes (integer sums do not depend on the order: the result is the same).
     bool channels_last = false;
     std::vector<int32_t> zero_points;   // out_channels values
-    std::vector<int16_t> depthwise;     // depthwise_direct: W - w_zp, OIHW
+    std::vector<int16_t> direct;        // depthwise_direct, direct_plane: W - w_zp, OIHW
 };
 
 PackedConv pack_conv2d(const Conv2DShape& s, const int8_t* w, const std::vector<int32_t>& w_zp,
@@ -162,6 +180,30 @@ void conv2d_s8s8_requant(const Conv2DShape& s, const int8_t* x, int32_t x_zp, co
                          const int32_t* bias, const std::vector<RequantParams>& requant, bool relu, uint8_t* y);
 void conv2d_s8s8_requant(const Conv2DShape& s, const int8_t* x, int32_t x_zp, const PackedConv& w,
                          const int32_t* bias, const std::vector<RequantParams>& requant, bool relu, int8_t* y);
+
+// A convolution in QDQ form (DequantizeLinear on X and W -> Conv with a float bias -> [Relu ->]
+// QuantizeLinear, what core/nn's executor runs on the int8 kernels), its output quantized without
+// storing the int32 accumulators: per output channel o,
+//   v = float(acc) * multiplier[o] + bias[o];   v = (v < 0 ? 0 : v) when relu;
+//   y = quantize_value(v, scale, zero_point)    (quantize_array: a float division, ties to even)
+// where acc is the exact integer sum above, multiplier[o] = x_scale * w_scale[o] and bias[o] the float
+// bias. Per value these are the float operations the int32 output followed by that map gives, so
+// the result is the same bit for bit (tests/core/quant_conv_test.cpp).
+struct QdqOutput {
+    const float* multiplier = nullptr;  // out_channels values
+    const float* bias = nullptr;        // out_channels values
+    bool relu = false;
+    float scale = 1.0f;                 // the output's QuantizeLinear, per tensor
+    int32_t zero_point = 0;
+};
+void conv2d_u8s8_quantize(const Conv2DShape& s, const uint8_t* x, int32_t x_zp, const PackedConv& w,
+                          const QdqOutput& out, uint8_t* y);
+void conv2d_u8s8_quantize(const Conv2DShape& s, const uint8_t* x, int32_t x_zp, const PackedConv& w,
+                          const QdqOutput& out, int8_t* y);
+void conv2d_s8s8_quantize(const Conv2DShape& s, const int8_t* x, int32_t x_zp, const PackedConv& w,
+                          const QdqOutput& out, uint8_t* y);
+void conv2d_s8s8_quantize(const Conv2DShape& s, const int8_t* x, int32_t x_zp, const PackedConv& w,
+                          const QdqOutput& out, int8_t* y);
 
 // ---------------------------------------------------------------------------------------------
 // fp32 convolution. bias is null or out_channels values.

@@ -6,6 +6,8 @@
 // compiler vectorizes it (SSE2, WebAssembly SIMD128). Rounding uses the 1.5 * 2^23 trick on a
 // quotient clamped to [-1024, 1024] (the zero point and the saturation bounds lie well inside it),
 // which rounds ties to even under the default rounding mode — the only mode this code runs in.
+// (Multiplying by 1 / scale and redoing the rare blocks near a rounding boundary with the division
+// measured slower than the division on this AMD EPYC, 0.28 vs 0.23 ns per value: not used.)
 #pragma once
 
 #include <cstddef>

@@ -13,13 +13,15 @@ inline __m256 select(__m256 c, __m256 a, __m256 b) { return _mm256_blendv_ps(b, 
 // Eight quantized values as int32 lanes.
 inline __m256i quantize8(__m256 x, __m256 scale, __m256 zf, __m256 lof, __m256 hif) {
     const __m256 lim = _mm256_set1_ps(1024.0f), nlim = _mm256_set1_ps(-1024.0f), magic = _mm256_set1_ps(12582912.0f);
+    // maxps(a, b) is (a > b ? a : b) and minps(a, b) is (a < b ? a : b), b when either is NaN: so
+    // maxps(lo, v) is the select (v < lo ? lo : v) lane for lane, NaN included, in one instruction.
     __m256 v = _mm256_div_ps(x, scale);
-    v = select(_mm256_cmp_ps(v, nlim, _CMP_LT_OQ), nlim, v);
-    v = select(_mm256_cmp_ps(v, lim, _CMP_GT_OQ), lim, v);
+    v = _mm256_max_ps(nlim, v);
+    v = _mm256_min_ps(lim, v);
     __m256 r = _mm256_sub_ps(_mm256_add_ps(v, magic), magic);
     r = select(_mm256_cmp_ps(r, r, _CMP_EQ_OQ), _mm256_add_ps(r, zf), zf);
-    r = select(_mm256_cmp_ps(r, lof, _CMP_LT_OQ), lof, r);
-    r = select(_mm256_cmp_ps(r, hif, _CMP_GT_OQ), hif, r);
+    r = _mm256_max_ps(lof, r);
+    r = _mm256_min_ps(hif, r);
     return _mm256_cvttps_epi32(r);
 }
 

@@ -160,11 +160,38 @@ void fast_q(const Conv2DShape& s, const int8_t* x, int32_t zx, const PackedConv&
     conv2d_s8s8_requant(s, x, zx, w, b, rq, relu, y);
 }
 
-// The algorithms a shape can run: im2col always, depthwise_direct where in_channels / groups == 1.
+// The algorithms a shape can run: im2col always, depthwise_direct where in_channels / groups == 1,
+// direct_plane always (forced beyond its automatic range: more channels, strides).
 std::vector<ConvAlgo> algos_for(const Conv2DShape& s) {
     std::vector<ConvAlgo> a = {ConvAlgo::im2col_gemm};
     if (s.in_per_group() == 1) a.push_back(ConvAlgo::depthwise_direct);
+    a.push_back(ConvAlgo::direct_plane);
     return a;
+}
+
+// conv2d_*_quantize's definition: the int32 accumulators (no bias), then per value the float map
+// float(acc) * multiplier[o] + bias[o], the ReLU select and quantize_value, as core/nn's executor
+// did with a whole int32 tensor.
+template <class YT>
+std::vector<YT> qdq_expected(const Conv2DShape& s, const std::vector<int32_t>& acc, const QdqOutput& q) {
+    constexpr bool is_signed = std::is_same_v<YT, int8_t>;
+    std::vector<YT> y(acc.size());
+    const size_t P = size_t(s.out_h) * size_t(s.out_w);
+    for (size_t i = 0; i < acc.size(); ++i) {
+        const size_t o = (i / P) % size_t(s.out_channels);
+        float v = float(acc[i]) * q.multiplier[o] + q.bias[o];
+        if (q.relu && v < 0.0f) v = 0.0f;
+        y[i] = YT(quantize_value(v, q.scale, q.zero_point, qmin(is_signed), qmax(is_signed)));
+    }
+    return y;
+}
+template <class YT>
+void fast_qdq(const Conv2DShape& s, const uint8_t* x, int32_t zx, const PackedConv& w, const QdqOutput& q, YT* y) {
+    conv2d_u8s8_quantize(s, x, zx, w, q, y);
+}
+template <class YT>
+void fast_qdq(const Conv2DShape& s, const int8_t* x, int32_t zx, const PackedConv& w, const QdqOutput& q, YT* y) {
+    conv2d_s8s8_quantize(s, x, zx, w, q, y);
 }
 
 // Requantization to a scale that keeps most outputs unsaturated: the accumulators are about
@@ -211,6 +238,20 @@ int check_fast_matches_reference(const Conv2DShape& s, Fill fx, Fill fw, int32_t
         ref_q(s, x.data(), x_zp, w.data(), w_zp, bp, rq_u8.back(), q.relu, ref_u8.back().data());
         ref_q(s, x.data(), x_zp, w.data(), w_zp, bp, rq_s8.back(), q.relu, ref_s8.back().data());
     }
+    // The QDQ output stage: per-channel multipliers around the accumulators' spread, a bias that
+    // moves some outputs below zero (the ReLU matters), a scale that saturates some.
+    std::vector<int32_t> acc(s.y_size());
+    ref_s32(s, x.data(), x_zp, w.data(), w_zp, nullptr, acc.data());
+    std::vector<float> qm(size_t(s.out_channels)), qb(size_t(s.out_channels));
+    std::uniform_real_distribution<float> dm(0.5f, 2.0f), dbias(-3.0f, 3.0f);
+    for (size_t o = 0; o < qm.size(); ++o) {
+        qm[o] = dm(rng) * 1e-4f;
+        qb[o] = dbias(rng);
+    }
+    const float qscale = float(std::sqrt(double(s.gemm_k()))) * 128.0f * 128.0f * 1e-4f / 100.0f;
+    const QdqOutput qdq_u8{qm.data(), qb.data(), true, qscale, 3}, qdq_s8{qm.data(), qb.data(), false, qscale, -5};
+    const std::vector<uint8_t> want_u8 = qdq_expected<uint8_t>(s, acc, qdq_u8);
+    const std::vector<int8_t> want_s8 = qdq_expected<int8_t>(s, acc, qdq_s8);
     int runs = 0;
     for (Isa isa : available_isas())
         for (ConvAlgo algo : algos_for(s)) {
@@ -236,6 +277,16 @@ int check_fast_matches_reference(const Conv2DShape& s, Fill fx, Fill fw, int32_t
                 BOOST_TEST(bad_u + bad_s == 0u, what << " " << requant_mode_name(qs[k].mode) << (qs[k].relu ? " relu" : "")
                                                      << ": " << bad_u << " u8 and " << bad_s << " s8 outputs differ");
             }
+            std::vector<uint8_t> qu(s.y_size(), 0x5a);
+            std::vector<int8_t> qs8(s.y_size(), 0x5a);
+            fast_qdq(s, x.data(), x_zp, pw, qdq_u8, qu.data());
+            fast_qdq(s, x.data(), x_zp, pw, qdq_s8, qs8.data());
+            size_t bad_qu = 0, bad_qs = 0;
+            for (size_t i = 0; i < qu.size(); ++i) {
+                bad_qu += qu[i] != want_u8[i];
+                bad_qs += qs8[i] != want_s8[i];
+            }
+            BOOST_TEST(bad_qu + bad_qs == 0u, what << " QDQ output: " << bad_qu << " u8 and " << bad_qs << " s8 differ");
             ++runs;
         }
     return runs;
@@ -511,6 +562,38 @@ BOOST_AUTO_TEST_CASE(int32_bias_saturates_instead_of_wrapping) {
             BOOST_TEST(yf[0] == INT32_MAX);
             BOOST_TEST(yf[1] == INT32_MIN);
         }
+}
+
+BOOST_AUTO_TEST_CASE(few_channel_stride_one_convolutions_run_the_direct_plane_loop_and_match_the_reference) {
+    // A grey image's first layer (the shipped CNN's: 1 -> 16, 3x3) takes direct_plane; so do an
+    // RGB layer and a stride-1 depthwise one; strided and many-channel ones do not.
+    const Conv2DShape grey = conv2d_shape(2, 1, 28, 28, 16, 1, 3, 3, Conv2DAttrs{});
+    const std::vector<int8_t> w1(grey.w_size(), 3);
+    BOOST_TEST((pack_conv2d(grey, w1.data(), {0}).algo == ConvAlgo::direct_plane));
+    const Conv2DShape rgb = conv2d_shape(1, 3, 9, 9, 8, 3, 3, 3, attrs(1, 1, 1, 1, 1, 1, 1, 1, 1));
+    const std::vector<int8_t> w3(rgb.w_size(), 1);
+    BOOST_TEST((pack_conv2d(rgb, w3.data(), {0}).algo == ConvAlgo::direct_plane));
+    const Conv2DShape dw = conv2d_shape(1, 8, 9, 9, 8, 1, 3, 3, attrs(1, 1, 1, 1, 1, 1, 1, 1, 8));
+    const std::vector<int8_t> wd(dw.w_size(), 1);
+    BOOST_TEST((pack_conv2d(dw, wd.data(), {0}).algo == ConvAlgo::direct_plane));
+    const Conv2DShape dw2 = conv2d_shape(1, 8, 9, 9, 8, 1, 3, 3, attrs(2, 2, 1, 1, 1, 1, 1, 1, 8));
+    BOOST_TEST((pack_conv2d(dw2, wd.data(), {0}).algo == ConvAlgo::depthwise_direct));
+    const Conv2DShape patch = conv2d_shape(1, 1, 28, 28, 64, 1, 7, 7, attrs(7, 7, 0, 0, 0, 0, 1, 1, 1));
+    const std::vector<int8_t> wp(patch.w_size(), 1);
+    BOOST_TEST((pack_conv2d(patch, wp.data(), {0}).algo == ConvAlgo::im2col_gemm));
+    const Conv2DShape wide = conv2d_shape(1, 16, 9, 9, 8, 16, 3, 3, Conv2DAttrs{});
+    const std::vector<int8_t> ww(wide.w_size(), 1);
+    BOOST_TEST((pack_conv2d(wide, ww.data(), {0}).algo == ConvAlgo::im2col_gemm));
+    // Images large enough that the accumulators are split into blocks of output rows (kDirectBlock),
+    // with padding and dilation: every ISA, both input types, equal to the reference.
+    std::mt19937 rng(77);
+    const Conv2DShape big = conv2d_shape(2, 2, 90, 75, 5, 2, 3, 3, attrs(1, 1, 1, 2, 0, 1, 1, 1, 1));
+    const Conv2DShape dil = conv2d_shape(1, 1, 70, 66, 3, 1, 5, 3, attrs(1, 1, 2, 1, 2, 1, 2, 3, 1));
+    for (const Conv2DShape& s : {big, dil}) {
+        BOOST_TEST(size_t(s.out_h) * size_t(s.in_w) > size_t(kDirectBlock));
+        check_fast_matches_reference<uint8_t>(s, Fill::random, Fill::random, 17, random_zps(size_t(s.out_channels), rng), true, rng);
+        check_fast_matches_reference<int8_t>(s, Fill::random, Fill::random, -9, {4}, false, rng);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(int8_fast_paths_match_reference_on_every_isa_for_tabled_shapes) {
