@@ -95,8 +95,17 @@ struct QuantRecipe {
 QuantRecipe quant_recipe(const std::string& name);
 std::vector<std::string> quant_recipe_names();
 
+// How 4-bit (2- to 4-bit) weights are stored in the file (item 3 above):
+//   int4  INT4 initializers, two weights per byte, in an opset-21 / IR-10 model (the default)
+//   int8  int8 containers in the model's own opset, for runtimes older than opset 21
+enum class Int4Storage { int4, int8 };
+const char* int4_storage_name(Int4Storage s);  // "int4", "int8"
+// Throws std::invalid_argument naming `text` and the valid names.
+Int4Storage parse_int4_storage(const std::string& text);
+
 struct QuantizeOptions {
     QuantRecipe recipe = quant_recipe("int8");
+    Int4Storage int4_storage = Int4Storage::int4;
     CalibrationMethod calibration = CalibrationMethod::min_max;
     double percentile = 99.99;  // percentile calibration, in (50, 100]
     bool fold_batch_norm = true;
