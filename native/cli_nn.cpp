@@ -400,6 +400,7 @@ int cmd_quantize(const Args& a) {
         doc["model"] = model_path;
         doc["out"] = out;
         doc["bytes"] = bytes.size();
+        doc["int4_storage"] = nn::int4_storage_name(q.options.int4_storage);
         doc["command"] = command;
         std::cout << doc.dump(2) << "\n";
         return 0;

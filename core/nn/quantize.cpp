@@ -462,6 +462,18 @@ onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layer
     std::map<size_t, size_t> layer_of_node;
     for (size_t i = 0; i < layers.size(); ++i) layer_of_node[layers[i].node] = i;
 
+    // An opset-21 file (INT4 weights) carries its activations as uint8 with the zero point + 128:
+    // q_u8 = q_s8 + 128 for every x, so (q - zero point) * scale, and every result, is the same
+    // (the executor's uint8 and int8 paths agree bit for bit: tests/core/nn_int4_test.cpp). Why:
+    // ONNX Runtime (1.30, CPU) refuses int8 activations at opset 21. Its QDQ propagation inserts a
+    // QuantizeLinear with output_dtype = int8 after ops such as MaxPool and Transpose, then
+    // QDQS8ToU8Transformer turns int8 Q/DQ pairs into uint8 ones without changing that attribute:
+    // "[TypeInferenceError] output_dtype INT8 does not match y_zero_point type UINT8"
+    // (microsoft/onnxruntime issue 25526). uint8 pairs are left alone, and the file loads.
+    bool uint8_activations = false;
+    if (storage == Int4Storage::int4)
+        for (size_t i = 0; i < layers.size(); ++i)
+            uint8_activations = uint8_activations || (layers[i].weighted && formats[i].bits > 0 && formats[i].bits <= 4);
     std::map<std::string, std::string> renamed;  // activation tensor -> its dequantized copy
     auto emit_qdq = [&](const std::string& t) {
         const auto it = acts.find(t);
@@ -469,7 +481,11 @@ onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layer
         const std::string sn = t + "_act_scale", zn = t + "_act_zero_point", qn = t + "_act_quantized",
                           dn = t + "_act_dequantized";
         out.initializers.push_back(onnx::float_tensor(sn, {}, {it->second.scale}));
-        out.initializers.push_back(onnx::int8_tensor(zn, {}, {it->second.zero_point}));
+        if (uint8_activations)
+            out.initializers.push_back(onnx::make_tensor<uint8_t>(zn, DataType::UINT8, {},
+                                                                  {uint8_t(int(it->second.zero_point) + 128)}));
+        else
+            out.initializers.push_back(onnx::int8_tensor(zn, {}, {it->second.zero_point}));
         out.nodes.push_back(onnx::make_node("QuantizeLinear", t + ".quantize", {t, sn, zn}, {qn}));
         out.nodes.push_back(onnx::make_node("DequantizeLinear", t + ".dequantize", {qn, sn, zn}, {dn}));
         renamed[t] = dn;
