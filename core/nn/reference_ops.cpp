@@ -281,7 +281,7 @@ AxisQuant axis_quant(const Ctx& c, const Tensor& x, const Tensor& scale, const T
             invalid("a blocked scale must have x's rank " + std::to_string(x.dims.size()) + ", not shape " +
                     shape_str(scale.dims));
         for (size_t d = 0; d < x.dims.size(); ++d) {
-            const int64_t want = d == axis ? (x.dims[d] + block - 1) / block : x.dims[d];
+            const int64_t want = d != axis ? x.dims[d] : x.dims[d] == 0 ? 0 : 1 + (x.dims[d] - 1) / block;  // ceil
             if (scale.dims[d] != want)
                 invalid("x is " + shape_str(x.dims) + " and block_size " + std::to_string(block) + " along axis " +
                         std::to_string(axis) + ", so the scale must be " + std::to_string(want) + " along axis " +

@@ -212,6 +212,16 @@ BOOST_AUTO_TEST_CASE(blocked_dequantize_linear_matches_hand_computed_values) {
     const onnx::Model mu = dequantize_model(xu, su, &zu, {onnx::int_attr("axis", 0), onnx::int_attr("block_size", 3)}, 21);
     BOOST_TEST(run_graph(mu, Kernels::reference) == expect_u, boost::test_tools::per_element());
 
+    // QuantizeLinear-21 to int4 saturates to [-8, 7] (rounding half to even), blocked like the above.
+    const onnx::Tensor xf = onnx::float_tensor("x", {1, 6}, {-10.0f, -3.4f, 0.5f, 2.5f, 6.6f, 20.0f});
+    const onnx::Tensor sq = onnx::float_tensor("s", {1, 2}, {1.0f, 2.0f});
+    const onnx::Tensor zq = onnx::make_tensor<int8_t>("z", DataType::INT4, {1, 2}, {0, 0});
+    const onnx::Node q = onnx::make_node("QuantizeLinear", "q", {"x", "s", "z"}, {"y"},
+                                         {onnx::int_attr("axis", 1), onnx::int_attr("block_size", 3)});
+    const std::vector<onnx::Tensor> yq = run_reference_node(q, {&xf, &sq, &zq}, 21);
+    BOOST_TEST((yq.at(0).dtype == DataType::INT4));
+    BOOST_TEST(yq[0].to_vector<int8_t>() == (std::vector<int8_t>{-8, -3, 0, 1, 3, 7}), boost::test_tools::per_element());
+
     // Per-axis int4 (no block_size) and the errors: wrong scale shape, block_size or int4 before opset 21.
     const onnx::Model per_axis = dequantize_model(x, onnx::float_tensor("s", {5}, {1, 2, 3, 4, 5}), nullptr,
                                                   {onnx::int_attr("axis", 1)}, 21);
