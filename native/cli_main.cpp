@@ -62,13 +62,16 @@ const char* kUsage =
     "                                   --quant quantizes it first (as 'quantize' does) and adds the\n"
     "                                   per-layer SQNR; --json --predictions: every predicted class\n"
     "  quantize --model IN.onnx --out OUT.onnx [--quant Q] [--calib N] [--calibration minmax|percentile|mse]\n"
-    "      [--percentile P] [--no-fuse] [--no-fold-bn] [--mixed-bits B] [--data fashion-mnist|DIR]\n"
+    "      [--percentile P] [--no-fuse] [--no-fold-bn] [--mixed-bits B] [--int4-storage int4|int8]\n"
+    "      [--data fashion-mnist|DIR]\n"
     "                                   post-training quantization into a QDQ ONNX file (ONNX Runtime runs\n"
     "                                   it too): calibration on the first N training images (256), BN\n"
     "                                   folding, Conv+ReLU and LayerNorm+GELU fusion, per-layer SQNR vs fp32\n"
     "                                   Q: fp32 int8 int8-pertensor w8a8-pertensor w4a8 w4g32a8 w4g32 w8\n"
     "                                   mixed (default int8); mixed: 4 or 8 bits per layer by sensitivity,\n"
-    "                                   average weight width at most B (6)\n"
+    "                                   average weight width at most B (6); 4-bit weights are INT4 in an\n"
+    "                                   opset-21 file (half the int8 size), --int4-storage int8 keeps them\n"
+    "                                   in int8 containers for runtimes older than opset 21\n"
     "  train --model cnn|mixer --out FILE.onnx [--epochs E] [--seed S] [--limit N] [--batch B]\n"
     "        [--data fashion-mnist|DIR] train the small CNN (core/nn/train.hpp; defaults: 8 epochs, batch 32)\n"
     "                                   or the MLP-Mixer (core/nn/train_mixer.hpp; defaults: 10 epochs, batch 64)\n"
@@ -129,7 +132,7 @@ const std::set<std::string> kValueOptions = {
     "--rows", "--cols", "--seed", "--offset", "--variant", "--gelu",   // kernels drift (robot ik: --seed)
     "--arm", "--q", "--qd", "--qdd", "--T", "--scenario",              // robot
     "--model", "--data", "--limit", "--kernels", "--epochs",           // eval, train
-    "--calib", "--calibration", "--percentile", "--mixed-bits",    // eval --quant, quantize
+    "--calib", "--calibration", "--percentile", "--mixed-bits", "--int4-storage",  // eval --quant, quantize
     "--out", "--manifest", "--key", "--log", "--pubkey", "--now",      // keygen, certify, verify, audit
     "--validity-days", "--report", "--leaves-hex", "--index", "--size", "--from", "--proof", "--count", "--data-file"};
 // Options that may be given more than once; every value is kept in order.

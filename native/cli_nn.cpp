@@ -73,6 +73,7 @@ Quantized quantize_with_args(const Args& a, const nn::onnx::Model& model, const 
     try {
         q.options.recipe = nn::quant_recipe(a.get("--quant", "int8"));
         q.options.calibration = nn::parse_calibration(a.get("--calibration", "minmax"));
+        q.options.int4_storage = nn::parse_int4_storage(a.get("--int4-storage", "int4"));
     } catch (const std::invalid_argument& e) {
         throw UsageError(e.what());
     }
@@ -386,7 +387,8 @@ int cmd_quantize(const Args& a) {
     Quantized q = quantize_with_args(a, model, model_path, dir, test);
     std::string command = "stacklab quantize --model " + model_path + " --quant " + q.options.recipe.name + " --calib " +
                           a.get("--calib", "256") + " --calibration " + nn::calibration_name(q.options.calibration) +
-                          (q.options.fuse ? "" : " --no-fuse") + (q.options.fold_batch_norm ? "" : " --no-fold-bn");
+                          (q.options.fuse ? "" : " --no-fuse") + (q.options.fold_batch_norm ? "" : " --no-fold-bn") +
+                          (q.options.int4_storage == nn::Int4Storage::int4 ? "" : " --int4-storage int8");
     q.result.model.metadata_props.push_back({"quantized_by", command});
     const std::string bytes = nn::onnx::serialize_model(q.result.model);
     {
@@ -398,6 +400,7 @@ int cmd_quantize(const Args& a) {
         doc["model"] = model_path;
         doc["out"] = out;
         doc["bytes"] = bytes.size();
+        doc["int4_storage"] = nn::int4_storage_name(q.options.int4_storage);
         doc["command"] = command;
         std::cout << doc.dump(2) << "\n";
         return 0;

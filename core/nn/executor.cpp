@@ -224,7 +224,7 @@ bool weight_zero_points(const Constants& c, const GraphNode& n, size_t i, int64_
 
 // The QDQ form of an int8 layer (what core/nn/quantize.hpp writes and ONNX Runtime fuses into
 // QLinearConv): X = DequantizeLinear(xq, sx, zx) per tensor, W = DequantizeLinear(wq, sw, 0) with wq
-// an int8 initializer, sw per tensor or per output channel along `weight_axis`. Then
+// an int8 (or int4, opset 21) initializer, sw per tensor or per output channel along `weight_axis`. Then
 //   sum_k X W = sx * sw[c] * sum_k (xq - zx) wq,
 // so the layer runs on the int8 kernels with an int32 accumulator and one float multiply per output:
 // y = float(acc) * (sx * sw[c]) + bias[c] (acc is exact; float(acc) is exact below 2^24).
@@ -252,10 +252,12 @@ bool qdq_operands(const Graph& g, const Constants& consts, const GraphNode& n, i
     if (!scalar_zero_point(consts, dx, 2, q.x_zero_point)) return false;
     q.x_source = dx.inputs[0];
     q.x_scale = sx->as<float>()[0];
-    // W: an int8 constant, zero points 0.
+    // W: an int8 or int4 constant, zero points 0. An int4 initializer is held one value per byte,
+    // sign-extended (onnx_proto.hpp), so the int8 kernels read it as it is.
     q.wq = input_const(consts, dw, 0);
     const Tensor* sw = input_const(consts, dw, 1);
-    if (!q.wq || q.wq->dtype != DataType::INT8 || !sw || sw->dtype != DataType::FLOAT) return false;
+    if (!q.wq || (q.wq->dtype != DataType::INT8 && q.wq->dtype != DataType::INT4) || !sw || sw->dtype != DataType::FLOAT)
+        return false;
     if (sw->numel() == 1 && sw->dims.size() <= 1) {
         q.w_scale = {sw->as<float>()[0]};
     } else {
@@ -267,7 +269,7 @@ bool qdq_operands(const Graph& g, const Constants& consts, const GraphNode& n, i
     }
     if (dw.inputs.size() > 2 && dw.inputs[2] >= 0) {
         const Tensor* zw = input_const(consts, dw, 2);
-        if (!zw || zw->dtype != DataType::INT8 || zw->numel() != int64_t(q.w_scale.size())) return false;
+        if (!zw || zw->dtype != q.wq->dtype || zw->numel() != int64_t(q.w_scale.size())) return false;
         for (int8_t z : zw->to_vector<int8_t>())
             if (z != 0) return false;
     }

@@ -174,9 +174,9 @@ TensorQuant quant_from(const Graph& g, const GraphNode& n, size_t scale_in, size
     q.scale = st->to_vector<float>();
     const int z = zp_in < n.inputs.size() ? n.inputs[zp_in] : -1;
     if (const onnx::Tensor* zt = z >= 0 ? g.constant(z) : nullptr) {
-        if (zt->dtype == DataType::INT8)
+        if (zt->dtype == DataType::INT8 || zt->dtype == DataType::INT4)
             for (int8_t v : zt->to_vector<int8_t>()) q.zero_point.push_back(v);
-        else if (zt->dtype == DataType::UINT8)
+        else if (zt->dtype == DataType::UINT8 || zt->dtype == DataType::UINT4)
             for (uint8_t v : zt->to_vector<uint8_t>()) q.zero_point.push_back(v);
     }
     q.axis = q.scale.size() > 1 ? axis : -1;
@@ -568,8 +568,11 @@ Graph import_onnx(const onnx::Model& model) {
             if (!q.empty()) g.tensors[static_cast<size_t>(tensor)].quant = std::move(q);
         };
         const auto input = [&](size_t i) { return i < n.inputs.size() ? n.inputs[i] : -1; };
-        if (n.op == OpType::QuantizeLinear) annotate(0, n.outputs[0], 1, 2, attr_int(n, "axis", 1));
-        if (n.op == OpType::DequantizeLinear) annotate(0, input(0), 1, 2, attr_int(n, "axis", 1));
+        if (n.op == OpType::QuantizeLinear && attr_int(n, "block_size", 0) == 0)
+            annotate(0, n.outputs[0], 1, 2, attr_int(n, "axis", 1));
+        // A blocked (block_size) scale is not one per index of an axis: TensorQuant cannot say it.
+        if (n.op == OpType::DequantizeLinear && attr_int(n, "block_size", 0) == 0)
+            annotate(0, input(0), 1, 2, attr_int(n, "axis", 1));
         if (n.op == OpType::QLinearConv || n.op == OpType::QLinearMatMul) {
             annotate(0, input(0), 1, 2, -1);
             annotate(3, input(3), 4, 5, n.op == OpType::QLinearConv ? 0 : 1);

@@ -22,17 +22,42 @@ struct DtypeInfo {
     size_t size;
 };
 
-// Indexed by the DataType code.
+// Indexed by the DataType code; a null name marks a code this reader does not know (float8).
 constexpr DtypeInfo kDtypes[] = {
     {"undefined", 0}, {"float", 4},  {"uint8", 1},  {"int8", 1},      {"uint16", 2},      {"int16", 2},
     {"int32", 4},     {"int64", 8},  {"string", 0}, {"bool", 1},      {"float16", 2},     {"double", 8},
     {"uint32", 4},    {"uint64", 8}, {"complex64", 8}, {"complex128", 16}, {"bfloat16", 2},
+    {nullptr, 0},     {nullptr, 0},  {nullptr, 0},  {nullptr, 0},     {"uint4", 1},       {"int4", 1},
 };
 constexpr int32_t kDtypeCount = int32_t(sizeof kDtypes / sizeof kDtypes[0]);
 
 }  // namespace
 
-bool is_known_dtype(int32_t code) { return code >= 0 && code < kDtypeCount; }
+bool is_known_dtype(int32_t code) { return code >= 0 && code < kDtypeCount && kDtypes[code].name; }
+
+bool is_4bit(DataType t) { return t == DataType::INT4 || t == DataType::UINT4; }
+
+void unpack_4bit(DataType t, const uint8_t* packed, size_t numel, uint8_t* out) {
+    if (!is_4bit(t)) throw std::invalid_argument(std::string("unpack_4bit: ") + dtype_name(t) + " is not int4 or uint4");
+    for (size_t i = 0; i < numel; ++i) {
+        const uint8_t nibble = uint8_t((packed[i / 2] >> (4 * (i % 2))) & 0xF);
+        // INT4: two's complement in 4 bits, so 8..15 are -8..-1.
+        out[i] = t == DataType::INT4 && nibble >= 8 ? uint8_t(nibble | 0xF0) : nibble;
+    }
+}
+
+std::vector<uint8_t> pack_4bit(DataType t, const uint8_t* values, size_t numel) {
+    if (!is_4bit(t)) throw std::invalid_argument(std::string("pack_4bit: ") + dtype_name(t) + " is not int4 or uint4");
+    std::vector<uint8_t> packed((numel + 1) / 2, 0);
+    for (size_t i = 0; i < numel; ++i) {
+        const int v = t == DataType::INT4 ? int(int8_t(values[i])) : int(values[i]);
+        if (t == DataType::INT4 ? (v < -8 || v > 7) : v > 15)
+            throw std::invalid_argument("element " + std::to_string(i) + " (" + std::to_string(v) + ") is outside the " +
+                                        dtype_name(t) + " range " + (t == DataType::INT4 ? "[-8, 7]" : "[0, 15]"));
+        packed[i / 2] = uint8_t(packed[i / 2] | ((v & 0xF) << (4 * (i % 2))));
+    }
+    return packed;
+}
 
 size_t element_size(DataType t) {
     return is_known_dtype(int32_t(t)) ? kDtypes[int32_t(t)].size : 0;
@@ -458,6 +483,17 @@ Tensor read_tensor(Reader r) {
         allowed({D::DOUBLE, D::COMPLEX128});
         t.data.resize(double_data.size() * 8);
         if (!double_data.empty()) std::memcpy(t.data.data(), double_data.data(), t.data.size());
+    } else if (is("int32_data") && is_4bit(t.dtype)) {
+        // One packed byte (two elements) per entry, as onnx.helper.make_tensor writes them.
+        t.data.reserve(int32_data.size());
+        for (size_t i = 0; i < int32_data.size(); ++i) {
+            if (int32_data[i] > 0xFF)
+                r.fail(data_path, field_at,
+                       (t.name.empty() ? std::string() : "tensor '" + t.name + "': ") + "entry " + std::to_string(i) +
+                           " (" + std::to_string(int64_t(int32_data[i])) + ") is not one byte of packed " +
+                           dtype_name(t.dtype) + " values (0 to 255)");
+            t.data.push_back(uint8_t(int32_data[i]));
+        }
     } else if (is("int32_data")) {
         // int32_data carries every integer type narrower than 64 bits, bool, and the bit patterns
         // of float16/bfloat16 (onnx.proto): keep the low element_size bytes, as numpy's astype.
@@ -483,6 +519,17 @@ Tensor read_tensor(Reader r) {
                        std::to_string(t.strings.size()));
     } else if (t.dtype == D::UNDEFINED) {
         if (field) wrong_field();
+    } else if (is_4bit(t.dtype)) {
+        // Two elements per byte; an odd count leaves the last high nibble unused.
+        const uint64_t need = (uint64_t(numel) + 1) / 2;
+        if (need != t.data.size())
+            r.fail(size_path, field_at,
+                   (t.name.empty() ? std::string() : "tensor '" + t.name + "': ") + "dims " + dims_string(t.dims) +
+                       " need " + std::to_string(need) + " bytes of packed " +
+                       dtype_name(t.dtype) + " data (two elements per byte), found " + std::to_string(t.data.size()));
+        std::vector<uint8_t> unpacked(static_cast<size_t>(numel));
+        unpack_4bit(t.dtype, t.data.data(), size_t(numel), unpacked.data());
+        t.data = std::move(unpacked);
     } else if (uint64_t(numel) * esize != t.data.size()) {
         r.fail(size_path, field_at,
                "dims " + dims_string(t.dims) + " need " + std::to_string(uint64_t(numel) * esize) + " bytes of " +
@@ -1019,11 +1066,23 @@ void write_tensor(Writer& w, const Tensor& t, const std::string& path) {
         invalid(path, "dims " + dims_string(t.dims) + " need " + std::to_string(uint64_t(numel) * esize) +
                           " bytes of " + dtype_name(t.dtype) + " data, found " + std::to_string(t.data.size()));
     }
+    std::vector<uint8_t> packed;
+    if (is_4bit(t.dtype)) {
+        try {
+            packed = pack_4bit(t.dtype, t.data.data(), t.data.size());
+        } catch (const std::invalid_argument& e) {
+            invalid(path, e.what());
+        }
+    }
     for (int64_t d : t.dims) w.int_field(1, d);
     if (t.dtype != DataType::UNDEFINED) w.int_field(2, int32_t(t.dtype));
     for (const auto& s : t.strings) w.string_field(6, s);
     w.string_field_if(8, t.name);
-    if (!t.data.empty()) w.bytes_field(9, t.data.data(), t.data.size());
+    if (is_4bit(t.dtype)) {
+        if (!packed.empty()) w.bytes_field(9, packed.data(), packed.size());
+    } else if (!t.data.empty()) {
+        w.bytes_field(9, t.data.data(), t.data.size());
+    }
     w.string_field_if(12, t.doc_string);
 }
 

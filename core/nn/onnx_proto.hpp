@@ -76,16 +76,28 @@ enum class DataType : int32_t {
     COMPLEX64 = 14,
     COMPLEX128 = 15,
     BFLOAT16 = 16,
+    // 17-20 are the float8 types (not supported: unknown to this reader).
+    UINT4 = 21,  // [0, 15]; onnx.proto, opset 21 / IR version 10
+    INT4 = 22,   // [-8, 7], two's complement
 };
 
 // Bytes per element in Tensor::data: 4 for FLOAT, 2 for FLOAT16 and BFLOAT16 (their bit
-// patterns), 1 for BOOL, 8 for COMPLEX64; 0 for UNDEFINED and STRING (kept in Tensor::strings).
+// patterns), 1 for BOOL, 8 for COMPLEX64, 1 for INT4 and UINT4 (held unpacked, see Tensor); 0 for
+// UNDEFINED and STRING (kept in Tensor::strings).
 size_t element_size(DataType t);
 // The names of ONNX type strings, as in "tensor(float)": "float", "uint8", ..., "bfloat16";
 // "undefined" for UNDEFINED and for codes outside the enum.
 const char* dtype_name(DataType t);
 // Whether `code` is one of the DataType values above.
 bool is_known_dtype(int32_t code);
+
+// The 4-bit types' packing (see Tensor): element i in the low nibble of byte i / 2 when i is even,
+// the high nibble when odd. unpack_4bit writes `numel` elements from (numel + 1) / 2 bytes,
+// sign-extending INT4; pack_4bit throws std::invalid_argument naming the first element outside the
+// type's range ([-8, 7] as int8 for INT4, [0, 15] for UINT4). Both throw for other types.
+bool is_4bit(DataType t);
+void unpack_4bit(DataType t, const uint8_t* packed, size_t numel, uint8_t* out);
+std::vector<uint8_t> pack_4bit(DataType t, const uint8_t* values, size_t numel);
 
 namespace detail {
 // Which C++ element type reads which DataType; FLOAT16 and BFLOAT16 read as their uint16_t bits.
@@ -95,8 +107,9 @@ constexpr bool reads_as(DataType t) {
     if constexpr (std::is_same_v<U, float>) return t == DataType::FLOAT;
     else if constexpr (std::is_same_v<U, double>) return t == DataType::DOUBLE;
     else if constexpr (std::is_same_v<U, bool>) return t == DataType::BOOL;
-    else if constexpr (std::is_same_v<U, int8_t>) return t == DataType::INT8;
-    else if constexpr (std::is_same_v<U, uint8_t>) return t == DataType::UINT8 || t == DataType::BOOL;
+    else if constexpr (std::is_same_v<U, int8_t>) return t == DataType::INT8 || t == DataType::INT4;
+    else if constexpr (std::is_same_v<U, uint8_t>)
+        return t == DataType::UINT8 || t == DataType::BOOL || t == DataType::UINT4;
     else if constexpr (std::is_same_v<U, int16_t>) return t == DataType::INT16;
     else if constexpr (std::is_same_v<U, uint16_t>)
         return t == DataType::UINT16 || t == DataType::FLOAT16 || t == DataType::BFLOAT16;
@@ -115,6 +128,13 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "StackLab targets are l
 // A dense tensor. However the file stored it (raw_data, or the typed repeated fields float_data,
 // int32_data, int64_data, double_data, uint64_data), `data` holds numel() elements packed
 // little-endian, element_size(dtype) bytes each: a reader never has to look at the encoding.
+// INT4 and UINT4 are the exception to "as the file stores them": the file packs two elements per
+// byte (raw_data, or int32_data entries of one packed byte each; element 2i in the low nibble,
+// 2i+1 in the high one, a zero high nibble after an odd count: onnx/docs/IR.md "4 bit integer
+// types", onnx.helper.make_tensor), while `data` holds one element per byte, INT4 sign-extended to
+// int8 ([-8, 7]) and UINT4 as uint8 ([0, 15]), so every reader of int8 / uint8 data reads them
+// unchanged (as<int8_t>() on INT4, as<uint8_t>() on UINT4). The writer packs them again and
+// refuses a value outside the type's range.
 struct Tensor {
     std::string name;
     DataType dtype = DataType::UNDEFINED;

@@ -33,6 +33,14 @@ CalibrationMethod parse_calibration(const std::string& text) {
     throw std::invalid_argument("calibration method '" + text + "' is not one of minmax, percentile, mse");
 }
 
+const char* int4_storage_name(Int4Storage s) { return s == Int4Storage::int4 ? "int4" : "int8"; }
+
+Int4Storage parse_int4_storage(const std::string& text) {
+    if (text == "int4") return Int4Storage::int4;
+    if (text == "int8") return Int4Storage::int8;
+    throw std::invalid_argument("4-bit weight storage '" + text + "' is not one of int4, int8");
+}
+
 std::string weight_format_name(const WeightFormat& w) {
     if (w.bits == 0) return "fp32";
     const std::string b = "int" + std::to_string(w.bits);
@@ -263,7 +271,8 @@ struct QuantizedWeight {
     double sqnr = 0.0;
 };
 
-QuantizedWeight quantize_weight(const Layer& l, const Tensor& w, WeightFormat f, const std::string& layer_label) {
+QuantizedWeight quantize_weight(const Layer& l, const Tensor& w, WeightFormat f, const std::string& layer_label,
+                                Int4Storage storage) {
     QuantizedWeight r;
     if (f.granularity == WeightGranularity::grouped && (f.group < 1 || l.K % f.group != 0)) {
         r.note = "K = " + std::to_string(l.K) + " is not a multiple of the group size " + std::to_string(f.group) +
@@ -310,9 +319,48 @@ QuantizedWeight quantize_weight(const Layer& l, const Tensor& w, WeightFormat f,
 
     const std::string base = w.name;
     const std::string qn = base + "_quantized", sn = base + "_scale", zn = base + "_zero_point", dn = base + "_dequantized";
+    const bool per_tensor = f.granularity == WeightGranularity::per_tensor;
+    if (f.bits <= 4 && storage == Int4Storage::int4) {
+        // INT4 (opset 21): the weight in its own layout (a Conv's as [N, K]), per tensor / per axis,
+        // or blocked along K with block_size = group, so no Reshape / Transpose except a Conv's
+        // [N, K] -> [N, C, kh, kw] (its groups of K = C * kh * kw cross the C axis). No zero point:
+        // DequantizeLinear-21 takes an absent one as 0 of x's type.
+        std::vector<int8_t> qw(q.size());
+        for (int64_t n = 0; n < N; ++n)
+            for (int64_t k = 0; k < K; ++k) qw[at(n, k)] = q[grouped ? size_t(n * K + k) : at(n, k)];
+        const bool conv = w.dims.size() != 2;
+        std::vector<int64_t> qdims = grouped && conv ? std::vector<int64_t>{N, K} : w.dims;
+        r.initializers.push_back(onnx::make_tensor(qn, DataType::INT4, qdims, qw));
+        std::vector<int64_t> sdims;
+        std::vector<float> s = scale;
+        std::vector<onnx::Attribute> attrs;
+        if (grouped) {
+            const int64_t blocks = K / group;
+            if (l.kn) {  // [K, N], blocks along axis 0: scale [K / group, N]
+                sdims = {blocks, N};
+                for (int64_t n = 0; n < N; ++n)
+                    for (int64_t b = 0; b < blocks; ++b) s[size_t(b * N + n)] = scale[size_t(n * blocks + b)];
+            } else {  // [N, K], blocks along axis 1: scale [N, K / group], the rows' order
+                sdims = {N, blocks};
+            }
+            attrs = {onnx::int_attr("axis", l.kn ? 0 : 1), onnx::int_attr("block_size", group)};
+        } else if (!per_tensor) {
+            sdims = {rows};
+            attrs = {onnx::int_attr("axis", l.kn ? 1 : 0)};
+        }
+        r.initializers.push_back(onnx::float_tensor(sn, sdims, s));
+        r.nodes.push_back(onnx::make_node("DequantizeLinear", layer_label + ".weight_dequantize", {qn, sn}, {dn}, attrs));
+        r.output = dn;
+        if (grouped && conv) {
+            const std::string shape_name = base + "_group_shape", reshaped = base + "_ungrouped";
+            r.initializers.push_back(onnx::int64_tensor(shape_name, {int64_t(w.dims.size())}, w.dims));
+            r.nodes.push_back(onnx::make_node("Reshape", layer_label + ".weight_ungroup", {dn, shape_name}, {reshaped}));
+            r.output = reshaped;
+        }
+        return r;
+    }
     std::vector<int64_t> qdims = grouped ? std::vector<int64_t>{rows, group} : w.dims;
     r.initializers.push_back(onnx::int8_tensor(qn, qdims, q));
-    const bool per_tensor = f.granularity == WeightGranularity::per_tensor;
     r.initializers.push_back(onnx::float_tensor(sn, per_tensor ? std::vector<int64_t>{} : std::vector<int64_t>{rows}, scale));
     r.initializers.push_back(onnx::int8_tensor(zn, per_tensor ? std::vector<int64_t>{} : std::vector<int64_t>{rows},
                                                std::vector<int8_t>(size_t(rows), 0)));
@@ -404,7 +452,7 @@ std::map<std::string, ActParams> calibrate(const onnx::Model& model, const std::
 }
 
 onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layers, const std::vector<WeightFormat>& formats,
-                      const std::map<std::string, ActParams>& acts, std::vector<LayerQuant>* report) {
+                      const std::map<std::string, ActParams>& acts, Int4Storage storage, std::vector<LayerQuant>* report) {
     const onnx::Graph& g = folded.graph;
     const Names names = index_names(g);
     onnx::Model m = folded;
@@ -414,6 +462,18 @@ onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layer
     std::map<size_t, size_t> layer_of_node;
     for (size_t i = 0; i < layers.size(); ++i) layer_of_node[layers[i].node] = i;
 
+    // An opset-21 file (INT4 weights) carries its activations as uint8 with the zero point + 128:
+    // q_u8 = q_s8 + 128 for every x, so (q - zero point) * scale, and every result, is the same
+    // (the executor's uint8 and int8 paths agree bit for bit: tests/core/nn_int4_test.cpp). Why:
+    // ONNX Runtime (1.30, CPU) refuses int8 activations at opset 21. Its QDQ propagation inserts a
+    // QuantizeLinear with output_dtype = int8 after ops such as MaxPool and Transpose, then
+    // QDQS8ToU8Transformer turns int8 Q/DQ pairs into uint8 ones without changing that attribute:
+    // "[TypeInferenceError] output_dtype INT8 does not match y_zero_point type UINT8"
+    // (microsoft/onnxruntime issue 25526). uint8 pairs are left alone, and the file loads.
+    bool uint8_activations = false;
+    if (storage == Int4Storage::int4)
+        for (size_t i = 0; i < layers.size(); ++i)
+            uint8_activations = uint8_activations || (layers[i].weighted && formats[i].bits > 0 && formats[i].bits <= 4);
     std::map<std::string, std::string> renamed;  // activation tensor -> its dequantized copy
     auto emit_qdq = [&](const std::string& t) {
         const auto it = acts.find(t);
@@ -421,7 +481,11 @@ onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layer
         const std::string sn = t + "_act_scale", zn = t + "_act_zero_point", qn = t + "_act_quantized",
                           dn = t + "_act_dequantized";
         out.initializers.push_back(onnx::float_tensor(sn, {}, {it->second.scale}));
-        out.initializers.push_back(onnx::int8_tensor(zn, {}, {it->second.zero_point}));
+        if (uint8_activations)
+            out.initializers.push_back(onnx::make_tensor<uint8_t>(zn, DataType::UINT8, {},
+                                                                  {uint8_t(int(it->second.zero_point) + 128)}));
+        else
+            out.initializers.push_back(onnx::int8_tensor(zn, {}, {it->second.zero_point}));
         out.nodes.push_back(onnx::make_node("QuantizeLinear", t + ".quantize", {t, sn, zn}, {qn}));
         out.nodes.push_back(onnx::make_node("DequantizeLinear", t + ".dequantize", {qn, sn, zn}, {dn}));
         renamed[t] = dn;
@@ -446,7 +510,7 @@ onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layer
                 Tensor w = g.initializers[names.initializer.at(l.weight)];
                 // A weight that several layers read is quantized once per layer, under names of its own.
                 if (names.readers.at(l.weight).size() > 1) w.name = lq.name + "." + w.name;
-                QuantizedWeight qw = quantize_weight(l, w, formats[li->second], lq.name);
+                QuantizedWeight qw = quantize_weight(l, w, formats[li->second], lq.name, storage);
                 for (Tensor& t : qw.initializers) out.initializers.push_back(std::move(t));
                 for (onnx::Node& d : qw.nodes) out.nodes.push_back(std::move(d));
                 n.inputs[1] = qw.output;
@@ -471,6 +535,20 @@ onnx::Model build_qdq(const onnx::Model& folded, const std::vector<Layer>& layer
     for (Tensor& t : out.initializers)
         if (after.readers.count(t.name) || after.outputs.count(t.name)) kept.push_back(std::move(t));
     out.initializers = std::move(kept);
+    // INT4 tensors and DequantizeLinear-21 (blocked, 4-bit) need opset 21, which came with IR
+    // version 10 (ONNX 1.16, onnx/docs/Versioning.md); a newer model keeps its versions.
+    bool int4 = false;
+    for (const Tensor& t : out.initializers) int4 = int4 || t.dtype == DataType::INT4;
+    if (int4) {
+        bool found = false;
+        for (auto& [domain, version] : m.opset_imports)
+            if (domain.empty() || domain == "ai.onnx") {
+                version = std::max<int64_t>(version, 21);
+                found = true;
+            }
+        if (!found) m.opset_imports.push_back({"", 21});
+        m.ir_version = std::max<int64_t>(m.ir_version, 10);
+    }
     return m;
 }
 
@@ -526,7 +604,7 @@ QuantizeResult quantize_model(const onnx::Model& model, const std::vector<Tensor
                                         std::to_string(o.mixed_max_bits));
         const Graph fp32 = import_onnx(folded);
         const std::vector<Tensor> ref = first_outputs(fp32, calibration);
-        const double base = outputs_sqnr(ref, first_outputs(import_onnx(build_qdq(folded, layers, formats, acts, nullptr)), calibration));
+        const double base = outputs_sqnr(ref, first_outputs(import_onnx(build_qdq(folded, layers, formats, acts, o.int4_storage, nullptr)), calibration));
         std::vector<size_t> order;
         std::vector<double> params(layers.size(), 0.0), cost(layers.size(), 0.0);
         double total = 0.0, bits = 0.0;
@@ -534,7 +612,7 @@ QuantizeResult quantize_model(const onnx::Model& model, const std::vector<Tensor
             if (!layers[i].weighted) continue;
             std::vector<WeightFormat> trial = formats;
             trial[i].bits = 4;
-            const Graph q = import_onnx(build_qdq(folded, layers, trial, acts, nullptr));
+            const Graph q = import_onnx(build_qdq(folded, layers, trial, acts, o.int4_storage, nullptr));
             sensitivity[i] = outputs_sqnr(ref, first_outputs(q, calibration));
             params[i] = double(layers[i].channels) * double(layers[i].K);
             // dB of logits SQNR lost per weight moved to 4 bits (a loss below 0 counts as 0).
@@ -550,7 +628,7 @@ QuantizeResult quantize_model(const onnx::Model& model, const std::vector<Tensor
             formats[i].bits = 4;
         }
     }
-    r.model = build_qdq(folded, layers, formats, acts, &r.layers);
+    r.model = build_qdq(folded, layers, formats, acts, o.int4_storage, &r.layers);
     for (size_t i = 0; i < layers.size(); ++i) r.layers[i].sensitivity_db = sensitivity[i];
     return r;
 }

@@ -16,13 +16,25 @@
 //   3. Weights: int8 or int4 symmetric (zero point 0, q in [-(2^(b-1)-1), 2^(b-1)-1], scale =
 //      amax / (2^(b-1)-1)), per output channel (Conv axis 0, Gemm/MatMul the N axis), per tensor,
 //      or in groups of `group` consecutive weights along the reduction axis K of each output
-//      channel (the k-bit grouped idea of GPTQ/AWQ/llama.cpp, with float scales). Every weight is
-//      stored as an int8 initializer (4-bit values in int8 containers: the file is not smaller,
-//      the numerics are those of 4 bits) read through DequantizeLinear; a grouped weight is stored
-//      as [channels * K / group, group] with one scale per row (per-axis, axis 0) followed by
-//      Reshape (and Transpose for a [K, N] weight) back to its shape, which every ONNX runtime since
-//      opset 13 runs. A layer whose K is not a multiple of the group falls back to per-channel
-//      (LayerQuant::note says so).
+//      channel (the k-bit grouped idea of GPTQ/AWQ/llama.cpp, with float scales). A layer whose K
+//      is not a multiple of the group falls back to per-channel (LayerQuant::note says so).
+//      Storage (QuantizeOptions::int4_storage):
+//        int4 (default)  weights of 4 bits or fewer are INT4 initializers, two per byte, read by a
+//          DequantizeLinear-21 without zero point (0): per tensor, per axis, or blocked along K with
+//          block_size = group and a scale shaped like the weight with K divided by the group
+//          ([K/g, N] for a [K, N] weight, [N, K/g] for [N, K]; a Conv's weight is stored as [N, K]
+//          and Reshaped to [N, C, kh, kw], its groups crossing the C axis). The model's opset
+//          becomes 21 and its IR version 10 (INT4 and blocked quantization arrived there), and its
+//          activations' QDQ pairs are uint8 with the zero point + 128 (the same numbers; ONNX
+//          Runtime refuses int8 ones at opset 21, see quantize.cpp). The 4-bit weight tensors take
+//          half the bytes of int8 ones; measured whole files: the CNN's w4a8 0.53 and w4g32a8 0.56
+//          of the int8-container file, the Mixer's 0.65 and 0.64 (tests/core/nn_int4_test.cpp).
+//        int8  every weight an int8 initializer (4-bit values in int8 containers: the numerics of
+//          4 bits, not the file size) in the model's own opset, for runtimes older than opset 21;
+//          a grouped weight is stored as [channels * K / group, group] with one scale per row
+//          (per-axis, axis 0) followed by Reshape (and Transpose for a [K, N] weight).
+//      Both storages give the same dequantized weights and the same logits. 8-bit weights are
+//      int8 initializers with per-tensor / per-axis DequantizeLinear either way.
 //   4. Activations: int8 asymmetric per tensor (QuantizeLinear -> DequantizeLinear pairs) on the
 //      data input of every quantized layer and on the output of every fused group (quantized
 //      layers and LayerNormalization(+Gelu)) whose readers are not all graph outputs; the graph's
@@ -95,8 +107,17 @@ struct QuantRecipe {
 QuantRecipe quant_recipe(const std::string& name);
 std::vector<std::string> quant_recipe_names();
 
+// How 4-bit (2- to 4-bit) weights are stored in the file (item 3 above):
+//   int4  INT4 initializers, two weights per byte, in an opset-21 / IR-10 model (the default)
+//   int8  int8 containers in the model's own opset, for runtimes older than opset 21
+enum class Int4Storage { int4, int8 };
+const char* int4_storage_name(Int4Storage s);  // "int4", "int8"
+// Throws std::invalid_argument naming `text` and the valid names.
+Int4Storage parse_int4_storage(const std::string& text);
+
 struct QuantizeOptions {
     QuantRecipe recipe = quant_recipe("int8");
+    Int4Storage int4_storage = Int4Storage::int4;
     CalibrationMethod calibration = CalibrationMethod::min_max;
     double percentile = 99.99;  // percentile calibration, in (50, 100]
     bool fold_batch_norm = true;

@@ -72,8 +72,8 @@ decltype(auto) visit_numeric(DataType t, const std::string& what, F&& f) {
     switch (t) {
         case DataType::FLOAT: return f(float{});
         case DataType::DOUBLE: return f(double{});
-        case DataType::UINT8: return f(uint8_t{});
-        case DataType::INT8: return f(int8_t{});
+        case DataType::UINT8: case DataType::UINT4: return f(uint8_t{});  // 4-bit types: one per byte
+        case DataType::INT8: case DataType::INT4: return f(int8_t{});
         case DataType::UINT16: return f(uint16_t{});
         case DataType::INT16: return f(int16_t{});
         case DataType::UINT32: return f(uint32_t{});
@@ -87,8 +87,8 @@ decltype(auto) visit_numeric(DataType t, const std::string& what, F&& f) {
 // Element i of an integer tensor, widened.
 int64_t int_at(const Tensor& t, size_t i, const std::string& what) {
     switch (t.dtype) {
-        case DataType::UINT8: return t.as<uint8_t>()[i];
-        case DataType::INT8: return t.as<int8_t>()[i];
+        case DataType::UINT8: case DataType::UINT4: return t.as<uint8_t>()[i];
+        case DataType::INT8: case DataType::INT4: return t.as<int8_t>()[i];
         case DataType::UINT16: return t.as<uint16_t>()[i];
         case DataType::INT16: return t.as<int16_t>()[i];
         case DataType::INT32: return t.as<int32_t>()[i];
@@ -242,28 +242,57 @@ IntRange quant_range(DataType t, const std::string& what) {
     switch (t) {
         case DataType::UINT8: return {0, 255};
         case DataType::INT8: return {-128, 127};
+        case DataType::UINT4: return {0, 15};
+        case DataType::INT4: return {-8, 7};
         case DataType::UINT16: return {0, 65535};
         case DataType::INT16: return {-32768, 32767};
         case DataType::INT32: return {std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()};
-        default: unsupported(what + " has element type " + type_str(t) + " (supported: uint8, int8, uint16, int16)");
+        default: unsupported(what + " has element type " + type_str(t) + " (supported: uint8, int8, uint16, int16, uint4, int4)");
     }
 }
 
-// Per-tensor or per-axis parameters of a QuantizeLinear/DequantizeLinear node over x.
+// Per-tensor, per-axis or blocked parameters of a QuantizeLinear/DequantizeLinear node over x.
+// x is seen as [outer, D, inner] around the axis; the scale as [outer, S, inner] with S = D when
+// per axis, or S = ceil(D / block) when blocked (opset 21: a rank-r scale equal to x's shape but
+// along the axis, whose index j / block_size gives element j's scale: onnx/docs/Operators.md,
+// QuantizeLinear-21 "block_size", accepted range [ceil(D/S), ceil(D/(S-1)) - 1], i.e. ceil(D/B) = S).
 struct AxisQuant {
     std::vector<float> scale;
     std::vector<int64_t> zero_point;  // same size as scale
     size_t outer = 1, channels = 1, inner = 1;  // x seen as [outer, channels, inner]
+    size_t block = 0;                           // 0: one scale per channel (or per tensor)
+    size_t scale_channels = 1;                  // blocked: S
 };
 
 AxisQuant axis_quant(const Ctx& c, const Tensor& x, const Tensor& scale, const Tensor* zp) {
-    if (c.i("block_size", 0) != 0) unsupported("blocked quantization (block_size) is not implemented");
     require_dtype(scale, DataType::FLOAT, "the scale");
     AxisQuant q;
     const size_t n = static_cast<size_t>(scale.numel());
     if (zp && static_cast<size_t>(zp->numel()) != n)
         invalid("the zero point has shape " + shape_str(zp->dims) + " but the scale has " + shape_str(scale.dims));
-    if (n == 1 && scale.dims.size() <= 1) {
+    const int64_t block = c.i("block_size", 0);
+    if (block < 0) invalid("block_size must be positive, not " + std::to_string(block));
+    if (block > 0) {
+        if (c.opset < 21) invalid("block_size needs opset 21 (blocked quantization), the model imports " + std::to_string(c.opset));
+        const size_t axis = norm_axis(c.i("axis", 1), x.dims.size(), "axis");
+        if (zp && zp->dims != scale.dims)
+            invalid("the zero point has shape " + shape_str(zp->dims) + " but the scale has " + shape_str(scale.dims));
+        if (scale.dims.size() != x.dims.size())
+            invalid("a blocked scale must have x's rank " + std::to_string(x.dims.size()) + ", not shape " +
+                    shape_str(scale.dims));
+        for (size_t d = 0; d < x.dims.size(); ++d) {
+            const int64_t want = d != axis ? x.dims[d] : x.dims[d] == 0 ? 0 : 1 + (x.dims[d] - 1) / block;  // ceil
+            if (scale.dims[d] != want)
+                invalid("x is " + shape_str(x.dims) + " and block_size " + std::to_string(block) + " along axis " +
+                        std::to_string(axis) + ", so the scale must be " + std::to_string(want) + " along axis " +
+                        std::to_string(d) + ", not " + shape_str(scale.dims));
+        }
+        for (size_t d = 0; d < axis; ++d) q.outer *= static_cast<size_t>(x.dims[d]);
+        q.channels = static_cast<size_t>(x.dims[axis]);
+        for (size_t d = axis + 1; d < x.dims.size(); ++d) q.inner *= static_cast<size_t>(x.dims[d]);
+        q.block = static_cast<size_t>(block);
+        q.scale_channels = static_cast<size_t>(scale.dims[axis]);
+    } else if (n == 1 && scale.dims.size() <= 1) {
         q.inner = static_cast<size_t>(x.numel());
     } else {
         if (c.opset < 13) invalid("a scale of shape " + shape_str(scale.dims) + " needs opset 13 (per-axis quantization)");
@@ -282,12 +311,28 @@ AxisQuant axis_quant(const Ctx& c, const Tensor& x, const Tensor& scale, const T
     return q;
 }
 
+// f(element index, scale index) over x in order.
 template <class F>
 void for_each_channel(const AxisQuant& q, F f) {
     size_t e = 0;
+    if (q.block > 0) {
+        for (size_t o = 0; o < q.outer; ++o)
+            for (size_t ch = 0; ch < q.channels; ++ch) {
+                const size_t row = (o * q.scale_channels + ch / q.block) * q.inner;
+                for (size_t j = 0; j < q.inner; ++j) f(e++, row + j);
+            }
+        return;
+    }
     for (size_t o = 0; o < q.outer; ++o)
         for (size_t ch = 0; ch < q.channels; ++ch)
             for (size_t j = 0; j < q.inner; ++j) f(e++, ch);
+}
+
+// The 4-bit types arrived with opset 21 (QuantizeLinear-21 / DequantizeLinear-21).
+void require_4bit_opset(const Ctx& c, DataType t, const std::string& what) {
+    if ((t == DataType::INT4 || t == DataType::UINT4) && c.opset < 21)
+        invalid(what + " has element type " + type_str(t) + ", which needs opset 21, the model imports " +
+                std::to_string(c.opset));
 }
 
 std::vector<Tensor> op_quantize_linear(const Ctx& c) {
@@ -302,6 +347,7 @@ std::vector<Tensor> op_quantize_linear(const Ctx& c) {
         out_type = static_cast<DataType>(od);
     }
     const IntRange r = quant_range(out_type, "y");
+    require_4bit_opset(c, out_type, "y");
     if (out_type == DataType::INT32) unsupported("y has element type int32 (supported: uint8, int8, uint16, int16)");
     const AxisQuant q = axis_quant(c, x, scale, zp);
     Tensor y = make_tensor(out_type, x.dims);
@@ -318,7 +364,8 @@ std::vector<Tensor> op_dequantize_linear(const Ctx& c) {
     const Tensor& x = c.need(0, "x");
     const Tensor& scale = c.need(1, "x_scale");
     const Tensor* zp = c.in(2);
-    quant_range(x.dtype, "x");  // u8, s8, u16, s16, s32
+    quant_range(x.dtype, "x");  // u8, s8, u16, s16, s32, u4, s4
+    require_4bit_opset(c, x.dtype, "x");
     if (zp) require_same_dtype(x, *zp, "x", "x_zero_point");
     const AxisQuant q = axis_quant(c, x, scale, zp);
     if (x.dtype == DataType::INT32)

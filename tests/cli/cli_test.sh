@@ -257,6 +257,8 @@ expect_error "eval with an unknown quantization" 2 "quantization 'int3' is not o
   eval --model models/fashion_cnn.onnx --data fashion-mnist --quant int3
 expect_error "quantize with an unknown calibration" 2 "calibration method 'kl' is not one of minmax, percentile, mse" \
   quantize --model models/fashion_cnn.onnx --out "$tmp/never.onnx" --calibration kl
+expect_error "quantize with an unknown 4-bit storage" 2 "4-bit weight storage 'int2' is not one of int4, int8" \
+  quantize --model models/fashion_cnn.onnx --out "$tmp/never.onnx" --int4-storage int2
 expect_error "quantize a file that is not ONNX" 1 '^stacklab: README\.md: field 4 uses wire type 3' \
   quantize --model README.md --out "$tmp/never.onnx"
 expect_error "drift on a model without LayerNorm -> Gelu" 1 'fashion_cnn\.onnx: the model has no LayerNormalization whose only reader is a Gelu' \
