@@ -650,17 +650,23 @@ Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc,
     const int32_t z = q.zero_point[0];
     const int32_t* a = acc.as<int32_t>();
     const size_t total = size_t(acc.numel());
-    std::vector<float> row(columns);
+    if (total == 0 || columns == 0) return out;
+    // Rows in chunks of about 4096 values: one quantize_array call per chunk, not per row (rows of
+    // 16 or 32 values left the division's latency exposed on every call).
+    const size_t rows_per_chunk = std::max<size_t>(1, 4096 / columns);
+    std::vector<float> chunk(std::min(total, rows_per_chunk * columns));
     const bool relu = p.fused_relu;
     const float* m = p.multiplier.data();
     const float* b = p.bias.data();
-    for (size_t i = 0; i < total; i += columns) {
-        for (size_t j = 0; j < columns; ++j) {
-            const float v = float(a[i + j]) * m[j] + b[j];
-            row[j] = relu && v < 0.0f ? 0.0f : v;
-        }
-        if (q.is_signed) quant::quantize_array(row.data(), columns, s, z, data_of<int8_t>(out) + i);
-        else quant::quantize_array(row.data(), columns, s, z, data_of<uint8_t>(out) + i);
+    for (size_t i0 = 0; i0 < total; i0 += chunk.size()) {
+        const size_t n = std::min(chunk.size(), total - i0);
+        for (size_t r = 0; r < n; r += columns)
+            for (size_t j = 0; j < columns; ++j) {
+                const float v = float(a[i0 + r + j]) * m[j] + b[j];
+                chunk[r + j] = relu && v < 0.0f ? 0.0f : v;
+            }
+        if (q.is_signed) quant::quantize_array(chunk.data(), n, s, z, data_of<int8_t>(out) + i0);
+        else quant::quantize_array(chunk.data(), n, s, z, data_of<uint8_t>(out) + i0);
     }
     return out;
 }
