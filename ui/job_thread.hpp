@@ -4,8 +4,9 @@
 // steps, asks `cancelled()` between them and publishes what it has (a copy of its report, the rows
 // so far, the finished job) under a mutex, with its progress in atomics; the UI thread copies that
 // each frame and never waits for a step. A job the panel no longer wants (Cancel, a new choice) goes
-// to a RetiredJobs list: its thread leaves after its current step and is joined on a later frame,
-// once it has finished, so the UI never blocks. No thread is detached: the destructor asks the
+// to a RetiredJobs list, cancelled (its thread leaves after its current step) or, where the panel
+// says so, left to run to its end; it is joined on a later frame, once it has finished, so the UI
+// never blocks. No thread is detached: the destructor asks the
 // thread to stop and joins it (at most one step's wait), so a report that goes away takes its
 // threads with it.
 //
@@ -28,7 +29,8 @@
 namespace stacklab::ui {
 
 // What every job's thread has, whatever it publishes: the thread, the cancel and finished flags
-// and the progress. Not a job on its own: JobThread<Result> below is.
+// and the progress. Not a job on its own: JobThread<Result> below is. RetiredJobs keeps jobs through
+// this base, so it needs no Result (ui/app.hpp names JobThread<RobotJob> with RobotJob incomplete).
 class JobThreadBase {
 public:
     JobThreadBase(const JobThreadBase&) = delete;
