@@ -24,6 +24,7 @@
 #include "policy/audit_log.hpp"
 #include "policy/certificate.hpp"
 #include "quant/norm.hpp"
+#include "ui/job_thread.hpp"
 
 namespace stacklab::ui {
 
@@ -244,8 +245,8 @@ struct RobotChoice {
 // of ticks run on the UI thread within a time budget per frame (robot::CellSim). While it runs, the
 // panel keeps the previous result (`computed` false, `has_result` true: drawn greyed) with a progress
 // bar and Cancel. Either way the run is lab::run_cell_scenario's, bit for bit.
-struct RobotJob;     // the run in progress on the UI thread (browser)
-struct RobotWorker;  // natively: the thread running the job and what it published
+struct RobotJob;  // the run in progress (robot_panel.cpp)
+using RobotWorker = JobThread<RobotJob>;  // natively: the thread running the job, its progress, the job once finished
 struct RobotJobState {
     std::string stage = "idle";  // idle, run, done, error, cancelled, restart
     long ticks_done = 0, ticks_total = 0;  // control ticks of the cell run (0 total: still preparing)
@@ -259,9 +260,9 @@ struct RobotJobState {
     std::chrono::steady_clock::time_point started;
     bool has_result = false;     // `run` (and scenario, arm) hold a result, maybe a previous choice's
     RobotChoice result_choice;   // what that result was computed for
-    std::shared_ptr<RobotJob> work;
+    std::shared_ptr<RobotJob> work;  // browser: the job run over frames
     std::shared_ptr<RobotWorker> worker;
-    std::vector<std::shared_ptr<RobotWorker>> retired;  // cancelled workers finishing their slice
+    RetiredJobs retired;  // cancelled workers finishing their slice
     Rect progress_rect, cancel_rect;
 };
 struct RobotPanelReport {
@@ -434,7 +435,8 @@ struct ModelsChoice {
 };
 constexpr int64_t kModelsCalibImages = 256, kModelsTestImages = 1000, kModelsSqnrImages = 256, kModelsBatch = 64;
 struct ModelsWork;    // the job's graphs, plans and data (models_eval.cpp)
-struct ModelsWorker;  // natively: the thread running the job and its last published report
+struct ModelsPanelReport;
+using ModelsWorker = JobThread<ModelsPanelReport>;  // natively: the thread running the job and its last published report
 struct ModelsPanelReport {
     ModelsChoice choice;        // what the job is (was) computing
     std::string stage = "idle"; // idle, quantize, sqnr, eval, done, error, cancelled
@@ -457,7 +459,7 @@ struct ModelsPanelReport {
     std::shared_ptr<const nn::ImageSet> test_images;   // the embedded test slice, for the image grid
     std::shared_ptr<ModelsWork> work;
     std::shared_ptr<ModelsWorker> worker;                // the running job's thread (native)
-    std::vector<std::shared_ptr<ModelsWorker>> retired;  // cancelled jobs finishing their last step
+    RetiredJobs retired;  // cancelled (or superseded) jobs finishing their last step
     Rect accuracy_rect, layers_rect, confusion_rect, images_rect, cancel_rect, histogram_rect;
     int histogram_layer = -1;   // the layer whose error histogram is shown (-1: the lowest SQNR, picked on draw)
     bool done() const { return stage == "done"; }
@@ -541,7 +543,8 @@ struct StackPanelReport {
 // and what the last check said. The facts a check compares with come from the panels' reports; the
 // two sweeps a lesson can ask about (the cell on every chip, every bundled deployment) are computed
 // here on demand and cached.
-struct CellSweepWorker;  // natively: the thread running a lesson's cell sweep (lesson_panel.cpp)
+// Natively: the thread running a lesson's cell sweep (lesson_panel.cpp) and its rows so far.
+using CellSweepWorker = JobThread<std::vector<lab::CellSweepRow>>;
 struct LessonView {
     std::vector<lab::Lesson> lessons;
     std::string load_error;       // a bundled lesson that did not parse (file and JSON path)
@@ -558,7 +561,7 @@ struct LessonView {
     // browser one chip's cell per frame. A sweep left behind by a cell change finishes its chip
     // among the retired ones, joined once it has.
     std::shared_ptr<CellSweepWorker> sweep_worker;
-    std::vector<std::shared_ptr<CellSweepWorker>> sweep_retired;
+    RetiredJobs sweep_retired;
     bool sweep_threaded = false;
     long sweep_ui_thread_steps = 0;  // chips run on the UI thread (0 natively)
     bool deployments_certified = false;

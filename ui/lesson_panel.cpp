@@ -11,11 +11,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
-#if !defined(__EMSCRIPTEN__)
-#include <atomic>
-#include <mutex>
-#include <thread>
-#endif
 
 #include <imgui.h>
 
@@ -71,38 +66,18 @@ bool lesson_hides(const AppState& state, const std::string& control) {
     return std::find(hide.begin(), hide.end(), control) != hide.end();
 }
 
-#if !defined(__EMSCRIPTEN__)
-struct CellSweepWorker {
-    std::mutex m;
-    std::vector<lab::CellSweepRow> rows;  // published as each chip finishes
-    std::atomic<bool> cancel{false}, finished{false};
-    std::thread thread;
-    ~CellSweepWorker() {
-        cancel = true;
-        if (thread.joinable()) thread.join();
-    }
-};
-#else
-struct CellSweepWorker {
-    bool cancel = false;
-};
-#endif
-
 namespace {
 
 // One step of the lesson's cell sweep: natively the worker's rows so far (started on first call),
 // in the browser the next chip's run.
 void advance_cell_sweep(LessonView& v, const lab::CellScenario& scenario, const std::vector<chip::ChipSpec>& chips) {
 #if !defined(__EMSCRIPTEN__)
-    v.sweep_retired.erase(std::remove_if(v.sweep_retired.begin(), v.sweep_retired.end(),
-                                         [](const auto& w) { return w->finished.load(); }),
-                          v.sweep_retired.end());
+    v.sweep_retired.prune();
     if (v.cell_sweep.size() >= chips.size()) return;
     if (!v.sweep_worker) {
-        auto w = std::make_shared<CellSweepWorker>();
-        CellSweepWorker* raw = w.get();  // the worker's destructor joins the thread before it goes
-        w->thread = std::thread([raw, scenario, chips] {
-            for (size_t i = 0; i < chips.size() && !raw->cancel; ++i) {
+        // The rows are published as each chip finishes.
+        v.sweep_worker = CellSweepWorker::start([scenario, chips](CellSweepWorker& w) {
+            for (size_t i = 0; i < chips.size() && !w.cancelled(); ++i) {
                 lab::CellSweepRow row;
                 try {
                     row = lab::sweep_cell_chip(scenario, chips, i);
@@ -110,17 +85,14 @@ void advance_cell_sweep(LessonView& v, const lab::CellScenario& scenario, const 
                     row.chip = chips[i].id;
                     row.error = e.what();
                 }
-                std::lock_guard<std::mutex> lock(raw->m);
-                raw->rows.push_back(std::move(row));
+                w.update([&](std::vector<lab::CellSweepRow>& rows) { rows.push_back(std::move(row)); });
             }
-            raw->finished = true;
         });
-        v.sweep_worker = std::move(w);
         v.sweep_threaded = true;
     }
-    std::lock_guard<std::mutex> lock(v.sweep_worker->m);
-    const auto& rows = v.sweep_worker->rows;
-    for (size_t i = v.cell_sweep.size(); i < rows.size(); ++i) v.cell_sweep.push_back(rows[i]);
+    v.sweep_worker->read([&](const std::vector<lab::CellSweepRow>& rows) {
+        for (size_t i = v.cell_sweep.size(); i < rows.size(); ++i) v.cell_sweep.push_back(rows[i]);
+    });
 #else
     if (v.cell_sweep.size() >= chips.size()) return;
     v.cell_sweep.push_back(lab::sweep_cell_chip(scenario, chips, v.cell_sweep.size()));
@@ -157,10 +129,7 @@ lab::Facts lesson_facts(AppState& state, const lab::LessonStep& step) {
         if (v.sweep_cell != rr.choice.cell) {
             v.sweep_cell = rr.choice.cell;
             v.cell_sweep.clear();
-            if (v.sweep_worker) {
-                v.sweep_worker->cancel = true;
-                v.sweep_retired.push_back(std::move(v.sweep_worker));
-            }
+            v.sweep_retired.retire(v.sweep_worker);
         }
         advance_cell_sweep(v, rr.scenario, state.chips);
         if (v.cell_sweep.size() == state.chips.size()) lab::add_cell_sweep_facts(facts, v.cell_sweep);

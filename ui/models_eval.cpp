@@ -8,11 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
-#if !defined(__EMSCRIPTEN__)
-#include <atomic>
-#include <mutex>
-#include <thread>
-#endif
+#include <optional>
 
 #include "nn/graph.hpp"
 #include "ui/app.hpp"
@@ -28,24 +24,6 @@ struct ModelsWork {
     std::unique_ptr<nn::Graph> fp32_graph, quant_graph;
     nn::Plan fp32_plan, quant_plan;
     nn::Workspace workspace;  // recycled between the evaluation's batches (frames)
-};
-
-// Natively: the thread that runs one job's steps, and the report as of its last finished step. The
-// thread owns its copy of the report (with the work); the UI copies `latest` under the mutex.
-// The destructor asks the thread to stop and joins it (at most one step's wait).
-struct ModelsWorker {
-#if !defined(__EMSCRIPTEN__)
-    std::mutex mutex;
-    ModelsPanelReport latest;  // work, worker and retired left empty
-    long version = 0;          // bumped on each publish
-    long adopted = 0;          // the version the UI copied last (UI thread only)
-    std::atomic<bool> cancel{false}, finished{false};
-    std::thread thread;
-    ~ModelsWorker() {
-        cancel = true;
-        if (thread.joinable()) thread.join();
-    }
-#endif
 };
 
 namespace {
@@ -98,8 +76,9 @@ void predict(const nn::onnx::Tensor& y, int64_t m, std::vector<int>& out, int64_
 
 void start(const ModelsChoice& ch, ModelsPanelReport& r, const std::vector<UserModel>& user_models) {
     const long computations = r.computations + 1;
-    std::vector<std::shared_ptr<ModelsWorker>> retired = std::move(r.retired);
-    if (r.worker) retired.push_back(std::move(r.worker));
+    // A job still running for the previous choice is not cancelled: it runs to its end unseen.
+    RetiredJobs retired = std::move(r.retired);
+    retired.retire_uncancelled(r.worker);
     r = ModelsPanelReport();
     r.retired = std::move(retired);
     r.computations = computations;
@@ -285,26 +264,11 @@ void timed_step(ModelsPanelReport& r) {
 }
 
 #if !defined(__EMSCRIPTEN__)
-// The worker thread: the job's steps in order, the report published after each.
-void run_worker(ModelsWorker* w, ModelsPanelReport job) {
-    while (job.busy() && !w->cancel) {
-        timed_step(job);
-        ModelsPanelReport published = job;
-        published.work.reset();
-        std::lock_guard<std::mutex> lock(w->mutex);
-        w->latest = std::move(published);
-        ++w->version;
-    }
-    w->finished = true;
-}
-
 // Takes the worker's last published report, keeping what belongs to the UI side.
 void adopt(ModelsPanelReport& r) {
-    ModelsWorker& w = *r.worker;
-    std::lock_guard<std::mutex> lock(w.mutex);
-    if (w.version == w.adopted) return;
-    w.adopted = w.version;
-    ModelsPanelReport next = w.latest;
+    std::optional<ModelsPanelReport> latest = r.worker->take_newer();
+    if (!latest) return;
+    ModelsPanelReport next = std::move(*latest);
     next.worker = std::move(r.worker);
     next.retired = std::move(r.retired);
     next.frames = r.frames;
@@ -317,12 +281,7 @@ void adopt(ModelsPanelReport& r) {
 
 void cancel_models(ModelsPanelReport& r) {
     if (!r.busy()) return;
-    if (r.worker) {
-#if !defined(__EMSCRIPTEN__)
-        r.worker->cancel = true;
-#endif
-        r.retired.push_back(std::move(r.worker));
-    }
+    r.retired.retire(r.worker);
     r.work.reset();
     r.stage = "cancelled";
 }
@@ -335,23 +294,25 @@ void restart_models(ModelsPanelReport& r) {
 void update_models(const ModelsChoice& ch, ModelsPanelReport& r, double budget_ms, const std::vector<UserModel>& user_models) {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
-#if !defined(__EMSCRIPTEN__)
     // Cancelled jobs are joined once their thread has left its last step (never waited for here).
-    r.retired.erase(std::remove_if(r.retired.begin(), r.retired.end(),
-                                   [](const std::shared_ptr<ModelsWorker>& w) { return w->finished.load(); }),
-                    r.retired.end());
-#endif
+    r.retired.prune();
     try {
         if (r.computations == 0 || !(r.choice == ch) || r.stage == "restart") {
             start(ch, r, user_models);
 #if !defined(__EMSCRIPTEN__)
             r.threaded = true;
-            auto w = std::make_shared<ModelsWorker>();
             ModelsPanelReport job = r;  // the thread's copy holds the work
-            job.retired.clear();
-            w->thread = std::thread(run_worker, w.get(), std::move(job));
+            job.retired = {};
+            // The job's steps in order, the report (less the work) published after each.
+            r.worker = ModelsWorker::start([job = std::move(job)](ModelsWorker& w) mutable {
+                while (job.busy() && !w.cancelled()) {
+                    timed_step(job);
+                    ModelsPanelReport published = job;
+                    published.work.reset();
+                    w.publish(std::move(published));
+                }
+            });
             r.work.reset();
-            r.worker = std::move(w);
 #endif
             return;  // this frame shows "quantizing" before the step that takes longest
         }

@@ -12,10 +12,6 @@
 #include <cstdlib>
 #include <iterator>
 #include <string>
-#if !defined(__EMSCRIPTEN__)
-#include <atomic>
-#include <thread>
-#endif
 
 #include <imgui.h>
 
@@ -169,22 +165,6 @@ struct RobotJob {
     long slice_ticks = 250;  // ticks per step (the browser adapts it to its speed; see update_robot)
 };
 
-// Natively: the thread running one job. It owns the job until it sets `finished`; the UI reads
-// the progress counters at any time and takes the job after `finished` (acquire/release through
-// the atomic), so no mutex is needed.
-struct RobotWorker {
-#if !defined(__EMSCRIPTEN__)
-    RobotJob job;
-    std::atomic<long> ticks_done{0}, ticks_total{0};
-    std::atomic<bool> cancel{false}, finished{false};
-    std::thread thread;
-    ~RobotWorker() {
-        cancel = true;
-        if (thread.joinable()) thread.join();
-    }
-#endif
-};
-
 namespace {
 
 // Natively a slice is 250 ticks: at the 1 kHz control rate of the bundled cells 0.25 s of cell
@@ -232,19 +212,6 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-#if !defined(__EMSCRIPTEN__)
-void run_worker(RobotWorker* w) {
-    while (!w->job.finished && !w->cancel) {
-        step(w->job);
-        if (w->job.sim) {
-            w->ticks_total = w->job.sim->sim.ticks_total();
-            w->ticks_done = w->job.sim->sim.ticks_done();
-        }
-    }
-    w->finished = true;
-}
-#endif
-
 // The job's result into the report (the UI thread).
 void take(RobotJob& j, RobotPanelReport& r) {
     RobotJobState& js = r.job;
@@ -269,12 +236,7 @@ void take(RobotJob& j, RobotPanelReport& r) {
 void cancel_robot(RobotPanelReport& r) {
     RobotJobState& js = r.job;
     if (!r.busy()) return;
-    if (js.worker) {
-#if !defined(__EMSCRIPTEN__)
-        js.worker->cancel = true;
-#endif
-        js.retired.push_back(std::move(js.worker));
-    }
+    js.retired.retire(js.worker);
     js.work.reset();
     js.stage = "cancelled";
 }
@@ -286,12 +248,8 @@ void restart_robot(RobotPanelReport& r) {
 
 void update_robot(const AppState& state, RobotPanelReport& r) {
     RobotJobState& js = r.job;
-#if !defined(__EMSCRIPTEN__)
     // Cancelled workers are joined once they have left their slice (never waited for here).
-    js.retired.erase(std::remove_if(js.retired.begin(), js.retired.end(),
-                                    [](const std::shared_ptr<RobotWorker>& w) { return w->finished.load(); }),
-                     js.retired.end());
-#endif
+    js.retired.prune();
     RobotChoice ch{state.robot_cell, state.selected_chip, state.robot_faults};
     if (r.computations == 0 || !(r.choice == ch) || js.stage == "restart") {
         cancel_robot(r);
@@ -311,10 +269,15 @@ void update_robot(const AppState& state, RobotPanelReport& r) {
         job->slice_ticks = kNativeSliceTicks;
 #if !defined(__EMSCRIPTEN__)
         js.threaded = true;
-        auto w = std::make_shared<RobotWorker>();
-        w->job = std::move(*job);
-        w->thread = std::thread(run_worker, w.get());
-        js.worker = std::move(w);
+        // The thread owns the job until it has finished; the UI reads the progress meanwhile and
+        // takes the job (published once, at the end) after finished().
+        js.worker = RobotWorker::start([j = std::move(*job)](RobotWorker& w) mutable {
+            while (!j.finished && !w.cancelled()) {
+                step(j);
+                if (j.sim) w.set_progress(j.sim->sim.ticks_done(), j.sim->sim.ticks_total());
+            }
+            w.publish(std::move(j));
+        });
 #else
         js.threaded = false;
         js.work = std::move(job);
@@ -326,12 +289,11 @@ void update_robot(const AppState& state, RobotPanelReport& r) {
     ++js.frames;
 #if !defined(__EMSCRIPTEN__)
     RobotWorker& w = *js.worker;
-    js.ticks_total = w.ticks_total;
-    js.ticks_done = w.ticks_done;
-    if (w.finished) {
-        w.thread.join();
+    js.ticks_total = w.progress_total();
+    js.ticks_done = w.progress_done();
+    if (w.finished()) {
+        RobotJob job = w.take();  // joins the thread
         js.run_ms = ms_since(js.started);
-        RobotJob job = std::move(w.job);
         js.worker.reset();
         take(job, r);
     }

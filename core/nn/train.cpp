@@ -441,21 +441,17 @@ TrainLog train_adam(const ImageSet& data, int height, int width, const TrainOpti
 
 TrainResult train_cnn(const ImageSet& data, const CnnConfig& config, const TrainOptions& o,
                       const std::function<void(const EpochReport&)>& on_epoch) {
-    require(o.epochs >= 1, "train_cnn: epochs must be >= 1, not " + std::to_string(o.epochs));
-    TrainResult r;
-    r.params = cnn_init(config, o.seed);
-    CnnParams grads;
-    TrainLog log = train_adam(
-        data, config.height, config.width, o, r.params.arrays(),
-        [&](int b, const float* x, const uint8_t* y, std::vector<const std::vector<float>*>& g) {
-            const double loss = cnn_loss_and_gradients(r.params, b, x, y, &grads);
-            for (auto* a : grads.arrays()) g.push_back(a);
-            return loss;
-        },
-        on_epoch, "train_cnn");
-    r.step_losses = std::move(log.step_losses);
-    r.epochs = std::move(log.epochs);
-    return r;
+    return train_from_init<TrainResult>(data, config, o, on_epoch, "train_cnn", cnn_init, cnn_loss_and_gradients);
+}
+
+std::vector<std::pair<std::string, std::string>> classifier_metadata(
+    int height, int width, int classes, const std::vector<std::pair<std::string, std::string>>& extra) {
+    std::vector<std::pair<std::string, std::string>> props = {
+        {"input", "float32 [N,1," + std::to_string(height) + "," + std::to_string(width) +
+                      "], pixel / 255 in [0, 1], no other normalization"},
+        {"output", "float32 [N," + std::to_string(classes) + "] logits (no softmax)"}};
+    props.insert(props.end(), extra.begin(), extra.end());
+    return props;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -498,10 +494,7 @@ onnx::Model export_cnn_onnx(const CnnParams& p, const std::vector<std::pair<std:
     m.opset_imports = {{"", 13}};
     m.producer_name = "stacklab";
     m.graph = std::move(g);
-    m.metadata_props = {{"input", "float32 [N,1," + std::to_string(c.height) + "," + std::to_string(c.width) +
-                                      "], pixel / 255 in [0, 1], no other normalization"},
-                        {"output", "float32 [N," + std::to_string(c.classes) + "] logits (no softmax)"}};
-    for (const auto& kv : extra_metadata) m.metadata_props.push_back(kv);
+    m.metadata_props = classifier_metadata(c.height, c.width, c.classes, extra_metadata);
     return m;
 }
 

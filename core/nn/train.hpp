@@ -36,7 +36,9 @@
 #include <cstdint>
 #include <functional>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nn/idx.hpp"
@@ -153,6 +155,31 @@ TrainLog train_adam(const ImageSet& data, int height, int width, const TrainOpti
                     const std::vector<std::vector<float>*>& params, const BatchGradient& gradient,
                     const std::function<void(const EpochReport&)>& on_epoch, const std::string& who);
 
+// What train_cnn and train_mixer share around train_adam: `Result` (params, step_losses, epochs)
+// with params = init(config, options.seed), trained with the gradients of
+// loss_and_gradients(params, batch, x, labels, &grads), whose Params::arrays() lists the
+// parameters and their gradients in one order.
+template <class Result, class Config, class Init, class LossAndGradients>
+Result train_from_init(const ImageSet& data, const Config& config, const TrainOptions& options,
+                       const std::function<void(const EpochReport&)>& on_epoch, const std::string& who, Init init,
+                       LossAndGradients loss_and_gradients) {
+    if (options.epochs < 1) throw std::invalid_argument(who + ": epochs must be >= 1, not " + std::to_string(options.epochs));
+    Result r;
+    r.params = init(config, options.seed);
+    decltype(r.params) grads;
+    TrainLog log = train_adam(
+        data, config.height, config.width, options, r.params.arrays(),
+        [&](int b, const float* x, const uint8_t* y, std::vector<const std::vector<float>*>& g) {
+            const double loss = loss_and_gradients(r.params, b, x, y, &grads);
+            for (const auto* a : std::as_const(grads).arrays()) g.push_back(a);
+            return loss;
+        },
+        on_epoch, who);
+    r.step_losses = std::move(log.step_losses);
+    r.epochs = std::move(log.epochs);
+    return r;
+}
+
 // Trains from cnn_init(config, seed). on_epoch (may be empty) is called after every epoch.
 TrainResult train_cnn(const ImageSet& data, const CnnConfig& config, const TrainOptions& options,
                       const std::function<void(const EpochReport&)>& on_epoch = {});
@@ -165,12 +192,19 @@ uint32_t uniform_below(std::mt19937& g, uint32_t n);
 // Weights U(-bound, bound) drawn with uniform01. The ONNX exports build their protos with
 // nn/onnx_build.hpp (initializers, attributes, nodes, typed values).
 std::vector<float> uniform_weights(std::mt19937& g, size_t n, double bound);
+using onnx::float_attr;
 using onnx::float_tensor;
 using onnx::float_value;
 using onnx::int64_tensor;
 using onnx::int_attr;
 using onnx::ints_attr;
 using onnx::make_node;
+using onnx::string_attr;
+
+// The metadata_props of an exported classifier of [N,1,height,width] images: "input" and "output"
+// (what the model takes and gives), then `extra`.
+std::vector<std::pair<std::string, std::string>> classifier_metadata(
+    int height, int width, int classes, const std::vector<std::pair<std::string, std::string>>& extra);
 
 // The trained CNN as an ONNX model (opset 13): input "image" float [N,1,H,W], output "logits"
 // float [N,classes]; metadata_props: "input", "output", and `extra_metadata` after them.

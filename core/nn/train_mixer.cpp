@@ -19,22 +19,6 @@ void require(bool ok, const std::string& message) {
     if (!ok) throw std::invalid_argument(message);
 }
 
-onnx::Attribute float_attr(const std::string& name, float v) {
-    onnx::Attribute a;
-    a.name = name;
-    a.type = onnx::Attribute::FLOAT;
-    a.f = v;
-    return a;
-}
-
-onnx::Attribute string_attr(const std::string& name, const std::string& v) {
-    onnx::Attribute a;
-    a.name = name;
-    a.type = onnx::Attribute::STRING;
-    a.s = v;
-    return a;
-}
-
 // What the forward of one block keeps for its backward ([rows, cols] arrays, rows = batch * tokens
 // for the channel side and batch * channels for the token side).
 struct BlockActs {
@@ -333,21 +317,7 @@ std::vector<float> mixer_logits(const MixerParams& p, int batch, const float* x)
 
 MixerTrainResult train_mixer(const ImageSet& data, const MixerConfig& config, const TrainOptions& o,
                              const std::function<void(const EpochReport&)>& on_epoch) {
-    require(o.epochs >= 1, "train_mixer: epochs must be >= 1, not " + std::to_string(o.epochs));
-    MixerTrainResult r;
-    r.params = mixer_init(config, o.seed);
-    MixerParams grads;
-    TrainLog log = train_adam(
-        data, config.height, config.width, o, r.params.arrays(),
-        [&](int b, const float* x, const uint8_t* y, std::vector<const std::vector<float>*>& g) {
-            const double loss = mixer_loss_and_gradients(r.params, b, x, y, &grads);
-            for (auto* a : static_cast<const MixerParams&>(grads).arrays()) g.push_back(a);
-            return loss;
-        },
-        on_epoch, "train_mixer");
-    r.step_losses = std::move(log.step_losses);
-    r.epochs = std::move(log.epochs);
-    return r;
+    return train_from_init<MixerTrainResult>(data, config, o, on_epoch, "train_mixer", mixer_init, mixer_loss_and_gradients);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,10 +395,7 @@ onnx::Model export_mixer_onnx(const MixerParams& p, const std::vector<std::pair<
     m.opset_imports = {{"", 20}};
     m.producer_name = "stacklab";
     m.graph = std::move(g);
-    m.metadata_props = {{"input", "float32 [N,1," + std::to_string(c.height) + "," + std::to_string(c.width) +
-                                      "], pixel / 255 in [0, 1], no other normalization"},
-                        {"output", "float32 [N," + std::to_string(c.classes) + "] logits (no softmax)"}};
-    for (const auto& kv : extra_metadata) m.metadata_props.push_back(kv);
+    m.metadata_props = classifier_metadata(c.height, c.width, c.classes, extra_metadata);
     return m;
 }
 

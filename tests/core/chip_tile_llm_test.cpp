@@ -8,7 +8,7 @@
 #include "chip_toy_machine.hpp"
 
 using namespace stacklab::chip;
-using stacklab::chip::test::toy;  // 1 GHz (a cycle is a nanosecond), off-chip 64 B/ns, L2 1000 B/ns, one core
+using stacklab::test::toy;  // 1 GHz (a cycle is a nanosecond), off-chip 64 B/ns, L2 1000 B/ns, one core
 
 namespace {
 

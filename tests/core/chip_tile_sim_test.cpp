@@ -7,7 +7,7 @@
 #include "chip_toy_machine.hpp"
 
 using namespace stacklab::chip;
-using stacklab::chip::test::toy;
+using stacklab::test::toy;
 
 namespace {
 

@@ -1,14 +1,16 @@
 // The chip tests' hand-checkable machine, shared by tests/core/chip_tile_sim_test.cpp (which
-// derives its expected cycles from it) and chip_tile_llm_test.cpp.
+// derives its expected cycles from it), chip_tile_llm_test.cpp and chip_graph_sim_test.cpp (which
+// grows it: more cores, a smaller L2, a faster off-chip link).
 #pragma once
 
 #include "chip/tile_sim.hpp"
 
-namespace stacklab::chip::test {
+namespace stacklab::test {
 
 // A machine small enough to follow by hand: 1 GHz, so a cycle is a nanosecond; off-chip 64 B/ns.
-inline Machine toy(int cores = 1) {
-    Machine m;
+inline chip::Machine toy(int cores = 1) {
+    using chip::DType;
+    chip::Machine m;
     m.chip_id = "toy";
     m.matrix_cores = cores;
     m.vector_cores = cores;
@@ -35,4 +37,4 @@ inline Machine toy(int cores = 1) {
     return m;
 }
 
-}  // namespace stacklab::chip::test
+}  // namespace stacklab::test
