@@ -4,11 +4,10 @@
 // steps, asks `cancelled()` between them and publishes what it has (a copy of its report, the rows
 // so far, the finished job) under a mutex, with its progress in atomics; the UI thread copies that
 // each frame and never waits for a step. A job the panel no longer wants (Cancel, a new choice) goes
-// to a RetiredJobs list, cancelled (its thread leaves after its current step) or, where the panel
-// says so, left to run to its end; it is joined on a later frame, once it has finished, so the UI
-// never blocks. No thread is detached: the destructor asks the
-// thread to stop and joins it (at most one step's wait), so a report that goes away takes its
-// threads with it.
+// to a RetiredJobs list, cancelled (its thread leaves after its current step); it is joined on a
+// later frame, once it has finished, so the UI never blocks. No thread is detached: the destructor
+// asks the thread to stop and joins it (at most one step's wait), so a report that goes away takes
+// its threads with it.
 //
 // In the browser (Emscripten without pthreads) there are no threads: `start` is not compiled there,
 // so a report's worker stays empty and each panel runs its job's steps over frames on the UI thread
@@ -140,11 +139,6 @@ public:
         if (!running) return;
         running->cancel();
         jobs_.push_back(std::move(running));
-    }
-    // Takes `running` (if any) over without cancelling it: it runs to its end unseen.
-    template <class Result>
-    void retire_uncancelled(std::shared_ptr<JobThread<Result>>& running) {
-        if (running) jobs_.push_back(std::move(running));
     }
     void prune() {
         jobs_.erase(std::remove_if(jobs_.begin(), jobs_.end(), [](const auto& j) { return j->finished(); }), jobs_.end());

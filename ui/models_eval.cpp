@@ -76,9 +76,10 @@ void predict(const nn::onnx::Tensor& y, int64_t m, std::vector<int>& out, int64_
 
 void start(const ModelsChoice& ch, ModelsPanelReport& r, const std::vector<UserModel>& user_models) {
     const long computations = r.computations + 1;
-    // A job still running for the previous choice is not cancelled: it runs to its end unseen.
+    // A job still running for the previous choice is cancelled (nobody will see its result) and
+    // joined once it has stopped.
     RetiredJobs retired = std::move(r.retired);
-    retired.retire_uncancelled(r.worker);
+    retired.retire(r.worker);
     r = ModelsPanelReport();
     r.retired = std::move(retired);
     r.computations = computations;
