@@ -97,6 +97,7 @@ const char* op_kind_name(OpKind k) {
         case OpKind::elementwise: return "Elementwise";
         case OpKind::layernorm: return "LayerNorm";
         case OpKind::softmax: return "Softmax";
+        case OpKind::gather: return "Gather";
     }
     return "?";
 }
@@ -219,6 +220,16 @@ TileOp softmax_op(const std::string& name, int64_t rows, int64_t cols, DType dty
     return op;
 }
 
+TileOp gather_op(const std::string& name, int64_t rows, int64_t cols, DType dtype, double table_bytes, int passes) {
+    if (!(table_bytes >= 0)) throw std::invalid_argument(name + ": table bytes per element must be >= 0");
+    if (passes < 0) throw std::invalid_argument(name + ": conversion passes must be >= 0");
+    TileOp op = elementwise_op(name, rows, cols, dtype, 1, 1);
+    op.kind = OpKind::gather;
+    op.passes = passes;
+    op.b_stored_bytes = table_bytes;
+    return op;
+}
+
 namespace {
 
 // Vector cores that serve one matrix core's epilogue (910B: 2).
@@ -226,6 +237,11 @@ double vector_ratio(const Machine& m) { return double(m.vector_cores) / double(m
 
 int epilogue_passes(const TileOp& op) { return 1 + (op.bias ? 1 : 0) + activation_passes(op.act); }
 int vector_passes(const TileOp& op) { return op.passes + activation_passes(op.act); }
+// Bytes per element of a vector op's inputs off-chip: a gather reads its table as stored, every
+// other vector op reads what it writes.
+double vector_in_bytes(const TileOp& op) {
+    return op.kind == OpKind::gather && op.b_stored_bytes > 0 ? op.b_stored_bytes : double(op.out_bytes);
+}
 
 const MatrixShape& unit_for(const Machine& m, const TileOp& op) {
     const MatrixShape& u = m.unit(op.dtype);
@@ -457,7 +473,7 @@ Tile search_gemm_tile(const Machine& m, const TileOp& op) {
 
 double vector_tile_bytes(const TileOp& op, int64_t rows, int64_t cols) {
     // Inputs and the output, double-buffered.
-    return 2.0 * double(rows) * cols * op.out_bytes * (op.inputs + 1);
+    return 2.0 * double(rows) * cols * (vector_in_bytes(op) * op.inputs + op.out_bytes);
 }
 
 Tile search_vector_tile(const Machine& m, const TileOp& op) {
@@ -596,7 +612,7 @@ public:
         StepWork w;
         if (!matrix()) {
             const auto [r, c] = vector_dims(tile);
-            w.offchip_bytes = double(r) * c * op_.out_bytes * op_.inputs;
+            w.offchip_bytes = double(r) * c * vector_in_bytes(op_) * op_.inputs;
             return w;
         }
         const int64_t b = tile / (g_.tiles_m * g_.tiles_n), rest = tile % (g_.tiles_m * g_.tiles_n);
@@ -998,7 +1014,7 @@ OpFloor op_roofline(const Machine& m, const TileOp& op) {
         const double elems = double(op.rows) * op.cols;
         f.ops = elems * vector_passes(op);
         f.compute_s = elems * op.out_bytes * vector_passes(op) / (m.vector_bytes_per_cycle * m.vector_cores * m.clock_hz);
-        f.offchip_bytes = elems * op.out_bytes * (op.inputs + 1);
+        f.offchip_bytes = elems * (vector_in_bytes(op) * op.inputs + op.out_bytes);
     }
     f.memory_s = f.offchip_bytes / m.offchip_bytes_per_s;
     f.time_s = std::max(f.compute_s, f.memory_s);

@@ -29,6 +29,14 @@
 //     max, subtract+exp, sum, scale) are vector ops on row tiles that fit half the UB; GELU
 //     costs 4 passes and SiLU 3 (polynomial/exp evaluation; assumed). A vector op's time on a
 //     tile is bytes * passes / vector_bytes_per_cycle.
+//   * Gather (an embedding lookup) is a vector op over the rows it reads: each row of the table is
+//     a contiguous run of cols x table_bytes, so DMA moves it at the rate of any row tile (the
+//     row addresses are data-dependent, but a row of >= 1 KiB amortises the scattered start as a
+//     GPU's coalesced loads and Ascend's DataCopy of a GM row do). Its off-chip bytes are the rows
+//     read as stored plus the rows written in the output type; the vector unit only converts a
+//     narrower stored table (b_stored_bytes, `passes` passes over the converted row; 0 passes: a
+//     plain copy that never occupies the vector unit). It is not a GEMM: no MACs, no L2 reuse
+//     (one token's row is read once per step; repeated tokens are not deduplicated).
 //   * A GEMM's epilogue (the move out of L0C through the vector unit, 1 pass, plus fused bias 1,
 //     ReLU 1, GELU 4, SiLU 3) runs on the vector cores paired with the matrix core
 //     (vector_cores / matrix_cores of them). Fusion therefore changes the lowering: an unfused
@@ -165,8 +173,9 @@ struct Machine {
 // microarch figures and for the catalog peaks the matrix rate is calibrated to (matrix_hz).
 Machine machine_of(const ChipSpec& chip, Pick pick = Pick::nominal);
 
-enum class OpKind { gemm, conv, elementwise, layernorm, softmax };
-const char* op_kind_name(OpKind k);  // "MatMul", "Conv", "Elementwise", "LayerNorm", "Softmax"
+enum class OpKind { gemm, conv, elementwise, layernorm, softmax, gather };
+// "MatMul", "Conv", "Elementwise", "LayerNorm", "Softmax", "Gather"
+const char* op_kind_name(OpKind k);
 
 // Vector work fused after a GEMM/Conv, or the work of a vector op, in passes over the data.
 enum class Activation { none, relu, gelu, silu };
@@ -202,7 +211,8 @@ struct TileOp {
     bool bias = false;          // epilogue adds a bias vector of N
     Activation act = Activation::none;  // epilogue activation (GEMM/Conv), or fused into a vector op
     double a_offchip_fraction = 1;  // Conv: input bytes / im2col bytes (see the header comment)
-    // GEMM only: how the B operand (weights, or a KV cache) is stored. See "Stored B formats" above.
+    // GEMM: how the B operand (weights, or a KV cache) is stored. See "Stored B formats" above.
+    // Gather: bytes per element of the table rows it reads (0: out_bytes).
     double b_stored_bytes = 0;  // bytes per B element off-chip and in L2 (0: dtype's own bytes)
     int b_dequant_passes = 0;   // vector passes that convert a loaded B chunk to `dtype` (0: none)
     bool b_onchip = false;      // B lives in L2 (placed there before the op): every load from L2
@@ -226,6 +236,11 @@ TileOp activation_op(const std::string& name, int64_t rows, int64_t cols, DType 
 TileOp layernorm_op(const std::string& name, int64_t rows, int64_t cols, DType dtype,
                     Activation fused = Activation::none);
 TileOp softmax_op(const std::string& name, int64_t rows, int64_t cols, DType dtype);
+// A row gather (an embedding lookup): `rows` rows of `cols` elements read from a table stored at
+// `table_bytes` per element (0: dtype's bytes) and written as rows x cols of `dtype`, with `passes`
+// vector passes that convert a stored row to `dtype` (0: a plain copy). See "Gather" above.
+TileOp gather_op(const std::string& name, int64_t rows, int64_t cols, DType dtype, double table_bytes = 0,
+                 int passes = 0);
 
 // The tile the search picks (or the override, checked); throws std::invalid_argument naming the
 // buffer an override overflows, or the data type the machine lacks.
