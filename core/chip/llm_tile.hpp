@@ -91,21 +91,24 @@
 //                                    the 910B in w8a8 / w8a16 / w6a16 / w4a16: 1.21-1.28x): the same
 //                                    bytes plus activations, norms and softmax through off-chip
 //                                    memory, and the pipeline fill of each of the ~340-650 ops.
-//   prefill (batch 2, prompt 256)    1.0x to 2x (measured 1.1-1.7x: 910B 1.10-1.47x, H100
-//                                    1.22-1.68x): the tile simulator's matrix utilization (about
-//                                    60-80% on the H100 model's 132 small cores at these shapes,
-//                                    where 128 x 128 tiles make the L2 bandwidth the limit; 93-100%
-//                                    on the 910B), the full attention rectangle, and vector work
-//                                    the roofline leaves out.
+//   prefill (batch 2, prompt 256)    1.0x to 2x (measured 1.09-1.96x: 910B 1.09-1.47x, H100
+//                                    1.23-1.96x): the tile simulator's matrix utilization (on the
+//                                    H100 model's 132 small cores, 128 x 128 tiles make the L2
+//                                    bandwidth the limit, misses included; 93-100% on the 910B),
+//                                    the full attention rectangle,
+//                                    and vector work the roofline leaves out. (1.1-1.7x before
+//                                    off-chip loads took L2 bandwidth too: tile_sim.hpp "Bandwidth".)
 //   Larger prefills, where weights and activations exceed half the L2, rely on tile_sim's L2 reuse
 //   of streamed operands (grouped tile orders, an LRU of streamed chunks: tile_sim.hpp "L2
-//   reuse"). DeepSeek-V2-Lite on the H100, 64 x 1000 tokens: 2.08x (tested <= 2.3x); 4.6x before
+//   reuse"). DeepSeek-V2-Lite on the H100, 64 x 1000 tokens: 2.19x (tested <= 2.3x); 4.6x before
 //   that model, when every 128-row tile row re-read the dense FFN's 90 MB gate+up weight from
-//   off-chip (4.8 TB off-chip for the step, now 0.95 TB; that GEMM 29x its compulsory bytes, now
-//   1.9x). What remains: the H100 model's L2 bandwidth (63-81% matrix utilization on the large
-//   GEMMs), the full 1000 x 1000 attention rectangle (2x a causal kernel's work), and operands
-//   re-read where no grouping's working set fits a quarter of the L2 (the down projection, K =
-//   10944: its 2.8 MB panels are shared only inside a wave, 6.9x its compulsory bytes).
+//   off-chip (4.8 TB off-chip for the step, then 0.95 TB, now 0.90 TB against 0.89 TB compulsory;
+//   that GEMM 29x its compulsory bytes, then 1.9x, now 1.26x). What remains: the H100 model's L2
+//   bandwidth (about 60% matrix utilization on the large GEMMs), the full 1000 x 1000 attention
+//   rectangle (2x a causal kernel's work), and operands re-read where no grouping's working set
+//   fits the L2's LRU half (the down projection, K = 10944: B once per wave, 2.65x its compulsory
+//   bytes, which the plan predicts; 6.9x before tiles stopped drifting apart, tile_sim.hpp
+//   "Plan vs simulation").
 #pragma once
 
 #include <vector>
