@@ -582,7 +582,7 @@ json tile_step_json(const chip::TileLlmStep& st) {
             {"ops", st.sim.ops.size()}};
 }
 
-// `llm --fidelity tile`: prefill and one decode step simulated at tile level (chip/llm_tile.hpp);
+// `llm --fidelity tile`: prefill and decode steps simulated at tile level (chip/llm_tile.hpp);
 // memory capacity (fits, max_batch, KV cache size) stays the roofline estimate's, which it shares.
 int llm_tile(const Args& a, const chip::LlmShape& shape, const chip::ChipSpec& c, const chip::LlmQuant& q,
              const chip::LlmSystem& sys, const chip::LlmWorkload& w, chip::Pick pick, const chip::LlmEstimate& e) {
@@ -599,12 +599,19 @@ int llm_tile(const Args& a, const chip::LlmShape& shape, const chip::ChipSpec& c
     opt.max_timeline_events = 0;
     const chip::TileLlmEstimate t = chip::estimate_llm_tile(shape, m, q, w, o, opt);
     const double gib = double(1ull << 30);
+    // The decode steps simulated for the mean (chip/llm_tile.hpp): step index, context, time.
+    json samples = json::array();
+    for (size_t i = 0; i < t.decode_steps.size(); ++i)
+        samples.push_back({{"step", t.decode_steps[i]}, {"context", w.prompt + t.decode_steps[i] + 1},
+                           {"ms", t.decode_step_s[i] * 1e3}});
     if (a.json) {
         std::cout << json{{"llm", e.llm}, {"chip", e.chip}, {"chips", e.chips}, {"quant", e.quant},
                           {"fidelity", "tile"}, {"kv_placement", o.kv_onchip ? "onchip" : "offchip"},
                           {"link_latency_us", o.link_latency_s * 1e6},
                           {"matrix_dtype", chip::dtype_name(e.matrix_dtype)}, {"batch", w.batch}, {"prompt", w.prompt},
                           {"output", w.output}, {"ttft_ms", t.ttft_s * 1e3}, {"decode_ms_per_token", t.decode_s_per_token * 1e3},
+                          {"decode_ms_first", t.decode_first.time_s * 1e3}, {"decode_ms_last", t.decode_last.time_s * 1e3},
+                          {"decode_samples", samples},
                           {"tokens_per_s", t.tokens_per_s}, {"kv_cache_gib", e.kv_cache_bytes / gib},
                           {"weights_gib", e.weight_bytes / gib}, {"memory_per_chip_gib", e.memory_per_chip_bytes / gib},
                           {"memory_capacity_gib", e.memory_capacity_bytes / gib}, {"fits", e.fits},
@@ -633,6 +640,11 @@ int llm_tile(const Args& a, const chip::LlmShape& shape, const chip::ChipSpec& c
     step("TTFT (prefill)", t.prefill, e.ttft_s);
     const std::string dec = "decode @ ctx " + std::to_string(t.decode.context);
     step(dec.c_str(), t.decode, e.decode_s_per_token);
+    std::printf("  decode per token     %s ms mean over %d steps (first %s ms at ctx %d, last %s ms at ctx %d; "
+                "trapezoid over %zu simulated steps; roofline mean %s ms)\n",
+                fixed(t.decode_s_per_token * 1e3, 3).c_str(), w.output, fixed(t.decode_first.time_s * 1e3, 3).c_str(),
+                t.decode_first.context, fixed(t.decode_last.time_s * 1e3, 3).c_str(), t.decode_last.context,
+                t.decode_steps.size(), fixed(e.decode_s_per_token * 1e3, 3).c_str());
     std::printf("  tokens/s             %s\n", fixed(t.tokens_per_s, 1).c_str());
     std::printf("  weights              %s GiB, KV cache %s GiB; per chip %s of %s GiB -> %s; largest batch %d\n",
                 fixed(e.weight_bytes / gib, 2).c_str(), fixed(e.kv_cache_bytes / gib, 3).c_str(),
@@ -689,6 +701,7 @@ int cmd_llm(const Args& a) {
                           {"kv_placement", sys.kv_onchip ? "onchip" : "offchip"},
                           {"matrix_dtype", chip::dtype_name(e.matrix_dtype)}, {"batch", w.batch}, {"prompt", w.prompt},
                           {"output", w.output}, {"ttft_ms", e.ttft_s * 1e3}, {"decode_ms_per_token", e.decode_s_per_token * 1e3},
+                          {"decode_ms_first", e.decode_first.time_s * 1e3}, {"decode_ms_last", e.decode_last.time_s * 1e3},
                           {"tokens_per_s", e.tokens_per_s}, {"kv_cache_gib", e.kv_cache_bytes / gib},
                           {"weights_gib", e.weight_bytes / gib}, {"memory_per_chip_gib", e.memory_per_chip_bytes / gib},
                           {"memory_capacity_gib", e.memory_capacity_bytes / gib}, {"fits", e.fits},
@@ -706,6 +719,9 @@ int cmd_llm(const Args& a) {
     std::printf("  TTFT (prefill)       %s ms   (%s-bound)\n", fixed(e.ttft_s * 1e3, 2).c_str(), chip::bound_name(e.prefill.bound));
     std::printf("  decode per token     %s ms   (%s-bound; memory floor %s ms)\n", fixed(e.decode_s_per_token * 1e3, 3).c_str(),
                 chip::bound_name(e.decode_bound), fixed(e.decode_memory_floor_s * 1e3, 3).c_str());
+    std::printf("  decode first, last   %s ms (ctx %d), %s ms (ctx %d); the line above is the mean over %d steps\n",
+                fixed(e.decode_first.time_s * 1e3, 3).c_str(), w.prompt + 1,
+                fixed(e.decode_last.time_s * 1e3, 3).c_str(), w.prompt + w.output, w.output);
     std::printf("  tokens/s             %s\n", fixed(e.tokens_per_s, 1).c_str());
     std::printf("  weights              %s GiB, KV cache %s GiB; per chip %s of %s GiB -> %s\n",
                 fixed(e.weight_bytes / gib, 2).c_str(), fixed(e.kv_cache_bytes / gib, 3).c_str(),

@@ -294,6 +294,8 @@ struct Model {
         const double touched = expected_routed_experts(s, tokens);
         const double weights_read = (p.attention + p.dense_ffn + p.shared_experts + p.router + p.norms + lm_head +
                                      touched * p.expert * moe_layers(s)) * bpw;
+        // The embedding lookup reads one stored row per token; vocab-parallel over the chips, each
+        // chip reads the rows of its share of the vocabulary (tokens / N on average).
         const double embedding_rows = tokens * s.hidden * bpw;
         const double kv = (batch * ctx + tokens) * kv_per_token;  // read the cache, write the new entries
         c.ops = ops / chips;
@@ -307,8 +309,9 @@ struct Model {
         if (chips > 1) {
             // Two ring all-reduces of the fp16 activations per layer, then the all-gather of the
             // fp16 logits the column-parallel LM head leaves split over the chips (each chip
-            // receives the other chips' logit_tokens x vocab / N).
-            c.comm_bytes = 2.0 * s.layers * tokens * s.hidden * 2.0 * 2.0 * (chips - 1) / chips +
+            // receives the other chips' logit_tokens x vocab / N); plus one all-reduce that sums
+            // the vocab-parallel embedding's rows (chip/llm_tile.hpp's lowering, Megatron-LM).
+            c.comm_bytes = (2.0 * s.layers + 1) * tokens * s.hidden * 2.0 * 2.0 * (chips - 1) / chips +
                            logit_tokens * s.vocab * 2.0 * (chips - 1) / chips;
             c.comm_s = c.comm_bytes / link;
         }

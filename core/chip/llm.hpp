@@ -34,8 +34,10 @@
 //   * matrix dtype: A8 runs the matrix unit in int8, A16 in fp16 (or bf16 where the chip has no
 //     fp16 figure).
 //   * tensor parallelism over N chips (Megatron-LM style): weights, KV heads and work split evenly;
-//     two all-reduces of the activations per layer, each taking 2 (N-1)/N * bytes / link bandwidth
-//     (ring), and one all-gather of the fp16 logits of the column-parallel LM head, (N-1)/N *
+//     the embedding table vocab-parallel (each chip reads the rows of its share of the vocabulary,
+//     tokens / N of them, and one all-reduce sums them: Megatron-LM's VocabParallelEmbedding, the
+//     tile fidelity's lowering, chip/llm_tile.hpp); two all-reduces of the activations per layer
+//     and that one, each taking 2 (N-1)/N * bytes / link bandwidth (ring), and one all-gather of the fp16 logits of the column-parallel LM head, (N-1)/N *
 //     logit tokens x vocab x 2 bytes / link bandwidth (ring); none overlapped with compute.
 //   * time per step = max(compute, memory) + communication: so decode is never faster than the
 //     memory roofline and prefill never faster than the compute roofline.

@@ -71,7 +71,7 @@ namespace {
 
 struct StepLowering {
     std::vector<TileOp> ops;
-    double weight_bytes = 0, kv_bytes = 0, kv_cache_bytes = 0;
+    double weight_bytes = 0, kv_bytes = 0, kv_cache_bytes = 0, embedding_bytes = 0;
 };
 
 StepLowering lower_step(const LlmShape& s, const Machine& m, const LlmQuant& q, int batch, int n, int context,
@@ -140,6 +140,17 @@ StepLowering lower_step(const LlmShape& s, const Machine& m, const LlmQuant& q, 
                                     std::to_string(context) + " needs " + mib(cache) + " per chip, more than half of " +
                                     m.chip_id + "'s L2 (" + mib(m.l2_bytes / 2) + "); place it off-chip");
 
+    // The embedding lookup, vocab-parallel (Megatron-LM's VocabParallelEmbedding): each chip holds
+    // vocab / N rows, gathers the tokens that fall in its range (uniform tokens: T / N of them,
+    // rounded up for the busiest chip), converts a narrower stored table to the vector type (the
+    // linear layers' conversion passes), and the rows are summed over the chips by one all-reduce
+    // (added in simulate_llm_step). The table is stored like the other weights.
+    const double table_bytes = b.bpw;
+    const int embed_passes = q.weights == WeightFormat::w16 ? 0 : q.weights == WeightFormat::w8 ? 2 : 3;
+    const int64_t embed_rows = ceil_div(T, N);
+    b.vector(gather_op("embed", embed_rows, H, b.vt, table_bytes, embed_passes));
+    const double embedding_bytes = double(embed_rows) * H * table_bytes;
+
     for (int l = 0; l < s.layers; ++l) {
         const std::string p = "l" + std::to_string(l) + ".";
         b.vector(layernorm_op(p + "attn_norm", T, H, b.vt));
@@ -202,7 +213,7 @@ StepLowering lower_step(const LlmShape& s, const Machine& m, const LlmQuant& q, 
     const int64_t logit_rows = n == 1 ? T : batch;
     b.vector(layernorm_op("final_norm", logit_rows, H, b.vt));
     b.linear("lm_head", logit_rows, split(s.vocab), H);
-    return {std::move(b.ops), b.weight_bytes, b.kv_bytes, cache};
+    return {std::move(b.ops), b.weight_bytes, b.kv_bytes, cache, embedding_bytes};
 }
 
 }  // namespace
@@ -221,12 +232,14 @@ TileLlmStep simulate_llm_step(const LlmShape& s, const Machine& m, const LlmQuan
     r.weight_bytes = low.weight_bytes;
     r.kv_bytes = low.kv_bytes;
     r.kv_cache_bytes = low.kv_cache_bytes;
+    r.embedding_bytes = low.embedding_bytes;
     if (o.chips > 1) {
-        // Two ring all-reduces of the T x hidden fp16 activations per layer (Megatron-LM).
+        // Two ring all-reduces of the T x hidden fp16 activations per layer (Megatron-LM), and one
+        // more that sums the vocab-parallel embedding's rows.
         const double N = o.chips, bytes = double(batch) * new_tokens * s.hidden * 2.0;
-        const double per = 2.0 * (N - 1) / N * bytes;
-        r.comm_bytes = 2.0 * s.layers * per;
-        r.comm_s = 2.0 * s.layers * (2.0 * (N - 1) * o.link_latency_s + per / o.link_bytes_per_s);
+        const double per = 2.0 * (N - 1) / N * bytes, reduces = 2.0 * s.layers + 1;
+        r.comm_bytes = reduces * per;
+        r.comm_s = reduces * (2.0 * (N - 1) * o.link_latency_s + per / o.link_bytes_per_s);
         // The ring all-gather of the fp16 logits the column-parallel LM head leaves split: N - 1
         // steps, each chip receiving the others' rows x vocab / N (the roofline estimate's term).
         // Logit rows: one per sequence, in decode (its one token) and in prefill (its last token).
@@ -235,11 +248,26 @@ TileLlmStep simulate_llm_step(const LlmShape& s, const Machine& m, const LlmQuan
         r.comm_s += (N - 1) * o.link_latency_s + gather / o.link_bytes_per_s;
     }
     r.time_s = r.sim.time_s + r.comm_s;
-    r.memory_floor_s = (low.weight_bytes + (o.kv_onchip ? 0.0 : low.kv_bytes)) / m.offchip_bytes_per_s;
+    r.memory_floor_s =
+        (low.weight_bytes + low.embedding_bytes + (o.kv_onchip ? 0.0 : low.kv_bytes)) / m.offchip_bytes_per_s;
     for (const auto& op : r.sim.ops)
         if (op.op == op_kind_name(OpKind::gemm)) r.compute_floor_s += op.compute_floor_s;
     r.bound = r.compute_floor_s >= r.memory_floor_s ? Bound::compute : Bound::memory;
     return r;
+}
+
+double decode_mean_from_samples(const std::vector<int>& steps, const std::vector<double>& times, int output) {
+    if (output < 1) throw std::invalid_argument("decode mean: output must be >= 1");
+    if (steps.empty() || steps.size() != times.size() || steps.front() != 0 || steps.back() != output - 1)
+        throw std::invalid_argument("decode mean: the samples must start at step 0 and end at step output - 1");
+    // Segment [a, b): sum_{j=0}^{n-1} (f_a + (f_b - f_a) j / n) = n f_a + (f_b - f_a) (n - 1) / 2.
+    double sum = times.back();
+    for (size_t i = 0; i + 1 < steps.size(); ++i) {
+        const double n = double(steps[i + 1] - steps[i]);
+        if (!(n > 0)) throw std::invalid_argument("decode mean: sample steps must increase");
+        sum += n * times[i] + (times[i + 1] - times[i]) * (n - 1) / 2;
+    }
+    return sum / output;
 }
 
 TileLlmEstimate estimate_llm_tile(const LlmShape& s, const Machine& m, const LlmQuant& q, const LlmWorkload& w,
@@ -248,10 +276,24 @@ TileLlmEstimate estimate_llm_tile(const LlmShape& s, const Machine& m, const Llm
         throw std::invalid_argument("llm: batch, prompt and output must be >= 1");
     TileLlmEstimate e;
     e.prefill = simulate_llm_step(s, m, q, w.batch, w.prompt, w.prompt, o, opt);
-    e.decode = simulate_llm_step(s, m, q, w.batch, 1, w.prompt + (w.output + 1) / 2, o, opt);
+    // Decode step t (0-based) attends to prompt + t + 1 keys. Samples at the first, last, middle
+    // and quarter steps (fewer where the output is short), deduplicated.
+    const int last = w.output - 1;
+    for (int i = 0; i <= 4; ++i) {
+        const int t = int(int64_t(last) * i / 4);
+        if (e.decode_steps.empty() || e.decode_steps.back() != t) e.decode_steps.push_back(t);
+    }
+    const int mid = last / 2;
+    for (int t : e.decode_steps) {
+        TileLlmStep st = simulate_llm_step(s, m, q, w.batch, 1, w.prompt + t + 1, o, opt);
+        e.decode_step_s.push_back(st.time_s);
+        if (t == 0) e.decode_first = st;
+        if (t == last) e.decode_last = st;
+        if (t == mid) e.decode = std::move(st);
+    }
     e.ttft_s = e.prefill.time_s;
-    e.decode_s_per_token = e.decode.time_s;
-    e.tokens_per_s = w.batch / e.decode.time_s;
+    e.decode_s_per_token = decode_mean_from_samples(e.decode_steps, e.decode_step_s, w.output);
+    e.tokens_per_s = w.batch / e.decode_s_per_token;
     return e;
 }
 

@@ -7,7 +7,14 @@
 // the step (a decode step at context C reads C cached tokens, its own included; a prefill of P
 // tokens has context P).
 //
-// Lowering per layer (T = batch x new_tokens tokens; per chip: hc = heads / N query heads):
+// Lowering (T = batch x new_tokens tokens; per chip: hc = heads / N query heads):
+//   first            the embedding lookup: a Gather op (tile_sim.hpp "Gather") of T rows x hidden
+//                    read from the off-chip table, stored like the other weights (weight_bytes_per_
+//                    element: 2, 1, 6/8 or 4/8 bytes + scales), converted to the vector type on the
+//                    vector cores (0 passes for fp16, 2 for 8-bit, 3 for 6/4-bit: the linear layers'
+//                    rule) and written off-chip as T x hidden activations. A gather, not a GEMM: no
+//                    MACs, one contiguous row per token (repeated tokens are not deduplicated).
+// Per layer:
 //   attention, GQA   RMSNorm (as a 3-pass LayerNorm: an upper bound on its 2 passes), QKV
 //                    projection (bias if the model has one), scores as batch x kc GEMMs of
 //                    (hc/kc x new_tokens) x context x head_dim against the K cache (kc = KV heads
@@ -38,7 +45,7 @@
 //                    dense_layers layers are dense.
 //   then             the final norm and the output projection over the vocabulary, for every token
 //                    of a decode step and for the last token of each sequence of a prefill (as
-//                    serving engines compute logits). The embedding lookup is not simulated.
+//                    serving engines compute logits).
 //   Prefill attention computes the full context x context rectangle (causal masking is not
 //   skipped: up to 2x the attention work a flash-attention kernel does).
 //
@@ -61,7 +68,11 @@
 //   The cache of batch x context tokens (this chip's share) must fit in half of the L2 (the other
 //   half stays for the simulator's resident operands); else std::invalid_argument names both sizes.
 //
-// Tensor parallelism over N chips (Megatron-LM): column-parallel QKV / q / gate+up / experts'
+// Tensor parallelism over N chips (Megatron-LM): a vocab-parallel embedding (VocabParallelEmbedding:
+//   each chip holds vocab / N rows of the table, so its memory is split like every other weight's;
+//   it gathers the tokens in its range, ceil(T / N) rows under uniform tokens, the busiest chip,
+//   and one ring all-reduce of the T x hidden fp16 rows sums the chips' parts; the zero rows a
+//   chip writes for the others' tokens are left out), column-parallel QKV / q / gate+up / experts'
 //   gate+up / LM head (the output columns split, ceil where uneven: the busiest chip is simulated),
 //   row-parallel output and down projections (the reduction dimension split); query heads split
 //   evenly (heads % N == 0 required, as chip/llm.hpp requires), KV heads too (kv_heads % N == 0,
@@ -71,28 +82,33 @@
 //   ring all-reduce: 2 (N-1) x link_latency + 2 (N-1)/N x bytes / link bandwidth. Then the
 //   column-parallel LM head's logits are all-gathered (one row per sequence, fp16, as the LM head
 //   GEMM writes them): a ring all-gather, (N-1) x link_latency + (N-1)/N x batch x vocab x 2 bytes
-//   / link bandwidth, the same bytes chip/llm.hpp adds. The embedding lookup is not simulated.
+//   / link bandwidth, the same bytes chip/llm.hpp adds. So a step pays 2 x layers + 1 all-reduces
+//   (the embedding's included) and one all-gather; chip/llm.hpp counts the same, and the same
+//   embedding bytes (T x hidden x bytes per weight / N: the roofline takes the exact share).
 // Against the roofline estimate (chip/llm.hpp) of the same step, w16a16, one chip, for every
 // shipped model on the Ascend 910B and the H100 (tests/core/chip_tile_llm_test.cpp asserts the bands):
 //   decode (batch 1, context 1024)   1.0x to 1.35x the roofline (measured 1.01-1.22x; Qwen2.5-7B on
 //                                    the 910B in w8a8 / w8a16 / w6a16 / w4a16: 1.21-1.28x): the same
 //                                    bytes plus activations, norms and softmax through off-chip
 //                                    memory, and the pipeline fill of each of the ~340-650 ops.
-//   prefill (batch 2, prompt 256)    1.0x to 2x (measured 1.1-1.7x: 910B 1.10-1.47x, H100
-//                                    1.22-1.68x): the tile simulator's matrix utilization (about
-//                                    60-80% on the H100 model's 132 small cores at these shapes,
-//                                    where 128 x 128 tiles make the L2 bandwidth the limit; 93-100%
-//                                    on the 910B), the full attention rectangle, and vector work
-//                                    the roofline leaves out.
+//   prefill (batch 2, prompt 256)    1.0x to 2x (measured 1.09-1.96x: 910B 1.09-1.47x, H100
+//                                    1.23-1.96x): the tile simulator's matrix utilization (on the
+//                                    H100 model's 132 small cores, 128 x 128 tiles make the L2
+//                                    bandwidth the limit, misses included; 93-100% on the 910B),
+//                                    the full attention rectangle,
+//                                    and vector work the roofline leaves out. (1.1-1.7x before
+//                                    off-chip loads took L2 bandwidth too: tile_sim.hpp "Bandwidth".)
 //   Larger prefills, where weights and activations exceed half the L2, rely on tile_sim's L2 reuse
 //   of streamed operands (grouped tile orders, an LRU of streamed chunks: tile_sim.hpp "L2
-//   reuse"). DeepSeek-V2-Lite on the H100, 64 x 1000 tokens: 2.08x (tested <= 2.3x); 4.6x before
+//   reuse"). DeepSeek-V2-Lite on the H100, 64 x 1000 tokens: 2.19x (tested <= 2.3x); 4.6x before
 //   that model, when every 128-row tile row re-read the dense FFN's 90 MB gate+up weight from
-//   off-chip (4.8 TB off-chip for the step, now 0.95 TB; that GEMM 29x its compulsory bytes, now
-//   1.9x). What remains: the H100 model's L2 bandwidth (63-81% matrix utilization on the large
-//   GEMMs), the full 1000 x 1000 attention rectangle (2x a causal kernel's work), and operands
-//   re-read where no grouping's working set fits a quarter of the L2 (the down projection, K =
-//   10944: its 2.8 MB panels are shared only inside a wave, 6.9x its compulsory bytes).
+//   off-chip (4.8 TB off-chip for the step, then 0.95 TB, now 0.90 TB against 0.89 TB compulsory;
+//   that GEMM 29x its compulsory bytes, then 1.9x, now 1.26x). What remains: the H100 model's L2
+//   bandwidth (about 60% matrix utilization on the large GEMMs), the full 1000 x 1000 attention
+//   rectangle (2x a causal kernel's work), and operands re-read where no grouping's working set
+//   fits the L2's LRU half (the down projection, K = 10944: B once per wave, 2.65x its compulsory
+//   bytes, which the plan predicts; 6.9x before tiles stopped drifting apart, tile_sim.hpp
+//   "Plan vs simulation").
 #pragma once
 
 #include <vector>
@@ -125,9 +141,10 @@ struct TileLlmStep {
     double weight_bytes = 0;      // weights of every matrix the tokens pass through (active experts only)
     double kv_bytes = 0;          // KV cache read by the attention GEMMs
     double kv_cache_bytes = 0;    // the cache this chip holds after the step (what kv_onchip must fit)
+    double embedding_bytes = 0;   // table rows the embedding gather reads (ceil(T / N) x hidden, as stored)
     double comm_bytes = 0, comm_s = 0;  // all-reduces (0 on one chip)
     double time_s = 0;            // sim.time_s + comm_s
-    // Floors the time never beats: (weights + off-chip KV) / off-chip bandwidth, and the ideal ops
+    // Floors the time never beats: (weights + embedding rows + off-chip KV) / off-chip bandwidth, and the ideal ops
     // of every matrix op / its peak (sums over the ops of tile_sim's own floors).
     double memory_floor_s = 0, compute_floor_s = 0;
     Bound bound = Bound::memory;  // the larger floor
@@ -135,14 +152,28 @@ struct TileLlmStep {
 TileLlmStep simulate_llm_step(const LlmShape& s, const Machine& m, const LlmQuant& q, int batch, int new_tokens,
                               int context, const TileLlmOptions& o = {}, const SimOptions& sim = {});
 
-// Prefill (TTFT) and decode at tile fidelity for a workload. The decode figure is ONE step at the
-// middle of the output, context = prompt + (output + 1) / 2: a step's time is affine in its
-// context but for the tiling's steps, so this stands for the mean over the output tokens the
-// roofline estimate averages (simulating every step would take `output` times as long).
+// Prefill (TTFT) and decode at tile fidelity for a workload. Decode covers the whole output: step
+// t (0-based) of `output` attends to prompt + t + 1 keys, and its time grows with that context (the
+// KV cache read, the attention work). Simulating every step would take `output` times as long, so
+// up to five steps are simulated, at t = floor(i (output - 1) / 4) for i = 0..4 (the first, the
+// quarters, the middle, the last; fewer, deduplicated, for a short output), and the mean over all
+// `output` steps is the composite trapezoid rule over those samples, taken exactly over the
+// integer steps (decode_mean_from_samples): the time interpolated linearly between samples and
+// summed step by step. A step's time is affine in its context but for the tiling's and the
+// pipeline's steps (the attention GEMMs' tile counts change with the context), so the rule is
+// exact for an affine time and off by at most those steps' share between samples. Simpson's rule
+// would assume a curvature the step time does not have. tokens/s = batch / that mean.
+// `decode` is the middle sample (context prompt + (output - 1) / 2 + 1) for the breakdown the CLI
+// prints; decode_first / decode_last are the first and last steps.
 struct TileLlmEstimate {
-    TileLlmStep prefill, decode;
+    TileLlmStep prefill, decode, decode_first, decode_last;
+    std::vector<int> decode_steps;       // the simulated steps, increasing (0 ... output - 1)
+    std::vector<double> decode_step_s;   // their times
     double ttft_s = 0, decode_s_per_token = 0, tokens_per_s = 0;
 };
+// The mean over steps 0 .. output - 1 of the time interpolated linearly between samples (steps
+// increasing from 0 to output - 1); throws std::invalid_argument for samples that do not.
+double decode_mean_from_samples(const std::vector<int>& steps, const std::vector<double>& times, int output);
 TileLlmEstimate estimate_llm_tile(const LlmShape& s, const Machine& m, const LlmQuant& q, const LlmWorkload& w,
                                   const TileLlmOptions& o = {}, const SimOptions& sim = {});
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <map>
 #include <queue>
@@ -97,6 +98,7 @@ const char* op_kind_name(OpKind k) {
         case OpKind::elementwise: return "Elementwise";
         case OpKind::layernorm: return "LayerNorm";
         case OpKind::softmax: return "Softmax";
+        case OpKind::gather: return "Gather";
     }
     return "?";
 }
@@ -219,6 +221,16 @@ TileOp softmax_op(const std::string& name, int64_t rows, int64_t cols, DType dty
     return op;
 }
 
+TileOp gather_op(const std::string& name, int64_t rows, int64_t cols, DType dtype, double table_bytes, int passes) {
+    if (!(table_bytes >= 0)) throw std::invalid_argument(name + ": table bytes per element must be >= 0");
+    if (passes < 0) throw std::invalid_argument(name + ": conversion passes must be >= 0");
+    TileOp op = elementwise_op(name, rows, cols, dtype, 1, 1);
+    op.kind = OpKind::gather;
+    op.passes = passes;
+    op.b_stored_bytes = table_bytes;
+    return op;
+}
+
 namespace {
 
 // Vector cores that serve one matrix core's epilogue (910B: 2).
@@ -226,6 +238,11 @@ double vector_ratio(const Machine& m) { return double(m.vector_cores) / double(m
 
 int epilogue_passes(const TileOp& op) { return 1 + (op.bias ? 1 : 0) + activation_passes(op.act); }
 int vector_passes(const TileOp& op) { return op.passes + activation_passes(op.act); }
+// Bytes per element of a vector op's inputs off-chip: a gather reads its table as stored, every
+// other vector op reads what it writes.
+double vector_in_bytes(const TileOp& op) {
+    return op.kind == OpKind::gather && op.b_stored_bytes > 0 ? op.b_stored_bytes : double(op.out_bytes);
+}
 
 const MatrixShape& unit_for(const Machine& m, const TileOp& op) {
     const MatrixShape& u = m.unit(op.dtype);
@@ -318,9 +335,9 @@ TileOrder choose_order(const Machine& m, const TileOp& op, const Tile& t) {
     const double a_panel = a_res ? 0.0 : double(std::min(t.m, op.M)) * op.K * dtype_bytes(op.dtype) * op.a_offchip_fraction;
     const double b_panel = b_res ? 0.0 : double(op.K) * std::min(t.n, op.N) * b_stored(op);
     const int64_t p = std::min<int64_t>(g.tiles, int64_t(m.matrix_cores));
-    // Half the LRU (a quarter of the L2): headroom, as an LRU swept by a slightly larger working set
-    // hits nothing (see "L2 reuse" in the header).
-    const double capacity = m.l2_bytes / 4;
+    // The LRU's share (half the L2): what the simulation keeps. The working set counts one swept
+    // panel beyond the wave's as headroom (see "L2 reuse" in the header).
+    const double capacity = m.l2_bytes / 2;
     auto estimate = [&](Raster r, int64_t group) {
         TileOrder o{r, group};
         if (r == Raster::m_groups) {
@@ -394,7 +411,8 @@ double gemm_tile_cost(const Machine& m, const TileOp& op, const Tile& t) {
     // Uneven tile counts per core stretch the memory phases too (the busiest core sets the pace).
     const double imbalance = per_core * cores / double(g.tiles);
     const double t_off = (a_off + b_off + c_bytes) / off_bw * imbalance;
-    const double t_l2 = std::max(0.0, a_loads + b_loads - a_off - b_off) / m.l2_bytes_per_s * imbalance;
+    // Every load crosses the L2, fetched off-chip or not (the simulator shares its bandwidth so).
+    const double t_l2 = (a_loads + b_loads) / m.l2_bytes_per_s * imbalance;
     const double deq = dequant_cycles(m, op, kk, cols);
     // A K step with a B conversion takes the longer of the matrix work and the conversion.
     const double step_s = deq > 0 ? std::max(step / m.matrix_rate(op.dtype), deq / m.clock_hz) : 0.0;
@@ -457,7 +475,7 @@ Tile search_gemm_tile(const Machine& m, const TileOp& op) {
 
 double vector_tile_bytes(const TileOp& op, int64_t rows, int64_t cols) {
     // Inputs and the output, double-buffered.
-    return 2.0 * double(rows) * cols * op.out_bytes * (op.inputs + 1);
+    return 2.0 * double(rows) * cols * (vector_in_bytes(op) * op.inputs + op.out_bytes);
 }
 
 Tile search_vector_tile(const Machine& m, const TileOp& op) {
@@ -514,6 +532,9 @@ struct StepWork {
     double padded_macs = 0;
     double l0_bytes = 0;                     // moved L1 -> L0A/L0B (in the matrix type)
     double dequant_bytes = 0;                // bytes the conversion of a stored B chunk processes
+    // Loads (ids in issue order) that fetched, off-chip, streamed chunks this load reads from L2:
+    // it completes no earlier than they do (-1: none). See "In-flight fetches" in the header.
+    int64_t wait_for[2] = {-1, -1};
 };
 struct TileWork {
     double vector_cycles = 0, vector_bytes = 0;  // bytes the vector passes process
@@ -547,6 +568,7 @@ public:
                 lru_next_.assign(chunks, -1);
                 lru_in_.assign(chunks, 0);
                 lru_bytes_.assign(chunks, 0);
+                lru_fetch_.assign(chunks, -1);
                 lru_capacity_ = m.l2_bytes / 2;
             }
             vec_rate_ = m.vector_bytes_per_cycle * vector_ratio(m);
@@ -592,11 +614,11 @@ public:
     }
 
     // Called when the step's DMA starts, in simulated order: first touches go off-chip.
-    StepWork step(int64_t tile, int64_t kc) {
+    StepWork step(int64_t tile, int64_t kc, int64_t load_id) {
         StepWork w;
         if (!matrix()) {
             const auto [r, c] = vector_dims(tile);
-            w.offchip_bytes = double(r) * c * op_.out_bytes * op_.inputs;
+            w.offchip_bytes = double(r) * c * vector_in_bytes(op_) * op_.inputs;
             return w;
         }
         const int64_t b = tile / (g_.tiles_m * g_.tiles_n), rest = tile % (g_.tiles_m * g_.tiles_n);
@@ -605,9 +627,15 @@ public:
         const int64_t kk = std::min(t_.k, op_.K - kc * t_.k);
         // A resident operand's chunk hits once fetched; a streamed one's hits while it is in the
         // L2 share the streamed operands have (LRU, see "L2 reuse" in the header).
+        int waits = 0;
         auto load = [&](std::vector<char>& touched, size_t id, double bytes, bool resident, double frac,
                         int64_t lru_key) {
             const bool hit = resident ? touched[id] != 0 : lru_on_ && lru_touch(lru_key, bytes * frac);
+            if (!resident && lru_on_) {
+                // A streamed chunk: its sharers wait for the fetch that brought it (in flight or done).
+                if (!hit) lru_fetch_[size_t(lru_key)] = load_id;
+                else if (lru_fetch_[size_t(lru_key)] != load_id) w.wait_for[waits++] = lru_fetch_[size_t(lru_key)];
+            }
             touched[id] = 1;
             const double off = hit ? 0.0 : bytes * frac;
             w.offchip_bytes += off;
@@ -703,6 +731,7 @@ private:
     std::vector<int64_t> lru_prev_, lru_next_;
     std::vector<char> lru_in_;
     std::vector<double> lru_bytes_;
+    std::vector<int64_t> lru_fetch_;  // the load that last fetched each streamed chunk off-chip
     int64_t lru_head_ = -1, lru_tail_ = -1;
     double lru_used_ = 0, lru_capacity_ = 0;
     bool lru_on_ = false;
@@ -722,6 +751,8 @@ struct Core {
     int load_parts = 0, store_parts = 0;  // transfers still running
     double load_start = 0, store_start = 0;
     double load_bytes = 0, store_bytes = 0;  // of the transfer running (for its timeline event)
+    int64_t load_id = -1;                    // of the load running
+    int64_t wait_for[2] = {-1, -1};          // loads it must not complete before (StepWork::wait_for)
     std::vector<double> step_cycles;  // matrix cycles of started loads, by step (consumed by compute)
     std::vector<double> step_bytes;   // bytes of started loads, by step (what the matrix step moves to L0)
 };
@@ -775,6 +806,8 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     };
 
     std::vector<Transfer> active;
+    std::vector<char> load_done, merged;  // by load id (issue order): done; another load waits on it
+    std::vector<int> waiting, woken;
     std::priority_queue<Fixed, std::vector<Fixed>, std::greater<Fixed>> fixed;
     int64_t seq = 0;
     double now = 0;
@@ -864,7 +897,14 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
                 }
             }
             if (!k.load_busy && l < k.steps && (l < 2 || consumed >= l - 1)) {
-                const StepWork w = low.step(global_tile(c, l / nk), l % nk);
+                const int64_t id = int64_t(load_done.size());
+                load_done.push_back(0);
+                merged.push_back(0);
+                const StepWork w = low.step(global_tile(c, l / nk), l % nk, id);
+                k.load_id = id;
+                k.wait_for[0] = w.wait_for[0], k.wait_for[1] = w.wait_for[1];
+                for (int64_t dep : w.wait_for)
+                    if (dep >= 0) merged[size_t(dep)] = 1;
                 k.step_cycles.push_back(w.matrix_cycles);
                 if (w.dequant_bytes > 0) {
                     r.bytes.ub += 2 * w.dequant_bytes;
@@ -888,12 +928,34 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
         }
     };
 
-    auto finish_load = [&](int c) {
+    // A load whose transfers are done completes now, unless a fetch it shares is still in flight:
+    // then it waits (in `waiting`) and completes with that fetch (woken cores go to `woken`).
+    auto ready = [&](const Core& k) {
+        return (k.wait_for[0] < 0 || load_done[size_t(k.wait_for[0])]) &&
+               (k.wait_for[1] < 0 || load_done[size_t(k.wait_for[1])]);
+    };
+    std::function<void(int)> finish_load = [&](int c) {
         Core& k = cores[size_t(c)];
         k.load_busy = false;
         ++k.loads_done;
         busy_dma += now - k.load_start;
         record(c, Unit::dma_in, global_tile(c, (k.loads_done - 1) / nk), k.load_start, now, k.load_bytes);
+        load_done[size_t(k.load_id)] = 1;
+        for (size_t i = 0; i < waiting.size();) {
+            const int w = waiting[i];
+            if (ready(cores[size_t(w)])) {
+                waiting.erase(waiting.begin() + std::ptrdiff_t(i));
+                woken.push_back(w * 2);
+                finish_load(w);
+                i = 0;  // finish_load may have changed the list
+            } else {
+                ++i;
+            }
+        }
+    };
+    auto arrive = [&](int c) {
+        if (ready(cores[size_t(c)])) finish_load(c);
+        else waiting.push_back(c);
     };
     auto finish_store = [&](int c) {
         Core& k = cores[size_t(c)];
@@ -907,12 +969,34 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
     std::vector<int> touched;
     while (!fixed.empty() || !active.empty()) {
         // Fair share: n transfers on a server get bandwidth / n each (off-chip: at most a port).
-        int n_off = 0, n_l2 = 0;
-        for (const auto& x : active) (x.offchip ? n_off : n_l2)++;
-        const double rate_off = n_off ? std::min(port_bps, m.offchip_bytes_per_s / n_off) : 0.0;
-        const double rate_l2 = n_l2 ? m.l2_bytes_per_s / n_l2 : 0.0;
+        // An off-chip load passes through the L2 on its way to L1 (GPUs and Ascend fill L2 lines
+        // from DRAM), so it also takes a share of the L2 server: a miss is never faster than a hit.
+        // The L2 is shared max-min fairly: an off-chip load takes at most its off-chip rate there,
+        // the L2 loads split what it leaves.
+        int n_off = 0, n_off_loads = 0, n_l2 = 0;
+        for (const auto& x : active) {
+            if (x.offchip) ++n_off;
+            if (x.offchip && !x.store) ++n_off_loads;
+            if (!x.offchip) ++n_l2;
+        }
+        // A fetch that other cores' loads merged into (see "In-flight fetches") is pulled into the
+        // L2 for all of them: its off-chip share is not capped by the fetching core's port.
+        int n_merged = 0;
+        for (const auto& x : active)
+            if (x.offchip && !x.store && merged[size_t(cores[size_t(x.core)].load_id)]) ++n_merged;
+        const double share_off = n_off ? m.offchip_bytes_per_s / n_off : 0.0;
+        const double rate_off = std::min(port_bps, share_off);
+        const double l2_fair = n_l2 + n_off_loads ? m.l2_bytes_per_s / (n_l2 + n_off_loads) : 0.0;
+        const double rate_miss = std::min(rate_off, l2_fair), rate_merged = std::min(share_off, l2_fair);
+        const double rate_l2 =
+            n_l2 ? (m.l2_bytes_per_s - (n_off_loads - n_merged) * rate_miss - n_merged * rate_merged) / n_l2 : 0.0;
+        auto rate_of = [&](const Transfer& x) {
+            if (!x.offchip) return rate_l2;
+            if (x.store) return rate_off;
+            return merged[size_t(cores[size_t(x.core)].load_id)] ? rate_merged : rate_miss;
+        };
         double dt_dma = kInf;
-        for (const auto& x : active) dt_dma = std::min(dt_dma, x.remaining / (x.offchip ? rate_off : rate_l2));
+        for (const auto& x : active) dt_dma = std::min(dt_dma, x.remaining / rate_of(x));
         const double t_fixed = fixed.empty() ? kInf : fixed.top().end;
         touched.clear();
         if (now + dt_dma <= t_fixed) {
@@ -921,7 +1005,7 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
             size_t kept = 0;
             for (size_t i = 0; i < active.size(); ++i) {
                 Transfer& x = active[i];
-                const double rate = x.offchip ? rate_off : rate_l2;
+                const double rate = rate_of(x);
                 if (x.remaining / rate <= dt_dma) {
                     Core& k = cores[size_t(x.core)];
                     int& parts = x.store ? k.store_parts : k.load_parts;
@@ -933,10 +1017,10 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
             }
             active.resize(kept);
             now += dt_dma;
-            for (int code : touched) (code & 1) ? finish_store(code / 2) : finish_load(code / 2);
+            for (int code : touched) (code & 1) ? finish_store(code / 2) : arrive(code / 2);
         } else {
             const double dt = t_fixed - now;
-            for (auto& x : active) x.remaining -= (x.offchip ? rate_off : rate_l2) * dt;
+            for (auto& x : active) x.remaining -= rate_of(x) * dt;
             now = t_fixed;
         }
         while (!fixed.empty() && fixed.top().end <= now) {
@@ -946,11 +1030,13 @@ TileResult simulate_tiles(const Machine& m, const TileOp& op, const SimOptions& 
             switch (f.unit) {
                 case Unit::matrix: k.comp_busy = false; ++k.comps_done; break;
                 case Unit::vector: k.post_busy = false; ++k.posts_done; break;
-                case Unit::dma_in: finish_load(f.core); break;
+                case Unit::dma_in: arrive(f.core); break;
                 case Unit::dma_out: finish_store(f.core); break;
             }
             touched.push_back(f.core * 2);
         }
+        touched.insert(touched.end(), woken.begin(), woken.end());
+        woken.clear();
         for (int code : touched) try_start(code / 2);
     }
     for (const auto& k : cores)
@@ -998,7 +1084,7 @@ OpFloor op_roofline(const Machine& m, const TileOp& op) {
         const double elems = double(op.rows) * op.cols;
         f.ops = elems * vector_passes(op);
         f.compute_s = elems * op.out_bytes * vector_passes(op) / (m.vector_bytes_per_cycle * m.vector_cores * m.clock_hz);
-        f.offchip_bytes = elems * op.out_bytes * (op.inputs + 1);
+        f.offchip_bytes = elems * (vector_in_bytes(op) * op.inputs + op.out_bytes);
     }
     f.memory_s = f.offchip_bytes / m.offchip_bytes_per_s;
     f.time_s = std::max(f.compute_s, f.memory_s);

@@ -29,6 +29,14 @@
 //     max, subtract+exp, sum, scale) are vector ops on row tiles that fit half the UB; GELU
 //     costs 4 passes and SiLU 3 (polynomial/exp evaluation; assumed). A vector op's time on a
 //     tile is bytes * passes / vector_bytes_per_cycle.
+//   * Gather (an embedding lookup) is a vector op over the rows it reads: each row of the table is
+//     a contiguous run of cols x table_bytes, so DMA moves it at the rate of any row tile (the
+//     row addresses are data-dependent, but a row of >= 1 KiB amortises the scattered start as a
+//     GPU's coalesced loads and Ascend's DataCopy of a GM row do). Its off-chip bytes are the rows
+//     read as stored plus the rows written in the output type; the vector unit only converts a
+//     narrower stored table (b_stored_bytes, `passes` passes over the converted row; 0 passes: a
+//     plain copy that never occupies the vector unit). It is not a GEMM: no MACs, no L2 reuse
+//     (one token's row is read once per step; repeated tokens are not deduplicated).
 //   * A GEMM's epilogue (the move out of L0C through the vector unit, 1 pass, plus fused bias 1,
 //     ReLU 1, GELU 4, SiLU 3) runs on the vector cores paired with the matrix core
 //     (vector_cores / matrix_cores of them). Fusion therefore changes the lowering: an unfused
@@ -82,8 +90,8 @@
 //     working set = live groups x G x held panel + (ceil(P/G) + 1) x swept panel, counting only
 //       operands that stream; live groups is 1, or ceil(P / group tiles) + 1 when a group is
 //       smaller than a wave (a batch of small GEMMs, e.g. MoE experts).
-//     it fits a QUARTER of the L2 (half the LRU: headroom, since an LRU swept cyclically by a
-//       working set slightly larger than it hits nothing):   held once, swept once per group;
+//     it fits the LRU (half the L2; the "+ 1" swept panel is the headroom an LRU swept cyclically
+//       needs):   held once, swept once per group;
 //     else, G <= P: panels shared only inside a wave's G x P/G block: held ceil(across x G / P)
 //       times, plus one (waves are not aligned to the panels) where a panel has several users;
 //       swept once per group;
@@ -102,11 +110,35 @@
 //     read its A panels ~3x). Everywhere else (all operands resident; a weight read by one token
 //     row, as in decode) the static round-robin deal and row-major order stay, so those
 //     simulations are unchanged.
-//   What is left out: L2 set conflicts and replacement other than LRU, the output's L2 footprint,
-//     and the fact that a sharer reads a chunk from L2 while the first core is still fetching it.
+//   In-flight fetches: a load that finds a streamed chunk in the LRU while the load that fetched
+//     it is still in flight completes no earlier than that fetch (an L2 merges requests to a line
+//     that is on its way, an MSHR hit on a GPU), and a fetch that other loads merged into is pulled
+//     from off-chip at its share of the off-chip bandwidth, not capped by the fetching core's DMA
+//     port (the sharers' requests are outstanding too). Resident operands' first touches are not
+//     gated so (their panels are shared after the first wave: a small effect).
+//   Plan vs simulation: the closed form counts what the simulation fetches. Measured (fp16, the
+//     search's tile and order, tests/core/chip_tile_sim_test.cpp asserts 25% over 8 overflowing
+//     GEMMs on the H100, A100, 910B, BR100, MLU370): within 0.97-1.18x where both operands
+//     overflow. Before the two rules above and the "Bandwidth" rule below, hits completed before
+//     the fetch they shared and an off-chip load used no L2 bandwidth, so a miss could be faster
+//     than a hit: the fetching core ran ahead, the tiles of a wave drifted apart by more than the
+//     LRU holds, and the simulation read 2.4-2.7x the plan (DeepSeek-V2-Lite's 64000 x 2048 x
+//     10944 down projection on the H100: 11.8 GB, 6.9x its compulsory 1.71 GB; now 4.52 GB, 2.65x,
+//     against 4.44 GB planned), while the plan, fitted to a quarter of the L2, overestimated others
+//     1.6-2x (Qwen2.5-7B's 16384-row gate+up on the H100: 7.5 GB planned, 4.35 GB simulated; now
+//     3.26 planned and 3.27 simulated, its order reading fewer bytes). Time: that down projection
+//     3.58 -> 4.84 ms (the L2 now carries the misses too: the H100 model is L2-bound there),
+//     Qwen2.5-7B prefill (2 x 256) on the H100 1.68x -> 1.95x the roofline estimate; a decode step
+//     is unchanged (no streamed chunk has two users there).
+//   What is left out: L2 set conflicts and replacement other than LRU, the output's L2 footprint.
 // Bandwidth: off-chip and L2 are fair-share servers (processor sharing): n concurrent transfers
 //   each get bandwidth / n, and an off-chip transfer at most one core's DMA port
-//   (core_dma_bytes_per_cycle x clock). Each core has one DMA-in and one DMA-out engine.
+//   (core_dma_bytes_per_cycle x clock; see "In-flight fetches" for the exception). An off-chip
+//   load also crosses the L2 on its way to L1 (GPUs and Ascend fill L2 lines from DRAM), so it
+//   takes an L2 share too, max-min fairly: at most its off-chip rate, the L2 loads splitting the
+//   rest. Stores go off-chip only (write-through / streaming). The tiling search's closed form
+//   counts every load against the L2 bandwidth likewise. Each core has one DMA-in and one DMA-out
+//   engine.
 // Energy: padded MACs x mac_pj + bytes x pj at each level + vector bytes x vector_byte_pj.
 // Bytes per level: offchip = read + written; l2 = bytes served from L2; l1 = bytes DMA writes
 //   into L1; l0 = bytes moved L1 -> L0A/L0B plus accumulators read out of L0C; ub = bytes the
@@ -165,8 +197,9 @@ struct Machine {
 // microarch figures and for the catalog peaks the matrix rate is calibrated to (matrix_hz).
 Machine machine_of(const ChipSpec& chip, Pick pick = Pick::nominal);
 
-enum class OpKind { gemm, conv, elementwise, layernorm, softmax };
-const char* op_kind_name(OpKind k);  // "MatMul", "Conv", "Elementwise", "LayerNorm", "Softmax"
+enum class OpKind { gemm, conv, elementwise, layernorm, softmax, gather };
+// "MatMul", "Conv", "Elementwise", "LayerNorm", "Softmax", "Gather"
+const char* op_kind_name(OpKind k);
 
 // Vector work fused after a GEMM/Conv, or the work of a vector op, in passes over the data.
 enum class Activation { none, relu, gelu, silu };
@@ -186,8 +219,8 @@ struct TileOrder {
     int64_t group = 0;              // tile rows (m-groups) or columns (n-groups) per group; 0: row-major
     // The closed-form estimate the order was chosen by: how many times each A / B panel is fetched
     // off-chip, and the bytes that makes. The simulation counts its own loads through the LRU; the
-    // two agree where the planned working set fits (tests/core/chip_tile_sim_test.cpp), and the
-    // simulation may read more where it does not.
+    // two agree within a few % whether the planned working set fits or not ("Plan vs simulation"
+    // above; tests/core/chip_tile_sim_test.cpp).
     int64_t a_fetches = 1, b_fetches = 1;
     double a_offchip_bytes = 0, b_offchip_bytes = 0;
 };
@@ -202,7 +235,8 @@ struct TileOp {
     bool bias = false;          // epilogue adds a bias vector of N
     Activation act = Activation::none;  // epilogue activation (GEMM/Conv), or fused into a vector op
     double a_offchip_fraction = 1;  // Conv: input bytes / im2col bytes (see the header comment)
-    // GEMM only: how the B operand (weights, or a KV cache) is stored. See "Stored B formats" above.
+    // GEMM: how the B operand (weights, or a KV cache) is stored. See "Stored B formats" above.
+    // Gather: bytes per element of the table rows it reads (0: out_bytes).
     double b_stored_bytes = 0;  // bytes per B element off-chip and in L2 (0: dtype's own bytes)
     int b_dequant_passes = 0;   // vector passes that convert a loaded B chunk to `dtype` (0: none)
     bool b_onchip = false;      // B lives in L2 (placed there before the op): every load from L2
@@ -226,6 +260,11 @@ TileOp activation_op(const std::string& name, int64_t rows, int64_t cols, DType 
 TileOp layernorm_op(const std::string& name, int64_t rows, int64_t cols, DType dtype,
                     Activation fused = Activation::none);
 TileOp softmax_op(const std::string& name, int64_t rows, int64_t cols, DType dtype);
+// A row gather (an embedding lookup): `rows` rows of `cols` elements read from a table stored at
+// `table_bytes` per element (0: dtype's bytes) and written as rows x cols of `dtype`, with `passes`
+// vector passes that convert a stored row to `dtype` (0: a plain copy). See "Gather" above.
+TileOp gather_op(const std::string& name, int64_t rows, int64_t cols, DType dtype, double table_bytes = 0,
+                 int passes = 0);
 
 // The tile the search picks (or the override, checked); throws std::invalid_argument naming the
 // buffer an override overflows, or the data type the machine lacks.

@@ -102,9 +102,14 @@ if node -e '
     if (!["memory", "compute"].includes(s.bound)) throw new Error(k + " bound");
   }
   if (d.decode.time_ms < d.decode.memory_floor_ms || d.prefill.time_ms < d.prefill.compute_floor_ms) throw new Error("below a floor");
-  if (d.decode.bound !== "memory" || d.decode_ms_per_token !== d.decode.time_ms || d.ttft_ms !== d.prefill.time_ms) throw new Error("totals");
+  if (d.decode.bound !== "memory" || d.ttft_ms !== d.prefill.time_ms) throw new Error("totals");
+  // Decode is the mean over the 8 output steps: between the first and last step, both simulated.
+  const steps = d.decode_samples.map((x) => x.step).join(",");
+  if (steps !== "0,1,3,5,7" || d.decode_samples[0].context !== 65 || d.decode_samples[4].context !== 72) throw new Error("samples " + steps);
+  if (d.decode_ms_first !== d.decode_samples[0].ms || d.decode_ms_last !== d.decode_samples[4].ms) throw new Error("first/last");
+  if (!(d.decode_ms_first <= d.decode_ms_per_token && d.decode_ms_per_token <= d.decode_ms_last)) throw new Error("mean outside first..last");
 ' "$tmp/tl.json" 2>"$tmp/err"; then
-  ok "llm --fidelity tile --json reports bytes per level and a bound for prefill and decode, above their floors"
+  ok "llm --fidelity tile --json reports bytes per level and a bound for prefill and decode, above their floors, and decode as the mean of the output's steps"
 else
   bad "llm --fidelity tile --json is not the expected document" "$(cat "$tmp/err")"
 fi

@@ -131,6 +131,37 @@ BOOST_AUTO_TEST_CASE(llama3_8b_decode_on_h100_is_its_weight_bytes_over_bandwidth
     BOOST_TEST(e.fits);
 }
 
+// Decode over the whole output, by hand: Llama-3-8B on the H100, batch 1, prompt 128, output 3.
+// Step t reads every weight once (fp16), one embedding row (4096 x 2 B) and the cache of 128 + t
+// tokens plus its own new entry (128 KiB per token): memory-bound, so its time is those bytes over
+// 3350 GB/s, affine in t, and the mean of steps 0, 1, 2 is step 1's time.
+BOOST_AUTO_TEST_CASE(decode_time_is_the_mean_of_every_output_step) {
+    const double per_layer = 2 * 4096.0 * 4096 + 2 * 4096.0 * 1024 + 3 * 4096.0 * 14336;
+    const double weights = 2 * (32 * per_layer + 128256.0 * 4096 + 65 * 4096.0);
+    const double kv = 32 * 2 * 8 * 128 * 2.0;
+    auto step = [&](int t) { return (weights + 4096.0 * 2 + (128.0 + t + 1) * kv) / 3350e9; };
+    const LlmShape s = find_llm("llama-3-8b");
+    const LlmQuant q = parse_llm_quant("w16a16", false);
+    const LlmEstimate e = estimate_llm(s, chip("nvidia-h100"), q, {}, {1, 128, 3});
+    BOOST_TEST(close(e.decode_first.time_s, step(0), 1e-12), e.decode_first.time_s << " vs " << step(0));
+    BOOST_TEST(close(e.decode_last.time_s, step(2), 1e-12));
+    BOOST_TEST(close(e.decode_s_per_token, (step(0) + step(1) + step(2)) / 3, 1e-12));
+    BOOST_TEST(e.decode_first.time_s < e.decode_s_per_token);
+    BOOST_TEST(e.decode_s_per_token < e.decode_last.time_s);
+    BOOST_TEST(e.tokens_per_s == 1 / e.decode_s_per_token);
+    // A long output: the exact mean equals the sum of single-step estimates at each context.
+    const LlmEstimate longer = estimate_llm(s, chip("nvidia-h100"), q, {}, {4, 1000, 50});
+    double sum = 0;
+    for (int t = 0; t < 50; ++t) sum += estimate_llm(s, chip("nvidia-h100"), q, {}, {4, 1000 + t, 1}).decode_first.time_s;
+    BOOST_TEST(close(longer.decode_s_per_token, sum / 50, 1e-12));
+    BOOST_TEST(longer.decode_first.time_s < longer.decode_s_per_token);
+    BOOST_TEST(longer.decode_s_per_token < longer.decode_last.time_s);
+    // One output token: the mean is that one step.
+    const LlmEstimate one = estimate_llm(s, chip("nvidia-h100"), q, {}, {1, 128, 1});
+    BOOST_TEST(one.decode_s_per_token == one.decode_first.time_s);
+    BOOST_TEST(one.decode_last.time_s == one.decode_first.time_s);
+}
+
 BOOST_AUTO_TEST_CASE(roofline_bounds_hold_for_every_llm_chip_and_quantization) {
     int checked = 0;
     for (const auto& s : bundled_llms()) {

@@ -105,6 +105,68 @@ BOOST_AUTO_TEST_CASE(an_on_chip_b_operand_is_read_from_l2_only) {
     BOOST_TEST(op_roofline(m, op).offchip_bytes == 4096.0);
 }
 
+// A gather of 8 rows x 512 from a table stored at 1 byte per element, converted to fp16 in 2
+// passes, by hand on the toy machine: one tile of 8 rows (the UB holds 64); DMA in 4096 B = 64 ns,
+// conversion 8 x 512 x 2 B x 2 passes / 64 B per cycle = 256 ns, store 8192 B = 128 ns: 448 ns;
+// the UB sees each pass read and write the fp16 rows.
+// The same rows stored in fp16 are a plain copy: 128 ns in, no vector work, 128 ns out.
+BOOST_AUTO_TEST_CASE(a_gather_reads_its_rows_as_stored_and_writes_them_in_the_vector_type) {
+    const Machine m = toy();
+    const TileOp g8 = gather_op("embed", 8, 512, DType::fp16, 1.0, 2);
+    BOOST_TEST(op_kind_name(g8.kind) == std::string("Gather"));
+    const TileResult r = simulate_tiles(m, g8);
+    BOOST_TEST(r.bytes.offchip == 4096.0 + 8192);
+    BOOST_TEST(r.bytes.ub == 2 * 16384.0);  // each pass reads and writes the fp16 row
+    BOOST_TEST(r.padded_macs == 0.0);
+    BOOST_TEST(near(r.time_s, 448e-9, 1e-12), r.time_s);
+    BOOST_TEST(op_roofline(m, g8).offchip_bytes == 4096.0 + 8192);
+    const TileResult c = simulate_tiles(m, gather_op("embed16", 8, 512, DType::fp16));
+    BOOST_TEST(c.bytes.offchip == 2 * 8192.0);
+    BOOST_TEST(c.bytes.ub == 0.0);
+    BOOST_TEST(near(c.time_s, 256e-9, 1e-12), c.time_s);
+    BOOST_CHECK_THROW(gather_op("bad", 0, 512, DType::fp16), std::invalid_argument);
+    BOOST_CHECK_THROW(gather_op("bad", 8, 512, DType::fp16, 1.0, -1), std::invalid_argument);
+}
+
+// The lookup at tile fidelity: T = batch x new tokens rows of hidden from the off-chip table, as
+// stored, plus its T x hidden fp16 output; the roofline estimate counts the same table bytes.
+BOOST_AUTO_TEST_CASE(the_embedding_lookup_reads_one_stored_row_per_token) {
+    const LlmShape s = find_llm("qwen2.5-7b");
+    const ChipSpec c = spec("ascend-910b");
+    const Machine m = machine_of(c);
+    const double H = s.hidden;
+    struct Case { const char* quant; double table_bytes; double ub_passes; };
+    for (const Case& k : {Case{"w16a16", 2.0, 0}, Case{"w8a8", 1.0, 2}, Case{"w4a16", 0.5 + 2.0 / 128, 3}}) {
+        BOOST_TEST_CONTEXT(k.quant) {
+            const LlmQuant q = parse_llm_quant(k.quant, false);
+            const int batch = 3, n = 5, T = batch * n;
+            const TileLlmStep st = simulate_llm_step(s, m, q, batch, n, 64);
+            BOOST_TEST(st.sim.ops.front().name == "embed");
+            const TileResult& e = op_named(st.sim, "embed");
+            BOOST_TEST(e.op == std::string("Gather"));
+            BOOST_TEST(near(e.bytes.offchip, T * H * k.table_bytes + T * H * 2, 1e-12), e.bytes.offchip);
+            BOOST_TEST(near(e.bytes.ub, 2 * T * H * 2 * k.ub_passes, 1e-12));  // read + write per pass
+            BOOST_TEST(near(st.embedding_bytes, T * H * k.table_bytes, 1e-12));
+            // The step's memory floor now includes the rows.
+            const double kv = batch * 64.0 * expected_kv_read_per_token(s, 2.0);
+            BOOST_TEST(near(st.memory_floor_s * m.offchip_bytes_per_s, st.weight_bytes + st.embedding_bytes + kv, 1e-12));
+            // The roofline: one more sequence adds one stored row and one KV-cache row per step.
+            LlmWorkload w1, w2;
+            w1.batch = 1, w2.batch = 2;
+            w1.prompt = w2.prompt = 100, w1.output = w2.output = 1;
+            const LlmEstimate a = estimate_llm(s, c, q, LlmSystem{}, w1), b = estimate_llm(s, c, q, LlmSystem{}, w2);
+            BOOST_TEST(near(b.decode_first.bytes - a.decode_first.bytes, H * k.table_bytes + 101 * a.kv_bytes_per_token,
+                            1e-9));
+        }
+    }
+    // Vocab-parallel over 4 chips: each reads ceil(15 / 4) = 4 rows of its quarter of the table.
+    TileLlmOptions tp;
+    tp.chips = 4, tp.link_bytes_per_s = 56e9;
+    const TileLlmStep st = simulate_llm_step(s, m, parse_llm_quant("w16a16", false), 3, 5, 64, tp);
+    BOOST_TEST(op_named(st.sim, "embed").bytes.offchip == 4 * H * 2 + 4 * H * 2);
+    BOOST_TEST(st.embedding_bytes == 4 * H * 2);
+}
+
 BOOST_AUTO_TEST_CASE(a_decode_step_is_never_faster_than_reading_its_weights_and_kv_cache) {
     const LlmShape s = find_llm("qwen2.5-7b");
     for (const char* chip : {"ascend-910b", "nvidia-h100"}) {
@@ -112,7 +174,7 @@ BOOST_AUTO_TEST_CASE(a_decode_step_is_never_faster_than_reading_its_weights_and_
             const Machine m = machine(chip);
             const int batch = 4, context = 1024;
             const GraphResult g = simulate_graph(m, llm_decode_ops(s, m, parse_llm_quant("w16a16", false), batch, context));
-            BOOST_TEST(g.ops.size() == size_t(12 * s.layers + 2));
+            BOOST_TEST(g.ops.size() == size_t(1 + 12 * s.layers + 2));  // the lookup, the layers, the head
             const LlmParams p = count_params(s);
             // Every weight but the embedding table crosses off-chip memory once, 2 bytes each,
             // plus the K and V caches of every sequence.
@@ -448,12 +510,14 @@ BOOST_AUTO_TEST_CASE(tensor_parallelism_shards_the_gemms_and_adds_ring_all_reduc
             const TileLlmStep st = simulate_llm_step(s, m, q, 8, 1, 1024, tp);
             BOOST_TEST(near(st.weight_bytes, one.weight_bytes / n, 1e-3));
             BOOST_TEST(near(st.kv_bytes, one.kv_bytes / n, 1e-12));
-            // Two ring all-reduces of 8 x 3584 fp16 activations per layer, and the all-gather of
-            // the 8 x 152064 fp16 logits (each chip receives the other chips' shares).
+            // Two ring all-reduces of 8 x 3584 fp16 activations per layer and one for the
+            // vocab-parallel embedding, and the all-gather of the 8 x 152064 fp16 logits (each chip
+            // receives the other chips' shares).
             const double bytes = 8.0 * 3584 * 2, logits = 8.0 * 152064 * 2;
             BOOST_TEST(s.vocab == 152064);
-            BOOST_TEST(near(st.comm_s, (2.0 * 28 * 2.0 * (n - 1) / n * bytes + double(n - 1) / n * logits) / 56e9, 1e-12));
-            BOOST_TEST(near(st.comm_bytes, 2.0 * 28 * 2.0 * (n - 1) / n * bytes + double(n - 1) / n * logits, 1e-12));
+            const double reduces = 2.0 * 28 + 1;
+            BOOST_TEST(near(st.comm_s, (reduces * 2.0 * (n - 1) / n * bytes + double(n - 1) / n * logits) / 56e9, 1e-12));
+            BOOST_TEST(near(st.comm_bytes, reduces * 2.0 * (n - 1) / n * bytes + double(n - 1) / n * logits, 1e-12));
             // The roofline estimate pays for the same bytes over the same link.
             LlmSystem sys;
             sys.chips = n, sys.link_bytes_per_s = 56e9;
@@ -473,15 +537,16 @@ BOOST_AUTO_TEST_CASE(tensor_parallelism_shards_the_gemms_and_adds_ring_all_reduc
     const TileLlmStep a = simulate_llm_step(s, m, q, 8, 1, 1024, tp);
     tp.link_latency_s = 5e-6;
     const TileLlmStep b = simulate_llm_step(s, m, q, 8, 1, 1024, tp);
-    // Latency: 2 (N-1) ring steps per all-reduce, N-1 for the logits' all-gather.
-    BOOST_TEST(near(b.comm_s - a.comm_s, 2.0 * 28 * 2 * 3 * 5e-6 + 3 * 5e-6, 1e-9));
+    // Latency: 2 (N-1) ring steps per all-reduce (2 per layer + the embedding's), N-1 for the
+    // logits' all-gather.
+    BOOST_TEST(near(b.comm_s - a.comm_s, (2.0 * 28 + 1) * 2 * 3 * 5e-6 + 3 * 5e-6, 1e-9));
     // MLA: the latent cache is replicated, not split.
     const LlmShape ds = find_llm("deepseek-v2-lite");
     tp.chips = 2;
     BOOST_TEST(simulate_llm_step(ds, m, q, 1, 1, 512, tp).kv_bytes == simulate_llm_step(ds, m, q, 1, 1, 512).kv_bytes);
 }
 
-BOOST_AUTO_TEST_CASE(the_tile_estimate_takes_ttft_from_the_prefill_and_decode_from_the_middle_step) {
+BOOST_AUTO_TEST_CASE(the_tile_estimate_averages_decode_over_the_whole_output) {
     const LlmShape s = find_llm("llama-3-8b");
     const Machine m = machine("ascend-910b");
     const LlmQuant q = parse_llm_quant("w8a8", false);
@@ -489,12 +554,49 @@ BOOST_AUTO_TEST_CASE(the_tile_estimate_takes_ttft_from_the_prefill_and_decode_fr
     w.batch = 2, w.prompt = 128, w.output = 64;
     const TileLlmEstimate e = estimate_llm_tile(s, m, q, w);
     BOOST_TEST(e.prefill.new_tokens == 128);
-    BOOST_TEST(e.decode.context == 128 + 32);
     BOOST_TEST(e.ttft_s == e.prefill.time_s);
-    BOOST_TEST(e.decode_s_per_token == e.decode.time_s);
-    BOOST_TEST(e.tokens_per_s == 2 / e.decode.time_s);
+    // Steps 0, 15, 31, 47, 63 simulated; step t attends to 128 + t + 1 keys.
+    BOOST_TEST(e.decode_steps == (std::vector<int>{0, 15, 31, 47, 63}), boost::test_tools::per_element());
+    BOOST_TEST(e.decode_first.context == 129);
+    BOOST_TEST(e.decode_last.context == 128 + 64);
+    BOOST_TEST(e.decode.context == 128 + 32);
+    BOOST_TEST(e.decode_step_s.front() == e.decode_first.time_s);
+    BOOST_TEST(e.decode_step_s.back() == e.decode_last.time_s);
+    // A longer context reads more cache: the last step is slower, the mean lies between.
+    BOOST_TEST(e.decode_last.time_s > e.decode_first.time_s);
+    BOOST_TEST(e.decode_s_per_token > e.decode_first.time_s);
+    BOOST_TEST(e.decode_s_per_token < e.decode_last.time_s);
+    // Near the middle step (the time is nearly affine in the context) but not taken from it.
+    BOOST_TEST(near(e.decode_s_per_token, e.decode.time_s, 0.01), e.decode_s_per_token << " vs " << e.decode.time_s);
+    BOOST_TEST(e.tokens_per_s == 2 / e.decode_s_per_token);
     BOOST_TEST(dtype_name(op_named(e.decode.sim, "l0.qkv").dtype) == std::string("int8"));
     BOOST_TEST(dtype_name(op_named(e.decode.sim, "l0.scores").dtype) == std::string("fp16"));  // attention stays in fp16
+    // One output token: one step, which is the mean.
+    w.output = 1;
+    const TileLlmEstimate one = estimate_llm_tile(s, m, q, w);
+    BOOST_TEST(one.decode_steps.size() == 1u);
+    BOOST_TEST(one.decode_s_per_token == one.decode_first.time_s);
+    BOOST_TEST(one.decode_first.time_s == simulate_llm_step(s, m, q, 2, 1, 129).time_s);
+    BOOST_TEST(one.decode_last.time_s == one.decode_first.time_s);
+    // Two: both simulated, the mean is theirs.
+    w.output = 2;
+    const TileLlmEstimate two = estimate_llm_tile(s, m, q, w);
+    BOOST_TEST(two.decode_steps == (std::vector<int>{0, 1}), boost::test_tools::per_element());
+    BOOST_TEST(near(two.decode_s_per_token, (two.decode_first.time_s + two.decode_last.time_s) / 2, 1e-15));
+}
+
+// The trapezoid rule over the integer steps, by hand: samples 1 at step 0, 3 at step 4, 3 at step
+// 6: steps 0..6 take 1, 1.5, 2, 2.5, 3, 3, 3 (sum 16); an affine time is summed exactly.
+BOOST_AUTO_TEST_CASE(the_decode_mean_sums_the_interpolated_step_times_exactly) {
+    BOOST_TEST(decode_mean_from_samples({0, 4, 6}, {1.0, 3.0, 3.0}, 7) == 16.0 / 7);
+    BOOST_TEST(decode_mean_from_samples({0}, {2.5}, 1) == 2.5);
+    // 100 steps of 1 + t / 10: mean 1 + 4.95, from two samples or five.
+    BOOST_TEST(near(decode_mean_from_samples({0, 99}, {1.0, 10.9}, 100), 5.95, 1e-14));
+    BOOST_TEST(near(decode_mean_from_samples({0, 24, 49, 74, 99}, {1.0, 3.4, 5.9, 8.4, 10.9}, 100), 5.95, 1e-14));
+    BOOST_CHECK_THROW(decode_mean_from_samples({0, 4}, {1.0, 2.0}, 7), std::invalid_argument);  // not the last step
+    BOOST_CHECK_THROW(decode_mean_from_samples({1, 6}, {1.0, 2.0}, 7), std::invalid_argument);  // not the first
+    BOOST_CHECK_THROW(decode_mean_from_samples({0, 3, 3, 6}, {1, 2, 2, 3}, 7), std::invalid_argument);
+    BOOST_CHECK_THROW(decode_mean_from_samples({0}, {1.0}, 0), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(unsupported_settings_are_refused_by_name) {

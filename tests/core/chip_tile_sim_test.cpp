@@ -115,7 +115,9 @@ BOOST_AUTO_TEST_CASE(memory_bound_gemv_approaches_the_bandwidth_time) {
 BOOST_AUTO_TEST_CASE(doubling_the_cores_halves_a_compute_bound_time) {
     TileOp op = with_tile(gemm_op("g", 1024, 1024, 4096, DType::fp16), 128, 128, 128);
     Machine m4 = toy(4), m8 = toy(8);
-    m4.offchip_bytes_per_s = m8.offchip_bytes_per_s = 1e13;  // keep it compute-bound
+    // Keep it compute-bound: every load crosses the L2 too (tile_sim.hpp "Bandwidth").
+    m4.offchip_bytes_per_s = m8.offchip_bytes_per_s = 1e13;
+    m4.l2_bytes_per_s = m8.l2_bytes_per_s = 1e13;
     const double t4 = simulate_tiles(m4, op).time_s, t8 = simulate_tiles(m8, op).time_s;
     BOOST_TEST(t4 / t8 > 1.95, t4 << " / " << t8);
     BOOST_TEST(t4 / t8 <= 2.0 + 1e-9, t4 << " / " << t8);
@@ -285,13 +287,13 @@ BOOST_AUTO_TEST_CASE(timeline_event_bytes_add_up_to_the_level_totals_and_energy_
 
 // L2 reuse of operands larger than half the L2 (tile_sim.hpp, "L2 reuse"). The toy machine with 4
 // cores and a 32 x 32 x 64 tile (one K step per tile): an A row panel and a B column panel are
-// each 32 x 64 fp16 = 4 KiB. The order is planned against a quarter of the L2 (headroom), the
-// LRU that serves streamed chunks holds half of it.
+// each 32 x 64 fp16 = 4 KiB. The LRU that serves streamed chunks holds half of the L2, and the
+// order is planned against that share.
 BOOST_AUTO_TEST_CASE(a_b_operand_larger_than_half_the_l2_is_fetched_once_per_tile_group) {
     Machine m = toy(4);
-    m.l2_bytes = 48 * 1024;  // half 24 KiB, planning share 12 KiB
+    m.l2_bytes = 48 * 1024;  // half 24 KiB: the LRU and the planning share
     // A 128 x 64 (16 KiB) fits half the L2: resident. B 64 x 256 (32 KiB) does not: streamed.
-    // 4 x 8 tiles. m-groups of G = 4 tile rows: working set (ceil(4/4) + 1) x 4 KiB = 8 KiB <= 12,
+    // 4 x 8 tiles. m-groups of G = 4 tile rows: working set (ceil(4/4) + 1) x 4 KiB = 8 KiB <= 24,
     // so each B column panel is fetched once (ceil(4/4) = 1 group) and read from L2 by the other
     // three rows, which run at the same time on the other three cores.
     const TileResult r = simulate_tiles(m, with_tile(gemm_op("g", 128, 256, 64, DType::fp16), 32, 32, 64));
@@ -308,27 +310,83 @@ BOOST_AUTO_TEST_CASE(a_b_operand_larger_than_half_the_l2_is_fetched_once_per_til
 
 BOOST_AUTO_TEST_CASE(two_streamed_operands_read_off_chip_what_the_wave_and_panel_model_predicts) {
     Machine m = toy(4);
-    m.l2_bytes = 96 * 1024;  // half 48 KiB (the LRU: 12 panels), planning share 24 KiB
+    m.l2_bytes = 96 * 1024;  // half 48 KiB: the LRU, 12 panels, and the share the plan fits
     // A 512 x 64 and B 64 x 512: 64 KiB each, both streamed. 16 x 16 tiles, P = 4 in flight.
     // m-groups of G rows, working set G x 4 KiB (A panels held) + (ceil(4/G) + 1) x 4 KiB (B
-    // panels in flight): G = 1: 24, 2: 20, 3: 24, 4: 24 KiB all fit 24; beyond P = 4 the bound
-    // (24 - 2 x 4) / 4 = 4 adds none. G = 4: A once, B once per group, 16 / 4 = 4 times:
-    // 64 + 4 x 64 = 320 KiB. n-groups give the same by symmetry (a tie keeps m-groups); row-major
-    // would hold 16 B panels (64 KiB, no fit): B once per tile row, 16 x 64 + 64 = 1088 KiB.
+    // panels in flight): G = 1: 24, 2: 20, 3: 24, 4: 24 KiB; beyond P = 4 the largest that fits
+    // is (48 - 2 x 4) / 4 = 10 (40 + 2 x 4 = 48 KiB). G = 10: A once, B once per group, ceil(16 /
+    // 10) = 2 times: 64 + 2 x 64 = 192 KiB (G = 4 would read B 4 times: 320 KiB). n-groups give the
+    // same by symmetry (a tie keeps m-groups); row-major would hold 16 B panels (64 KiB, no fit):
+    // B once per tile row, 16 x 64 + 64 = 1088 KiB.
     const TileResult r = simulate_tiles(m, with_tile(gemm_op("g", 512, 512, 64, DType::fp16), 32, 32, 64));
     BOOST_TEST((r.order.raster == Raster::m_groups));
-    BOOST_TEST(r.order.group == 4);
+    BOOST_TEST(r.order.group == 10);
+    BOOST_TEST(r.order.a_fetches == 1);
+    BOOST_TEST(r.order.b_fetches == 2);
     const double a = 512.0 * 64 * 2, b = 64.0 * 512 * 2, c = 512.0 * 512 * 2;
-    const double expected = a + 4 * b + c;
-    // The simulation follows the model: each wave of 4 tiles is one column of a group, sharing its
-    // B panel; the group's 4 A panels stay among the LRU's 12 (reuse distance 4 A + 1 B).
+    const double expected = a + 2 * b + c;
+    // The simulation follows the model: each wave of 4 tiles sweeps a group's column, sharing its
+    // B panel; the group's 10 A panels stay among the LRU's 12 (reuse distance 10 A + 1 B).
     BOOST_TEST(r.bytes.offchip == expected);
     BOOST_TEST(r.bytes.offchip >= a + b + c);
-    BOOST_TEST(r.bytes.offchip <= 1.3 * (a + b + c));  // 832 of 640 KiB
-    BOOST_TEST(r.bytes.l2 == 256 * 8192.0 - a - 4 * b);
+    BOOST_TEST(r.bytes.offchip <= 1.15 * (a + b + c));  // 704 of 640 KiB
+    BOOST_TEST(r.bytes.l2 == 256 * 8192.0 - a - 2 * b);
     // Before, every streamed load went off-chip: 16 x (A + B) + C = 2560 KiB.
     BOOST_TEST(r.bytes.offchip < 16 * (a + b) + c);
     BOOST_TEST(r.time_s >= r.roofline_s);
+}
+
+// Issue #5: where no order's working set fits, the closed-form plan that scores the tiling search
+// (TileOrder's fetch counts) and the LRU simulation agree within a few % (tested: 25%). Before the
+// simulation made every load cross the L2 and made sharers wait for the fetch they share
+// ("In-flight fetches" in tile_sim.hpp), tiles drifted apart and the simulation read 2.4-2.7x the
+// plan's bytes (DeepSeek-V2-Lite's 64000-row down projection on the H100: 11.8 GB, 6.9x its
+// compulsory bytes), while the plan, fitted to a quarter of the L2, overestimated others by
+// 1.6-2x. Each row: a GEMM whose A and B both exceed half the L2, with the search's own tile and
+// order.
+BOOST_AUTO_TEST_CASE(the_planned_off_chip_bytes_match_the_simulation_where_the_working_set_overflows) {
+    struct Case { const char* chip; int64_t M, N, K; };
+    const Case cases[] = {
+        {"nvidia-h100", 64000, 2048, 10944},  // DeepSeek-V2-Lite down projection, 64 x 1000 tokens
+        {"nvidia-h100", 16384, 3584, 18944},  // Qwen2.5-7B down, 16k tokens
+        {"nvidia-h100", 8192, 8192, 29568},   // Qwen2.5-72B down, 8k tokens
+        {"nvidia-a100", 16384, 4096, 14336},  // Llama-3-8B down
+        {"nvidia-a100", 8192, 28672, 4096},   // Llama-3-8B gate+up
+        {"ascend-910b", 8192, 8192, 29568},
+        {"biren-br100", 16384, 4096, 14336},
+        {"cambricon-mlu370-x8", 8192, 4096, 14336},
+    };
+    int overflowing = 0;
+    for (const Case& k : cases) {
+        BOOST_TEST_CONTEXT(k.chip << " " << k.M << " x " << k.N << " x " << k.K) {
+            const Machine m = chip_machine(k.chip);
+            const TileOp op = gemm_op("g", k.M, k.N, k.K, DType::fp16);
+            SimOptions no_timeline;
+            no_timeline.max_timeline_events = 0;
+            const TileResult r = simulate_tiles(m, op, no_timeline);
+            const double a = double(k.M) * k.K * 2, b = double(k.K) * k.N * 2, c = double(k.M) * k.N * 2;
+            BOOST_TEST(a > m.l2_bytes / 2);
+            BOOST_TEST(b > m.l2_bytes / 2);
+            const double planned = r.order.a_offchip_bytes + r.order.b_offchip_bytes + c;
+            BOOST_TEST(r.bytes.offchip >= a + b + c);
+            BOOST_TEST(r.bytes.offchip <= 1.25 * planned, r.bytes.offchip << " vs planned " << planned);
+            BOOST_TEST(r.bytes.offchip >= 0.75 * planned, r.bytes.offchip << " vs planned " << planned);
+            if (r.order.a_fetches > 1 || r.order.b_fetches > 1) ++overflowing;
+            BOOST_TEST(r.time_s >= r.roofline_s);
+        }
+    }
+    BOOST_TEST(overflowing >= 6);  // the cases do re-read: no grouping makes them compulsory
+    // The DeepSeek down projection by hand: 500 x 16 tiles of 128 x 128, row-major; a wave of 132
+    // tiles spans 8-9 tile rows and all 16 columns, whose B panels (44.8 MB) exceed the LRU (25 MiB):
+    // B once per wave, ceil(8000 / 132) + 1 = 62 times (2.78 GB); A once (1.40 GB); C 0.26 GB:
+    // 2.65x the compulsory 1.71 GB (6.9x before).
+    SimOptions no_timeline;
+    no_timeline.max_timeline_events = 0;
+    const TileResult ds = simulate_tiles(chip_machine("nvidia-h100"), gemm_op("ds", 64000, 2048, 10944, DType::fp16),
+                                         no_timeline);
+    BOOST_TEST(ds.order.a_fetches == 1);
+    BOOST_TEST(ds.order.b_fetches == 62);
+    BOOST_TEST(ds.bytes.offchip < 3.0 * (64000.0 * 10944 * 2 + 10944.0 * 2048 * 2 + 64000.0 * 2048 * 2));
 }
 
 BOOST_AUTO_TEST_CASE(operands_that_fit_keep_the_row_major_deal_and_their_bytes) {
