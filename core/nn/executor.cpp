@@ -641,8 +641,8 @@ Tensor binary_f32(Workspace& ws, const GraphNode& n, const Tensor& a, const Tens
 // The fused tail of a QDQ Gemm / MatMul (PreparedNode::fused_output; a Conv's is applied as the
 // convolution emits, quant::conv2d_*_quantize): per output row, column j,
 // y = float(acc) * multiplier[j] + bias[j], then Relu, then QuantizeLinear — the float operations
-// of the three nodes in their order, in a row-sized scratch instead of a whole float tensor, so the
-// int8 result is the same.
+// of the three nodes in their order, in a scratch of whole rows (about 4096 values) instead of a
+// whole float tensor, so the int8 result is the same.
 Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc, size_t columns) {
     const quant::QuantParams& q = p.fused_q;
     Tensor out = new_output(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, acc.dims);
