@@ -638,36 +638,25 @@ Tensor binary_f32(Workspace& ws, const GraphNode& n, const Tensor& a, const Tens
     return y;
 }
 
-// The fused tail of a QDQ Gemm / MatMul (PreparedNode::fused_output; a Conv's is applied as the
-// convolution emits, quant::conv2d_*_quantize): per output row, column j,
-// y = float(acc) * multiplier[j] + bias[j], then Relu, then QuantizeLinear — the float operations
-// of the three nodes in their order, in a scratch of whole rows (about 4096 values) instead of a
-// whole float tensor, so the int8 result is the same.
+// The output stage of a QDQ layer from the prepared node (PreparedNode::fused_output): its float
+// map and the fused QuantizeLinear (quant::QdqOutput).
+quant::QdqOutput qdq_output(const PreparedNode& p) {
+    return {p.multiplier.data(), p.bias.data(), p.fused_relu, p.fused_q.scale[0], p.fused_q.zero_point[0]};
+}
+
+// The fused tail of a QDQ Gemm / MatMul (a Conv's is applied as the convolution emits,
+// quant::conv2d_*_quantize): quant::requantize_accumulators over the rows of `columns` values, the
+// float operations of the three nodes in their order without a whole float tensor.
 Tensor requantize_fused(Workspace& ws, const PreparedNode& p, const Tensor& acc, size_t columns) {
     const quant::QuantParams& q = p.fused_q;
     Tensor out = new_output(ws, q.is_signed ? DataType::INT8 : DataType::UINT8, acc.dims);
-    const float s = q.scale[0];
-    const int32_t z = q.zero_point[0];
-    const int32_t* a = acc.as<int32_t>();
     const size_t total = size_t(acc.numel());
     if (total == 0 || columns == 0) return out;
-    // Rows in chunks of about 4096 values: one quantize_array call per chunk, not per row (rows of
-    // 16 or 32 values left the division's latency exposed on every call).
-    const size_t rows_per_chunk = std::max<size_t>(1, 4096 / columns);
-    std::vector<float> chunk(std::min(total, rows_per_chunk * columns));
-    const bool relu = p.fused_relu;
-    const float* m = p.multiplier.data();
-    const float* b = p.bias.data();
-    for (size_t i0 = 0; i0 < total; i0 += chunk.size()) {
-        const size_t n = std::min(chunk.size(), total - i0);
-        for (size_t r = 0; r < n; r += columns)
-            for (size_t j = 0; j < columns; ++j) {
-                const float v = float(a[i0 + r + j]) * m[j] + b[j];
-                chunk[r + j] = relu && v < 0.0f ? 0.0f : v;
-            }
-        if (q.is_signed) quant::quantize_array(chunk.data(), n, s, z, data_of<int8_t>(out) + i0);
-        else quant::quantize_array(chunk.data(), n, s, z, data_of<uint8_t>(out) + i0);
-    }
+    std::vector<float> scratch;
+    const quant::QdqOutput qo = qdq_output(p);
+    const size_t rows = total / columns;
+    if (q.is_signed) quant::requantize_accumulators(acc.as<int32_t>(), rows, columns, columns, qo, data_of<int8_t>(out), scratch);
+    else quant::requantize_accumulators(acc.as<int32_t>(), rows, columns, columns, qo, data_of<uint8_t>(out), scratch);
     return out;
 }
 
@@ -780,7 +769,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
                 // Quantized as the convolution emits its accumulators (no int32 tensor): the same
                 // float operations per value as requantize_fused.
                 const quant::QuantParams& fq = p.fused_q;
-                const quant::QdqOutput out{p.multiplier.data(), p.bias.data(), p.fused_relu, fq.scale[0], fq.zero_point[0]};
+                const quant::QdqOutput out = qdq_output(p);
                 Tensor q = new_output(ws, fq.is_signed ? DataType::INT8 : DataType::UINT8,
                                       {s.batch, s.out_channels, s.out_h, s.out_w});
                 if (x.dtype == DataType::UINT8) {
@@ -803,7 +792,7 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
             float* pf = data_of<float>(f);
             const size_t plane = size_t(s.out_h) * size_t(s.out_w);
             for (size_t i = 0, c = 0; i < size_t(y.numel()); i += plane, c = (c + 1) % size_t(s.out_channels))
-                for (size_t j = 0; j < plane; ++j) pf[i + j] = float(acc[i + j]) * p.multiplier[c] + p.bias[c];
+                quant::dequantize_accumulators(acc + i, plane, 1, 1, &p.multiplier[c], &p.bias[c], false, pf + i);
             ws.give(std::move(y.data));  // the int32 accumulators: a scratch buffer for the next node
             return f;
         }
@@ -836,11 +825,8 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
                     return q;
                 }
                 Tensor y = new_output(ws, DataType::FLOAT, dims);
-                const int32_t* a = acc.as<int32_t>();
-                float* py = data_of<float>(y);
-                for (int64_t i = 0; i < M; ++i)
-                    for (int64_t j = 0; j < p.N; ++j)
-                        py[i * p.N + j] = float(a[i * p.N + j]) * p.multiplier[size_t(j)] + p.bias[size_t(j)];
+                quant::dequantize_accumulators(acc.as<int32_t>(), size_t(M), size_t(p.N), size_t(p.N), p.multiplier.data(),
+                                               p.bias.data(), false, data_of<float>(y));
                 ws.give(std::move(acc.data));
                 return y;
             }

@@ -455,49 +455,28 @@ void conv_int_fast(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_
     conv_int_blocks(fn, s, x, x_zp, pw, emit);
 }
 
-// conv2d_quantize's output stage on whole blocks: the float affine map and the ReLU in the block's
-// own order (pixel-major, channels contiguous: they vectorize along the channels), one
-// quantize_array over the block, then the bytes into NCHW. Per value it is the same float
-// operations as the executor's unfused int32 -> float -> QuantizeLinear path.
+// conv2d_quantize's output stage on whole blocks: requantize_accumulators in the block's own order
+// (pixel-major, channels contiguous: the float map vectorizes along the channels), then the bytes
+// into NCHW. A single channel's run is contiguous in NCHW already and is quantized in place.
 template <class XT, class YT>
 void conv_quantize_impl(const char* fn, const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& pw,
                         const QdqOutput& q, YT* y) {
-    if (!q.multiplier || !q.bias) fail(std::string(fn) + ": the output stage needs multiplier and bias");
-    if (!(q.scale > 0.0f) || !std::isfinite(q.scale))
-        fail(std::string(fn) + ": the output scale must be positive and finite, is " + std::to_string(q.scale));
-    if (q.zero_point < int32_t(std::numeric_limits<YT>::min()) || q.zero_point > int32_t(std::numeric_limits<YT>::max()))
-        fail(std::string(fn) + ": the output zero point " + str(q.zero_point) + " is outside " + type_name<YT>());
+    check_qdq_output(fn, q, std::is_signed_v<YT>);  // before any work
     const size_t P = size_t(s.out_h) * size_t(s.out_w);
-    std::vector<float> f;
+    std::vector<float> scratch;
     std::vector<YT> qb;
     auto emit = [&](int n, int o0, int count, int p0, int rows, const int32_t* acc, size_t stride) {
-        const size_t total = size_t(rows) * size_t(count);
-        if (f.size() < total) {
-            f.resize(total);
-            qb.resize(total);
-        }
-        float* fv = f.data();
         YT* out = y + (size_t(n) * size_t(s.out_channels) + size_t(o0)) * P + size_t(p0);
-        if (count == 1) {  // one channel's run: contiguous in NCHW too
-            const float m = q.multiplier[o0], b = q.bias[o0];
-            for (int r = 0; r < rows; ++r) {
-                const float v = float(acc[size_t(r) * stride]) * m + b;
-                fv[r] = q.relu && v < 0.0f ? 0.0f : v;
-            }
-            quantize_array(fv, size_t(rows), q.scale, q.zero_point, out);
+        QdqOutput qo = q;
+        qo.multiplier += o0;
+        qo.bias += o0;
+        if (count == 1) {
+            requantize_accumulators(acc, size_t(rows), 1, stride, qo, out, scratch);
             return;
         }
-        const float* m = q.multiplier + o0;
-        const float* b = q.bias + o0;
-        for (int r = 0; r < rows; ++r) {
-            const int32_t* ar = acc + size_t(r) * stride;
-            float* fr = fv + size_t(r) * size_t(count);
-            for (int j = 0; j < count; ++j) {
-                const float v = float(ar[j]) * m[j] + b[j];
-                fr[j] = q.relu && v < 0.0f ? 0.0f : v;
-            }
-        }
-        quantize_array(fv, total, q.scale, q.zero_point, qb.data());
+        const size_t total = size_t(rows) * size_t(count);
+        if (qb.size() < total) qb.resize(total);
+        requantize_accumulators(acc, size_t(rows), size_t(count), stride, qo, qb.data(), scratch);
         for (int j = 0; j < count; ++j) {
             const YT* src = qb.data() + j;
             YT* dst = out + size_t(j) * P;

@@ -72,6 +72,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "quant/convert.hpp"  // QdqOutput
 #include "quant/formats.hpp"
 #include "quant/gemm.hpp"
 
@@ -182,20 +183,11 @@ void conv2d_s8s8_requant(const Conv2DShape& s, const int8_t* x, int32_t x_zp, co
                          const int32_t* bias, const std::vector<RequantParams>& requant, bool relu, int8_t* y);
 
 // A convolution in QDQ form (DequantizeLinear on X and W -> Conv with a float bias -> [Relu ->]
-// QuantizeLinear, what core/nn's executor runs on the int8 kernels), its output quantized without
-// storing the int32 accumulators: per output channel o,
-//   v = float(acc) * multiplier[o] + bias[o];   v = (v < 0 ? 0 : v) when relu;
-//   y = quantize_value(v, scale, zero_point)    (quantize_array: a float division, ties to even)
-// where acc is the exact integer sum above, multiplier[o] = x_scale * w_scale[o] and bias[o] the float
-// bias. Per value these are the float operations the int32 output followed by that map gives, so
-// the result is the same bit for bit (tests/core/quant_conv_test.cpp).
-struct QdqOutput {
-    const float* multiplier = nullptr;  // out_channels values
-    const float* bias = nullptr;        // out_channels values
-    bool relu = false;
-    float scale = 1.0f;                 // the output's QuantizeLinear, per tensor
-    int32_t zero_point = 0;
-};
+// QuantizeLinear, what core/nn's executor runs on the int8 kernels), its output quantized as the
+// convolution emits, without storing the int32 accumulators: per output channel o the QdqOutput map
+// of convert.hpp (requantize_accumulators) with multiplier[o] = x_scale * w_scale[o] and bias[o] the
+// float bias, so the result is the int32 output followed by that map, bit for bit
+// (tests/core/quant_conv_test.cpp).
 void conv2d_u8s8_quantize(const Conv2DShape& s, const uint8_t* x, int32_t x_zp, const PackedConv& w,
                           const QdqOutput& out, uint8_t* y);
 void conv2d_u8s8_quantize(const Conv2DShape& s, const uint8_t* x, int32_t x_zp, const PackedConv& w,

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "quant/gemm.hpp"  // Isa
 
@@ -23,6 +24,38 @@ void quantize_array(const float* x, size_t n, float scale, int32_t zero_point, u
 // x[i] = dequantize_value(q[i], scale, zero_point).
 void dequantize_array(const int8_t* q, size_t n, float scale, int32_t zero_point, float* x, Isa isa = best_isa());
 void dequantize_array(const uint8_t* q, size_t n, float scale, int32_t zero_point, float* x, Isa isa = best_isa());
+
+// The output stage of a QDQ layer run on the int8 kernels (core/nn's executor: DequantizeLinear on X
+// and W -> Conv / Gemm / MatMul with a float bias -> [Relu ->] QuantizeLinear), over int32
+// accumulators: per output column (channel) j,
+//   v = float(acc) * multiplier[j] + bias[j];   v = (v < 0 ? 0 : v) when relu;
+//   y = quantize_value(v, scale, zero_point)    (quantize_array: a float division, ties to even)
+// where multiplier[j] = x_scale * w_scale[j]. Per value these are the float operations of the
+// unfused nodes in their order, so the result is theirs bit for bit.
+struct QdqOutput {
+    const float* multiplier = nullptr;  // one value per column
+    const float* bias = nullptr;        // one value per column
+    bool relu = false;
+    float scale = 1.0f;                 // the output's QuantizeLinear, per tensor
+    int32_t zero_point = 0;
+};
+
+// Throws std::invalid_argument starting with fn when q cannot run into the given storage type:
+// a null multiplier or bias, a scale that is not finite and > 0, a zero point outside the range.
+void check_qdq_output(const char* fn, const QdqOutput& q, bool is_signed);
+
+// The float map alone, over rows x cols accumulators with row r at acc + r * acc_stride:
+// out[r * cols + j] = float(acc[r * acc_stride + j]) * multiplier[j] + bias[j] (then the ReLU select
+// when relu): the unfused path's DequantizeLinear + Add [+ Relu].
+void dequantize_accumulators(const int32_t* acc, size_t rows, size_t cols, size_t acc_stride, const float* multiplier,
+                             const float* bias, bool relu, float* out);
+// The whole output stage: y[r * cols + j] = the QdqOutput map of acc[r * acc_stride + j]. Works in
+// chunks of about 4096 values through `scratch` (resized as needed; pass the same vector again to
+// reuse it), so no float tensor of the whole output is made.
+void requantize_accumulators(const int32_t* acc, size_t rows, size_t cols, size_t acc_stride, const QdqOutput& q,
+                             int8_t* y, std::vector<float>& scratch, Isa isa = best_isa());
+void requantize_accumulators(const int32_t* acc, size_t rows, size_t cols, size_t acc_stride, const QdqOutput& q,
+                             uint8_t* y, std::vector<float>& scratch, Isa isa = best_isa());
 
 namespace detail {
 #if defined(__x86_64__) || defined(_M_X64)

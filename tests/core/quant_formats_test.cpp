@@ -1,4 +1,5 @@
 // Affine int8/uint8 quantization, requantization, fp16/bf16 and calibration (core/quant).
+#include <array>
 #include <cfenv>
 #include <cmath>
 #include <cstring>
@@ -794,6 +795,76 @@ BOOST_AUTO_TEST_CASE(array_quantize_rounds_like_the_division_near_ties_for_many_
         }
     }
     BOOST_TEST(checked >= 300u * 9000u * 2u);
+}
+
+// The output stage of a QDQ layer on int32 accumulators (what the executor's Gemm / MatMul tail and
+// the fused convolution run) is, per value, the three nodes' float operations in order: the float
+// map, the ReLU select, QuantizeLinear. Checked against those formulas written out here on random
+// accumulators (some of them near rounding ties), a row stride wider than the row, one column
+// (a channel's run), shapes that cross the 4096-value chunks, both storage types and every ISA;
+// and the scratch vector is reused across calls of different sizes.
+BOOST_AUTO_TEST_CASE(requantize_accumulators_equals_the_float_map_then_quantize_linear) {
+    std::mt19937 rng(23);
+    std::uniform_int_distribution<int32_t> any_acc(-200000, 200000);
+    std::uniform_real_distribution<float> mul(1e-5f, 4e-3f), bias(-3.0f, 3.0f);
+    std::vector<float> scratch;
+    size_t checked = 0;
+    for (const auto& [rows, cols, stride] : std::vector<std::array<size_t, 3>>{
+             {7, 1, 1}, {9000, 1, 3}, {33, 16, 16}, {300, 32, 40}, {5, 4096, 4096}, {3, 5000, 5001}, {1, 3, 3}}) {
+        std::vector<int32_t> acc(rows * stride);
+        for (auto& a : acc) a = any_acc(rng);
+        std::vector<float> m(cols), b(cols);
+        for (auto& v : m) v = mul(rng);
+        for (auto& v : b) v = bias(rng);
+        const float scale = 0.0213f;
+        // Some accumulators near ties: acc * m + b ~ (k + 0.5) * scale, acc rounded to an integer.
+        for (size_t r = 0; r < rows; r += 3) {
+            const size_t j = r % cols;
+            acc[r * stride + j] = int32_t(std::lround(((float(int(r % 200) - 100) + 0.5f) * scale - b[j]) / m[j]));
+        }
+        for (const bool relu : {false, true})
+            for (Isa isa : available_isas()) {
+                const QdqOutput q8{m.data(), b.data(), relu, scale, -7};
+                const QdqOutput qu{m.data(), b.data(), relu, scale, 121};
+                std::vector<int8_t> y8(rows * cols);
+                std::vector<uint8_t> yu(rows * cols);
+                requantize_accumulators(acc.data(), rows, cols, stride, q8, y8.data(), scratch, isa);
+                requantize_accumulators(acc.data(), rows, cols, stride, qu, yu.data(), scratch, isa);
+                std::vector<float> f(rows * cols);
+                dequantize_accumulators(acc.data(), rows, cols, stride, m.data(), b.data(), relu, f.data());
+                size_t bad = 0;
+                for (size_t r = 0; r < rows; ++r)
+                    for (size_t j = 0; j < cols; ++j) {
+                        float v = float(acc[r * stride + j]) * m[j] + b[j];
+                        if (relu && v < 0.0f) v = 0.0f;
+                        bad += std::memcmp(&f[r * cols + j], &v, sizeof v) != 0;
+                        bad += y8[r * cols + j] != quantize_value(v, scale, -7, -128, 127);
+                        bad += yu[r * cols + j] != quantize_value(v, scale, 121, 0, 255);
+                        checked += 2;
+                    }
+                BOOST_TEST(bad == 0u, isa_name(isa) << " " << rows << " x " << cols << " stride " << stride
+                                                    << (relu ? " relu" : ""));
+            }
+    }
+    BOOST_TEST(checked > 100000u);
+    // Bad stages are refused before any work, naming the function and the problem.
+    const int32_t a[2] = {1, 2};
+    const float m1 = 1.0f, b1 = 0.0f;
+    int8_t y[2] = {9, 9};
+    auto refuses = [&](const QdqOutput& q, size_t stride, const char* what) {
+        const std::string e = error_of([&] { requantize_accumulators(a, 1, 1, stride, q, y, scratch); });
+        BOOST_TEST(contains(e, "requantize_accumulators"), e);
+        BOOST_TEST(contains(e, what), e);
+    };
+    refuses(QdqOutput{nullptr, &b1, false, 1.0f, 0}, 1, "multiplier");
+    refuses(QdqOutput{&m1, &b1, false, 0.0f, 0}, 1, "scale");
+    refuses(QdqOutput{&m1, &b1, false, std::numeric_limits<float>::quiet_NaN(), 0}, 1, "scale");
+    refuses(QdqOutput{&m1, &b1, false, 1.0f, 128}, 1, "zero_point 128");
+    const std::string e = error_of(
+        [&] { requantize_accumulators(a, 1, 2, 1, QdqOutput{&m1, &b1, false, 1.0f, 0}, y, scratch); });
+    BOOST_TEST(contains(e, "stride 1"), e);
+    BOOST_TEST(y[0] == 9);
+    BOOST_TEST(y[1] == 9);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
