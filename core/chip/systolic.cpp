@@ -333,7 +333,8 @@ int64_t ofmap_cols(const ConvLayer& l) { return ceil_div(l.ifmap_w - l.filter_w 
 // per-tap tables (no division per entry). Addresses are kept as offsets from their operand's
 // offset (each buffer sees one operand, so equality is unchanged) and index flat arrays. Only the
 // ofmap write buffer needs the number of entries of a row, not their addresses, and serves a row's
-// entries in bulk, stopping at the entries where its state changes.
+// entries in bulk, stopping at the entries where its state changes. A fold whose operand slice is
+// the previous fold's and was all hits there skips that operand's look-ups.
 namespace {
 
 constexpr int64_t kNull = -1;  // SCALE-Sim's "no request" entry
@@ -489,6 +490,8 @@ public:
     }
 
     int64_t dram_reads() const { return dram_reads_; }
+    // Counts the window moves: while it stands still, a look-up changes nothing.
+    int64_t moves() const { return dram_reads_; }
 
     // Serves a row's entries for columns [lo, hi), in column order; addr(c) is the address offset
     // or kNull. Returns the cycle at which the row is served.
@@ -600,6 +603,8 @@ public:
         else dense_ = false;
     }
     int64_t dram_reads() const { return dram_reads_; }
+    // Counts the stamps set: while it stands still, a look-up changes nothing.
+    int64_t moves() const { return dram_reads_; }
 
     void access(int64_t a, int64_t row) {
         uint32_t& st = dense_ ? stamps_[static_cast<size_t>(a)] : sparse_[a];
@@ -813,12 +818,17 @@ struct Memory {
     int64_t row_index = 0, stalls = 0, last_ofmap_cycle = 0;
 };
 
+// skip_ifmap / skip_filter: the operand's entries are all hits and change nothing (see
+// simulate_scalesim_layer), so they are not looked up.
 template <Dataflow D, bool User>
-void run_fold(const Operands& op, const Fold& f, Memory& m) {
+void run_fold(const Operands& op, const Fold& f, Memory& m, bool skip_ifmap, bool skip_filter) {
     using Dm = Demand<D>;
     for (int64_t r = 0; r < f.rows; ++r, ++m.row_index) {
         const int64_t cycle = m.row_index + m.stalls;
-        const Span is = Dm::ifmap_span(f, r), fs = Dm::filter_span(f, r), os = Dm::ofmap_span(f, r);
+        Span is = Dm::ifmap_span(f, r), fs = Dm::filter_span(f, r);
+        const Span os = Dm::ofmap_span(f, r);
+        if (skip_ifmap) is.hi = is.lo;
+        if (skip_filter) fs.hi = fs.lo;
         int64_t ifmap_stall = 0, filter_stall = 0;
         if constexpr (User) {
             ifmap_stall = m.ifmap_buf->service(is.lo, is.hi, [&](int64_t c) { return Dm::ifmap(op, f, r, c); }, cycle) - cycle - 1;
@@ -834,9 +844,9 @@ void run_fold(const Operands& op, const Fold& f, Memory& m) {
 }
 
 template <Dataflow D>
-void run_fold(const Operands& op, const Fold& f, Memory& m, bool user) {
-    if (user) run_fold<D, true>(op, f, m);
-    else run_fold<D, false>(op, f, m);
+void run_fold(const Operands& op, const Fold& f, Memory& m, bool user, bool skip_ifmap, bool skip_filter) {
+    if (user) run_fold<D, true>(op, f, m, skip_ifmap, skip_filter);
+    else run_fold<D, false>(op, f, m, skip_ifmap, skip_filter);
 }
 
 }  // namespace
@@ -951,12 +961,36 @@ LayerReport simulate_scalesim_layer(const SystolicConfig& cfg, const ConvLayer& 
         m.filter_est = std::make_unique<EstimateReadBuffer>(filter_bytes, filter_range, rep.sram_filter_reads);
     }
 
+    // An operand slice that depends on the fold's row (column) only is the same in consecutive
+    // folds of one column fold (row fold, when there is a single row fold). When a fold looked up
+    // its whole slice without moving the buffer's window (USER) or setting a stamp (CALC), every
+    // entry of the slice is a hit that changes nothing, in the next fold with the same slice too:
+    // those look-ups are skipped (stall 0, as after a hit).
+    struct Reuse {
+        int64_t fr = -1, fc = -1;  // the slice's fold row / column, -1 when it does not depend on it
+        bool settled = false;
+    } ifmap_reuse, filter_reuse;
+    auto slice_of = [&](const Fold& f, bool by_row, bool by_col) {
+        return std::make_pair(by_row ? f.r0 : -1, by_col ? f.c0 : -1);
+    };
+    auto moves = [&](bool ifmap) {
+        if (cfg.user_bandwidth) return ifmap ? m.ifmap_buf->moves() : m.filter_buf->moves();
+        return ifmap ? m.ifmap_est->moves() : m.filter_est->moves();
+    };
     for (const Fold& f : folds) {
+        // ifmap slices: ws, os by fold row; is by both. filter: ws by both; os by column; is by row.
+        const auto is = slice_of(f, true, df == Dataflow::is);
+        const auto fs = slice_of(f, df != Dataflow::os, df != Dataflow::is);
+        const bool skip_ifmap = ifmap_reuse.settled && is == std::make_pair(ifmap_reuse.fr, ifmap_reuse.fc);
+        const bool skip_filter = filter_reuse.settled && fs == std::make_pair(filter_reuse.fr, filter_reuse.fc);
+        const int64_t ifmap_moves = moves(true), filter_moves = moves(false);
         switch (df) {
-            case Dataflow::ws: run_fold<Dataflow::ws>(op, f, m, cfg.user_bandwidth); break;
-            case Dataflow::os: run_fold<Dataflow::os>(op, f, m, cfg.user_bandwidth); break;
-            case Dataflow::is: run_fold<Dataflow::is>(op, f, m, cfg.user_bandwidth); break;
+            case Dataflow::ws: run_fold<Dataflow::ws>(op, f, m, cfg.user_bandwidth, skip_ifmap, skip_filter); break;
+            case Dataflow::os: run_fold<Dataflow::os>(op, f, m, cfg.user_bandwidth, skip_ifmap, skip_filter); break;
+            case Dataflow::is: run_fold<Dataflow::is>(op, f, m, cfg.user_bandwidth, skip_ifmap, skip_filter); break;
         }
+        ifmap_reuse = {is.first, is.second, skip_ifmap || moves(true) == ifmap_moves};
+        filter_reuse = {fs.first, fs.second, skip_filter || moves(false) == filter_moves};
     }
     if (m.ifmap_est) {
         m.ifmap_est->complete_all_prefetches();

@@ -260,11 +260,14 @@ BOOST_AUTO_TEST_CASE(malformed_inputs_name_the_input_line_and_field) {
 
 // Reports of the first implementation, which built every demand row and served it entry by entry
 // through hashed address sets as SCALE-Sim does; the current one computes the rows' non-null spans
-// in closed form, stamps flat arrays and stores ofmap entries in bulk, and must give the same bits.
+// in closed form, stamps flat arrays, stores ofmap entries in bulk and skips repeated all-hit slices,
+// and must give the same bits.
 // The cases cover each dataflow in both bandwidth modes with read and write stalls (c1, g2), a
 // stride so large that the ifmap addresses are indexed sparsely (s1), 1200 columns so that one
-// demand row closes two CALC estimate windows (w1 "is": SCALE-Sim's division by zero) and a
-// drain with partly filled lines (w1 "ws" USER).
+// demand row closes two CALC estimate windows (w1 "is": SCALE-Sim's division by zero), a drain
+// with partly filled lines (w1 "ws" USER), and folds whose operand slice repeats the previous
+// fold's, whose look-ups are skipped once they all hit (filter slices in several cases, USER and
+// CALC; ifmap slices in g3, which has a single row fold).
 BOOST_AUTO_TEST_CASE(fast_paths_reproduce_the_per_entry_implementation_bit_for_bit) {
     struct Case {
         const char* layer;
@@ -293,11 +296,14 @@ BOOST_AUTO_TEST_CASE(fast_paths_reproduce_the_per_entry_implementation_bit_for_b
         {"g2", "ws", true, 5, 3, 1, 2, 1, 3, 45416, 26658, 35.303270506723031, 94.871794871794947, 83.957340594508807, 84500, 2405, 48100, 135945, 10260, 48100, ""},
         {"g2", "is", true, 5, 3, 1, 2, 1, 3, 63034, 41819, 25.436008080295291, 98.039215686274446, 72.549019607843576, 6500, 81770, 48100, 187245, 99522, 48100, ""},
         {"w1", "ws", true, 16, 8, 8, 4, 2, 2, 4655, 1018, 1.8125671321160044, 2.34375, 2.3148148148148149, 3600, 3, 10800, 4096, 8, 10803, ""},
+        {"g3", "os", true, 16, 8, 1, 1, 1, 2, 551, 292, 17.014519056261342, 62.5, 36.057692307692307, 1500, 1200, 520, 480, 1536, 400, ""},
+        {"g3", "os", false, 16, 8, 1, 1, 1, 2, 259, 0, 36.196911196911195, 62.5, 36.057692307692307, 1500, 1200, 520, 300, 1200, 400, ""},
     };
     const ConvLayer layers[] = {{"c1", 57, 43, 5, 3, 7, 19, 2, 3},
                                 {"s1", 2000, 2000, 3, 3, 2, 5, 700, 700},
                                 {"w1", 60, 60, 1, 1, 1, 3, 1, 1},
-                                {"g2", 100, 65, 1, 65, 1, 37, 1, 1}};  // GEMM M = 100, N = 37, K = 65
+                                {"g2", 100, 65, 1, 65, 1, 37, 1, 1},   // GEMM M = 100, N = 37, K = 65
+                                {"g3", 10, 30, 1, 30, 1, 40, 1, 1}};   // GEMM M = 10, N = 40, K = 30
     for (const auto& e : cases) {
         BOOST_TEST_CONTEXT(e.layer << " " << e.df << (e.user ? " USER" : " CALC")) {
             SystolicConfig cfg;
