@@ -4,10 +4,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 namespace stacklab::chip {
@@ -324,109 +325,71 @@ int64_t ofmap_cols(const ConvLayer& l) { return ceil_div(l.ifmap_w - l.filter_w 
 
 // ---------------------------------------------------------------------------------------------
 // Simulation.
+//
+// Implementation: SCALE-Sim builds every demand matrix (one row per cycle) and walks its entries
+// through hashed buffers. We produce the same entries in the same order without materialising
+// anything: per fold and demand row, each operand's non-null columns form one interval given in
+// closed form by the fill/drain gaps and the skew, and the addresses come from per-pixel and
+// per-tap tables (no division per entry). Addresses are kept as offsets from their operand's
+// offset (each buffer sees one operand, so equality is unchanged) and index flat arrays. Only the
+// ofmap write buffer needs the number of entries of a row, not their addresses, and serves a row's
+// entries in bulk, stopping at the entries where its state changes. A fold whose operand slice is
+// the previous fold's and was all hits there skips that operand's look-ups.
 namespace {
 
 constexpr int64_t kNull = -1;  // SCALE-Sim's "no request" entry
 
-// Operand address matrices, compute/operand_matrix.py (rev 1f53104).
+// A flat array over an operand's address offsets is used when it is not much larger than the
+// accesses that will touch it (a hash map otherwise, e.g. a huge stride over a huge ifmap).
+bool dense_range(int64_t range, int64_t accesses) {
+    return range <= (int64_t{1} << 27) && range <= std::max<int64_t>(int64_t{1} << 20, 2 * accesses);
+}
+
+// Operand address matrices, compute/operand_matrix.py (rev 1f53104), as offsets from the
+// operand's offset. ifmap(i, j) = pixel part + tap part, null when the tap falls past the edge.
 struct Operands {
-    int64_t ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride_h, stride_w;
-    int64_t out_w;   // ofmap columns (Ew)
-    int64_t px;      // ofmap pixels per filter
-    int64_t window;  // filter_h * filter_w * channels
-    int64_t ifmap_offset, filter_offset, ofmap_offset;
+    int64_t window = 0, num_filters = 0, px = 0;
+    int64_t ifmap_range = 0;  // H x W x channels, the ifmap offsets' range
+    struct Pixel {
+        int64_t off;           // (i_row * W + i_col) * channels
+        int32_t rem_h, rem_w;  // H - i_row and W - i_col, clamped to [-1, filter size]
+    };
+    struct Tap {
+        int64_t off;         // (c_row * W + c_col) * channels + c_ch
+        int32_t row, col;    // c_row, c_col
+    };
+    std::vector<Pixel> pixels;  // row i of the ifmap matrix: ofmap pixel
+    std::vector<Tap> taps;      // column j: position in the convolution window (row, col, channel)
 
-    // Row i = ofmap pixel, column j = position in the convolution window (row, col, channel).
+    explicit Operands(const ConvLayer& l) {
+        window = l.filter_h * l.filter_w * l.channels;
+        num_filters = l.num_filters;
+        const int64_t out_w = ofmap_cols(l);
+        px = ofmap_rows(l) * out_w;
+        const double range = static_cast<double>(l.ifmap_h) * static_cast<double>(l.ifmap_w) * static_cast<double>(l.channels);
+        ifmap_range = range < 4e18 ? l.ifmap_h * l.ifmap_w * l.channels : INT64_MAX;
+        pixels.resize(static_cast<size_t>(px));
+        for (int64_t i = 0; i < px; ++i) {
+            const int64_t i_row = (i / out_w) * l.stride_h, i_col = (i % out_w) * l.stride_w;
+            pixels[static_cast<size_t>(i)] = {i_row * l.ifmap_w * l.channels + i_col * l.channels,
+                                              static_cast<int32_t>(std::clamp<int64_t>(l.ifmap_h - i_row, -1, l.filter_h)),
+                                              static_cast<int32_t>(std::clamp<int64_t>(l.ifmap_w - i_col, -1, l.filter_w))};
+        }
+        taps.resize(static_cast<size_t>(window));
+        for (int64_t j = 0; j < window; ++j) {
+            const int64_t c_row = j / (l.filter_w * l.channels), k = j % (l.filter_w * l.channels);
+            const int64_t c_col = k / l.channels, c_ch = k % l.channels;
+            taps[static_cast<size_t>(j)] = {c_row * l.ifmap_w * l.channels + c_col * l.channels + c_ch,
+                                            static_cast<int32_t>(c_row), static_cast<int32_t>(c_col)};
+        }
+    }
     int64_t ifmap(int64_t i, int64_t j) const {
-        const int64_t i_row = (i / out_w) * stride_h, i_col = (i % out_w) * stride_w;
-        const int64_t c_row = j / (filter_w * channels), k = j % (filter_w * channels);
-        const int64_t c_col = k / channels, c_ch = k % channels;
-        if (c_row + i_row >= ifmap_h || c_col + i_col >= ifmap_w) return kNull;  // window past the edge
-        return (i_row + c_row) * ifmap_w * channels + (i_col + c_col) * channels + c_ch + ifmap_offset;
+        const Pixel& p = pixels[static_cast<size_t>(i)];
+        const Tap& t = taps[static_cast<size_t>(j)];
+        return t.row >= p.rem_h || t.col >= p.rem_w ? kNull : p.off + t.off;  // window past the edge
     }
-    int64_t filter(int64_t i, int64_t j) const { return j * window + i + filter_offset; }
-    int64_t ofmap(int64_t i, int64_t j) const { return num_filters * i + j + ofmap_offset; }
-};
-
-// One fold of the array: which operand slice it holds and how its demand rows look, per dataflow
-// (compute/systolic_compute_{ws,os,is}.py). Element functions return the address requested at
-// demand row r, array column/row c of the fold, with fill/drain gaps and skew applied.
-struct Fold {
-    Dataflow df;
-    const Operands* op;
-    int64_t R, C, T;  // array rows, array cols, temporal extent
-    int64_t r0, c0;   // first spatial row / column of the operand mapped to this fold
-    int64_t ru, cu;   // rows / columns of the array used
-    int64_t rows;     // demand rows of the fold
-
-    int ifmap_width() const { return static_cast<int>(df == Dataflow::is ? C : R); }
-    int filter_width() const { return static_cast<int>(df == Dataflow::is ? R : C); }
-    int ofmap_width() const { return static_cast<int>(C); }
-
-    int64_t ifmap_at(int64_t r, int64_t c) const {
-        switch (df) {
-            case Dataflow::ws: {  // R null rows (weights load), T rows of ifmap, C-1 null rows; skewed
-                const int64_t b = r - c - R;
-                if (b < 0 || b >= T || c >= ru) return kNull;
-                return op->ifmap(b, r0 + c);
-            }
-            case Dataflow::os: {  // transposed ifmap slice, C-1 null rows; skewed
-                const int64_t b = r - c;
-                if (b < 0 || b >= T || c >= ru) return kNull;
-                return op->ifmap(r0 + c, b);
-            }
-            case Dataflow::is: {  // slice flipped upside down, then R+C+T-2 null rows; no skew
-                if (r >= R) return kNull;
-                const int64_t q = R - 1 - r;
-                if (q >= ru || c >= cu) return kNull;
-                return op->ifmap(c0 + c, r0 + q);
-            }
-        }
-        return kNull;
-    }
-    int64_t filter_at(int64_t r, int64_t c) const {
-        switch (df) {
-            case Dataflow::ws: {  // slice flipped upside down, then R+C+T-2 null rows; no skew
-                if (r >= R) return kNull;
-                const int64_t q = R - 1 - r;
-                if (q >= ru || c >= cu) return kNull;
-                return op->filter(r0 + q, c0 + c);
-            }
-            case Dataflow::os: {  // filter slice, R-1 null rows; skewed
-                const int64_t b = r - c;
-                if (b < 0 || b >= T || c >= cu) return kNull;
-                return op->filter(b, c0 + c);
-            }
-            case Dataflow::is: {  // R null rows, transposed filter slice, C-1 null rows; skewed
-                const int64_t b = r - c - R;
-                if (b < 0 || b >= T || c >= ru) return kNull;
-                return op->filter(r0 + c, b);
-            }
-        }
-        return kNull;
-    }
-    int64_t ofmap_at(int64_t r, int64_t c) const {
-        switch (df) {
-            case Dataflow::ws: {  // 2R-1 null rows, T rows of outputs; skewed
-                const int64_t b = r - c - (2 * R - 1);
-                if (b < 0 || b >= T || c >= cu) return kNull;
-                return op->ofmap(b, c0 + c);
-            }
-            case Dataflow::os: {  // T-1 null rows, the R x C outputs flipped upside down; skewed
-                const int64_t q = r - c - (T - 1);
-                if (q < 0 || q >= R) return kNull;
-                const int64_t p = R - 1 - q;
-                if (p >= ru || c >= cu) return kNull;
-                return op->ofmap(r0 + p, c0 + c);
-            }
-            case Dataflow::is: {  // 2R-1 null rows, transposed outputs; skewed
-                const int64_t b = r - c - (2 * R - 1);
-                if (b < 0 || b >= T || c >= cu) return kNull;
-                return op->ofmap(c0 + c, b);
-            }
-        }
-        return kNull;
-    }
+    int64_t filter(int64_t i, int64_t j) const { return j * window + i; }
+    int64_t ofmap(int64_t i, int64_t j) const { return num_filters * i + j; }
 };
 
 // The order in which a read buffer's fetch matrix lists the operand: the valid addresses (null
@@ -436,23 +399,29 @@ struct FetchOrder {
     int64_t num_elems = 0;
 };
 
-// A prefetch matrix is M x N, built by stacking folds. Skewed operands are read out along
-// anti-diagonals ("Fixing ISSUE #15, #16" in the compute files), the others row by row.
+// A prefetch matrix is M x N, built by stacking folds of P rows each; elem(fold, row in fold, j).
+// Skewed operands are read out along anti-diagonals ("Fixing ISSUE #15, #16" in the compute
+// files), the others row by row.
 template <typename Elem>
-FetchOrder make_fetch_order(int64_t M, int64_t N, bool diagonal, Elem elem) {
+FetchOrder make_fetch_order(int64_t M, int64_t N, int64_t P, bool diagonal, Elem elem) {
     FetchOrder f;
     f.num_elems = M * N;
     f.addrs.reserve(static_cast<size_t>(M * N));
     if (!diagonal) {
-        for (int64_t i = 0; i < M; ++i)
+        for (int64_t i = 0, blk = 0, t = 0; i < M; ++i) {
             for (int64_t j = 0; j < N; ++j)
-                if (int64_t a = elem(i, j); a != kNull) f.addrs.push_back(a);
+                if (int64_t a = elem(blk, t, j); a != kNull) f.addrs.push_back(a);
+            if (++t == P) t = 0, ++blk;
+        }
         return f;
     }
     for (int64_t d = 0; d < M + N - 1; ++d) {
         const int64_t hi = std::min(d, M - 1), lo = std::max<int64_t>(0, d - N + 1);
-        for (int64_t i = hi; i >= lo; --i)
-            if (int64_t a = elem(i, d - i); a != kNull) f.addrs.push_back(a);
+        int64_t blk = hi / P, t = hi % P;
+        for (int64_t i = hi; i >= lo; --i) {
+            if (int64_t a = elem(blk, t, d - i); a != kNull) f.addrs.push_back(a);
+            if (--t < 0) t = P - 1, --blk;
+        }
     }
     return f;
 }
@@ -465,7 +434,9 @@ FetchOrder make_fetch_order(int64_t M, int64_t N, bool diagonal, Elem elem) {
 // after the hit latency (1).
 class ReadBuffer {
 public:
-    ReadBuffer(int64_t size_bytes, int64_t bandwidth, const FetchOrder& order) : bw_(bandwidth) {
+    // `range`: the operand's address offsets lie in [0, range); `offset` only labels errors.
+    ReadBuffer(int64_t size_bytes, int64_t bandwidth, FetchOrder order, int64_t range, int64_t offset)
+        : bw_(bandwidth), offset_(offset) {
         const int64_t total = size_bytes;  // word size 1
         active_size_ = ceil_div(total, 2);  // active_buf_frac 0.5 (single_layer_sim.py)
         prefetch_size_ = total - active_size_;
@@ -474,50 +445,67 @@ public:
 
         // prepare_hashed_buffer: a new line starts after every per_line valid entries; the last
         // (possibly empty) line counts too.
-        const int64_t valid = static_cast<int64_t>(order.addrs.size());
+        std::vector<int64_t>& keys = order.addrs;
+        const int64_t valid = static_cast<int64_t>(keys.size());
         num_lines_ = valid / per_line + 1;
-        std::vector<std::pair<int64_t, int64_t>> pairs;
-        pairs.reserve(order.addrs.size());
-        for (int64_t i = 0; i < valid; ++i) pairs.emplace_back(order.addrs[static_cast<size_t>(i)], i / per_line);
-        std::sort(pairs.begin(), pairs.end());
-        for (size_t i = 0; i < pairs.size(); ++i) {
-            const bool new_key = i == 0 || pairs[i].first != pairs[i - 1].first;
-            if (new_key) {
-                keys_.push_back(pairs[i].first);
-                starts_.push_back(line_ids_.size());
-            }
-            if (new_key || pairs[i].second != pairs[i - 1].second) line_ids_.push_back(pairs[i].second);
+        // Address -> slot: the offset itself over a dense range, else the rank among the distinct
+        // addresses.
+        int64_t slots = range;
+        if (!dense_range(range, valid)) {
+            sparse_keys_ = keys;
+            std::sort(sparse_keys_.begin(), sparse_keys_.end());
+            sparse_keys_.erase(std::unique(sparse_keys_.begin(), sparse_keys_.end()), sparse_keys_.end());
+            for (auto& k : keys) k = std::lower_bound(sparse_keys_.begin(), sparse_keys_.end(), k) - sparse_keys_.begin();
+            slots = static_cast<int64_t>(sparse_keys_.size());
         }
-        starts_.push_back(line_ids_.size());
-        // Operand addresses are dense (offset + [0, size)): index them directly when the range is
-        // not much larger than the number of distinct addresses; binary search otherwise.
-        if (!keys_.empty()) {
-            key_min_ = keys_.front();
-            const int64_t range = keys_.back() - key_min_ + 1;
-            if (range <= std::max<int64_t>(4 * static_cast<int64_t>(keys_.size()), 1 << 20)) {
-                dense_.assign(static_cast<size_t>(range), -1);
-                for (size_t i = 0; i < keys_.size(); ++i) dense_[static_cast<size_t>(keys_[i] - key_min_)] = static_cast<int64_t>(i);
-            }
+        // Slot -> increasing line ids holding it (a counting sort: the fetch order visits lines in
+        // increasing order). Line ids fit 32 bits for any fetch order that fits in memory.
+        if (num_lines_ > static_cast<int64_t>(UINT32_MAX))
+            throw std::invalid_argument("systolic model: fetch order too long to simulate");
+        slots_.assign(static_cast<size_t>(slots) + 1, SlotLines{0, 0, 0});
+        for (int64_t i = 0, line = 1, in_line = 0; i < valid; ++i) {  // cur = last line + 1 here
+            SlotLines& sl = slots_[static_cast<size_t>(keys[static_cast<size_t>(i)])];
+            if (sl.cur != line) sl.cur = static_cast<uint32_t>(line), ++sl.begin;
+            if (++in_line == per_line) in_line = 0, ++line;
         }
+        size_t sum = 0;
+        for (SlotLines& sl : slots_) {
+            const size_t n = sl.begin;
+            sl.begin = sum, sl.cur = 0;
+            sum += n;
+        }
+        line_ids_.resize(sum);
+        for (int64_t i = 0, line = 0, in_line = 0; i < valid; ++i) {  // cur = entries filled here
+            SlotLines& sl = slots_[static_cast<size_t>(keys[static_cast<size_t>(i)])];
+            if (sl.cur == 0 || line_ids_[sl.begin + sl.cur - 1] != line) line_ids_[sl.begin + sl.cur++] = static_cast<uint32_t>(line);
+            if (++in_line == per_line) in_line = 0, ++line;
+        }
+        for (SlotLines& sl : slots_) sl.cur = 0;
 
         const int64_t max_active = ceil_div(active_size_, per_line), max_prefetch = ceil_div(prefetch_size_, per_line);
         active_lines_ = std::min(num_lines_, max_active);
         prefetch_lines_ = std::min(num_lines_ - active_lines_, max_prefetch);
+        // The first demand row (cycle 0) starts the active buffer's prefetch.
+        prefetch_active_buffer(0);
     }
 
     int64_t dram_reads() const { return dram_reads_; }
+    // Counts the window moves: while it stands still, a look-up changes nothing.
+    int64_t moves() const { return dram_reads_; }
 
-    // Returns the cycle at which the row is served.
-    int64_t service_row(const int64_t* row, int width, int64_t cycle) {
-        if (!started_) prefetch_active_buffer(cycle);
+    // Serves a row's entries for columns [lo, hi), in column order; addr(c) is the address offset
+    // or kNull. Returns the cycle at which the row is served.
+    template <typename Addr>
+    int64_t service(int64_t lo, int64_t hi, Addr addr, int64_t cycle) {
         int64_t out = cycle + 1;  // hit latency
-        for (int i = 0; i < width; ++i) {
-            const int64_t a = row[i];
+        for (int64_t c = lo; c < hi; ++c) {
+            const int64_t a = addr(c);
             if (a == kNull) continue;
+            const int64_t s = slot(a);
             int64_t rotations = 0;
-            while (!hit(a)) {
+            while (!hit(s)) {
                 if (++rotations > num_lines_ + 1)
-                    throw std::logic_error("systolic model: address " + std::to_string(a) + " never fetched");
+                    throw std::logic_error("systolic model: address " + std::to_string(a + offset_) + " never fetched");
                 new_prefetch();
                 // read_buffer.py: offset += last_prefetch - (cycle + offset), i.e. the row is served
                 // when this prefetch lands, even if that is earlier than cycle + hit latency.
@@ -529,7 +517,6 @@ public:
 
 private:
     void prefetch_active_buffer(int64_t start_cycle) {
-        started_ = true;
         const int64_t lines = std::min(ceil_div(active_size_, bw_), fetch_rows_);
         dram_reads_ += lines * bw_;
         // Requests at start - lines + i - latency, served one latency later: the last lands at
@@ -540,7 +527,9 @@ private:
     }
 
     void new_prefetch() {
+        const int64_t start = active_start_;
         active_start_ = (active_start_ + prefetch_lines_) % num_lines_;
+        if (active_start_ < start) ++generation_;
         active_end_ = (active_start_ + active_lines_) % num_lines_;
         const int64_t lines = ceil_div(prefetch_size_, bw_);
         dram_reads_ += lines * bw_;
@@ -548,138 +537,112 @@ private:
         last_prefetch_ += lines + 1;
     }
 
-    bool hit(int64_t a) const {
-        size_t slot = 0;
-        if (!dense_.empty()) {
-            const int64_t d = a - key_min_;
-            if (d < 0 || d >= static_cast<int64_t>(dense_.size()) || dense_[static_cast<size_t>(d)] < 0) return false;
-            slot = static_cast<size_t>(dense_[static_cast<size_t>(d)]);
-        } else {
-            auto k = std::lower_bound(keys_.begin(), keys_.end(), a);
-            if (k == keys_.end() || *k != a) return false;
-            slot = static_cast<size_t>(k - keys_.begin());
-        }
-        auto b = line_ids_.begin() + static_cast<std::ptrdiff_t>(starts_[slot]);
-        auto e = line_ids_.begin() + static_cast<std::ptrdiff_t>(starts_[slot + 1]);
-        if (active_start_ < active_end_) {
-            auto it = std::lower_bound(b, e, active_start_);
-            return it != e && *it < active_end_;
-        }
-        // Window wraps around (or covers every line when start == end).
-        return std::lower_bound(b, e, active_start_) != e || *b < active_end_;
+    // Slot of an address, or -1 when the fetch order never lists it.
+    int64_t slot(int64_t a) const {
+        if (sparse_keys_.empty()) return a < static_cast<int64_t>(slots_.size()) - 1 ? a : -1;
+        auto k = std::lower_bound(sparse_keys_.begin(), sparse_keys_.end(), a);
+        return k == sparse_keys_.end() || *k != a ? -1 : k - sparse_keys_.begin();
     }
 
-    int64_t bw_;
+    // Whether a line of the active window holds slot s. The window only moves forward between two
+    // wrap-arounds of its start (generations), so each slot keeps a cursor on its first line at or
+    // after the window start as of its last look-up, valid within its generation.
+    bool hit(int64_t s) {
+        if (s < 0) return false;
+        SlotLines& sl = slots_[static_cast<size_t>(s)];
+        const uint32_t* lines = line_ids_.data() + sl.begin;
+        const uint32_t n = static_cast<uint32_t>(slots_[static_cast<size_t>(s) + 1].begin - sl.begin);
+        if (n == 0) return false;
+        if (sl.gen != generation_) sl.gen = generation_, sl.cur = 0;
+        uint32_t cur = sl.cur;
+        for (int probes = 0; cur != n && lines[cur] < active_start_; ++cur) {
+            if (++probes == 8) {  // far behind: search the rest
+                cur = static_cast<uint32_t>(std::lower_bound(lines + cur, lines + n, active_start_) - lines);
+                break;
+            }
+        }
+        sl.cur = cur;
+        if (active_start_ < active_end_) return cur != n && lines[cur] < active_end_;
+        // Window wraps around (or covers every line when start == end).
+        return cur != n || lines[0] < active_end_;
+    }
+
+    int64_t bw_, offset_;
     int64_t active_size_ = 0, prefetch_size_ = 0, fetch_rows_ = 0;
     int64_t num_lines_ = 1, active_lines_ = 1, prefetch_lines_ = 0;
     int64_t active_start_ = 0, active_end_ = 0;
     int64_t last_prefetch_ = -1;
     int64_t dram_reads_ = 0;
-    bool started_ = false;
-    // Address -> sorted line ids holding it (compressed rows).
-    std::vector<int64_t> keys_;
-    std::vector<size_t> starts_;
-    std::vector<int64_t> line_ids_;
-    int64_t key_min_ = 0;
-    std::vector<int64_t> dense_;  // address - key_min_ -> slot in keys_, or -1
+    std::vector<int64_t> sparse_keys_;  // distinct addresses, sorted, when the range is sparse
+    struct SlotLines {
+        size_t begin;  // first entry in line_ids_; the next slot's begin ends it
+        uint32_t cur;  // cursor: entries from begin (see hit)
+        uint32_t gen;  // generation of the cursor
+    };
+    std::vector<SlotLines> slots_;  // one per slot, and an end marker
+    std::vector<uint32_t> line_ids_;
+    uint32_t generation_ = 1;
 };
 
 // CALC-mode read SRAM, memory/read_buffer_estimate_bw.py: never stalls (every request is a hit
 // after the hit latency); it groups the addresses it sees into sets of floor(size/100) new
 // addresses and counts a DRAM read for each address of every set it "prefetches": 50 sets first,
-// then 50 sets each time the array has consumed a prefetch buffer's worth, the rest at the end.
+// then 50 sets each time the array has consumed a prefetch buffer's worth, the rest at the end,
+// so every set is counted once. An address hits when a set of the current read window holds it
+// or the open set does; the window moves by 50 sets exactly when the 50th set of the window
+// closes, and is then empty. So an address is new when it was not added since the last multiple
+// of 50 sets closed ("epoch"): one stamp per address offset holds the epoch that last added it.
+// The prefetch after the first divides by the cycles between the two previous 50-set marks
+// (read_buffer_estimate_bw.py); SCALE-Sim fails when they fell on the same cycle, which here is
+// the same demand row (a row's cycle grows with its index).
 class EstimateReadBuffer {
 public:
-    explicit EstimateReadBuffer(int64_t size_bytes) {
-        items_per_set_ = size_bytes / 100;
-        read_end_ = kActiveSets - 1;
+    EstimateReadBuffer(int64_t size_bytes, int64_t range, int64_t accesses) {
+        epoch_size_ = kActiveSets * (size_bytes / 100);
+        if (dense_range(range, accesses)) stamps_.assign(static_cast<size_t>(range), 0);
+        else dense_ = false;
     }
     int64_t dram_reads() const { return dram_reads_; }
+    // Counts the stamps set: while it stands still, a look-up changes nothing.
+    int64_t moves() const { return dram_reads_; }
 
-    void service_row(const int64_t* row, int width, int64_t cycle) {
-        for (int i = 0; i < width; ++i)
-            if (row[i] != kNull) manage(cycle, row[i]);
+    void access(int64_t a, int64_t row) {
+        uint32_t& st = dense_ ? stamps_[static_cast<size_t>(a)] : sparse_[a];
+        if (st == epoch_) return;
+        st = epoch_;
+        ++dram_reads_;
+        if (++in_epoch_ == epoch_size_) close_epoch(row);
     }
 
     void complete_all_prefetches() {
-        if (!current_.empty()) {
-            close_set(/*advance_id=*/false);
-        } else {
-            --current_id_;
-        }
-        if (!active_done_) {
-            prefetch(0, current_id_);
-        } else {
-            if (last_end_ - last_start_ + 1 <= 0)
-                throw std::invalid_argument("SCALE-Sim's CALC bandwidth estimate divides by zero for this layer");
-            prefetch(prefetch_start_, current_id_);
-        }
+        if (div_by_zero_) throw std::invalid_argument("SCALE-Sim's CALC bandwidth estimate divides by zero for this layer");
     }
 
 private:
-    static constexpr int64_t kActiveSets = 50;    // int(0.5 * 100)
-    static constexpr int64_t kPrefetchSets = 50;  // 100 - 50
+    static constexpr int64_t kActiveSets = 50;  // int(0.5 * 100) sets per window, 100 - 50 per prefetch
 
-    bool hit(int64_t a) const {
-        const int64_t s = read_start_, e = std::min(current_id_, read_end_ + 1);
-        if (s >= e) return false;
-        auto it = sets_of_.find(a);
-        if (it == sets_of_.end()) return false;
-        auto p = std::lower_bound(it->second.begin(), it->second.end(), s);
-        return p != it->second.end() && *p < e;
-    }
-
-    void close_set(bool advance_id) {
-        for (int64_t a : current_order_) sets_of_[a].push_back(current_id_);
-        set_sizes_.push_back(static_cast<int64_t>(current_order_.size()));
-        current_.clear();
-        current_order_.clear();
-        elems_current_ = 0;
-        if (advance_id) ++current_id_;
-    }
-
-    void manage(int64_t cycle, int64_t a) {
-        if (hit(a)) return;
-        if (current_.count(a)) return;
-        current_.insert(a);
-        current_order_.push_back(a);
-        if (++elems_current_ != items_per_set_) return;
-        close_set(/*advance_id=*/true);
-        if (current_id_ != read_end_ + 1) return;
-        if (!active_done_) {
-            prefetch(0, kActiveSets - 1);
-            prefetch_start_ = read_end_ + 1;
-            active_done_ = true;
-            // The cycle bookkeeping only matters for the division below.
-            last_end_ = -2;
-            last_start_ = -2;
-        } else {
-            if (last_end_ - last_start_ + 1 <= 0)
-                throw std::invalid_argument("SCALE-Sim's CALC bandwidth estimate divides by zero for this layer");
-            prefetch(prefetch_start_, prefetch_start_ + kPrefetchSets - 1);
-            prefetch_start_ += kPrefetchSets;
+    void close_epoch(int64_t row) {
+        in_epoch_ = 0;
+        if (++epoch_ == UINT32_MAX) {  // stamps of older epochs never match: restart the numbering
+            std::fill(stamps_.begin(), stamps_.end(), 0);
+            sparse_.clear();
+            epoch_ = 1;
         }
-        read_start_ += kPrefetchSets;
-        read_end_ += kPrefetchSets;
-        last_start_ = last_end_ + 1;
-        last_end_ = cycle;
+        // SCALE-Sim divides at the next mark (or at the end) by the cycles between this mark and
+        // the previous one, the first mark excepted.
+        if (div_by_zero_) complete_all_prefetches();
+        div_by_zero_ = ++marks_ >= 2 && row == last_mark_row_;
+        last_mark_row_ = row;
     }
 
-    void prefetch(int64_t first_set, int64_t last_set) {
-        for (int64_t s = first_set; s <= last_set && s < static_cast<int64_t>(set_sizes_.size()); ++s)
-            dram_reads_ += set_sizes_[static_cast<size_t>(s)];
-    }
-
-    int64_t items_per_set_ = 1;
-    int64_t current_id_ = 0, elems_current_ = 0;
-    int64_t read_start_ = 0, read_end_ = 0, prefetch_start_ = 0;
-    int64_t last_start_ = -2, last_end_ = -1;
-    bool active_done_ = false;
+    int64_t epoch_size_ = 1;
+    uint32_t epoch_ = 1;
+    int64_t in_epoch_ = 0, marks_ = 0, last_mark_row_ = -1;
+    bool div_by_zero_ = false;
     int64_t dram_reads_ = 0;
-    std::unordered_set<int64_t> current_;
-    std::vector<int64_t> current_order_;
-    std::vector<int64_t> set_sizes_;
-    std::unordered_map<int64_t, std::vector<int64_t>> sets_of_;
+    bool dense_ = true;
+    std::vector<uint32_t> stamps_;
+    std::unordered_map<int64_t, uint32_t> sparse_;
 };
 
 // Ofmap write SRAM, memory/write_buffer.py rev 51074ed: outputs are packed into DRAM lines of
@@ -696,14 +659,32 @@ public:
     }
     int64_t dram_writes() const { return dram_writes_; }
 
-    int64_t service_row(const int64_t* row, int width, int64_t cycle) {
+    // Serves a row with n ofmap entries (their addresses do not matter) at `cycle`; returns the
+    // cycle at which the row is served. SCALE-Sim checks its state after every entry; the state
+    // only changes at the entries that fill the buffer or cross into the drain half, so the entries
+    // between are stored at once.
+    int64_t service(int64_t n, int64_t cycle) {
         int64_t current = cycle;
-        for (int i = 0; i < width; ++i) {
-            if (row[i] == kNull) continue;
-            store();
+        while (n > 0) {
             if (current < drain_end_) {
-                if (free_ <= 0) current = drain_end_;
-            } else if (free_ < active_size_) {
+                // Each entry: store, then wait for the drain if the buffer is full.
+                if (free_ - n > 0) {
+                    store(n);
+                    break;
+                }
+                const int64_t k = std::max<int64_t>(free_, 1);
+                store(k);
+                n -= k;
+                current = drain_end_;
+            } else {
+                // Each entry: store, then start a drain once less than the active half is free.
+                const int64_t k = std::max<int64_t>(free_ - active_size_ + 1, 1);
+                if (k > n) {
+                    store(n);
+                    break;
+                }
+                store(k);
+                n -= k;
                 close_partial_line();
                 drain_end_ = drain(current);
             }
@@ -713,31 +694,33 @@ public:
 
     void empty_all_buffers(int64_t cycle) {
         close_partial_line();
-        while (drain_start_ < static_cast<int64_t>(lines_.size())) {
+        while (drain_start_ < lines_) {
             drain_end_ = drain(cycle);
             cycle = drain_end_ + 1;
         }
     }
 
 private:
-    void store() {
-        --free_;
-        if (++line_fill_ == bw_) {
-            lines_.push_back(bw_);
-            line_fill_ = 0;
-        }
+    void store(int64_t k) {
+        free_ -= k;
+        line_fill_ += k;
+        lines_ += line_fill_ / bw_;
+        line_fill_ %= bw_;
     }
     void close_partial_line() {
-        if (line_fill_ != 0) lines_.push_back(line_fill_);
+        if (line_fill_ != 0) partial_.push_back({lines_++, line_fill_});
         line_fill_ = 0;
     }
     // empty_drain_buf: returns the cycle of the last line written.
     int64_t drain(int64_t start) {
-        const int64_t end = std::min<int64_t>(drain_start_ + ceil_div(drain_size_, bw_), static_cast<int64_t>(lines_.size()));
+        const int64_t end = std::min<int64_t>(drain_start_ + ceil_div(drain_size_, bw_), lines_);
         const int64_t n = end - drain_start_;
         if (n <= 0) throw std::logic_error("systolic model: empty ofmap drain");
+        int64_t last_line = bw_;  // words in line end - 1
+        for (; next_partial_ < partial_.size() && partial_[next_partial_].first < end; ++next_partial_)
+            if (partial_[next_partial_].first == end - 1) last_line = partial_[next_partial_].second;
         // Every drained line counts as full except the padding of the drain's last line.
-        const int64_t data = n * bw_ - (bw_ - lines_[static_cast<size_t>(end - 1)]);
+        const int64_t data = n * bw_ - (bw_ - last_line);
         dram_writes_ += data;
         free_ += data;
         drain_start_ = end;
@@ -746,12 +729,125 @@ private:
 
     int64_t bw_;
     int64_t total_ = 0, active_size_ = 0, drain_size_ = 0, free_ = 0;
-    std::vector<int64_t> lines_;  // valid words per line, in order
+    int64_t lines_ = 0;  // closed lines; all full except those listed in partial_
+    std::vector<std::pair<int64_t, int64_t>> partial_;  // (line, valid words) of partly filled lines
+    size_t next_partial_ = 0;                           // first entry of partial_ not drained
     int64_t line_fill_ = 0;
     int64_t drain_start_ = 0;
     int64_t drain_end_ = 0;
     int64_t dram_writes_ = 0;
 };
+
+// Columns [lo, hi) of a demand row r whose entries are b = r - c - shift in [0, T), c < limit:
+// the non-null entries of a skewed operand.
+struct Span {
+    int64_t lo, hi;
+};
+Span skewed(int64_t r, int64_t shift, int64_t T, int64_t limit) {
+    return {std::max<int64_t>(0, r - shift - T + 1), std::min(limit, r - shift + 1)};
+}
+
+// One fold of the array: which operand slice it holds (compute/systolic_compute_{ws,os,is}.py).
+struct Fold {
+    int64_t R, C, T;  // array rows, array cols, temporal extent
+    int64_t r0, c0;   // first spatial row / column of the operand mapped to this fold
+    int64_t ru, cu;   // rows / columns of the array used
+    int64_t rows;     // demand rows of the fold
+};
+
+// The demand rows of a fold, per dataflow: for row r, the span of non-null columns of each
+// operand and their addresses (with fill/drain gaps and the skew applied), and the number of
+// non-null ofmap entries.
+template <Dataflow D>
+struct Demand;
+
+template <>
+struct Demand<Dataflow::ws> {
+    // ifmap: R null rows (weights load), T rows of ifmap, C-1 null rows; skewed.
+    static Span ifmap_span(const Fold& f, int64_t r) { return skewed(r, f.R, f.T, f.ru); }
+    static int64_t ifmap(const Operands& op, const Fold& f, int64_t r, int64_t c) { return op.ifmap(r - c - f.R, f.r0 + c); }
+    // filter: slice flipped upside down, then R+C+T-2 null rows; no skew.
+    static Span filter_span(const Fold& f, int64_t r) {
+        return r < f.R && f.R - 1 - r < f.ru ? Span{0, f.cu} : Span{0, 0};
+    }
+    static int64_t filter(const Operands& op, const Fold& f, int64_t r, int64_t c) {
+        return op.filter(f.r0 + (f.R - 1 - r), f.c0 + c);
+    }
+    // ofmap: 2R-1 null rows, T rows of outputs; skewed.
+    static Span ofmap_span(const Fold& f, int64_t r) { return skewed(r, 2 * f.R - 1, f.T, f.cu); }
+};
+
+template <>
+struct Demand<Dataflow::os> {
+    // ifmap: transposed ifmap slice, C-1 null rows; skewed.
+    static Span ifmap_span(const Fold& f, int64_t r) { return skewed(r, 0, f.T, f.ru); }
+    static int64_t ifmap(const Operands& op, const Fold& f, int64_t r, int64_t c) { return op.ifmap(f.r0 + c, r - c); }
+    // filter: filter slice, R-1 null rows; skewed.
+    static Span filter_span(const Fold& f, int64_t r) { return skewed(r, 0, f.T, f.cu); }
+    static int64_t filter(const Operands& op, const Fold& f, int64_t r, int64_t c) { return op.filter(r - c, f.c0 + c); }
+    // ofmap: T-1 null rows, the R x C outputs flipped upside down (rows R-ru.. of the flip hold
+    // the used ones); skewed.
+    static Span ofmap_span(const Fold& f, int64_t r) {
+        return skewed(r, f.T - 1 + (f.R - f.ru), f.ru, f.cu);
+    }
+};
+
+template <>
+struct Demand<Dataflow::is> {
+    // ifmap: slice flipped upside down, then R+C+T-2 null rows; no skew.
+    static Span ifmap_span(const Fold& f, int64_t r) {
+        return r < f.R && f.R - 1 - r < f.ru ? Span{0, f.cu} : Span{0, 0};
+    }
+    static int64_t ifmap(const Operands& op, const Fold& f, int64_t r, int64_t c) {
+        return op.ifmap(f.c0 + c, f.r0 + (f.R - 1 - r));
+    }
+    // filter: R null rows, transposed filter slice, C-1 null rows; skewed.
+    static Span filter_span(const Fold& f, int64_t r) { return skewed(r, f.R, f.T, f.ru); }
+    static int64_t filter(const Operands& op, const Fold& f, int64_t r, int64_t c) { return op.filter(f.r0 + c, r - c - f.R); }
+    // ofmap: 2R-1 null rows, transposed outputs; skewed.
+    static Span ofmap_span(const Fold& f, int64_t r) { return skewed(r, 2 * f.R - 1, f.T, f.cu); }
+};
+
+// The memory system and the cycle bookkeeping of double_buffered_scratchpad_mem.py
+// service_memory_requests: one demand row per cycle, shifted by the stalls so far; a row's stall
+// is the worst of the three buffers' delays.
+struct Memory {
+    std::unique_ptr<ReadBuffer> ifmap_buf, filter_buf;            // USER mode
+    std::unique_ptr<EstimateReadBuffer> ifmap_est, filter_est;    // CALC mode
+    WriteBuffer ofmap_buf;
+    int64_t row_index = 0, stalls = 0, last_ofmap_cycle = 0;
+};
+
+// skip_ifmap / skip_filter: the operand's entries are all hits and change nothing (see
+// simulate_scalesim_layer), so they are not looked up.
+template <Dataflow D, bool User>
+void run_fold(const Operands& op, const Fold& f, Memory& m, bool skip_ifmap, bool skip_filter) {
+    using Dm = Demand<D>;
+    for (int64_t r = 0; r < f.rows; ++r, ++m.row_index) {
+        const int64_t cycle = m.row_index + m.stalls;
+        Span is = Dm::ifmap_span(f, r), fs = Dm::filter_span(f, r);
+        const Span os = Dm::ofmap_span(f, r);
+        if (skip_ifmap) is.hi = is.lo;
+        if (skip_filter) fs.hi = fs.lo;
+        int64_t ifmap_stall = 0, filter_stall = 0;
+        if constexpr (User) {
+            ifmap_stall = m.ifmap_buf->service(is.lo, is.hi, [&](int64_t c) { return Dm::ifmap(op, f, r, c); }, cycle) - cycle - 1;
+            filter_stall = m.filter_buf->service(fs.lo, fs.hi, [&](int64_t c) { return Dm::filter(op, f, r, c); }, cycle) - cycle - 1;
+        } else {
+            for (int64_t c = is.lo; c < is.hi; ++c)
+                if (const int64_t a = Dm::ifmap(op, f, r, c); a != kNull) m.ifmap_est->access(a, m.row_index);
+            for (int64_t c = fs.lo; c < fs.hi; ++c) m.filter_est->access(Dm::filter(op, f, r, c), m.row_index);
+        }
+        m.last_ofmap_cycle = m.ofmap_buf.service(std::max<int64_t>(0, os.hi - os.lo), cycle);
+        m.stalls += std::max({ifmap_stall, filter_stall, m.last_ofmap_cycle - cycle});
+    }
+}
+
+template <Dataflow D>
+void run_fold(const Operands& op, const Fold& f, Memory& m, bool user, bool skip_ifmap, bool skip_filter) {
+    if (user) run_fold<D, true>(op, f, m, skip_ifmap, skip_filter);
+    else run_fold<D, false>(op, f, m, skip_ifmap, skip_filter);
+}
 
 }  // namespace
 
@@ -765,22 +861,7 @@ LayerReport simulate_scalesim_layer(const SystolicConfig& cfg, const ConvLayer& 
         l.stride_h < 1 || l.stride_w < 1 || l.filter_h > l.ifmap_h || l.filter_w > l.ifmap_w)
         throw std::invalid_argument("systolic layer " + l.name + ": dimensions must be >= 1 and the filter within the ifmap");
 
-    Operands op{};
-    op.ifmap_h = l.ifmap_h;
-    op.ifmap_w = l.ifmap_w;
-    op.filter_h = l.filter_h;
-    op.filter_w = l.filter_w;
-    op.channels = l.channels;
-    op.num_filters = l.num_filters;
-    op.stride_h = l.stride_h;
-    op.stride_w = l.stride_w;
-    op.out_w = ofmap_cols(l);
-    op.px = ofmap_rows(l) * op.out_w;
-    op.window = l.filter_h * l.filter_w * l.channels;
-    op.ifmap_offset = cfg.ifmap_offset;
-    op.filter_offset = cfg.filter_offset;
-    op.ofmap_offset = cfg.ofmap_offset;
-
+    const Operands op(l);
     const int64_t R = cfg.array_rows, C = cfg.array_cols;
     const Dataflow df = cfg.dataflow;
     // Spatial rows (Sr), spatial columns (Sc), temporal extent (T) per dataflow.
@@ -794,66 +875,17 @@ LayerReport simulate_scalesim_layer(const SystolicConfig& cfg, const ConvLayer& 
     auto used_rows = [&](int64_t fr) { return std::min(R, Sr - fr * R); };
     auto used_cols = [&](int64_t fc) { return std::min(C, Sc - fc * C); };
 
-    // Prefetch matrices (the compute files' create_*_prefetch_mat), needed in USER mode only.
-    const int64_t ifmap_bytes = cfg.ifmap_sram_kb * 1024, filter_bytes = cfg.filter_sram_kb * 1024;
-    const int64_t ofmap_bytes = cfg.ofmap_sram_kb * 1024;
-    std::unique_ptr<ReadBuffer> ifmap_buf, filter_buf;
-    std::unique_ptr<EstimateReadBuffer> ifmap_est, filter_est;
-    if (cfg.user_bandwidth) {
-        const int64_t bw = cfg.bandwidths[0];
-        FetchOrder fi, ff;
-        switch (df) {
-            case Dataflow::ws:
-                fi = make_fetch_order(row_fold * T, R, true, [&](int64_t i, int64_t j) {
-                    const int64_t fr = i / T;
-                    return j < used_rows(fr) ? op.ifmap(i % T, fr * R + j) : kNull;
-                });
-                ff = make_fetch_order(col_fold * op.window, C, false, [&](int64_t i, int64_t j) {
-                    const int64_t fc = i / op.window;
-                    return j < used_cols(fc) ? op.filter(i % op.window, fc * C + j) : kNull;
-                });
-                break;
-            case Dataflow::os:
-                fi = make_fetch_order(row_fold * T, R, true, [&](int64_t i, int64_t j) {
-                    const int64_t fr = i / T;
-                    return j < used_rows(fr) ? op.ifmap(fr * R + j, i % T) : kNull;
-                });
-                ff = make_fetch_order(col_fold * T, C, true, [&](int64_t i, int64_t j) {
-                    const int64_t fc = i / T;
-                    return j < used_cols(fc) ? op.filter(i % T, fc * C + j) : kNull;
-                });
-                break;
-            case Dataflow::is:
-                fi = make_fetch_order(col_fold * op.window, C, false, [&](int64_t i, int64_t j) {
-                    const int64_t fc = i / op.window;
-                    return j < used_cols(fc) ? op.ifmap(fc * C + j, i % op.window) : kNull;
-                });
-                ff = make_fetch_order(row_fold * T, R, true, [&](int64_t i, int64_t j) {
-                    const int64_t fr = i / T;
-                    return j < used_rows(fr) ? op.filter(fr * R + j, i % T) : kNull;
-                });
-                break;
-        }
-        ifmap_buf = std::make_unique<ReadBuffer>(ifmap_bytes, bw, fi);
-        filter_buf = std::make_unique<ReadBuffer>(filter_bytes, bw, ff);
-    } else {
-        ifmap_est = std::make_unique<EstimateReadBuffer>(ifmap_bytes);
-        filter_est = std::make_unique<EstimateReadBuffer>(filter_bytes);
-    }
-    // single_layer_sim.py: ofmap drains at Bandwidth (USER) or ArrayWidth words/cycle (CALC).
-    WriteBuffer ofmap_buf(ofmap_bytes, cfg.user_bandwidth ? cfg.bandwidths[0] : C);
-
+    // Per-fold SRAM counts, mapping efficiency and compute utilisation (closed form).
     LayerReport rep;
     rep.layer_id = layer_id;
     rep.layer = l.name;
     rep.folds = row_fold * col_fold;
     double mapping_sum = 0, util_sum = 0;
-
-    std::vector<int64_t> irow, frow, orow;
-    int64_t row_index = 0, stalls = 0, last_ofmap_cycle = 0;
+    std::vector<Fold> folds;
+    folds.reserve(static_cast<size_t>(rep.folds));
     for (int64_t fc = 0; fc < col_fold; ++fc) {
         for (int64_t fr = 0; fr < row_fold; ++fr) {
-            Fold f{df, &op, R, C, T, fr * R, fc * C, used_rows(fr), used_cols(fc), 0};
+            Fold f{R, C, T, fr * R, fc * C, used_rows(fr), used_cols(fc), 0};
             int64_t fold_cycles = 0;
             switch (df) {
                 case Dataflow::ws:
@@ -883,39 +915,91 @@ LayerReport simulate_scalesim_layer(const SystolicConfig& cfg, const ConvLayer& 
             const int64_t mac_used = f.ru * f.cu;
             mapping_sum += static_cast<double>(mac_used) / static_cast<double>(R * C);
             util_sum += static_cast<double>(mac_used * T) / static_cast<double>(R * C * fold_cycles);
-
-            const int iw = f.ifmap_width(), fw = f.filter_width(), ow = f.ofmap_width();
-            irow.resize(static_cast<size_t>(iw));
-            frow.resize(static_cast<size_t>(fw));
-            orow.resize(static_cast<size_t>(ow));
-            for (int64_t r = 0; r < f.rows; ++r, ++row_index) {
-                for (int c = 0; c < iw; ++c) irow[static_cast<size_t>(c)] = f.ifmap_at(r, c);
-                for (int c = 0; c < fw; ++c) frow[static_cast<size_t>(c)] = f.filter_at(r, c);
-                for (int c = 0; c < ow; ++c) orow[static_cast<size_t>(c)] = f.ofmap_at(r, c);
-                // double_buffered_scratchpad_mem.py service_memory_requests: one demand row per
-                // cycle, shifted by the stalls so far; the row's stall is the worst of the three.
-                const int64_t cycle = row_index + stalls;
-                int64_t ifmap_stall = 0, filter_stall = 0;
-                if (ifmap_buf) {
-                    ifmap_stall = ifmap_buf->service_row(irow.data(), iw, cycle) - cycle - 1;
-                    filter_stall = filter_buf->service_row(frow.data(), fw, cycle) - cycle - 1;
-                } else {
-                    ifmap_est->service_row(irow.data(), iw, cycle);
-                    filter_est->service_row(frow.data(), fw, cycle);
-                }
-                last_ofmap_cycle = ofmap_buf.service_row(orow.data(), ow, cycle);
-                stalls += std::max({ifmap_stall, filter_stall, last_ofmap_cycle - cycle});
-            }
+            folds.push_back(f);
         }
     }
-    if (ifmap_est) {
-        ifmap_est->complete_all_prefetches();
-        filter_est->complete_all_prefetches();
-    }
-    ofmap_buf.empty_all_buffers(last_ofmap_cycle);
 
-    rep.total_cycles = last_ofmap_cycle;
-    rep.stall_cycles = stalls;
+    const int64_t ifmap_bytes = cfg.ifmap_sram_kb * 1024, filter_bytes = cfg.filter_sram_kb * 1024;
+    const int64_t ofmap_bytes = cfg.ofmap_sram_kb * 1024;
+    const int64_t filter_range = op.window * op.num_filters;
+    // single_layer_sim.py: ofmap drains at Bandwidth (USER) or ArrayWidth words/cycle (CALC).
+    Memory m{nullptr, nullptr, nullptr, nullptr, WriteBuffer(ofmap_bytes, cfg.user_bandwidth ? cfg.bandwidths[0] : C)};
+    if (cfg.user_bandwidth) {
+        // Prefetch matrices (the compute files' create_*_prefetch_mat), needed in USER mode only.
+        const int64_t bw = cfg.bandwidths[0];
+        FetchOrder fi, ff;
+        switch (df) {
+            case Dataflow::ws:
+                fi = make_fetch_order(row_fold * T, R, T, true, [&](int64_t fr, int64_t t, int64_t j) {
+                    return j < used_rows(fr) ? op.ifmap(t, fr * R + j) : kNull;
+                });
+                ff = make_fetch_order(col_fold * op.window, C, op.window, false, [&](int64_t fc, int64_t t, int64_t j) {
+                    return j < used_cols(fc) ? op.filter(t, fc * C + j) : kNull;
+                });
+                break;
+            case Dataflow::os:
+                fi = make_fetch_order(row_fold * T, R, T, true, [&](int64_t fr, int64_t t, int64_t j) {
+                    return j < used_rows(fr) ? op.ifmap(fr * R + j, t) : kNull;
+                });
+                ff = make_fetch_order(col_fold * T, C, T, true, [&](int64_t fc, int64_t t, int64_t j) {
+                    return j < used_cols(fc) ? op.filter(t, fc * C + j) : kNull;
+                });
+                break;
+            case Dataflow::is:
+                fi = make_fetch_order(col_fold * op.window, C, op.window, false, [&](int64_t fc, int64_t t, int64_t j) {
+                    return j < used_cols(fc) ? op.ifmap(fc * C + j, t) : kNull;
+                });
+                ff = make_fetch_order(row_fold * T, R, T, true, [&](int64_t fr, int64_t t, int64_t j) {
+                    return j < used_rows(fr) ? op.filter(fr * R + j, t) : kNull;
+                });
+                break;
+        }
+        m.ifmap_buf = std::make_unique<ReadBuffer>(ifmap_bytes, bw, std::move(fi), op.ifmap_range, cfg.ifmap_offset);
+        m.filter_buf = std::make_unique<ReadBuffer>(filter_bytes, bw, std::move(ff), filter_range, cfg.filter_offset);
+    } else {
+        m.ifmap_est = std::make_unique<EstimateReadBuffer>(ifmap_bytes, op.ifmap_range, rep.sram_ifmap_reads);
+        m.filter_est = std::make_unique<EstimateReadBuffer>(filter_bytes, filter_range, rep.sram_filter_reads);
+    }
+
+    // An operand slice that depends on the fold's row (column) only is the same in consecutive
+    // folds of one column fold (row fold, when there is a single row fold). When a fold looked up
+    // its whole slice without moving the buffer's window (USER) or setting a stamp (CALC), every
+    // entry of the slice is a hit that changes nothing, in the next fold with the same slice too:
+    // those look-ups are skipped (stall 0, as after a hit).
+    struct Reuse {
+        int64_t fr = -1, fc = -1;  // the slice's fold row / column, -1 when it does not depend on it
+        bool settled = false;
+    } ifmap_reuse, filter_reuse;
+    auto slice_of = [&](const Fold& f, bool by_row, bool by_col) {
+        return std::make_pair(by_row ? f.r0 : -1, by_col ? f.c0 : -1);
+    };
+    auto moves = [&](bool ifmap) {
+        if (cfg.user_bandwidth) return ifmap ? m.ifmap_buf->moves() : m.filter_buf->moves();
+        return ifmap ? m.ifmap_est->moves() : m.filter_est->moves();
+    };
+    for (const Fold& f : folds) {
+        // ifmap slices: ws, os by fold row; is by both. filter: ws by both; os by column; is by row.
+        const auto is = slice_of(f, true, df == Dataflow::is);
+        const auto fs = slice_of(f, df != Dataflow::os, df != Dataflow::is);
+        const bool skip_ifmap = ifmap_reuse.settled && is == std::make_pair(ifmap_reuse.fr, ifmap_reuse.fc);
+        const bool skip_filter = filter_reuse.settled && fs == std::make_pair(filter_reuse.fr, filter_reuse.fc);
+        const int64_t ifmap_moves = moves(true), filter_moves = moves(false);
+        switch (df) {
+            case Dataflow::ws: run_fold<Dataflow::ws>(op, f, m, cfg.user_bandwidth, skip_ifmap, skip_filter); break;
+            case Dataflow::os: run_fold<Dataflow::os>(op, f, m, cfg.user_bandwidth, skip_ifmap, skip_filter); break;
+            case Dataflow::is: run_fold<Dataflow::is>(op, f, m, cfg.user_bandwidth, skip_ifmap, skip_filter); break;
+        }
+        ifmap_reuse = {is.first, is.second, skip_ifmap || moves(true) == ifmap_moves};
+        filter_reuse = {fs.first, fs.second, skip_filter || moves(false) == filter_moves};
+    }
+    if (m.ifmap_est) {
+        m.ifmap_est->complete_all_prefetches();
+        m.filter_est->complete_all_prefetches();
+    }
+    m.ofmap_buf.empty_all_buffers(m.last_ofmap_cycle);
+
+    rep.total_cycles = m.last_ofmap_cycle;
+    rep.stall_cycles = m.stalls;
     rep.macs = op.px * op.num_filters * op.window;
     const int64_t pes = R * C;
     rep.overall_util_pct =
@@ -923,9 +1007,9 @@ LayerReport simulate_scalesim_layer(const SystolicConfig& cfg, const ConvLayer& 
     const double nf = static_cast<double>(rep.folds);
     rep.mapping_eff_pct = mapping_sum / nf * 100;
     rep.compute_util_pct = util_sum / nf * 100;
-    rep.dram_ifmap_reads = ifmap_buf ? ifmap_buf->dram_reads() : ifmap_est->dram_reads();
-    rep.dram_filter_reads = filter_buf ? filter_buf->dram_reads() : filter_est->dram_reads();
-    rep.dram_ofmap_writes = ofmap_buf.dram_writes();
+    rep.dram_ifmap_reads = m.ifmap_buf ? m.ifmap_buf->dram_reads() : m.ifmap_est->dram_reads();
+    rep.dram_filter_reads = m.filter_buf ? m.filter_buf->dram_reads() : m.filter_est->dram_reads();
+    rep.dram_ofmap_writes = m.ofmap_buf.dram_writes();
     return rep;
 }
 

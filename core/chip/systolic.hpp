@@ -49,6 +49,12 @@
 // except in a drain's last line. Not modelled: layout/bank-conflict evaluation, sparsity and
 // ramulator traces of later releases (their config keys are ignored); the trace files themselves.
 // Everything is integer arithmetic except the three percentages.
+// Implementation (systolic.cpp): the demand and prefetch matrices are never stored; per demand row
+// each operand's non-null entries are one interval of array columns in closed form, addresses come
+// from per-pixel and per-tap tables, the read buffers index flat arrays by address offset, the
+// write buffer takes a row's ofmap entries in bulk, and look-ups that provably all hit (a slice
+// repeated from the previous fold that hit entirely there) are skipped. Same entries in the same
+// order as SCALE-Sim's matrices hold them, so the same reports.
 #pragma once
 
 #include <cstdint>
