@@ -14,6 +14,12 @@
 #include <string>
 #include <type_traits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#elif defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
+
 namespace stacklab::quant {
 
 namespace {
@@ -921,6 +927,90 @@ void for_each_pool_tap(const Pool2DShape& s, const T* xp, int oy, int ox, F f) {
     }
 }
 
+// One output row of the 2x2 / stride 2 pool on bytes: out[ox] = the largest of r0[2ox], r0[2ox + 1],
+// r1[2ox], r1[2ox + 1], the bytes compared as unsigned after an xor with `flip` (0x80 turns int8's
+// order into uint8's) and flipped back. SSE2 (the x86-64 baseline) or SIMD128: a vertical byte max
+// of the two rows, then each pair of neighbours as one 16-bit lane, max(low byte, high byte), packed
+// back to bytes; 16, 8 or 4 outputs per step and a last step overlapping the one before it (it
+// writes the same values again), so rows of 14 or 7 outputs have no per-byte tail.
+#if defined(__SSE2__) || defined(__wasm_simd128__)
+#if defined(__SSE2__)
+using Bytes = __m128i;
+inline Bytes load_bytes16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+inline Bytes load_bytes8(const uint8_t* p) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)); }
+inline void store_bytes16(uint8_t* p, Bytes v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+inline void store_bytes8(uint8_t* p, Bytes v) { _mm_storel_epi64(reinterpret_cast<__m128i*>(p), v); }
+inline void store_bytes4(uint8_t* p, Bytes v) {
+    const int32_t w = _mm_cvtsi128_si32(v);
+    std::memcpy(p, &w, 4);
+}
+inline Bytes splat_byte(uint8_t b) { return _mm_set1_epi8(char(b)); }
+inline Bytes xor_bytes(Bytes a, Bytes b) { return _mm_xor_si128(a, b); }
+inline Bytes max_u8(Bytes a, Bytes b) { return _mm_max_epu8(a, b); }
+// Lane k (16-bit) = max(byte 2k, byte 2k + 1), in 0..255.
+inline Bytes pair_max(Bytes v) { return _mm_max_epi16(_mm_and_si128(v, _mm_set1_epi16(0xff)), _mm_srli_epi16(v, 8)); }
+inline Bytes pack_u16(Bytes a, Bytes b) { return _mm_packus_epi16(a, b); }
+#else
+using Bytes = v128_t;
+inline Bytes load_bytes16(const uint8_t* p) { return wasm_v128_load(p); }
+inline Bytes load_bytes8(const uint8_t* p) {
+    int64_t w;
+    std::memcpy(&w, p, 8);
+    return wasm_i64x2_make(w, 0);
+}
+inline void store_bytes16(uint8_t* p, Bytes v) { wasm_v128_store(p, v); }
+inline void store_bytes8(uint8_t* p, Bytes v) {
+    const int64_t w = wasm_i64x2_extract_lane(v, 0);
+    std::memcpy(p, &w, 8);
+}
+inline void store_bytes4(uint8_t* p, Bytes v) {
+    const int32_t w = wasm_i32x4_extract_lane(v, 0);
+    std::memcpy(p, &w, 4);
+}
+inline Bytes splat_byte(uint8_t b) { return wasm_i8x16_splat(int8_t(b)); }
+inline Bytes xor_bytes(Bytes a, Bytes b) { return wasm_v128_xor(a, b); }
+inline Bytes max_u8(Bytes a, Bytes b) { return wasm_u8x16_max(a, b); }
+inline Bytes pair_max(Bytes v) { return wasm_i16x8_max(wasm_v128_and(v, wasm_i16x8_splat(0xff)), wasm_u16x8_shr(v, 8)); }
+inline Bytes pack_u16(Bytes a, Bytes b) { return wasm_u8x16_narrow_i16x8(a, b); }
+#endif
+
+template <uint8_t Flip>
+void pool_row_2x2(const uint8_t* r0, const uint8_t* r1, size_t out_w, uint8_t* out) {
+    const Bytes f = splat_byte(Flip);
+    auto vmax = [&](size_t at, bool half) {  // the vertical max of 16 (or 8) input bytes from 2 * ox
+        return half ? max_u8(xor_bytes(load_bytes8(r0 + at), f), xor_bytes(load_bytes8(r1 + at), f))
+                    : max_u8(xor_bytes(load_bytes16(r0 + at), f), xor_bytes(load_bytes16(r1 + at), f));
+    };
+    auto steps = [&](size_t width, auto step) {  // step(ox) for ox = 0, width, ..., then out_w - width
+        size_t ox = 0;
+        for (; ox + width <= out_w; ox += width) step(ox);
+        if (ox < out_w) step(out_w - width);
+    };
+    if (out_w >= 16) {
+        steps(16, [&](size_t ox) {
+            const Bytes m = pack_u16(pair_max(vmax(2 * ox, false)), pair_max(vmax(2 * ox + 16, false)));
+            store_bytes16(out + ox, xor_bytes(m, f));
+        });
+    } else if (out_w >= 8) {
+        steps(8, [&](size_t ox) {
+            const Bytes m = pair_max(vmax(2 * ox, false));
+            store_bytes8(out + ox, xor_bytes(pack_u16(m, m), f));
+        });
+    } else if (out_w >= 4) {
+        steps(4, [&](size_t ox) {
+            const Bytes m = pair_max(vmax(2 * ox, true));
+            store_bytes4(out + ox, xor_bytes(pack_u16(m, m), f));
+        });
+    } else {
+        for (size_t ox = 0; ox < out_w; ++ox)
+            out[ox] = uint8_t(std::max(std::max(uint8_t(r0[2 * ox] ^ Flip), uint8_t(r0[2 * ox + 1] ^ Flip)),
+                                       std::max(uint8_t(r1[2 * ox] ^ Flip), uint8_t(r1[2 * ox + 1] ^ Flip))) ^
+                              Flip);
+    }
+}
+#define STACKLAB_POOL_ROW_2X2 1
+#endif
+
 template <class T>
 void max_pool_impl(const Pool2DShape& s, const T* x, T* y) {
     check_pool_io("max_pool2d", x, y);
@@ -945,6 +1035,15 @@ void max_pool_impl(const Pool2DShape& s, const T* x, T* y) {
             constexpr uint8_t flip = std::is_signed_v<T> ? 0x80 : 0x00;
             const size_t out_w = size_t(s.out_w), in_w = size_t(s.in_w), row_step = size_t(a.stride_h) * in_w;
             const size_t planes = size_t(s.batch) * size_t(s.channels), out_h = size_t(s.out_h);
+#if defined(STACKLAB_POOL_ROW_2X2)
+            for (size_t p = 0; p < planes; ++p)
+                for (size_t oy = 0; oy < out_h; ++oy) {
+                    const auto* r0 = reinterpret_cast<const uint8_t*>(x + p * plane + oy * row_step);
+                    pool_row_2x2<flip>(r0, r0 + in_w, out_w, reinterpret_cast<uint8_t*>(y + i));
+                    i += out_w;
+                }
+            return;
+#endif
             std::vector<uint8_t> m(2 * out_w);
             uint8_t* mm = m.data();
             for (size_t p = 0; p < planes; ++p)

@@ -1,6 +1,7 @@
 #include "quant/convert.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -82,15 +83,73 @@ void dequantize_impl(const T* q, size_t n, float scale, int32_t z, float* x, Isa
     });
 }
 
+// The fused SIMD run of requantize_accumulators for `isa`, or null (the scalar ISA, or a build
+// without that ISA's loop).
+template <class T>
+using FusedRun = size_t (*)(const int32_t*, size_t, const QdqOutput&, bool, bool, T*);
+
+template <class T>
+FusedRun<T> fused_run([[maybe_unused]] Isa isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    if (isa == Isa::avx2 || isa == Isa::avx512vnni) return &detail::requantize_run_avx2;
+#elif defined(__wasm_simd128__)
+    if (isa == Isa::wasm_simd128) return &detail::requantize_run_wasm;
+#endif
+    return nullptr;
+}
+
 template <class T>
 void requantize_impl(const int32_t* acc, size_t rows, size_t cols, size_t acc_stride, const QdqOutput& q, T* y,
                      std::vector<float>& scratch, Isa isa) {
     const char* fn = "requantize_accumulators";
     check_qdq_output(fn, q, std::is_signed_v<T>);
+    if (!isa_available(isa)) fail(fn, std::string("isa ") + isa_name(isa) + " is not available in this build or on this machine");
     if (rows == 0 || cols == 0) return;
     if (acc == nullptr || y == nullptr) fail(fn, "input and output must not be null");
     if (acc_stride < cols) fail(fn, "the accumulator row stride " + std::to_string(acc_stride) + " is below the " +
                                         std::to_string(cols) + " columns");
+    const auto run = fused_run<T>(isa);
+    if (run && ((cols == 1 && acc_stride == 1) || cols >= 16)) {
+        // The SIMD ISAs: the whole map in registers, along one contiguous run at a time (a single
+        // channel's contiguous run, or each row along its columns); the ends of runs per value.
+        // (Strided single channels and short rows take the chunked path below, whose SIMD loops
+        // run over whole chunks.) The last partial block of a run goes through the same SIMD loop
+        // in a zero-padded block of 16 (lanes are independent, so its values are the same).
+        // Finite multipliers and biases give no NaN, so the SIMD loop can skip its NaN select.
+        const size_t used = cols == 1 ? 1 : cols;
+        bool finite = true;
+        for (size_t j = 0; j < used; ++j) finite = finite && std::isfinite(q.multiplier[j]) && std::isfinite(q.bias[j]);
+        auto tail = [&](const int32_t* a, size_t from, size_t n, bool per_column, T* out) {
+            if (from == n) return;
+            constexpr size_t kBlock = 16;  // a whole number of blocks for every SIMD run
+            const size_t left = n - from;  // below kBlock
+            int32_t ab[kBlock] = {};
+            float mb[kBlock], bb[kBlock];
+            T yb[kBlock];
+            std::copy(a + from, a + n, ab);
+            QdqOutput qt = q;
+            if (per_column) {
+                std::fill(mb, mb + kBlock, 1.0f);
+                std::fill(bb, bb + kBlock, 0.0f);
+                std::copy(q.multiplier + from, q.multiplier + n, mb);
+                std::copy(q.bias + from, q.bias + n, bb);
+                qt.multiplier = mb;
+                qt.bias = bb;
+            }
+            run(ab, kBlock, qt, per_column, finite, yb);
+            std::copy(yb, yb + left, out + from);
+        };
+        if (cols == 1 && acc_stride == 1) {
+            tail(acc, run(acc, rows, q, false, finite, y), rows, false, y);
+            return;
+        }
+        for (size_t r = 0; r < rows; ++r) {
+            const int32_t* a = acc + r * acc_stride;
+            tail(a, run(a, cols, q, true, finite, y + r * cols), cols, true, y + r * cols);
+        }
+        return;
+    }
+    // The float map into a scratch chunk, then quantize_array on it.
     // About 4096 values per quantize_array call: short calls (a row of 16 or 32 values) left the
     // division's latency exposed on every call; a chunk this size stays in L1.
     const size_t rows_per_chunk = std::max<size_t>(1, 4096 / cols);

@@ -64,6 +64,12 @@ size_t quantize_array_avx2(const float* x, size_t n, float scale, int32_t zero_p
 size_t quantize_array_avx2(const float* x, size_t n, float scale, int32_t zero_point, uint8_t* y);
 size_t dequantize_array_avx2(const int8_t* q, size_t n, float scale, int32_t zero_point, float* x);
 size_t dequantize_array_avx2(const uint8_t* q, size_t n, float scale, int32_t zero_point, float* x);
+// The whole QdqOutput map over one run of n accumulators, in registers (no float scratch): with
+// per_column, value i uses q.multiplier[i] and q.bias[i]; otherwise every value uses [0]. `finite`
+// promises that every multiplier and bias used is finite (so no value is NaN). Whole 8-value
+// blocks; returns the prefix done.
+size_t requantize_run_avx2(const int32_t* acc, size_t n, const QdqOutput& q, bool per_column, bool finite, int8_t* y);
+size_t requantize_run_avx2(const int32_t* acc, size_t n, const QdqOutput& q, bool per_column, bool finite, uint8_t* y);
 #endif
 #if defined(__wasm_simd128__)
 // The same in SIMD128 (convert_wasm.cpp): quantize in 16-value blocks, dequantize in 8-value blocks.
@@ -71,6 +77,9 @@ size_t quantize_array_wasm(const float* x, size_t n, float scale, int32_t zero_p
 size_t quantize_array_wasm(const float* x, size_t n, float scale, int32_t zero_point, uint8_t* y);
 size_t dequantize_array_wasm(const int8_t* q, size_t n, float scale, int32_t zero_point, float* x);
 size_t dequantize_array_wasm(const uint8_t* q, size_t n, float scale, int32_t zero_point, float* x);
+// requantize_run_avx2 in SIMD128, whole 16-value blocks.
+size_t requantize_run_wasm(const int32_t* acc, size_t n, const QdqOutput& q, bool per_column, bool finite, int8_t* y);
+size_t requantize_run_wasm(const int32_t* acc, size_t n, const QdqOutput& q, bool per_column, bool finite, uint8_t* y);
 #endif
 }  // namespace detail
 

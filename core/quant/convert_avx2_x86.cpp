@@ -10,16 +10,18 @@ namespace {
 
 inline __m256 select(__m256 c, __m256 a, __m256 b) { return _mm256_blendv_ps(b, a, c); }
 
-// Eight quantized values as int32 lanes.
+// Eight quantized values as int32 lanes: the portable loop's value in fewer instructions. It
+// clamps x / scale to +-1024 and rounds to nearest even with the magic number; roundps rounds
+// every value the same way, and a value beyond +-1024 stays beyond the storage range, where the
+// final clamp takes it to the same end (|1024 + zero point| > 255 for every zero point). Then the
+// zero point (or the zero point alone for NaN: the select only where x may be NaN) and the clamp.
+// maxps(a, b) is (a > b ? a : b) and minps(a, b) is (a < b ? a : b), b when either is NaN: so
+// maxps(lo, r) is the select (r < lo ? lo : r) lane for lane in one instruction.
+template <bool MaybeNan = true>
 inline __m256i quantize8(__m256 x, __m256 scale, __m256 zf, __m256 lof, __m256 hif) {
-    const __m256 lim = _mm256_set1_ps(1024.0f), nlim = _mm256_set1_ps(-1024.0f), magic = _mm256_set1_ps(12582912.0f);
-    // maxps(a, b) is (a > b ? a : b) and minps(a, b) is (a < b ? a : b), b when either is NaN: so
-    // maxps(lo, v) is the select (v < lo ? lo : v) lane for lane, NaN included, in one instruction.
-    __m256 v = _mm256_div_ps(x, scale);
-    v = _mm256_max_ps(nlim, v);
-    v = _mm256_min_ps(lim, v);
-    __m256 r = _mm256_sub_ps(_mm256_add_ps(v, magic), magic);
-    r = select(_mm256_cmp_ps(r, r, _CMP_EQ_OQ), _mm256_add_ps(r, zf), zf);
+    __m256 r = _mm256_round_ps(_mm256_div_ps(x, scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    if constexpr (MaybeNan) r = select(_mm256_cmp_ps(r, r, _CMP_EQ_OQ), _mm256_add_ps(r, zf), zf);
+    else r = _mm256_add_ps(r, zf);
     r = _mm256_max_ps(lof, r);
     r = _mm256_min_ps(hif, r);
     return _mm256_cvttps_epi32(r);
@@ -53,7 +55,59 @@ size_t dequantize_blocks(const T* q, size_t n, float scale, int32_t z, float* x)
     return i;
 }
 
+// The QdqOutput map on eight accumulators: the cvt / mul / add / ReLU select of
+// dequantize_accumulators (each an IEEE operation rounded once, no contraction), then quantize8,
+// its NaN select only where v can be NaN (MaybeNan: a multiplier or bias that is not finite;
+// finite ones give finite or infinite v).
+template <bool Relu, bool MaybeNan>
+inline __m256i requantize8(__m256i a, __m256 m, __m256 b, __m256 scale, __m256 zf, __m256 lof, __m256 hif) {
+    __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a), m), b);
+    // maxps(0, v) is (0 > v ? 0 : v): the select (v < 0 ? 0 : v), -0 and NaN passing through.
+    if constexpr (Relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+    return quantize8<MaybeNan>(v, scale, zf, lof, hif);
+}
+
+template <bool Signed, bool Relu, bool PerColumn, bool MaybeNan, class T>
+size_t requantize_blocks(const int32_t* acc, size_t n, const QdqOutput& q, T* y) {
+    const __m256 s = _mm256_set1_ps(q.scale), zf = _mm256_set1_ps(float(q.zero_point));
+    const __m256 lof = _mm256_set1_ps(Signed ? -128.0f : 0.0f), hif = _mm256_set1_ps(Signed ? 127.0f : 255.0f);
+    const __m256 m1 = _mm256_set1_ps(q.multiplier[0]), b1 = _mm256_set1_ps(q.bias[0]);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 m = PerColumn ? _mm256_loadu_ps(q.multiplier + i) : m1;
+        const __m256 b = PerColumn ? _mm256_loadu_ps(q.bias + i) : b1;
+        const __m256i r = requantize8<Relu, MaybeNan>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i)), m,
+                                                      b, s, zf, lof, hif);
+        const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+        const __m128i bytes = Signed ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), bytes);
+    }
+    return i;
+}
+
+template <bool Signed, bool Relu, bool PerColumn, class T>
+size_t requantize_nan(const int32_t* acc, size_t n, const QdqOutput& q, bool finite, T* y) {
+    return finite ? requantize_blocks<Signed, Relu, PerColumn, false>(acc, n, q, y)
+                  : requantize_blocks<Signed, Relu, PerColumn, true>(acc, n, q, y);
+}
+
+template <bool Signed, class T>
+size_t requantize_run(const int32_t* acc, size_t n, const QdqOutput& q, bool per_column, bool finite, T* y) {
+    if (per_column)
+        return q.relu ? requantize_nan<Signed, true, true>(acc, n, q, finite, y)
+                      : requantize_nan<Signed, false, true>(acc, n, q, finite, y);
+    return q.relu ? requantize_nan<Signed, true, false>(acc, n, q, finite, y)
+                  : requantize_nan<Signed, false, false>(acc, n, q, finite, y);
+}
+
 }  // namespace
+
+size_t requantize_run_avx2(const int32_t* acc, size_t n, const QdqOutput& q, bool per_column, bool finite, int8_t* y) {
+    return requantize_run<true>(acc, n, q, per_column, finite, y);
+}
+size_t requantize_run_avx2(const int32_t* acc, size_t n, const QdqOutput& q, bool per_column, bool finite, uint8_t* y) {
+    return requantize_run<false>(acc, n, q, per_column, finite, y);
+}
 
 size_t quantize_array_avx2(const float* x, size_t n, float scale, int32_t z, int8_t* y) {
     return quantize_blocks<true>(x, n, scale, z, y);

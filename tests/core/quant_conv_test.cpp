@@ -895,6 +895,38 @@ BOOST_AUTO_TEST_CASE(integer_max_pool_agrees_with_float_max_pool) {
     }
 }
 
+// The 2x2 / stride 2 byte pool (16-, 8- and 4-output SIMD steps with an overlapping last step,
+// a byte loop below 4 outputs) against the float pool of the same values, for every width from 1
+// to 70 (odd widths drop their last column), both byte types, extremes included.
+BOOST_AUTO_TEST_CASE(byte_2x2_max_pool_agrees_with_float_max_pool_at_every_width) {
+    std::mt19937 rng(12);
+    Pool2DAttrs a;
+    a.kernel_h = a.kernel_w = 2;
+    a.stride_h = a.stride_w = 2;
+    size_t differ = 0, checked = 0;
+    for (int in_w = 2; in_w <= 71; ++in_w)
+        for (int in_h : {2, 5}) {
+            const Pool2DShape s = pool2d_shape(2, 2, in_h, in_w, a);
+            auto xs = fill<int8_t>(s.x_size(), Fill::random, rng);
+            auto xu = fill<uint8_t>(s.x_size(), Fill::random, rng);
+            for (size_t i = 0; i < xs.size(); i += 7) {  // the ends of both ranges and their flips
+                xs[i] = int8_t(i % 2 ? -128 : 127);
+                xu[i] = uint8_t(i % 2 ? 255 : 128);
+            }
+            std::vector<float> fs(xs.begin(), xs.end()), fu(xu.begin(), xu.end()), yfs(s.y_size()), yfu(s.y_size());
+            std::vector<int8_t> ys(s.y_size());
+            std::vector<uint8_t> yu(s.y_size());
+            max_pool2d(s, xs.data(), ys.data());
+            max_pool2d(s, xu.data(), yu.data());
+            max_pool2d(s, fs.data(), yfs.data());
+            max_pool2d(s, fu.data(), yfu.data());
+            for (size_t i = 0; i < ys.size(); ++i, checked += 2)
+                differ += (float(ys[i]) != yfs[i]) + (float(yu[i]) != yfu[i]);
+        }
+    BOOST_TEST(differ == 0u);
+    BOOST_TEST(checked > 20000u);
+}
+
 BOOST_AUTO_TEST_CASE(fp32_conv_matches_onnx_backend_test_data) {
     require_node_tests();
     for (const char* name : {"test_basic_conv_with_padding", "test_basic_conv_without_padding", "test_conv_with_strides_padding",

@@ -809,8 +809,13 @@ BOOST_AUTO_TEST_CASE(requantize_accumulators_equals_the_float_map_then_quantize_
     std::uniform_real_distribution<float> mul(1e-5f, 4e-3f), bias(-3.0f, 3.0f);
     std::vector<float> scratch;
     size_t checked = 0;
-    for (const auto& [rows, cols, stride] : std::vector<std::array<size_t, 3>>{
-             {7, 1, 1}, {9000, 1, 3}, {33, 16, 16}, {300, 32, 40}, {5, 4096, 4096}, {3, 5000, 5001}, {1, 3, 3}}) {
+    // The SIMD ISAs fuse the map for single contiguous channels and rows of 16 columns or more
+    // (whole blocks, then the ends per value); other shapes go through the float scratch. The last
+    // field asks for extreme stages: infinite products and a NaN bias.
+    for (const auto& [rows, cols, stride, extreme] : std::vector<std::array<size_t, 4>>{
+             {7, 1, 1, 0}, {1000, 1, 1, 0}, {37, 1, 1, 0}, {9000, 1, 3, 0}, {33, 16, 16, 0}, {300, 32, 40, 0},
+             {50, 21, 24, 0}, {64, 7, 7, 0}, {5, 4096, 4096, 0}, {3, 5000, 5001, 0}, {1, 3, 3, 0}, {45, 1, 1, 1},
+             {9, 40, 41, 1}}) {
         std::vector<int32_t> acc(rows * stride);
         for (auto& a : acc) a = any_acc(rng);
         std::vector<float> m(cols), b(cols);
@@ -821,6 +826,11 @@ BOOST_AUTO_TEST_CASE(requantize_accumulators_equals_the_float_map_then_quantize_
         for (size_t r = 0; r < rows; r += 3) {
             const size_t j = r % cols;
             acc[r * stride + j] = int32_t(std::lround(((float(int(r % 200) - 100) + 0.5f) * scale - b[j]) / m[j]));
+        }
+        if (extreme) {
+            m[0] = 3e38f;
+            b[cols - 1] = std::numeric_limits<float>::quiet_NaN();
+            acc[0] = 0;
         }
         for (const bool relu : {false, true})
             for (Isa isa : available_isas()) {
