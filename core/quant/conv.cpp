@@ -2,6 +2,7 @@
 
 #include "quant/conv_kernels.hpp"
 #include "quant/convert.hpp"
+#include "quant/transpose.hpp"
 
 #include "quant/gemm_f32.hpp"
 
@@ -274,9 +275,9 @@ void conv_int_im2col(const Conv2DShape& s, const XT* x, int32_t x_zp, const Pack
     for (int n = 0; n < s.batch; ++n)
         for (int g = 0; g < s.attrs.groups; ++g) {
             const XT* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
-            if (pw.channels_last)
-                for (int c = 0; c < Cg; ++c)
-                    for (size_t q = 0; q < plane; ++q) xt[q * size_t(Cg) + size_t(c)] = xg[size_t(c) * plane + q];
+            if (pw.channels_last)  // [Cg, plane] -> [plane, Cg]
+                transpose_bytes(reinterpret_cast<const uint8_t*>(xg), size_t(Cg), plane, plane,
+                                reinterpret_cast<uint8_t*>(xt.data()), size_t(Cg));
             for (int p0 = 0; p0 < P; p0 += block) {
                 const int rows = std::min(block, P - p0);
                 for (int r = 0; r < rows; ++r) {
@@ -483,11 +484,9 @@ void conv_quantize_impl(const char* fn, const Conv2DShape& s, const XT* x, int32
         const size_t total = size_t(rows) * size_t(count);
         if (qb.size() < total) qb.resize(total);
         requantize_accumulators(acc, size_t(rows), size_t(count), stride, qo, qb.data(), scratch);
-        for (int j = 0; j < count; ++j) {
-            const YT* src = qb.data() + j;
-            YT* dst = out + size_t(j) * P;
-            for (int r = 0; r < rows; ++r) dst[r] = src[size_t(r) * size_t(count)];
-        }
+        // [rows, count] -> channel j's run of rows at out + j * P.
+        transpose_bytes(reinterpret_cast<const uint8_t*>(qb.data()), size_t(rows), size_t(count), size_t(count),
+                        reinterpret_cast<uint8_t*>(out), P);
     };
     conv_int_blocks(fn, s, x, x_zp, pw, emit);
 }

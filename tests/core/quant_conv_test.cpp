@@ -16,6 +16,7 @@
 
 #include "nn/onnx_proto.hpp"
 #include "quant/conv.hpp"
+#include "quant/transpose.hpp"
 
 using namespace stacklab::quant;
 namespace onnx = stacklab::nn::onnx;
@@ -893,6 +894,30 @@ BOOST_AUTO_TEST_CASE(integer_max_pool_agrees_with_float_max_pool) {
         BOOST_TEST(float(ys[i]) == ys_f[i]);
         BOOST_TEST(float(yu[i]) == yu_f[i]);
     }
+}
+
+// The byte transpose of the convolution's layout changes: 16x16 SIMD blocks with an overlapping
+// last block per axis, bytes one by one along an axis under 16; padded strides on both sides, and
+// the bytes outside the destination's rows left alone.
+BOOST_AUTO_TEST_CASE(transpose_bytes_moves_every_byte_and_nothing_else) {
+    std::mt19937 rng(21);
+    std::uniform_int_distribution<int> byte(0, 255);
+    size_t cases = 0;
+    for (size_t rows : {1u, 3u, 15u, 16u, 17u, 31u, 32u, 33u, 121u, 169u})
+        for (size_t cols : {1u, 7u, 16u, 17u, 32u, 47u, 64u, 169u}) {
+            const size_t src_stride = cols + rows % 3, dst_stride = rows + cols % 5;
+            std::vector<uint8_t> src(rows * src_stride);
+            for (auto& v : src) v = uint8_t(byte(rng));
+            std::vector<uint8_t> dst(cols * dst_stride, 0xA5);
+            transpose_bytes(src.data(), rows, cols, src_stride, dst.data(), dst_stride);
+            size_t bad = 0;
+            for (size_t c = 0; c < cols; ++c)
+                for (size_t r = 0; r < dst_stride; ++r)
+                    bad += dst[c * dst_stride + r] != (r < rows ? src[r * src_stride + c] : 0xA5);
+            BOOST_TEST(bad == 0u, rows << " x " << cols);
+            ++cases;
+        }
+    BOOST_TEST(cases == 80u);
 }
 
 // The 2x2 / stride 2 byte pool (16-, 8- and 4-output SIMD steps with an overlapping last step,

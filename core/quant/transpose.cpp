@@ -1,0 +1,96 @@
+#include "quant/transpose.hpp"
+
+#include <algorithm>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#elif defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
+
+namespace stacklab::quant {
+
+namespace {
+
+void transpose_scalar(const uint8_t* src, size_t r0, size_t r1, size_t c0, size_t c1, size_t src_stride, uint8_t* dst,
+                      size_t dst_stride) {
+    for (size_t c = c0; c < c1; ++c)
+        for (size_t r = r0; r < r1; ++r) dst[c * dst_stride + r] = src[r * src_stride + c];
+}
+
+#if defined(__SSE2__) || defined(__wasm_simd128__)
+#if defined(__SSE2__)
+using V = __m128i;
+inline V load(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+inline void store(uint8_t* p, V v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+inline V lo8(V a, V b) { return _mm_unpacklo_epi8(a, b); }
+inline V hi8(V a, V b) { return _mm_unpackhi_epi8(a, b); }
+inline V lo16(V a, V b) { return _mm_unpacklo_epi16(a, b); }
+inline V hi16(V a, V b) { return _mm_unpackhi_epi16(a, b); }
+inline V lo32(V a, V b) { return _mm_unpacklo_epi32(a, b); }
+inline V hi32(V a, V b) { return _mm_unpackhi_epi32(a, b); }
+inline V lo64(V a, V b) { return _mm_unpacklo_epi64(a, b); }
+inline V hi64(V a, V b) { return _mm_unpackhi_epi64(a, b); }
+#else
+using V = v128_t;
+inline V load(const uint8_t* p) { return wasm_v128_load(p); }
+inline void store(uint8_t* p, V v) { wasm_v128_store(p, v); }
+inline V lo8(V a, V b) { return wasm_i8x16_shuffle(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23); }
+inline V hi8(V a, V b) { return wasm_i8x16_shuffle(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31); }
+inline V lo16(V a, V b) { return wasm_i16x8_shuffle(a, b, 0, 8, 1, 9, 2, 10, 3, 11); }
+inline V hi16(V a, V b) { return wasm_i16x8_shuffle(a, b, 4, 12, 5, 13, 6, 14, 7, 15); }
+inline V lo32(V a, V b) { return wasm_i32x4_shuffle(a, b, 0, 4, 1, 5); }
+inline V hi32(V a, V b) { return wasm_i32x4_shuffle(a, b, 2, 6, 3, 7); }
+inline V lo64(V a, V b) { return wasm_i64x2_shuffle(a, b, 0, 2); }
+inline V hi64(V a, V b) { return wasm_i64x2_shuffle(a, b, 1, 3); }
+#endif
+
+// One 16x16 block: rows r0 .. r0 + 15, columns c0 .. c0 + 15. Four rounds of interleaves, each
+// doubling the run of one column's rows in a lane: bytes (2 rows), 16-bit (4), 32-bit (8), 64-bit
+// (16 rows: one output row).
+void block16(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride) {
+    V r[16], a[16], b[16], c[16];
+    for (int i = 0; i < 16; ++i) r[i] = load(src + size_t(i) * src_stride);
+    for (int i = 0; i < 8; ++i) {  // a[2i]: columns 0-7 of rows 2i, 2i + 1; a[2i + 1]: columns 8-15
+        a[2 * i] = lo8(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = hi8(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; ++g) {  // b[4g + k]: columns 4k .. 4k + 3 of rows 4g .. 4g + 3
+        b[4 * g] = lo16(a[4 * g], a[4 * g + 2]);
+        b[4 * g + 1] = hi16(a[4 * g], a[4 * g + 2]);
+        b[4 * g + 2] = lo16(a[4 * g + 1], a[4 * g + 3]);
+        b[4 * g + 3] = hi16(a[4 * g + 1], a[4 * g + 3]);
+    }
+    for (int h = 0; h < 2; ++h)  // c[8h + p]: columns 2p, 2p + 1 of rows 8h .. 8h + 7
+        for (int k = 0; k < 4; ++k) {
+            c[8 * h + 2 * k] = lo32(b[8 * h + k], b[8 * h + 4 + k]);
+            c[8 * h + 2 * k + 1] = hi32(b[8 * h + k], b[8 * h + 4 + k]);
+        }
+    for (int p = 0; p < 8; ++p) {  // column 2p and 2p + 1, all 16 rows
+        store(dst + size_t(2 * p) * dst_stride, lo64(c[p], c[8 + p]));
+        store(dst + size_t(2 * p + 1) * dst_stride, hi64(c[p], c[8 + p]));
+    }
+}
+#endif
+
+}  // namespace
+
+void transpose_bytes(const uint8_t* src, size_t rows, size_t cols, size_t src_stride, uint8_t* dst, size_t dst_stride) {
+    if (rows == 0 || cols == 0) return;
+#if defined(__SSE2__) || defined(__wasm_simd128__)
+    if (rows >= 16 && cols >= 16) {
+        // Blocks at 0, 16, ..., and one ending at the last row (column): it rewrites some bytes
+        // with the same values.
+        auto starts = [](size_t n, size_t i) { return std::min(i, n - 16); };
+        for (size_t r = 0; r < rows; r += 16)
+            for (size_t c = 0; c < cols; c += 16) {
+                const size_t r0 = starts(rows, r), c0 = starts(cols, c);
+                block16(src + r0 * src_stride + c0, src_stride, dst + c0 * dst_stride + r0, dst_stride);
+            }
+        return;
+    }
+#endif
+    transpose_scalar(src, 0, rows, 0, cols, src_stride, dst, dst_stride);
+}
+
+}  // namespace stacklab::quant
