@@ -7,6 +7,7 @@
 #include "quant/gemm_f32.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <cfloat>
 #include <cmath>
@@ -354,32 +355,51 @@ void conv_int_depthwise(const Conv2DShape& s, const XT* x, int32_t x_zp, const P
 // fixed offset. So one output channel's accumulators are a 1-D correlation over one long run: with
 // stride 1 a block of output rows at once (the Wp - out_w positions between rows are computed and
 // dropped), else one output row at a time over (out_w - 1) * stride_w + 1 positions of which every
-// stride_w-th is kept. Compilers vectorize the run (conv_kernels.hpp, per instruction set); taps are
-// added four at a time to cut the accumulators' loads and stores. Exact integer arithmetic: equal
-// to the reference by construction (and the property tests check it).
+// stride_w-th is kept. The run (conv_kernels.hpp, one loop per instruction set) takes horizontally
+// neighbouring taps in pairs, as the 16-bit pairs of a multiply-add instruction, and keeps each block
+// of positions' sums in registers over all taps, writing them once. Exact integer arithmetic: equal
+// to the reference by construction (and the property tests check it on every instruction set).
 template <class XT, class Emit>
 void conv_int_direct_plane(const Conv2DShape& s, const XT* x, int32_t x_zp, const PackedConv& pw, Emit emit) {
     const Conv2DAttrs& a = s.attrs;
-    const int Cg = s.in_per_group(), Og = s.out_per_group(), KK = s.kernel_h * s.kernel_w, K = s.gemm_k();
+    const int Cg = s.in_per_group(), Og = s.out_per_group(), K = s.gemm_k();
     const size_t Wp = size_t(s.in_w) + size_t(a.pad_left) + size_t(a.pad_right);
     const size_t Hp = size_t(s.in_h) + size_t(a.pad_top) + size_t(a.pad_bottom);
     const size_t pplane = Hp * Wp, plane = size_t(s.in_h) * size_t(s.in_w);
     const size_t out_w = size_t(s.out_w), sw = size_t(a.stride_w);
-    std::vector<int16_t> xs(size_t(Cg) * pplane, 0);  // the borders stay 0
+    // The borders stay 0; so does the tail the SIMD blocks read past the last tap (kDirectPad).
+    std::vector<int16_t> xs(size_t(Cg) * pplane + detail::kDirectPad, 0);
     // Output rows per block: about kDirectBlock accumulators (so they stay in L1) with stride 1.
     const int rows_per_block = a.stride_h == 1 ? std::max(1, int(size_t(kDirectBlock) / Wp)) : 1;
-    std::vector<int32_t> acc(size_t(std::min(rows_per_block, s.out_h)) * Wp);
-    std::vector<size_t> off(static_cast<size_t>(K));
-    auto taps4 = detail::direct_taps4_baseline;
-#if defined(__x86_64__) || defined(_M_X64)
-    if (pw.isa == Isa::avx512vnni) taps4 = detail::direct_taps4_avx512;
-    else if (pw.isa == Isa::avx2) taps4 = detail::direct_taps4_avx2;
-#endif
+    std::vector<int32_t> acc(size_t(std::min(rows_per_block, s.out_h)) * Wp + detail::kDirectPad);
+    // The taps in pairs of horizontal neighbours (kw, kw + 1) where dilation_w is 1, a lone tap
+    // with a second weight of 0 otherwise; each output channel's weights packed per pair.
+    std::vector<size_t> off;
+    std::vector<std::array<int, 2>> taps;  // the taps (index into the channel's K weights, or -1) of each pair
     for (int c = 0; c < Cg; ++c)
         for (int kh = 0; kh < s.kernel_h; ++kh)
-            for (int kw = 0; kw < s.kernel_w; ++kw)
-                off[size_t(c * KK + kh * s.kernel_w + kw)] =
-                    size_t(c) * pplane + size_t(kh) * size_t(a.dilation_h) * Wp + size_t(kw) * size_t(a.dilation_w);
+            for (int kw = 0; kw < s.kernel_w;) {
+                const int k = (c * s.kernel_h + kh) * s.kernel_w + kw;
+                const bool pair = a.dilation_w == 1 && kw + 1 < s.kernel_w;
+                off.push_back(size_t(c) * pplane + size_t(kh) * size_t(a.dilation_h) * Wp + size_t(kw) * size_t(a.dilation_w));
+                taps.push_back({k, pair ? k + 1 : -1});
+                kw += pair ? 2 : 1;
+            }
+    const size_t pairs = off.size();
+    std::vector<int32_t> wpair(size_t(s.out_channels) * pairs);
+    for (int o = 0; o < s.out_channels; ++o)
+        for (size_t t = 0; t < pairs; ++t) {
+            const int16_t* wo = pw.direct.data() + size_t(o) * size_t(K);
+            const uint32_t w0 = uint16_t(wo[taps[t][0]]), w1 = taps[t][1] >= 0 ? uint16_t(wo[taps[t][1]]) : 0u;
+            wpair[size_t(o) * pairs + t] = int32_t(w0 | (w1 << 16));
+        }
+    auto run = detail::direct_pairs_body;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (pw.isa == Isa::avx512vnni) run = detail::direct_pairs_avx512;
+    else if (pw.isa == Isa::avx2) run = detail::direct_pairs_avx2;
+#elif defined(__wasm_simd128__)
+    if (pw.isa == Isa::wasm_simd128) run = detail::direct_pairs_wasm;
+#endif
     for (int n = 0; n < s.batch; ++n)
         for (int g = 0; g < a.groups; ++g) {
             const XT* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
@@ -395,20 +415,8 @@ void conv_int_direct_plane(const Conv2DShape& s, const XT* x, int32_t x_zp, cons
                 const size_t base = size_t(oy0) * size_t(a.stride_h) * Wp;
                 for (int j = 0; j < Og; ++j) {
                     const int o = g * Og + j;
-                    const int16_t* wo = pw.direct.data() + size_t(o) * size_t(K);
                     int32_t* ac = acc.data();
-                    std::fill_n(ac, len, 0);
-                    for (int k0 = 0; k0 < K; k0 += 4) {
-                        // Four taps (the missing ones of the last group read tap k0 with weight 0).
-                        int16_t w4[4];
-                        const int16_t* x4[4];
-                        for (int t = 0; t < 4; ++t) {
-                            const int k = k0 + t < K ? k0 + t : k0;
-                            w4[t] = k0 + t < K ? wo[k] : 0;
-                            x4[t] = xs.data() + base + off[size_t(k)];
-                        }
-                        taps4(ac, x4, w4, len);
-                    }
+                    run(ac, xs.data() + base, off.data(), wpair.data() + size_t(o) * pairs, pairs, len);
                     // The kept positions made contiguous, in place (each moves to a lower or the same
                     // index), and emitted as one block of rows * out_w pixels.
                     if (sw == 1) {
@@ -492,12 +500,6 @@ void conv_quantize_impl(const char* fn, const Conv2DShape& s, const XT* x, int32
 }
 
 }  // namespace
-
-namespace detail {
-void direct_taps4_baseline(int32_t* acc, const int16_t* const* x, const int16_t* w, size_t n) {
-    direct_taps4_body(acc, x, w, n);
-}
-}  // namespace detail
 
 // -------------------------------------------------------------------------------------------------
 // Shapes.

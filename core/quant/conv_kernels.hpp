@@ -1,7 +1,6 @@
-// Private to core/quant: the inner loop of conv.cpp's direct_plane algorithm, compiled once per
-// instruction set (conv.cpp for the build's baseline: SSE2 natively, SIMD128 in wasm;
-// conv_avx2_x86.cpp; conv_avx512_x86.cpp) from this one body. Exact integer arithmetic: every
-// instruction set gives the same sums.
+// Private to core/quant: the inner loop of conv.cpp's direct_plane algorithm, once per instruction
+// set: the portable body here (the scalar ISA), conv_avx2_x86.cpp, conv_avx512_x86.cpp and
+// conv_wasm.cpp. Exact integer arithmetic: every instruction set gives the same sums.
 #pragma once
 
 #include <cstddef>
@@ -9,21 +8,33 @@
 
 namespace stacklab::quant::detail {
 
-// acc[p] += w[0] * x[0][p] + w[1] * x[1][p] + w[2] * x[2][p] + w[3] * x[3][p] for p < n: four
-// kernel taps of one output channel over a run of output positions (int16 x int16 -> int32 products,
-// which compilers turn into the 16-bit multiplies of each instruction set).
-inline void direct_taps4_body(int32_t* acc, const int16_t* const* x, const int16_t* w, size_t n) {
-    const int16_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
-    const int16_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
-    for (size_t p = 0; p < n; ++p)
-        acc[p] += int32_t(w0) * int32_t(x0[p]) + int32_t(w1) * int32_t(x1[p]) + int32_t(w2) * int32_t(x2[p]) +
-                  int32_t(w3) * int32_t(x3[p]);
+// Tap pairs: pair t stands for two kernel taps of one output channel, at input offsets off[t] and
+// off[t] + 1 (horizontal neighbours; a tap without one gets weight 0 for the second), with weights
+// packed as w[t] = uint16(w_first) | uint16(w_second) << 16 (the 16-bit pairs of pmaddwd /
+// i32x4.dot_i16x8_s). One output channel's accumulators over a run of n output positions:
+//   acc[p] = sum over t of w_first * x[off[t] + p] + w_second * x[off[t] + p + 1]
+// The SIMD forms write whole blocks of up to kDirectRound positions past n and read up to
+// kDirectRound + 1 values past the last position's taps: the caller pads x and acc by kDirectPad.
+constexpr size_t kDirectRound = 64;
+constexpr size_t kDirectPad = 2 * kDirectRound;
+
+inline void direct_pairs_body(int32_t* acc, const int16_t* x, const size_t* off, const int32_t* w, size_t pairs, size_t n) {
+    for (size_t p = 0; p < n; ++p) {
+        int32_t sum = 0;
+        for (size_t t = 0; t < pairs; ++t) {
+            const int16_t* xp = x + off[t] + p;
+            sum += int32_t(int16_t(w[t] & 0xffff)) * int32_t(xp[0]) + int32_t(int16_t(uint32_t(w[t]) >> 16)) * int32_t(xp[1]);
+        }
+        acc[p] = sum;
+    }
 }
 
-void direct_taps4_baseline(int32_t* acc, const int16_t* const* x, const int16_t* w, size_t n);
 #if defined(__x86_64__) || defined(_M_X64)
-void direct_taps4_avx2(int32_t* acc, const int16_t* const* x, const int16_t* w, size_t n);
-void direct_taps4_avx512(int32_t* acc, const int16_t* const* x, const int16_t* w, size_t n);
+void direct_pairs_avx2(int32_t* acc, const int16_t* x, const size_t* off, const int32_t* w, size_t pairs, size_t n);
+void direct_pairs_avx512(int32_t* acc, const int16_t* x, const size_t* off, const int32_t* w, size_t pairs, size_t n);
+#endif
+#if defined(__wasm_simd128__)
+void direct_pairs_wasm(int32_t* acc, const int16_t* x, const size_t* off, const int32_t* w, size_t pairs, size_t n);
 #endif
 
 }  // namespace stacklab::quant::detail
