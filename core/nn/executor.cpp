@@ -14,6 +14,7 @@
 #include "quant/gemm_f32.hpp"
 #include "quant/norm.hpp"
 #include "quant/softmax.hpp"
+#include "quant/transpose.hpp"
 
 namespace stacklab::nn {
 
@@ -936,6 +937,21 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
             Tensor y = new_output(ws, x.dtype, out);
             const size_t es = onnx::element_size(x.dtype);
             if (y.numel() == 0) return y;
+            bool swap_last2 = r >= 2 && p.perm[r - 2] == int64_t(r - 1) && p.perm[r - 1] == int64_t(r - 2);
+            for (size_t d = 0; d + 2 < r; ++d) swap_last2 = swap_last2 && p.perm[d] == int64_t(d);
+            if (swap_last2 && (es == 1 || es == 4)) {
+                // [..., rows, cols] -> [..., cols, rows] (the Mixer's token / channel swaps): blocked
+                // SIMD transposes of each matrix, bits untouched.
+                const size_t rows = size_t(x.dims[r - 2]), cols = size_t(x.dims[r - 1]), mat = rows * cols;
+                for (size_t b = 0, n = size_t(y.numel()) / mat; b < n; ++b) {
+                    if (es == 4)
+                        quant::transpose_words(reinterpret_cast<const uint32_t*>(x.data.data()) + b * mat, rows, cols, cols,
+                                               reinterpret_cast<uint32_t*>(y.data.data()) + b * mat, rows);
+                    else
+                        quant::transpose_bytes(x.data.data() + b * mat, rows, cols, cols, y.data.data() + b * mat, rows);
+                }
+                return y;
+            }
             const int64_t inner = out[r - 1], step = stride[r - 1];
             std::vector<int64_t> pos(r, 0);
             int64_t src = 0;

@@ -12,17 +12,25 @@ namespace stacklab::quant {
 
 namespace {
 
-void transpose_scalar(const uint8_t* src, size_t r0, size_t r1, size_t c0, size_t c1, size_t src_stride, uint8_t* dst,
-                      size_t dst_stride) {
-    for (size_t c = c0; c < c1; ++c)
-        for (size_t r = r0; r < r1; ++r) dst[c * dst_stride + r] = src[r * src_stride + c];
+template <class T>
+void transpose_scalar(const T* src, size_t rows, size_t cols, size_t src_stride, T* dst, size_t dst_stride) {
+    for (size_t c = 0; c < cols; ++c)
+        for (size_t r = 0; r < rows; ++r) dst[c * dst_stride + r] = src[r * src_stride + c];
+}
+
+// Calls block(r0, c0) for blocks of B x B covering rows x cols: at 0, B, 2B, ... and one ending at
+// the last row (column), which rewrites some elements with the same values. rows, cols >= B.
+template <size_t B, class Block>
+void for_each_block(size_t rows, size_t cols, Block block) {
+    for (size_t r = 0; r < rows; r += B)
+        for (size_t c = 0; c < cols; c += B) block(std::min(r, rows - B), std::min(c, cols - B));
 }
 
 #if defined(__SSE2__) || defined(__wasm_simd128__)
 #if defined(__SSE2__)
 using V = __m128i;
-inline V load(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
-inline void store(uint8_t* p, V v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+inline V load(const void* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+inline void store(void* p, V v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
 inline V lo8(V a, V b) { return _mm_unpacklo_epi8(a, b); }
 inline V hi8(V a, V b) { return _mm_unpackhi_epi8(a, b); }
 inline V lo16(V a, V b) { return _mm_unpacklo_epi16(a, b); }
@@ -33,8 +41,8 @@ inline V lo64(V a, V b) { return _mm_unpacklo_epi64(a, b); }
 inline V hi64(V a, V b) { return _mm_unpackhi_epi64(a, b); }
 #else
 using V = v128_t;
-inline V load(const uint8_t* p) { return wasm_v128_load(p); }
-inline void store(uint8_t* p, V v) { wasm_v128_store(p, v); }
+inline V load(const void* p) { return wasm_v128_load(p); }
+inline void store(void* p, V v) { wasm_v128_store(p, v); }
 inline V lo8(V a, V b) { return wasm_i8x16_shuffle(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23); }
 inline V hi8(V a, V b) { return wasm_i8x16_shuffle(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31); }
 inline V lo16(V a, V b) { return wasm_i16x8_shuffle(a, b, 0, 8, 1, 9, 2, 10, 3, 11); }
@@ -71,26 +79,42 @@ void block16(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_str
         store(dst + size_t(2 * p + 1) * dst_stride, hi64(c[p], c[8 + p]));
     }
 }
+
+// One 4x4 block of words: two rounds (32-bit, then 64-bit interleaves).
+void block4(const uint32_t* src, size_t src_stride, uint32_t* dst, size_t dst_stride) {
+    const V r0 = load(src), r1 = load(src + src_stride), r2 = load(src + 2 * src_stride), r3 = load(src + 3 * src_stride);
+    const V t0 = lo32(r0, r1), t1 = lo32(r2, r3), t2 = hi32(r0, r1), t3 = hi32(r2, r3);  // columns 0-1, 0-1, 2-3, 2-3
+    store(dst, lo64(t0, t1));
+    store(dst + dst_stride, hi64(t0, t1));
+    store(dst + 2 * dst_stride, lo64(t2, t3));
+    store(dst + 3 * dst_stride, hi64(t2, t3));
+}
 #endif
 
 }  // namespace
 
 void transpose_bytes(const uint8_t* src, size_t rows, size_t cols, size_t src_stride, uint8_t* dst, size_t dst_stride) {
-    if (rows == 0 || cols == 0) return;
 #if defined(__SSE2__) || defined(__wasm_simd128__)
     if (rows >= 16 && cols >= 16) {
-        // Blocks at 0, 16, ..., and one ending at the last row (column): it rewrites some bytes
-        // with the same values.
-        auto starts = [](size_t n, size_t i) { return std::min(i, n - 16); };
-        for (size_t r = 0; r < rows; r += 16)
-            for (size_t c = 0; c < cols; c += 16) {
-                const size_t r0 = starts(rows, r), c0 = starts(cols, c);
-                block16(src + r0 * src_stride + c0, src_stride, dst + c0 * dst_stride + r0, dst_stride);
-            }
+        for_each_block<16>(rows, cols, [&](size_t r0, size_t c0) {
+            block16(src + r0 * src_stride + c0, src_stride, dst + c0 * dst_stride + r0, dst_stride);
+        });
         return;
     }
 #endif
-    transpose_scalar(src, 0, rows, 0, cols, src_stride, dst, dst_stride);
+    transpose_scalar(src, rows, cols, src_stride, dst, dst_stride);
+}
+
+void transpose_words(const uint32_t* src, size_t rows, size_t cols, size_t src_stride, uint32_t* dst, size_t dst_stride) {
+#if defined(__SSE2__) || defined(__wasm_simd128__)
+    if (rows >= 4 && cols >= 4) {
+        for_each_block<4>(rows, cols, [&](size_t r0, size_t c0) {
+            block4(src + r0 * src_stride + c0, src_stride, dst + c0 * dst_stride + r0, dst_stride);
+        });
+        return;
+    }
+#endif
+    transpose_scalar(src, rows, cols, src_stride, dst, dst_stride);
 }
 
 }  // namespace stacklab::quant

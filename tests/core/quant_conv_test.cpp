@@ -896,10 +896,10 @@ BOOST_AUTO_TEST_CASE(integer_max_pool_agrees_with_float_max_pool) {
     }
 }
 
-// The byte transpose of the convolution's layout changes: 16x16 SIMD blocks with an overlapping
-// last block per axis, bytes one by one along an axis under 16; padded strides on both sides, and
-// the bytes outside the destination's rows left alone.
-BOOST_AUTO_TEST_CASE(transpose_bytes_moves_every_byte_and_nothing_else) {
+// The transposes of the convolution's and the executor's layout changes: 16x16 (bytes) or 4x4
+// (words) SIMD blocks with an overlapping last block per axis, one by one along a shorter axis;
+// padded strides on both sides, and the elements outside the destination's rows left alone.
+BOOST_AUTO_TEST_CASE(transposes_move_every_element_and_nothing_else) {
     std::mt19937 rng(21);
     std::uniform_int_distribution<int> byte(0, 255);
     size_t cases = 0;
@@ -918,6 +918,20 @@ BOOST_AUTO_TEST_CASE(transpose_bytes_moves_every_byte_and_nothing_else) {
             ++cases;
         }
     BOOST_TEST(cases == 80u);
+    // 4-byte words (4x4 blocks): NaN payloads and every bit pattern move untouched.
+    for (size_t rows : {1u, 3u, 4u, 5u, 8u, 13u, 49u, 64u})
+        for (size_t cols : {1u, 2u, 4u, 7u, 16u, 49u, 64u}) {
+            const size_t src_stride = cols + rows % 2, dst_stride = rows + cols % 3;
+            std::vector<uint32_t> src(rows * src_stride);
+            for (auto& v : src) v = uint32_t(rng()) | (src.size() % 2 ? 0x7fc00001u : 0u);
+            std::vector<uint32_t> dst(cols * dst_stride, 0xDEADBEEFu);
+            transpose_words(src.data(), rows, cols, src_stride, dst.data(), dst_stride);
+            size_t bad = 0;
+            for (size_t c = 0; c < cols; ++c)
+                for (size_t r = 0; r < dst_stride; ++r)
+                    bad += dst[c * dst_stride + r] != (r < rows ? src[r * src_stride + c] : 0xDEADBEEFu);
+            BOOST_TEST(bad == 0u, "words " << rows << " x " << cols);
+        }
 }
 
 // The 2x2 / stride 2 byte pool (16-, 8- and 4-output SIMD steps with an overlapping last step,
