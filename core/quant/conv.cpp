@@ -933,7 +933,7 @@ void for_each_pool_tap(const Pool2DShape& s, const T* xp, int oy, int ox, F f) {
 // order into uint8's) and flipped back. SSE2 (the x86-64 baseline) or SIMD128: a vertical byte max
 // of the two rows, then each pair of neighbours as one 16-bit lane, max(low byte, high byte), packed
 // back to bytes; 16, 8 or 4 outputs per step and a last step overlapping the one before it (it
-// writes the same values again), so rows of 14 or 7 outputs have no per-byte tail.
+// writes the same values again), so short rows (the CNN's 13 and 5 outputs) have no per-byte tail.
 #if defined(__SSE2__) || defined(__wasm_simd128__)
 #if defined(__SSE2__)
 using Bytes = __m128i;

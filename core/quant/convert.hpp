@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "quant/gemm.hpp"  // Isa
@@ -58,6 +59,15 @@ void requantize_accumulators(const int32_t* acc, size_t rows, size_t cols, size_
                              uint8_t* y, std::vector<float>& scratch, Isa isa = best_isa());
 
 namespace detail {
+// Calls f(relu, per_column, maybe_nan) with each flag as a std::bool_constant, so that the ISAs'
+// requantize loops take them as template arguments (one loop per combination, no test per value).
+template <class F>
+size_t with_requantize_flags(bool relu, bool per_column, bool maybe_nan, F f) {
+    auto third = [&](auto r, auto c) { return maybe_nan ? f(r, c, std::true_type{}) : f(r, c, std::false_type{}); };
+    auto second = [&](auto r) { return per_column ? third(r, std::true_type{}) : third(r, std::false_type{}); };
+    return relu ? second(std::true_type{}) : second(std::false_type{});
+}
+
 #if defined(__x86_64__) || defined(_M_X64)
 // Each handles a prefix of whole 8-value blocks and returns its length; convert.cpp does the rest.
 size_t quantize_array_avx2(const float* x, size_t n, float scale, int32_t zero_point, int8_t* y);

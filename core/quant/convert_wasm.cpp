@@ -88,19 +88,11 @@ size_t requantize_blocks(const int32_t* acc, size_t n, const QdqOutput& q, T* y)
     return i;
 }
 
-template <bool Signed, bool Relu, bool PerColumn, class T>
-size_t requantize_nan(const int32_t* acc, size_t n, const QdqOutput& q, bool finite, T* y) {
-    return finite ? requantize_blocks<Signed, Relu, PerColumn, false>(acc, n, q, y)
-                  : requantize_blocks<Signed, Relu, PerColumn, true>(acc, n, q, y);
-}
-
 template <bool Signed, class T>
 size_t requantize_run(const int32_t* acc, size_t n, const QdqOutput& q, bool per_column, bool finite, T* y) {
-    if (per_column)
-        return q.relu ? requantize_nan<Signed, true, true>(acc, n, q, finite, y)
-                      : requantize_nan<Signed, false, true>(acc, n, q, finite, y);
-    return q.relu ? requantize_nan<Signed, true, false>(acc, n, q, finite, y)
-                  : requantize_nan<Signed, false, false>(acc, n, q, finite, y);
+    return with_requantize_flags(q.relu, per_column, !finite, [&](auto relu, auto column, auto nan) {
+        return requantize_blocks<Signed, decltype(relu)::value, decltype(column)::value, decltype(nan)::value>(acc, n, q, y);
+    });
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "quant/transpose.hpp"
 
 #include <algorithm>
+#include <cstddef>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -11,20 +12,6 @@
 namespace stacklab::quant {
 
 namespace {
-
-template <class T>
-void transpose_scalar(const T* src, size_t rows, size_t cols, size_t src_stride, T* dst, size_t dst_stride) {
-    for (size_t c = 0; c < cols; ++c)
-        for (size_t r = 0; r < rows; ++r) dst[c * dst_stride + r] = src[r * src_stride + c];
-}
-
-// Calls block(r0, c0) for blocks of B x B covering rows x cols: at 0, B, 2B, ... and one ending at
-// the last row (column), which rewrites some elements with the same values. rows, cols >= B.
-template <size_t B, class Block>
-void for_each_block(size_t rows, size_t cols, Block block) {
-    for (size_t r = 0; r < rows; r += B)
-        for (size_t c = 0; c < cols; c += B) block(std::min(r, rows - B), std::min(c, cols - B));
-}
 
 #if defined(__SSE2__) || defined(__wasm_simd128__)
 #if defined(__SSE2__)
@@ -89,32 +76,38 @@ void block4(const uint32_t* src, size_t src_stride, uint32_t* dst, size_t dst_st
     store(dst + 2 * dst_stride, lo64(t2, t3));
     store(dst + 3 * dst_stride, hi64(t2, t3));
 }
+#else
+constexpr std::nullptr_t block16 = nullptr, block4 = nullptr;  // no SIMD: element by element
 #endif
+
+// B x B blocks of `block` where both axes have B elements or more, else element by element.
+template <size_t B, class T, class Block>
+void transpose_blocked(const T* src, size_t rows, size_t cols, size_t src_stride, T* dst, size_t dst_stride,
+                       [[maybe_unused]] Block block) {
+#if defined(__SSE2__) || defined(__wasm_simd128__)
+    if (rows >= B && cols >= B) {
+        for (size_t r = 0; r < rows; r += B)
+            for (size_t c = 0; c < cols; c += B) {
+                // Blocks at 0, B, 2B, ... and one ending at the last row (column): it rewrites some
+                // elements with the same values.
+                const size_t r0 = std::min(r, rows - B), c0 = std::min(c, cols - B);
+                block(src + r0 * src_stride + c0, src_stride, dst + c0 * dst_stride + r0, dst_stride);
+            }
+        return;
+    }
+#endif
+    for (size_t c = 0; c < cols; ++c)
+        for (size_t r = 0; r < rows; ++r) dst[c * dst_stride + r] = src[r * src_stride + c];
+}
 
 }  // namespace
 
 void transpose_bytes(const uint8_t* src, size_t rows, size_t cols, size_t src_stride, uint8_t* dst, size_t dst_stride) {
-#if defined(__SSE2__) || defined(__wasm_simd128__)
-    if (rows >= 16 && cols >= 16) {
-        for_each_block<16>(rows, cols, [&](size_t r0, size_t c0) {
-            block16(src + r0 * src_stride + c0, src_stride, dst + c0 * dst_stride + r0, dst_stride);
-        });
-        return;
-    }
-#endif
-    transpose_scalar(src, rows, cols, src_stride, dst, dst_stride);
+    transpose_blocked<16>(src, rows, cols, src_stride, dst, dst_stride, block16);
 }
 
 void transpose_words(const uint32_t* src, size_t rows, size_t cols, size_t src_stride, uint32_t* dst, size_t dst_stride) {
-#if defined(__SSE2__) || defined(__wasm_simd128__)
-    if (rows >= 4 && cols >= 4) {
-        for_each_block<4>(rows, cols, [&](size_t r0, size_t c0) {
-            block4(src + r0 * src_stride + c0, src_stride, dst + c0 * dst_stride + r0, dst_stride);
-        });
-        return;
-    }
-#endif
-    transpose_scalar(src, rows, cols, src_stride, dst, dst_stride);
+    transpose_blocked<4>(src, rows, cols, src_stride, dst, dst_stride, block4);
 }
 
 }  // namespace stacklab::quant
