@@ -111,11 +111,11 @@ void requantize_impl(const int32_t* acc, size_t rows, size_t cols, size_t acc_st
     const auto run = fused_run<T>(isa);
     if (run && ((cols == 1 && acc_stride == 1) || cols >= 16)) {
         // The SIMD ISAs: the whole map in registers, along one contiguous run at a time (a single
-        // channel's contiguous run, or each row along its columns); the ends of runs per value.
-        // (Strided single channels and short rows take the chunked path below, whose SIMD loops
-        // run over whole chunks.) The last partial block of a run goes through the same SIMD loop
-        // in a zero-padded block of 16 (lanes are independent, so its values are the same).
-        // Finite multipliers and biases give no NaN, so the SIMD loop can skip its NaN select.
+        // channel's contiguous run, or each row along its columns). The last partial block of a
+        // run goes through the same SIMD loop in a zero-padded block of 16 (lanes are independent,
+        // so its values are the same). Strided single channels and short rows take the chunked
+        // path below, whose SIMD loops run over whole chunks. Finite multipliers and biases give
+        // no NaN, so the SIMD loop can skip its NaN select.
         const size_t used = cols == 1 ? 1 : cols;
         bool finite = true;
         for (size_t j = 0; j < used; ++j) finite = finite && std::isfinite(q.multiplier[j]) && std::isfinite(q.bias[j]);
