@@ -830,11 +830,40 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
     // A panel is whole output rows (about kF32PanelCols pixels), its width rounded up to the
     // register tile's 16 columns (the extra columns are zero and dropped), so every GEMM tile is full
     // and each output row leaves the panel with one contiguous copy.
+    // Stride 1 and no padding, where the GEMM runs any width at full speed (AVX-512): no im2col.
+    // Output row oy of every channel reads, for tap (c, kh, kw), the out_w input floats from
+    // x[c][oy + kh * dilation_h][kw * dilation_w] on: B's row k is a fixed offset from the row's
+    // start, so each output row is one GEMM over the input plane itself (B rows by offset), summed
+    // into Y from the bias in the same k order: the same bits as the panel path below.
+    if (gemm_f32_any_width(best_isa()) && a.stride_h == 1 && a.stride_w == 1 && a.pad_top == 0 && a.pad_left == 0 &&
+        a.pad_bottom == 0 && a.pad_right == 0) {
+        std::vector<size_t> offsets(static_cast<size_t>(K));
+        for (int c = 0, k = 0; c < Cg; ++c)
+            for (int kh = 0; kh < s.kernel_h; ++kh)
+                for (int kw = 0; kw < s.kernel_w; ++kw, ++k)
+                    offsets[size_t(k)] = size_t(c) * plane + size_t(kh) * size_t(a.dilation_h) * size_t(s.in_w) +
+                                         size_t(kw) * size_t(a.dilation_w);
+        for (int n = 0; n < s.batch; ++n)
+            for (int g = 0; g < a.groups; ++g) {
+                const float* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
+                const float* wg = pw.weights.data() + size_t(g) * size_t(Og) * size_t(K);
+                float* yg = y + (size_t(n) * size_t(s.out_channels) + size_t(g) * size_t(Og)) * size_t(P);
+                for (int j = 0; j < Og; ++j) std::fill_n(yg + size_t(j) * size_t(P), P, bias ? bias[g * Og + j] : 0.0f);
+                for (int oy = 0; oy < s.out_h; ++oy)
+                    gemm_f32_acc_offsets(wg, size_t(K), xg + size_t(oy) * size_t(s.in_w), offsets.data(),
+                                         yg + size_t(oy) * size_t(s.out_w), size_t(P), Og, s.out_w, K);
+            }
+        return;
+    }
+    // Where the GEMM runs any width at full speed (AVX-512: masked last strip), the panel is exactly
+    // the panel's pixels and the GEMM accumulates straight into Y's channel planes (ldc = P), with
+    // no scratch block to copy out.
+    const bool direct = gemm_f32_any_width(best_isa());
     const int rows_per_panel = std::max(1, std::min(s.out_h, kF32PanelCols / std::max(1, s.out_w)));
-    const int NB = (rows_per_panel * s.out_w + 15) / 16 * 16;
+    const int NB = direct ? rows_per_panel * s.out_w : (rows_per_panel * s.out_w + 15) / 16 * 16;
     // panel[k][j]: input tap k of the panel's output pixel j.
     std::vector<float> panel(size_t(K) * size_t(NB));
-    std::vector<float> cblock(size_t(Og) * size_t(NB));
+    std::vector<float> cblock(direct ? 0 : size_t(Og) * size_t(NB));
     for (int n = 0; n < s.batch; ++n)
         for (int g = 0; g < a.groups; ++g) {
             const float* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
@@ -846,15 +875,20 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
                     for (int kh = 0; kh < s.kernel_h; ++kh)
                         for (int kw = 0; kw < s.kernel_w; ++kw, ++k)
                             im2col_row(s, xg + size_t(c) * plane, kh, kw, oh0, rows, panel.data() + size_t(k) * size_t(NB), NB);
+                float* yg = y + (size_t(n) * size_t(s.out_channels) + size_t(g) * size_t(Og)) * size_t(P) +
+                            size_t(oh0) * size_t(s.out_w);
+                if (direct) {
+                    for (int j = 0; j < Og; ++j) std::fill_n(yg + size_t(j) * size_t(P), cols, bias ? bias[g * Og + j] : 0.0f);
+                    gemm_f32_acc(wg, size_t(K), panel.data(), size_t(NB), yg, size_t(P), Og, cols, K);
+                    continue;
+                }
                 for (int j = 0; j < Og; ++j)
                     std::fill_n(cblock.data() + size_t(j) * size_t(NB), NB, bias ? bias[g * Og + j] : 0.0f);
                 // cblock (Og x NB) += weights (Og x K) * panel (K x NB): each output sums its taps in
                 // k order from the bias, as the reference does; gemm_f32_acc tiles it in registers.
                 gemm_f32_acc(wg, size_t(K), panel.data(), size_t(NB), cblock.data(), size_t(NB), Og, NB, K);
                 for (int j = 0; j < Og; ++j)
-                    std::copy_n(cblock.data() + size_t(j) * size_t(NB), cols,
-                                y + (size_t(n) * size_t(s.out_channels) + size_t(g * Og + j)) * size_t(P) +
-                                    size_t(oh0) * size_t(s.out_w));
+                    std::copy_n(cblock.data() + size_t(j) * size_t(NB), cols, yg + size_t(j) * size_t(P));
             }
         }
 }

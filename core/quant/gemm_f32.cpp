@@ -20,18 +20,23 @@ void check(const float* A, size_t lda, const float* B, size_t ldb, const float* 
     if (M > 0 && N > 0 && (!C || (K > 0 && (!A || !B)))) throw std::invalid_argument("gemm_f32_acc: null matrix");
 }
 
-// The scalar loop on a sub-block: rows [m0, m1) x columns [n0, n1).
-void block_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int m0, int m1, int n0,
-               int n1, int K) {
+// The scalar loop on a sub-block: rows [m0, m1) x columns [n0, n1), B's row k at row_of(k).
+template <class RowOf>
+void block_loop(const float* A, size_t lda, RowOf row_of, float* C, size_t ldc, int m0, int m1, int n0, int n1, int K) {
     for (int m = m0; m < m1; ++m) {
         float* c = C + size_t(m) * ldc;
         const float* a = A + size_t(m) * lda;
         for (int k = 0; k < K; ++k) {
             const float av = a[k];
-            const float* b = B + size_t(k) * ldb;
+            const float* b = row_of(k);
             for (int n = n0; n < n1; ++n) c[n] += av * b[n];
         }
     }
+}
+
+void block_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int m0, int m1, int n0,
+               int n1, int K) {
+    block_loop(A, lda, [=](int k) { return B + size_t(k) * ldb; }, C, ldc, m0, m1, n0, n1, K);
 }
 
 // Column strips of `cols` (B's strip stays in cache across the row tiles), row tiles of `rows`.
@@ -46,6 +51,28 @@ void tiled(const float* A, size_t lda, const float* B, size_t ldb, float* C, siz
 }
 
 }  // namespace
+
+bool gemm_f32_any_width(Isa isa) { return isa == Isa::avx512vnni; }
+
+void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
+                          int M, int N, int K, Isa isa) {
+    check(A, lda, B, size_t(N), C, ldc, M, N, K);
+    if (M > 0 && N > 0 && K > 0 && !b_offsets) throw std::invalid_argument("gemm_f32_acc_offsets: null offsets");
+    if (!isa_available(isa)) throw std::invalid_argument(std::string("gemm_f32_acc_offsets: isa ") + isa_name(isa) +
+                                                " is not available in this build or on this machine");
+    if (M == 0 || N == 0 || K == 0) return;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (isa == Isa::avx512vnni) {
+        for (int n0 = 0; n0 < N; n0 += detail::kF32TileColsAvx512)
+            for (int m0 = 0; m0 < M; m0 += detail::kF32TileRowsAvx512)
+                detail::f32_tile_avx512_offsets(std::min(detail::kF32TileRowsAvx512, M - m0),
+                                                std::min(detail::kF32TileColsAvx512, N - n0), A + size_t(m0) * lda, lda,
+                                                B + n0, b_offsets, C + size_t(m0) * ldc + n0, ldc, K);
+        return;
+    }
+#endif
+    block_loop(A, lda, [=](int k) { return B + b_offsets[k]; }, C, ldc, 0, M, 0, N, K);
+}
 
 void gemm_f32_acc_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N,
                       int K) {
@@ -62,9 +89,15 @@ void gemm_f32_acc(const float* A, size_t lda, const float* B, size_t ldb, float*
     switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
         case Isa::avx2:
-        case Isa::avx512vnni:  // every AVX-512 CPU has AVX2; 512-bit lanes gain nothing on Zen 4
             return tiled(A, lda, B, ldb, C, ldc, M, N, K, detail::kF32TileRowsAvx2, detail::kF32TileColsAvx2,
                          detail::f32_tile_avx2);
+        case Isa::avx512vnni:  // strips of 32 columns, the last one masked: no scalar edge
+            for (int n0 = 0; n0 < N; n0 += detail::kF32TileColsAvx512)
+                for (int m0 = 0; m0 < M; m0 += detail::kF32TileRowsAvx512)
+                    detail::f32_tile_avx512(std::min(detail::kF32TileRowsAvx512, M - m0),
+                                            std::min(detail::kF32TileColsAvx512, N - n0), A + size_t(m0) * lda, lda,
+                                            B + n0, ldb, C + size_t(m0) * ldc + n0, ldc, K);
+            return;
 #endif
 #if defined(__wasm_simd128__)
         case Isa::wasm_simd128:

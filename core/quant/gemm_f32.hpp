@@ -7,10 +7,12 @@
 // `c += a * b` over k does when compiled without contraction (x86-64 baseline, WebAssembly), so the
 // fast paths give the same bits as gemm_f32_acc_ref natively and in wasm, and a model's float
 // outputs are identical on every target. The SIMD kernels vectorize across n (each lane is one
-// output column, still summing in k order): AVX2 8-wide with a 6 x 16 register tile, WebAssembly
-// SIMD128 4-wide with a 4 x 8 tile. Separate multiply and add costs little on the CPUs this runs
-// on: AMD Zen has separate FP multiply and add pipes, so mul + add issue as fast as one FMA.
-// The AVX2 file is compiled with -ffp-contract=off (core/CMakeLists.txt) so g++ cannot fuse them.
+// output column, still summing in k order): AVX-512 16-wide with an 8 x 32 register tile (the last
+// column strip masked), AVX2 8-wide with a 6 x 16 tile, WebAssembly SIMD128 4-wide with a 4 x 8
+// tile. Separate multiply and add costs little on the CPUs this runs on: AMD Zen has separate FP
+// multiply and add pipes, so mul + add issue as fast as one FMA (Zen 5's are 512 bits wide, hence
+// the AVX-512 tile). The x86 files are compiled with -ffp-contract=off (core/CMakeLists.txt) so
+// g++ cannot fuse them.
 //
 // C is accumulated into: callers start it at zero or at the bias (the convolution starts at the
 // bias, the executor's Gemm at zero and adds the bias afterwards; each keeps its order).
@@ -27,6 +29,17 @@ namespace stacklab::quant {
 // a non-empty product, or an ISA this build or machine lacks.
 void gemm_f32_acc(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
                   Isa isa = best_isa());
+// The same product with B's row k at B + b_offsets[k] (N floats; rows may overlap): a stride-1
+// convolution reads its taps straight from the input plane this way, with no im2col copy.
+// Same sums in the same order, so the same bits as gemm_f32_acc on the gathered B. Register-tiled
+// on AVX-512 only; every other ISA runs the scalar loop (callers check gemm_f32_any_width first).
+void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
+                          int M, int N, int K, Isa isa = best_isa());
+
+// True where gemm_f32_acc and gemm_f32_acc_offsets on `isa` run any N at full SIMD speed
+// (AVX-512); elsewhere columns past the last multiple of the tile width (16 AVX2, 8 SIMD128) take
+// the scalar loop, and callers that can pad N (the convolution's panels) should.
+bool gemm_f32_any_width(Isa isa);
 void gemm_f32_acc_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N,
                       int K);
 

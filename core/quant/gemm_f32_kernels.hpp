@@ -1,6 +1,7 @@
 // Private to core/quant: the per-ISA register tiles behind gemm_f32.hpp. Each computes one full
 // tile of MR rows (1 <= MR <= the ISA's maximum) by the ISA's column width, accumulating into C in
-// k order with separate multiply and add; gemm_f32.cpp handles the edges with the scalar loop.
+// k order with separate multiply and add; gemm_f32.cpp handles the AVX2 and SIMD128 tiles' column
+// edges with the scalar loop. The AVX-512 tile takes any width 1..32 (masked) and has no edge.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,11 @@ namespace stacklab::quant::detail {
 #if defined(__x86_64__) || defined(_M_X64)
 constexpr int kF32TileRowsAvx2 = 6, kF32TileColsAvx2 = 16;
 void f32_tile_avx2(int rows, const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int K);
+constexpr int kF32TileRowsAvx512 = 8, kF32TileColsAvx512 = 32;
+void f32_tile_avx512(int rows, int cols, const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc,
+                     int K);
+void f32_tile_avx512_offsets(int rows, int cols, const float* A, size_t lda, const float* B, const size_t* b_offsets,
+                             float* C, size_t ldc, int K);
 #endif
 #if defined(__wasm_simd128__)
 constexpr int kF32TileRowsWasm = 4, kF32TileColsWasm = 8;

@@ -19,7 +19,8 @@ BOOST_AUTO_TEST_CASE(every_isa_gives_the_bits_of_the_plain_ordered_loop) {
     };
     const std::vector<Shape> shapes = {{1, 1, 1, 0},   {1, 16, 9, 0},  {6, 16, 144, 0}, {7, 17, 33, 3},
                                        {13, 40, 64, 1}, {5, 8, 1, 0},   {32, 256, 144, 0}, {3, 5, 0, 2},
-                                       {64, 10, 128, 0}, {2, 100, 257, 5}};
+                                       {64, 10, 128, 0}, {2, 100, 257, 5}, {9, 48, 20, 0},   {8, 32, 7, 2},
+                                       {17, 33, 5, 1}};
     std::mt19937 rng(3);
     std::uniform_real_distribution<float> d(-1.0f, 1.0f);
     for (const Shape& sh : shapes) {
