@@ -753,6 +753,8 @@ BOOST_AUTO_TEST_CASE(fp32_fast_path_is_bit_identical_to_the_plain_ordered_loop) 
     cases.push_back({2, 16, 13, 13, 32, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 1)});  // the Fashion CNN's conv2
     cases.push_back({1, 8, 40, 300, 5, 3, 3, attrs(1, 1, 1, 1, 1, 1, 1, 1, 1)});   // rows wider than a panel
     cases.push_back({1, 6, 10, 10, 12, 3, 3, attrs(2, 3, 1, 2, 0, 1, 2, 1, 3)});   // groups, strides, dilation
+    cases.push_back({2, 4, 12, 45, 9, 3, 2, attrs(1, 1, 0, 0, 0, 0, 2, 3, 1)});    // stride 1, unpadded, dilated, rows > 32
+    cases.push_back({1, 6, 9, 9, 10, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 2)});     // stride 1, unpadded, two groups
     for (const Case& c : random_cases(rng, 20)) cases.push_back(c);
     for (const Case& c : cases) {
         const Conv2DShape s = shape_of(c);

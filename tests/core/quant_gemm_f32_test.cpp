@@ -2,6 +2,7 @@
 // (M and N not multiples of the register tile), padded leading dimensions, K = 0, and values
 // whose sums lose low bits (so a reordered or fused sum would show).
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <random>
 
@@ -51,6 +52,38 @@ BOOST_AUTO_TEST_CASE(every_isa_gives_the_bits_of_the_plain_ordered_loop) {
     }
 }
 
+// B rows by offset (a convolution's taps read from the input plane): overlapping, out of order
+// and repeated rows, N wider than one strip and with a masked end; the plain loop over the gathered
+// rows is the oracle on every ISA.
+BOOST_AUTO_TEST_CASE(rows_by_offset_give_the_bits_of_the_plain_loop_on_every_isa) {
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    std::vector<float> pool(4096);
+    for (size_t i = 0; i < pool.size(); ++i) pool[i] = d(rng) * (i % 7 == 0 ? 1e3f : 1.0f);
+    for (const auto& [M, N, K] : std::vector<std::array<int, 3>>{{16, 26, 9}, {32, 11, 144}, {9, 70, 30}, {3, 1, 5}}) {
+        std::vector<size_t> off(static_cast<size_t>(K));
+        for (auto& o : off) o = size_t(rng() % (pool.size() - size_t(N)));
+        off[size_t(K) - 1] = off[0];  // a row used twice
+        std::vector<float> A(size_t(M) * size_t(K)), C0(size_t(M) * size_t(N + 2));
+        for (auto& v : A) v = d(rng);
+        for (auto& v : C0) v = d(rng);
+        const size_t ldc = size_t(N + 2);
+        std::vector<float> plain = C0;
+        for (int m = 0; m < M; ++m)
+            for (int n = 0; n < N; ++n) {
+                float c = plain[size_t(m) * ldc + size_t(n)];
+                for (int k = 0; k < K; ++k) c += A[size_t(m) * size_t(K) + size_t(k)] * pool[off[size_t(k)] + size_t(n)];
+                plain[size_t(m) * ldc + size_t(n)] = c;
+            }
+        for (Isa isa : available_isas()) {
+            std::vector<float> c = C0;
+            gemm_f32_acc_offsets(A.data(), size_t(K), pool.data(), off.data(), c.data(), ldc, M, N, K, isa);
+            BOOST_TEST(std::memcmp(c.data(), plain.data(), c.size() * sizeof(float)) == 0,
+                       isa_name(isa) << " " << M << "x" << N << "x" << K);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(bad_sizes_are_refused_with_the_reason) {
     float a = 1, b = 1, c = 0;
     auto message = [&](auto call) {
@@ -64,6 +97,8 @@ BOOST_AUTO_TEST_CASE(bad_sizes_are_refused_with_the_reason) {
     BOOST_TEST(message([&] { gemm_f32_acc(&a, 1, &b, 1, &c, 1, -1, 1, 1); }).find("negative size") != std::string::npos);
     BOOST_TEST(message([&] { gemm_f32_acc(&a, 1, &b, 1, &c, 1, 1, 2, 2); }).find("leading dimension") != std::string::npos);
     BOOST_TEST(message([&] { gemm_f32_acc(nullptr, 1, &b, 1, &c, 1, 1, 1, 1); }).find("null") != std::string::npos);
+    BOOST_TEST(message([&] { gemm_f32_acc_offsets(&a, 1, &b, nullptr, &c, 1, 1, 1, 1); }).find("null offsets") !=
+               std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
