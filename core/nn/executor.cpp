@@ -1039,9 +1039,16 @@ void check_binding(const TensorInfo& info, const Tensor& t, size_t i) {
 }  // namespace
 
 std::vector<uint8_t> Workspace::take(size_t bytes, bool zero_fill) {
-    size_t best = free.size();
-    for (size_t i = 0; i < free.size(); ++i)
-        if (free[i].capacity() >= bytes && (best == free.size() || free[i].capacity() < free[best].capacity())) best = i;
+    // The smallest buffer whose size already covers `bytes` (shrinking writes nothing); else the
+    // smallest whose capacity does (growing within it value-initializes the new bytes: a memset).
+    auto smallest = [&](auto fits) {
+        size_t best = free.size();
+        for (size_t i = 0; i < free.size(); ++i)
+            if (fits(free[i]) && (best == free.size() || free[i].capacity() < free[best].capacity())) best = i;
+        return best;
+    };
+    size_t best = smallest([&](const std::vector<uint8_t>& f) { return f.size() >= bytes; });
+    if (best == free.size()) best = smallest([&](const std::vector<uint8_t>& f) { return f.capacity() >= bytes; });
     std::vector<uint8_t> b;
     if (best < free.size()) {
         b = std::move(free[best]);
@@ -1049,13 +1056,14 @@ std::vector<uint8_t> Workspace::take(size_t bytes, bool zero_fill) {
         free.pop_back();
     }
     if (zero_fill) b.assign(bytes, 0);
-    else b.resize(bytes);  // within the buffer's size: shrinks without writing
+    else b.resize(bytes);
     return b;
 }
 
 void Workspace::give(std::vector<uint8_t>&& buffer) {
     if (buffer.capacity() == 0) return;
-    buffer.resize(buffer.capacity());  // once per buffer: afterwards take(bytes, false) never fills
+    // The size stays what it was: resizing up to the capacity here would fill the difference with
+    // zeros on every run (a multi-megabyte memset per run for the fp32 CNN at batch 64).
     if (free.size() >= max_buffers) {  // keep the larger ones
         auto smallest = std::min_element(free.begin(), free.end(), [](const auto& a, const auto& b) {
             return a.capacity() < b.capacity();

@@ -833,8 +833,8 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
     // Stride 1 and no padding, where the GEMM runs any width at full speed (AVX-512): no im2col.
     // Output row oy of every channel reads, for tap (c, kh, kw), the out_w input floats from
     // x[c][oy + kh * dilation_h][kw * dilation_w] on: B's row k is a fixed offset from the row's
-    // start, so each output row is one GEMM over the input plane itself (B rows by offset), summed
-    // into Y from the bias in the same k order: the same bits as the panel path below.
+    // start, so the output rows are a row group of GEMMs over the input plane itself (B rows by
+    // offset), summed into Y from the bias in the same k order: the same bits as the panel path.
     if (gemm_f32_any_width(best_isa()) && a.stride_h == 1 && a.stride_w == 1 && a.pad_top == 0 && a.pad_left == 0 &&
         a.pad_bottom == 0 && a.pad_right == 0) {
         std::vector<size_t> offsets(static_cast<size_t>(K));
@@ -849,9 +849,8 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
                 const float* wg = pw.weights.data() + size_t(g) * size_t(Og) * size_t(K);
                 float* yg = y + (size_t(n) * size_t(s.out_channels) + size_t(g) * size_t(Og)) * size_t(P);
                 for (int j = 0; j < Og; ++j) std::fill_n(yg + size_t(j) * size_t(P), P, bias ? bias[g * Og + j] : 0.0f);
-                for (int oy = 0; oy < s.out_h; ++oy)
-                    gemm_f32_acc_offsets(wg, size_t(K), xg + size_t(oy) * size_t(s.in_w), offsets.data(),
-                                         yg + size_t(oy) * size_t(s.out_w), size_t(P), Og, s.out_w, K);
+                gemm_f32_acc_offsets(wg, size_t(K), xg, offsets.data(), yg, size_t(P), Og, s.out_w, K, s.out_h,
+                                     size_t(s.in_w), size_t(s.out_w));
             }
         return;
     }

@@ -55,23 +55,21 @@ void tiled(const float* A, size_t lda, const float* B, size_t ldb, float* C, siz
 bool gemm_f32_any_width(Isa isa) { return isa == Isa::avx512vnni; }
 
 void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
-                          int M, int N, int K, Isa isa) {
+                          int M, int N, int K, int groups, size_t b_group_step, size_t c_group_step, Isa isa) {
     check(A, lda, B, size_t(N), C, ldc, M, N, K);
+    if (groups < 0) throw std::invalid_argument("gemm_f32_acc_offsets: negative group count " + std::to_string(groups));
     if (M > 0 && N > 0 && K > 0 && !b_offsets) throw std::invalid_argument("gemm_f32_acc_offsets: null offsets");
     if (!isa_available(isa)) throw std::invalid_argument(std::string("gemm_f32_acc_offsets: isa ") + isa_name(isa) +
                                                 " is not available in this build or on this machine");
-    if (M == 0 || N == 0 || K == 0) return;
+    if (M == 0 || N == 0 || K == 0 || groups == 0) return;
 #if defined(__x86_64__) || defined(_M_X64)
-    if (isa == Isa::avx512vnni) {
-        for (int n0 = 0; n0 < N; n0 += detail::kF32TileColsAvx512)
-            for (int m0 = 0; m0 < M; m0 += detail::kF32TileRowsAvx512)
-                detail::f32_tile_avx512_offsets(std::min(detail::kF32TileRowsAvx512, M - m0),
-                                                std::min(detail::kF32TileColsAvx512, N - n0), A + size_t(m0) * lda, lda,
-                                                B + n0, b_offsets, C + size_t(m0) * ldc + n0, ldc, K);
-        return;
-    }
+    if (isa == Isa::avx512vnni)
+        return detail::f32_gemm_offsets_avx512(A, lda, B, b_offsets, C, ldc, M, N, K, groups, b_group_step, c_group_step);
 #endif
-    block_loop(A, lda, [=](int k) { return B + b_offsets[k]; }, C, ldc, 0, M, 0, N, K);
+    for (int q = 0; q < groups; ++q) {
+        const float* Bq = B + size_t(q) * b_group_step;
+        block_loop(A, lda, [=](int k) { return Bq + b_offsets[k]; }, C + size_t(q) * c_group_step, ldc, 0, M, 0, N, K);
+    }
 }
 
 void gemm_f32_acc_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N,
@@ -92,12 +90,7 @@ void gemm_f32_acc(const float* A, size_t lda, const float* B, size_t ldb, float*
             return tiled(A, lda, B, ldb, C, ldc, M, N, K, detail::kF32TileRowsAvx2, detail::kF32TileColsAvx2,
                          detail::f32_tile_avx2);
         case Isa::avx512vnni:  // strips of 32 columns, the last one masked: no scalar edge
-            for (int n0 = 0; n0 < N; n0 += detail::kF32TileColsAvx512)
-                for (int m0 = 0; m0 < M; m0 += detail::kF32TileRowsAvx512)
-                    detail::f32_tile_avx512(std::min(detail::kF32TileRowsAvx512, M - m0),
-                                            std::min(detail::kF32TileColsAvx512, N - n0), A + size_t(m0) * lda, lda,
-                                            B + n0, ldb, C + size_t(m0) * ldc + n0, ldc, K);
-            return;
+            return detail::f32_gemm_avx512(A, lda, B, ldb, C, ldc, M, N, K);
 #endif
 #if defined(__wasm_simd128__)
         case Isa::wasm_simd128:

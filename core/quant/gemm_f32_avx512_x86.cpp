@@ -4,43 +4,56 @@
 // SIMD128 tiles give the same bits. A strip narrower than 32 columns (N's last) runs with masked
 // loads and stores: no scalar edge, and nothing past column N is read into a sum or written.
 // The row and vector loops are unrolled by pragma: left to itself g++ kept the accumulator array in
-// memory, a store per update (half the speed). The same tile reads B's rows at a fixed stride or at a table of offsets (gemm_f32_acc_offsets).
+// memory, a store per update (half the speed). The same tile reads B's rows at a fixed stride or at
+// a table of offsets (gemm_f32_acc_offsets), and its two vectors can be two columns blocks of one
+// GEMM or the same columns of two GEMMs of a row group (two output rows of a narrow convolution:
+// 16 accumulators instead of 8, with the same masked lanes).
 // On Zen 5 the FP pipes are 512 bits wide (two multiply, two add), so this tile does twice the
 // AVX2 tile's work per cycle; on Zen 4 (double-pumped 256-bit pipes) it is no slower.
 #include <immintrin.h>
+
+#include <algorithm>
 
 #include "quant/gemm_f32_kernels.hpp"
 
 namespace stacklab::quant::detail {
 namespace {
 
-// Where B's row k starts: a fixed stride (a matrix) or a table of offsets (an implicit im2col).
+// Where B's row k starts, and how far vector 1's columns are from vector 0's: a matrix (fixed row
+// stride, the next 16 columns) or a table of offsets (an implicit im2col; the next 16 columns, or
+// the next GEMM of a row group).
 struct Strided {
     const float* B;
     size_t ldb;
+    size_t vstep = 16;
     const float* operator()(int k) const { return B + size_t(k) * ldb; }
 };
 struct Offsets {
     const float* B;
     const size_t* off;
+    size_t vstep = 16;
     const float* operator()(int k) const { return B + off[k]; }
 };
 
+// C's vector v of row r is at C + r * ldc + v * c_vstep.
 template <int MR, int NV, bool Masked, class Rows>
-void tile(const float* A, size_t lda, Rows rows_of_b, float* C, size_t ldc, int K, __mmask16 m0, __mmask16 m1) {
+void tile(const float* A, size_t lda, Rows rows_of_b, float* C, size_t ldc, size_t c_vstep, int K, __mmask16 m0,
+          __mmask16 m1) {
     const __mmask16 mask[2] = {m0, m1};
     __m512 acc[MR][NV];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v)
-            acc[r][v] = Masked ? _mm512_maskz_loadu_ps(mask[v], C + size_t(r) * ldc + 16 * v)
-                               : _mm512_loadu_ps(C + size_t(r) * ldc + 16 * v);
+            acc[r][v] = Masked ? _mm512_maskz_loadu_ps(mask[v], C + size_t(r) * ldc + size_t(v) * c_vstep)
+                               : _mm512_loadu_ps(C + size_t(r) * ldc + size_t(v) * c_vstep);
     for (int k = 0; k < K; ++k) {
         const float* b = rows_of_b(k);
         __m512 bv[NV];
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v) bv[v] = Masked ? _mm512_maskz_loadu_ps(mask[v], b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
+        for (int v = 0; v < NV; ++v)
+            bv[v] = Masked ? _mm512_maskz_loadu_ps(mask[v], b + size_t(v) * rows_of_b.vstep)
+                           : _mm512_loadu_ps(b + size_t(v) * rows_of_b.vstep);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) {
             const __m512 a = _mm512_set1_ps(A[size_t(r) * lda + size_t(k)]);
@@ -53,14 +66,14 @@ void tile(const float* A, size_t lda, Rows rows_of_b, float* C, size_t ldc, int 
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) {
             if (Masked)
-                _mm512_mask_storeu_ps(C + size_t(r) * ldc + 16 * v, mask[v], acc[r][v]);
+                _mm512_mask_storeu_ps(C + size_t(r) * ldc + size_t(v) * c_vstep, mask[v], acc[r][v]);
             else
-                _mm512_storeu_ps(C + size_t(r) * ldc + 16 * v, acc[r][v]);
+                _mm512_storeu_ps(C + size_t(r) * ldc + size_t(v) * c_vstep, acc[r][v]);
         }
 }
 
 template <class Rows>
-using TileFn = void (*)(const float*, size_t, Rows, float*, size_t, int, __mmask16, __mmask16);
+using TileFn = void (*)(const float*, size_t, Rows, float*, size_t, size_t, int, __mmask16, __mmask16);
 
 template <int MR, class Rows>
 constexpr TileFn<Rows> pick(int nv, bool masked) {
@@ -68,36 +81,61 @@ constexpr TileFn<Rows> pick(int nv, bool masked) {
                    : (masked ? tile<MR, 1, true, Rows> : tile<MR, 1, false, Rows>);
 }
 
+__mmask16 lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u); }
+
+// Rows m0 .. M-1 in tiles of up to 8, nv vectors with masks m0 / m1.
 template <class Rows>
-void run_tile(int rows, int cols, const float* A, size_t lda, Rows b, float* C, size_t ldc, int K) {
-    const int nv = cols > 16 ? 2 : 1;
-    const bool masked = cols != 16 * nv;
-    const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1u);
-    const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1u) : __mmask16(0);
-    TileFn<Rows> fn;
-    switch (rows) {
-        case 8: fn = pick<8, Rows>(nv, masked); break;
-        case 7: fn = pick<7, Rows>(nv, masked); break;
-        case 6: fn = pick<6, Rows>(nv, masked); break;
-        case 5: fn = pick<5, Rows>(nv, masked); break;
-        case 4: fn = pick<4, Rows>(nv, masked); break;
-        case 3: fn = pick<3, Rows>(nv, masked); break;
-        case 2: fn = pick<2, Rows>(nv, masked); break;
-        default: fn = pick<1, Rows>(nv, masked); break;
+void run_rows(int M, int nv, __mmask16 k0, __mmask16 k1, const float* A, size_t lda, Rows b, float* C, size_t ldc,
+              size_t c_vstep, int K) {
+    const bool masked = k0 != 0xFFFF || (nv == 2 && k1 != 0xFFFF);
+    for (int m0 = 0; m0 < M; m0 += kF32TileRowsAvx512) {
+        TileFn<Rows> fn;
+        switch (std::min(kF32TileRowsAvx512, M - m0)) {
+            case 8: fn = pick<8, Rows>(nv, masked); break;
+            case 7: fn = pick<7, Rows>(nv, masked); break;
+            case 6: fn = pick<6, Rows>(nv, masked); break;
+            case 5: fn = pick<5, Rows>(nv, masked); break;
+            case 4: fn = pick<4, Rows>(nv, masked); break;
+            case 3: fn = pick<3, Rows>(nv, masked); break;
+            case 2: fn = pick<2, Rows>(nv, masked); break;
+            default: fn = pick<1, Rows>(nv, masked); break;
+        }
+        fn(A + size_t(m0) * lda, lda, b, C + size_t(m0) * ldc, ldc, c_vstep, K, k0, k1);
     }
-    fn(A, lda, b, C, ldc, K, m0, m1);
+}
+
+// One GEMM: strips of 32 columns, the last one masked.
+template <class Rows>
+void run_strips(int M, int N, const float* A, size_t lda, Rows b, float* C, size_t ldc, int K) {
+    for (int n0 = 0; n0 < N; n0 += kF32TileColsAvx512) {
+        const int cols = std::min(kF32TileColsAvx512, N - n0);
+        Rows bs = b;
+        bs.B += n0;
+        run_rows(M, cols > 16 ? 2 : 1, lanes(cols), lanes(cols - 16), A, lda, bs, C + n0, ldc, 16, K);
+    }
 }
 
 }  // namespace
 
-void f32_tile_avx512(int rows, int cols, const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc,
-                     int K) {
-    run_tile(rows, cols, A, lda, Strided{B, ldb}, C, ldc, K);
+void f32_gemm_avx512(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K) {
+    run_strips(M, N, A, lda, Strided{B, ldb}, C, ldc, K);
 }
 
-void f32_tile_avx512_offsets(int rows, int cols, const float* A, size_t lda, const float* B, const size_t* b_offsets,
-                             float* C, size_t ldc, int K) {
-    run_tile(rows, cols, A, lda, Offsets{B, b_offsets}, C, ldc, K);
+void f32_gemm_offsets_avx512(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
+                             int M, int N, int K, int groups, size_t b_group_step, size_t c_group_step) {
+    if (N > 16) {
+        for (int q = 0; q < groups; ++q)
+            run_strips(M, N, A, lda, Offsets{B + size_t(q) * b_group_step, b_offsets}, C + size_t(q) * c_group_step, ldc,
+                       K);
+        return;
+    }
+    // N <= 16: two GEMMs of the group per tile (vector v is GEMM q + v), an odd last one alone.
+    const __mmask16 m = lanes(N);
+    for (int q = 0; q < groups; q += 2) {
+        const int nv = std::min(2, groups - q);
+        run_rows(M, nv, m, m, A, lda, Offsets{B + size_t(q) * b_group_step, b_offsets, b_group_step},
+                 C + size_t(q) * c_group_step, ldc, c_group_step, K);
+    }
 }
 
 }  // namespace stacklab::quant::detail

@@ -53,33 +53,42 @@ BOOST_AUTO_TEST_CASE(every_isa_gives_the_bits_of_the_plain_ordered_loop) {
 }
 
 // B rows by offset (a convolution's taps read from the input plane): overlapping, out of order
-// and repeated rows, N wider than one strip and with a masked end; the plain loop over the gathered
-// rows is the oracle on every ISA.
+// and repeated rows, N wider than one strip and with a masked end, row groups (even and odd counts,
+// narrow N packs two per tile); the plain loop over the gathered rows is the oracle on every ISA.
 BOOST_AUTO_TEST_CASE(rows_by_offset_give_the_bits_of_the_plain_loop_on_every_isa) {
     std::mt19937 rng(11);
     std::uniform_real_distribution<float> d(-1.0f, 1.0f);
     std::vector<float> pool(4096);
     for (size_t i = 0; i < pool.size(); ++i) pool[i] = d(rng) * (i % 7 == 0 ? 1e3f : 1.0f);
-    for (const auto& [M, N, K] : std::vector<std::array<int, 3>>{{16, 26, 9}, {32, 11, 144}, {9, 70, 30}, {3, 1, 5}}) {
+    struct Shape {
+        int M, N, K, groups;
+    };
+    for (const Shape& sh : std::vector<Shape>{{16, 26, 9, 1}, {32, 11, 144, 1}, {9, 70, 30, 1}, {3, 1, 5, 1},
+                                              {32, 11, 144, 11}, {16, 26, 9, 4}, {10, 16, 12, 3}, {5, 7, 3, 2}}) {
+        const int M = sh.M, N = sh.N, K = sh.K, G = sh.groups;
+        const size_t b_step = size_t(N) + 3, ldc = size_t(N) + 2, c_step = size_t(M) * ldc + 1;
         std::vector<size_t> off(static_cast<size_t>(K));
-        for (auto& o : off) o = size_t(rng() % (pool.size() - size_t(N)));
+        for (auto& o : off) o = size_t(rng() % (pool.size() - size_t(N) - size_t(G) * b_step));
         off[size_t(K) - 1] = off[0];  // a row used twice
-        std::vector<float> A(size_t(M) * size_t(K)), C0(size_t(M) * size_t(N + 2));
+        std::vector<float> A(size_t(M) * size_t(K)), C0(size_t(G) * c_step);
         for (auto& v : A) v = d(rng);
         for (auto& v : C0) v = d(rng);
-        const size_t ldc = size_t(N + 2);
         std::vector<float> plain = C0;
-        for (int m = 0; m < M; ++m)
-            for (int n = 0; n < N; ++n) {
-                float c = plain[size_t(m) * ldc + size_t(n)];
-                for (int k = 0; k < K; ++k) c += A[size_t(m) * size_t(K) + size_t(k)] * pool[off[size_t(k)] + size_t(n)];
-                plain[size_t(m) * ldc + size_t(n)] = c;
-            }
+        for (int q = 0; q < G; ++q)
+            for (int m = 0; m < M; ++m)
+                for (int n = 0; n < N; ++n) {
+                    float& out = plain[size_t(q) * c_step + size_t(m) * ldc + size_t(n)];
+                    float c = out;
+                    for (int k = 0; k < K; ++k)
+                        c += A[size_t(m) * size_t(K) + size_t(k)] * pool[size_t(q) * b_step + off[size_t(k)] + size_t(n)];
+                    out = c;
+                }
         for (Isa isa : available_isas()) {
             std::vector<float> c = C0;
-            gemm_f32_acc_offsets(A.data(), size_t(K), pool.data(), off.data(), c.data(), ldc, M, N, K, isa);
+            gemm_f32_acc_offsets(A.data(), size_t(K), pool.data(), off.data(), c.data(), ldc, M, N, K, G, b_step, c_step,
+                                 isa);
             BOOST_TEST(std::memcmp(c.data(), plain.data(), c.size() * sizeof(float)) == 0,
-                       isa_name(isa) << " " << M << "x" << N << "x" << K);
+                       isa_name(isa) << " " << G << " x " << M << "x" << N << "x" << K << " (padding included)");
         }
     }
 }
