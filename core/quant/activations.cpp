@@ -120,6 +120,10 @@ void activation(Activation a, const float* x, size_t n, float* y, Isa isa) {
     if (isa == Isa::avx2 || isa == Isa::avx512vnni) {
         const detail::ActivationConstants c{static_cast<float>(kInvSqrt2), static_cast<float>(kSqrt2OverPi),
                                             static_cast<float>(kGeluTanhCubic)};
+        if (isa == Isa::avx512vnni) {  // 16 lanes, then at most one 8-lane step below
+            const size_t done = detail::activation_avx512(a, x, n, y, c);
+            x += done, y += done, n -= done;
+        }
         const size_t done = detail::activation_avx2(a, x, n, y, c);
         x += done, y += done, n -= done;
     }

@@ -16,6 +16,7 @@ struct ActivationConstants {
 
 #if defined(__x86_64__) || defined(_M_X64)
 size_t activation_avx2(Activation a, const float* x, size_t n, float* y, const ActivationConstants& c);
+size_t activation_avx512(Activation a, const float* x, size_t n, float* y, const ActivationConstants& c);
 #endif
 #if defined(__wasm_simd128__)
 size_t activation_wasm(Activation a, const float* x, size_t n, float* y, const ActivationConstants& c);
