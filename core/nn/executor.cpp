@@ -60,7 +60,8 @@ struct PreparedNode {
     // conv_qdq / gemm_qdq whose float output only feeds [Relu ->] QuantizeLinear (per tensor):
     // without keep_activations the node writes that QuantizeLinear's int8/uint8 output (tensor
     // fused_output) directly, row by row, with the same float operations, and the Relu and
-    // QuantizeLinear nodes are skipped (Plan::node_fused).
+    // QuantizeLinear nodes are skipped (Plan::node_fused). A float conv_f32 whose output only feeds
+    // a Relu writes the Relu's output (fused_output, fused_relu) with the ReLU applied.
     int fused_output = -1;
     bool fused_relu = false;
     quant::QuantParams fused_q;
@@ -763,7 +764,8 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
             }
             if (p.kind == FastKind::conv_f32) {
                 Tensor y = new_output(ws, DataType::FLOAT, {s.batch, s.out_channels, s.out_h, s.out_w});
-                quant::conv2d_f32(s, x.as<float>(), p.conv_f32, p.bias.empty() ? nullptr : p.bias.data(), data_of<float>(y));
+                quant::conv2d_f32(s, x.as<float>(), p.conv_f32, p.bias.empty() ? nullptr : p.bias.data(), data_of<float>(y),
+                                  p.fused_output >= 0 && fuse && p.fused_relu);
                 return y;
             }
             if (p.kind == FastKind::conv_qdq && p.fused_output >= 0 && fuse) {
@@ -1172,6 +1174,23 @@ Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
             p.node_fused[r] = true;
             p.node_kernels[r] = "fused into " + g.nodes[k].label();
         }
+    }
+    // Fuse a float Conv -> Relu: the convolution applies the ReLU before it stores (the same values;
+    // one pass over the activation less).
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+        const auto& pk = p.nodes[k];
+        size_t r = 0;
+        if (!pk || pk->kind != FastKind::conv_f32 || g.nodes[k].outputs.empty() ||
+            !only_reader(g.nodes[k].outputs[0], r) || !p.nodes[r] || p.nodes[r]->kind != FastKind::relu ||
+            g.nodes[r].outputs.empty() || g.nodes[r].outputs[0] < 0)
+            continue;
+        auto fused = std::make_shared<PreparedNode>(*pk);
+        fused->fused_output = g.nodes[r].outputs[0];
+        fused->fused_relu = true;
+        p.nodes[k] = fused;
+        p.node_kernels[k] += " + relu";
+        p.node_fused[r] = true;
+        p.node_kernels[r] = "fused into " + g.nodes[k].label();
     }
     // Fuse DequantizeLinear -> [Add of a constant row ->] activation -> QuantizeLinear (see
     // PreparedNode::fused_bias); the chain must end in a QuantizeLinear and do something between.

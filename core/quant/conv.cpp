@@ -812,7 +812,14 @@ void im2col_row(const Conv2DShape& s, const float* xc, int kh, int kw, int oh0, 
 
 }  // namespace
 
-void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, float* y) {
+namespace {
+// ONNX Relu over Y (x < 0 ? 0 : x: NaN kept), for the paths that do not fuse it.
+void relu_pass(float* y, size_t n) {
+    for (size_t i = 0; i < n; ++i) y[i] = y[i] < 0.0f ? 0.0f : y[i];
+}
+}  // namespace
+
+void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, float* y, bool relu) {
     check_pointers("conv2d_f32", x, &pw, y);
     if (pw.out_channels != s.out_channels || pw.in_per_group != s.in_per_group() || pw.kernel_h != s.kernel_h ||
         pw.kernel_w != s.kernel_w || pw.groups != s.attrs.groups)
@@ -822,7 +829,11 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
     // One input channel per group and several groups (depthwise): the direct loop. A single group
     // with one input channel (a first layer on grey images) is a GEMM with K = kernel taps and sums
     // in the same order (bias, then (kh, kw)), so it takes the register-tiled path below.
-    if (s.in_per_group() == 1 && s.attrs.groups > 1) return conv_f32_depthwise(s, x, pw, bias, y);
+    if (s.in_per_group() == 1 && s.attrs.groups > 1) {
+        conv_f32_depthwise(s, x, pw, bias, y);
+        if (relu) relu_pass(y, s.y_size());
+        return;
+    }
     const Conv2DAttrs& a = s.attrs;
     const int Cg = s.in_per_group(), Og = s.out_per_group(), K = s.gemm_k();
     const int P = s.out_h * s.out_w;
@@ -834,10 +845,12 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
     // Output row oy of every channel reads, for tap (c, kh, kw), the out_w input floats from
     // x[c][oy + kh * dilation_h][kw * dilation_w] on: B's row k is a fixed offset from the row's
     // start, so the output rows are a row group of GEMMs over the input plane itself (B rows by
-    // offset), summed into Y from the bias in the same k order: the same bits as the panel path.
+    // offset), summed in registers from the bias in the same k order (the same bits as the panel
+    // path), with the ReLU applied before the one store.
     if (gemm_f32_any_width(best_isa()) && a.stride_h == 1 && a.stride_w == 1 && a.pad_top == 0 && a.pad_left == 0 &&
         a.pad_bottom == 0 && a.pad_right == 0) {
         std::vector<size_t> offsets(static_cast<size_t>(K));
+        const std::vector<float> zeros(bias ? 0 : size_t(Og), 0.0f);
         for (int c = 0, k = 0; c < Cg; ++c)
             for (int kh = 0; kh < s.kernel_h; ++kh)
                 for (int kw = 0; kw < s.kernel_w; ++kw, ++k)
@@ -848,9 +861,13 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
                 const float* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
                 const float* wg = pw.weights.data() + size_t(g) * size_t(Og) * size_t(K);
                 float* yg = y + (size_t(n) * size_t(s.out_channels) + size_t(g) * size_t(Og)) * size_t(P);
-                for (int j = 0; j < Og; ++j) std::fill_n(yg + size_t(j) * size_t(P), P, bias ? bias[g * Og + j] : 0.0f);
-                gemm_f32_acc_offsets(wg, size_t(K), xg, offsets.data(), yg, size_t(P), Og, s.out_w, K, s.out_h,
-                                     size_t(s.in_w), size_t(s.out_w));
+                OffsetsGemm o;
+                o.groups = s.out_h;
+                o.b_group_step = size_t(s.in_w);
+                o.c_group_step = size_t(s.out_w);
+                o.row_init = bias ? bias + size_t(g) * size_t(Og) : zeros.data();
+                o.relu = relu;
+                gemm_f32_acc_offsets(wg, size_t(K), xg, offsets.data(), yg, size_t(P), Og, s.out_w, K, o);
             }
         return;
     }
@@ -890,6 +907,7 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
                     std::copy_n(cblock.data() + size_t(j) * size_t(NB), cols, yg + size_t(j) * size_t(P));
             }
         }
+    if (relu) relu_pass(y, s.y_size());
 }
 
 double conv2d_f32_error_bound(const Conv2DShape& s, double abs_sum) {

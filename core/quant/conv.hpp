@@ -209,7 +209,10 @@ struct PackedConvF32 {
     std::vector<float> weights;  // OIHW as given: row o is output channel o's K weights
 };
 PackedConvF32 pack_conv2d_f32(const Conv2DShape& s, const float* w);
-void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& w, const float* bias, float* y);
+// relu: y = max(y, 0) as ONNX Relu after it (x < 0 ? 0 : x, NaN kept): the executor's Conv -> Relu
+// fused (in registers on the stride-1 AVX-512 path, a pass over Y elsewhere).
+void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& w, const float* bias, float* y,
+                bool relu = false);
 
 // The bound above for one output: abs_sum = sum |x| |w| + |bias| over that output's taps.
 double conv2d_f32_error_bound(const Conv2DShape& s, double abs_sum);

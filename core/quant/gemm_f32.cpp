@@ -55,20 +55,30 @@ void tiled(const float* A, size_t lda, const float* B, size_t ldb, float* C, siz
 bool gemm_f32_any_width(Isa isa) { return isa == Isa::avx512vnni; }
 
 void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
-                          int M, int N, int K, int groups, size_t b_group_step, size_t c_group_step, Isa isa) {
+                          int M, int N, int K, const OffsetsGemm& o, Isa isa) {
     check(A, lda, B, size_t(N), C, ldc, M, N, K);
-    if (groups < 0) throw std::invalid_argument("gemm_f32_acc_offsets: negative group count " + std::to_string(groups));
+    if (o.groups < 0) throw std::invalid_argument("gemm_f32_acc_offsets: negative group count " + std::to_string(o.groups));
     if (M > 0 && N > 0 && K > 0 && !b_offsets) throw std::invalid_argument("gemm_f32_acc_offsets: null offsets");
     if (!isa_available(isa)) throw std::invalid_argument(std::string("gemm_f32_acc_offsets: isa ") + isa_name(isa) +
                                                 " is not available in this build or on this machine");
-    if (M == 0 || N == 0 || K == 0 || groups == 0) return;
+    if (M == 0 || N == 0 || o.groups == 0) return;
 #if defined(__x86_64__) || defined(_M_X64)
-    if (isa == Isa::avx512vnni)
-        return detail::f32_gemm_offsets_avx512(A, lda, B, b_offsets, C, ldc, M, N, K, groups, b_group_step, c_group_step);
+    if (isa == Isa::avx512vnni && K > 0)
+        return detail::f32_gemm_offsets_avx512(A, lda, B, b_offsets, C, ldc, M, N, K, o.groups, o.b_group_step,
+                                               o.c_group_step, o.row_init, o.relu);
 #endif
-    for (int q = 0; q < groups; ++q) {
-        const float* Bq = B + size_t(q) * b_group_step;
-        block_loop(A, lda, [=](int k) { return Bq + b_offsets[k]; }, C + size_t(q) * c_group_step, ldc, 0, M, 0, N, K);
+    for (int q = 0; q < o.groups; ++q) {
+        const float* Bq = B + size_t(q) * o.b_group_step;
+        float* Cq = C + size_t(q) * o.c_group_step;
+        if (o.row_init)
+            for (int m = 0; m < M; ++m) std::fill_n(Cq + size_t(m) * ldc, N, o.row_init[m]);
+        block_loop(A, lda, [=](int k) { return Bq + b_offsets[k]; }, Cq, ldc, 0, M, 0, N, K);
+        if (o.relu)
+            for (int m = 0; m < M; ++m)
+                for (int n = 0; n < N; ++n) {
+                    float& c = Cq[size_t(m) * ldc + size_t(n)];
+                    c = c < 0.0f ? 0.0f : c;
+                }
     }
 }
 

@@ -30,15 +30,23 @@ namespace stacklab::quant {
 void gemm_f32_acc(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
                   Isa isa = best_isa());
 // The same product with B's row k at B + b_offsets[k] (N floats; rows may overlap): a stride-1
-// convolution reads its taps straight from the input plane this way, with no im2col copy. A row
-// group runs `groups` such products with the same A and offsets: product q reads B + q *
-// b_group_step and accumulates into C + q * c_group_step (a convolution's output rows, one call per
-// image). Same sums in the same order, so the same bits as gemm_f32_acc on the gathered B.
-// Register-tiled on AVX-512 only (a narrow N packs two products per tile); every other ISA runs
-// the scalar loop (callers check gemm_f32_any_width first).
+// convolution reads its taps straight from the input plane this way, with no im2col copy.
+// Same sums in the same order, so the same bits as gemm_f32_acc on the gathered B.
+// Register-tiled on AVX-512 only (a narrow N packs two products of a row group per tile); every
+// other ISA runs the scalar loop (callers check gemm_f32_any_width first).
+struct OffsetsGemm {
+    // A row group: `groups` products with the same A and offsets; product q reads B + q *
+    // b_group_step and writes C + q * c_group_step (a convolution's output rows, one call per image).
+    int groups = 1;
+    size_t b_group_step = 0, c_group_step = 0;
+    // Non-null: every product starts from row_init[m] (a bias per output row) instead of C's value,
+    // and C is only written (as if C had been filled with it first: the same bits).
+    const float* row_init = nullptr;
+    // ReLU on the way out (x < 0 ? 0 : x, NaN kept): a convolution fused with the Relu after it.
+    bool relu = false;
+};
 void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
-                          int M, int N, int K, int groups = 1, size_t b_group_step = 0, size_t c_group_step = 0,
-                          Isa isa = best_isa());
+                          int M, int N, int K, const OffsetsGemm& options = {}, Isa isa = best_isa());
 
 // True where gemm_f32_acc and gemm_f32_acc_offsets on `isa` run any N at full SIMD speed
 // (AVX-512); elsewhere columns past the last multiple of the tile width (16 AVX2, 8 SIMD128) take

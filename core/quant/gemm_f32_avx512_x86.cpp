@@ -35,18 +35,26 @@ struct Offsets {
     const float* operator()(int k) const { return B + off[k]; }
 };
 
+// What a tile starts from and does before it stores: C itself or row_init[r] (a bias per row, C not
+// read), and optionally ReLU (x < 0 ? 0 : x, NaN kept, as the executor's Relu).
+struct Ends {
+    const float* row_init = nullptr;
+    bool relu = false;
+};
+
 // C's vector v of row r is at C + r * ldc + v * c_vstep.
 template <int MR, int NV, bool Masked, class Rows>
 void tile(const float* A, size_t lda, Rows rows_of_b, float* C, size_t ldc, size_t c_vstep, int K, __mmask16 m0,
-          __mmask16 m1) {
+          __mmask16 m1, Ends ends) {
     const __mmask16 mask[2] = {m0, m1};
     __m512 acc[MR][NV];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v)
-            acc[r][v] = Masked ? _mm512_maskz_loadu_ps(mask[v], C + size_t(r) * ldc + size_t(v) * c_vstep)
-                               : _mm512_loadu_ps(C + size_t(r) * ldc + size_t(v) * c_vstep);
+            acc[r][v] = ends.row_init ? _mm512_set1_ps(ends.row_init[r])
+                        : Masked      ? _mm512_maskz_loadu_ps(mask[v], C + size_t(r) * ldc + size_t(v) * c_vstep)
+                                      : _mm512_loadu_ps(C + size_t(r) * ldc + size_t(v) * c_vstep);
     for (int k = 0; k < K; ++k) {
         const float* b = rows_of_b(k);
         __m512 bv[NV];
@@ -61,6 +69,13 @@ void tile(const float* A, size_t lda, Rows rows_of_b, float* C, size_t ldc, size
             for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_add_ps(acc[r][v], _mm512_mul_ps(a, bv[v]));
         }
     }
+    if (ends.relu)
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v)
+                acc[r][v] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(acc[r][v], _mm512_setzero_ps(), _CMP_LT_OQ), acc[r][v],
+                                                 _mm512_setzero_ps());
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
@@ -73,7 +88,7 @@ void tile(const float* A, size_t lda, Rows rows_of_b, float* C, size_t ldc, size
 }
 
 template <class Rows>
-using TileFn = void (*)(const float*, size_t, Rows, float*, size_t, size_t, int, __mmask16, __mmask16);
+using TileFn = void (*)(const float*, size_t, Rows, float*, size_t, size_t, int, __mmask16, __mmask16, Ends);
 
 template <int MR, class Rows>
 constexpr TileFn<Rows> pick(int nv, bool masked) {
@@ -86,7 +101,7 @@ __mmask16 lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16
 // Rows m0 .. M-1 in tiles of up to 8, nv vectors with masks m0 / m1.
 template <class Rows>
 void run_rows(int M, int nv, __mmask16 k0, __mmask16 k1, const float* A, size_t lda, Rows b, float* C, size_t ldc,
-              size_t c_vstep, int K) {
+              size_t c_vstep, int K, Ends ends) {
     const bool masked = k0 != 0xFFFF || (nv == 2 && k1 != 0xFFFF);
     for (int m0 = 0; m0 < M; m0 += kF32TileRowsAvx512) {
         TileFn<Rows> fn;
@@ -100,18 +115,20 @@ void run_rows(int M, int nv, __mmask16 k0, __mmask16 k1, const float* A, size_t 
             case 2: fn = pick<2, Rows>(nv, masked); break;
             default: fn = pick<1, Rows>(nv, masked); break;
         }
-        fn(A + size_t(m0) * lda, lda, b, C + size_t(m0) * ldc, ldc, c_vstep, K, k0, k1);
+        Ends e = ends;
+        if (e.row_init) e.row_init += m0;
+        fn(A + size_t(m0) * lda, lda, b, C + size_t(m0) * ldc, ldc, c_vstep, K, k0, k1, e);
     }
 }
 
 // One GEMM: strips of 32 columns, the last one masked.
 template <class Rows>
-void run_strips(int M, int N, const float* A, size_t lda, Rows b, float* C, size_t ldc, int K) {
+void run_strips(int M, int N, const float* A, size_t lda, Rows b, float* C, size_t ldc, int K, Ends ends = {}) {
     for (int n0 = 0; n0 < N; n0 += kF32TileColsAvx512) {
         const int cols = std::min(kF32TileColsAvx512, N - n0);
         Rows bs = b;
         bs.B += n0;
-        run_rows(M, cols > 16 ? 2 : 1, lanes(cols), lanes(cols - 16), A, lda, bs, C + n0, ldc, 16, K);
+        run_rows(M, cols > 16 ? 2 : 1, lanes(cols), lanes(cols - 16), A, lda, bs, C + n0, ldc, 16, K, ends);
     }
 }
 
@@ -122,11 +139,13 @@ void f32_gemm_avx512(const float* A, size_t lda, const float* B, size_t ldb, flo
 }
 
 void f32_gemm_offsets_avx512(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
-                             int M, int N, int K, int groups, size_t b_group_step, size_t c_group_step) {
+                             int M, int N, int K, int groups, size_t b_group_step, size_t c_group_step,
+                             const float* row_init, bool relu) {
+    const Ends ends{row_init, relu};
     if (N > 16) {
         for (int q = 0; q < groups; ++q)
             run_strips(M, N, A, lda, Offsets{B + size_t(q) * b_group_step, b_offsets}, C + size_t(q) * c_group_step, ldc,
-                       K);
+                       K, ends);
         return;
     }
     // N <= 16: two GEMMs of the group per tile (vector v is GEMM q + v), an odd last one alone.
@@ -134,7 +153,7 @@ void f32_gemm_offsets_avx512(const float* A, size_t lda, const float* B, const s
     for (int q = 0; q < groups; q += 2) {
         const int nv = std::min(2, groups - q);
         run_rows(M, nv, m, m, A, lda, Offsets{B + size_t(q) * b_group_step, b_offsets, b_group_step},
-                 C + size_t(q) * c_group_step, ldc, c_group_step, K);
+                 C + size_t(q) * c_group_step, ldc, c_group_step, K, ends);
     }
 }
 

@@ -16,7 +16,8 @@ constexpr int kF32TileRowsAvx512 = 8, kF32TileColsAvx512 = 32;
 // gemm_f32_acc_offsets (GEMM q reads B + q * b_group_step and writes C + q * c_group_step).
 void f32_gemm_avx512(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K);
 void f32_gemm_offsets_avx512(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
-                             int M, int N, int K, int groups, size_t b_group_step, size_t c_group_step);
+                             int M, int N, int K, int groups, size_t b_group_step, size_t c_group_step,
+                             const float* row_init, bool relu);
 #endif
 #if defined(__wasm_simd128__)
 constexpr int kF32TileRowsWasm = 4, kF32TileColsWasm = 8;

@@ -371,6 +371,26 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_the_reference_on_a_small_cnn_and_re
     BOOST_TEST((x.as<float>()[5] == random_floats(7 * 144, 11)[5]));
 }
 
+// The shipped CNN's Conv -> Relu pairs run as one node (the convolution applies the ReLU before it
+// stores); the logits are the bytes of the unfused run (keep_activations runs every node apart).
+BOOST_AUTO_TEST_CASE(float_conv_and_relu_fuse_with_the_unfused_bytes) {
+    std::ifstream in(std::string(STACKLAB_MODELS_DIR) + "/fashion_cnn.onnx", std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const Graph g = import_onnx(onnx::parse_model(bytes, "fashion_cnn.onnx"));
+    const Plan fast = prepare(g, Kernels::fast);
+    BOOST_TEST(fast.node_kernels.at(0) == "conv2d_f32 + relu");
+    BOOST_TEST(fast.node_kernels.at(1) == "fused into " + g.nodes[0].label());
+    BOOST_TEST(fast.node_kernels.at(3) == "conv2d_f32 + relu");
+    std::vector<float> pixels = random_floats(5 * 784, 31);
+    for (float& v : pixels) v = std::fabs(v);  // [0, 1], as the model's input is
+    const Tensor x = floats("image", {5, 1, 28, 28}, pixels);
+    RunOptions keep;
+    keep.keep_activations = true;
+    const RunResult fused = run(fast, {x}), apart = run(fast, {x}, keep);
+    BOOST_TEST(fused.timings.at(1).ms == 0.0);  // the Relu node did not run
+    BOOST_TEST((fused.outputs.at(0) == apart.outputs.at(0)));
+}
+
 BOOST_AUTO_TEST_CASE(fast_gemm_stays_within_the_dot_product_bound_of_the_reference) {
     // One Gemm node, odd sizes, values of both signs: |fast - ref| <= (K + 2) eps (sum |a||b| + |c|).
     const int64_t M = 9, K = 301, N = 263;

@@ -788,6 +788,14 @@ BOOST_AUTO_TEST_CASE(fp32_fast_path_is_bit_identical_to_the_plain_ordered_loop) 
         size_t differ = 0;
         for (size_t i = 0; i < out.size(); ++i) differ += std::memcmp(&out[i], &plain[i], sizeof(float)) != 0;
         BOOST_TEST(differ == 0u, describe(s) << ": " << differ << " outputs differ from the ordered loop");
+        // Fused ReLU (the executor's Conv -> Relu): the ordered loop's value, then x < 0 ? 0 : x.
+        conv2d_f32(s, x.data(), pack_conv2d_f32(s, w.data()), bias.data(), out.data(), true);
+        differ = 0;
+        for (size_t i = 0; i < out.size(); ++i) {
+            const float want = plain[i] < 0.0f ? 0.0f : plain[i];
+            differ += std::memcmp(&out[i], &want, sizeof(float)) != 0;
+        }
+        BOOST_TEST(differ == 0u, describe(s) << ": " << differ << " outputs differ from the ordered loop + ReLU");
     }
 }
 

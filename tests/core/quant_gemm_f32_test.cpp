@@ -85,10 +85,38 @@ BOOST_AUTO_TEST_CASE(rows_by_offset_give_the_bits_of_the_plain_loop_on_every_isa
                 }
         for (Isa isa : available_isas()) {
             std::vector<float> c = C0;
-            gemm_f32_acc_offsets(A.data(), size_t(K), pool.data(), off.data(), c.data(), ldc, M, N, K, G, b_step, c_step,
-                                 isa);
+            OffsetsGemm o;
+            o.groups = G;
+            o.b_group_step = b_step;
+            o.c_group_step = c_step;
+            gemm_f32_acc_offsets(A.data(), size_t(K), pool.data(), off.data(), c.data(), ldc, M, N, K, o, isa);
             BOOST_TEST(std::memcmp(c.data(), plain.data(), c.size() * sizeof(float)) == 0,
                        isa_name(isa) << " " << G << " x " << M << "x" << N << "x" << K << " (padding included)");
+        }
+        // Starting from a bias per row (C not read) and ReLU on the way out: the same loop from the
+        // bias, then x < 0 ? 0 : x.
+        std::vector<float> bias(static_cast<size_t>(M));
+        for (auto& v : bias) v = d(rng) * 4.0f;
+        std::vector<float> fused = C0;
+        for (int q = 0; q < G; ++q)
+            for (int m = 0; m < M; ++m)
+                for (int n = 0; n < N; ++n) {
+                    float c = bias[size_t(m)];
+                    for (int k = 0; k < K; ++k)
+                        c += A[size_t(m) * size_t(K) + size_t(k)] * pool[size_t(q) * b_step + off[size_t(k)] + size_t(n)];
+                    fused[size_t(q) * c_step + size_t(m) * ldc + size_t(n)] = c < 0.0f ? 0.0f : c;
+                }
+        for (Isa isa : available_isas()) {
+            std::vector<float> c = C0;
+            OffsetsGemm o;
+            o.groups = G;
+            o.b_group_step = b_step;
+            o.c_group_step = c_step;
+            o.row_init = bias.data();
+            o.relu = true;
+            gemm_f32_acc_offsets(A.data(), size_t(K), pool.data(), off.data(), c.data(), ldc, M, N, K, o, isa);
+            BOOST_TEST(std::memcmp(c.data(), fused.data(), c.size() * sizeof(float)) == 0,
+                       isa_name(isa) << " " << G << " x " << M << "x" << N << "x" << K << " from the bias, with ReLU");
         }
     }
 }
