@@ -1061,6 +1061,36 @@ void pool_row_2x2(const uint8_t* r0, const uint8_t* r1, size_t out_w, uint8_t* o
     }
 }
 #define STACKLAB_POOL_ROW_2X2 1
+
+// The float 2x2 / stride 2 pool row: four outputs per step, each the scalar rule in the scalar
+// order (best = v0, then v1, v2, v3 each replacing it only if greater), so NaN and -0 / +0 come out
+// as in the loop: SSE2's maxps(a, b) is a > b ? a : b and SIMD128's pmax(a, b) is a < b ? b : a.
+// The taps come from two 8-float loads per row split into even and odd columns. A last partial step
+// is recomputed overlapping the one before (out_w >= 4).
+#if defined(__SSE2__)
+inline __m128 later_if_greater(__m128 best, __m128 v) { return _mm_max_ps(v, best); }
+inline __m128 evens(const float* p) { return _mm_shuffle_ps(_mm_loadu_ps(p), _mm_loadu_ps(p + 4), _MM_SHUFFLE(2, 0, 2, 0)); }
+inline __m128 odds(const float* p) { return _mm_shuffle_ps(_mm_loadu_ps(p), _mm_loadu_ps(p + 4), _MM_SHUFFLE(3, 1, 3, 1)); }
+inline void store4(float* p, __m128 v) { _mm_storeu_ps(p, v); }
+#else
+inline v128_t later_if_greater(v128_t best, v128_t v) { return wasm_f32x4_pmax(best, v); }
+inline v128_t evens(const float* p) { return wasm_i32x4_shuffle(wasm_v128_load(p), wasm_v128_load(p + 4), 0, 2, 4, 6); }
+inline v128_t odds(const float* p) { return wasm_i32x4_shuffle(wasm_v128_load(p), wasm_v128_load(p + 4), 1, 3, 5, 7); }
+inline void store4(float* p, v128_t v) { wasm_v128_store(p, v); }
+#endif
+
+void pool_row_2x2_f32(const float* r0, const float* r1, size_t out_w, float* out) {
+    auto step = [&](size_t ox) {
+        auto best = evens(r0 + 2 * ox);
+        best = later_if_greater(best, odds(r0 + 2 * ox));
+        best = later_if_greater(best, evens(r1 + 2 * ox));
+        best = later_if_greater(best, odds(r1 + 2 * ox));
+        store4(out + ox, best);
+    };
+    size_t ox = 0;
+    for (; ox + 4 <= out_w; ox += 4) step(ox);
+    if (ox < out_w) step(out_w - 4);
+}
 #endif
 
 template <class T>
@@ -1111,6 +1141,20 @@ void max_pool_impl(const Pool2DShape& s, const T* x, T* y) {
             return;
         }
     }
+#if defined(STACKLAB_POOL_ROW_2X2)
+    if constexpr (std::is_same_v<T, float>) {
+        if (two_by_two && s.out_w >= 4) {
+            const size_t in_w = size_t(s.in_w), out_w = size_t(s.out_w), row_step = size_t(a.stride_h) * in_w;
+            for (size_t p = 0; p < size_t(s.batch) * size_t(s.channels); ++p)
+                for (size_t oy = 0; oy < size_t(s.out_h); ++oy) {
+                    const float* r0 = x + p * plane + oy * row_step;  // `inside`: no padding
+                    pool_row_2x2_f32(r0, r0 + in_w, out_w, y + i);
+                    i += out_w;
+                }
+            return;
+        }
+    }
+#endif
     if (two_by_two) {
         // The 2x2 / stride 2 pool: the same four taps and comparisons as below (a select, which
         // the compiler turns into compare-and-blend across ox).
