@@ -2,12 +2,13 @@
 // image classifier, as JSON, for benchmarks/model_bench.mjs, which runs ONNX Runtime native and
 // web on the same files in the same session.
 //
-//   stacklab-model-bench --model FILE.onnx --batch B [--runs R] [--min-s S] [--warmup-s W]
+//   stacklab-model-bench --model FILE.onnx --batch B [--runs R] [--min-s S] [--warmup-s W] [--nodes 1]
 //
 // The input is [B, 1, 28, 28] pixels / 255 from a fixed pattern (latency does not depend on the
 // values for these models). Each run times enough back-to-back nn::run calls to last at least
 // --min-s seconds (prepare() is outside the timing, as a runtime loads a model once); the JSON has
-// the median and every run's ms per batch.
+// the median and every run's ms per batch; --nodes 1 adds each node's median ms over 21 more runs
+// (the executor's own per-node clock: where the time goes, e.g. conv1 against conv2).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
     std::string model;
     int batch = 1, runs = 7;
     double min_s = 0.2, warmup_s = 0.5;
+    bool nodes = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--model") model = v;
@@ -33,13 +35,16 @@ int main(int argc, char** argv) {
         else if (a == "--runs") runs = std::atoi(v.c_str());
         else if (a == "--min-s") min_s = std::atof(v.c_str());
         else if (a == "--warmup-s") warmup_s = std::atof(v.c_str());
+        else if (a == "--nodes") nodes = v == "1";
         else {
             std::fprintf(stderr, "stacklab-model-bench: unknown option %s\n", a.c_str());
             return 2;
         }
     }
     if (model.empty() || batch < 1 || runs < 1) {
-        std::fprintf(stderr, "usage: stacklab-model-bench --model FILE.onnx --batch B [--runs R] [--min-s S] [--warmup-s W]\n");
+        std::fprintf(stderr,
+                     "usage: stacklab-model-bench --model FILE.onnx --batch B [--runs R] [--min-s S] [--warmup-s W] "
+                     "[--nodes 1]\n");
         return 2;
     }
     try {
@@ -90,7 +95,24 @@ int main(int argc, char** argv) {
         std::printf("{\"model\": \"%s\", \"batch\": %d, \"iterations\": %d, \"ms_per_batch_median\": %.6f, \"ms_per_batch_runs\": [",
                     model.c_str(), batch, iters, median);
         for (size_t i = 0; i < ms.size(); ++i) std::printf("%s%.6f", i ? ", " : "", ms[i]);
-        std::printf("]}\n");
+        std::printf("]");
+        if (nodes) {
+            std::vector<std::vector<double>> per;  // per node, one entry per run
+            std::vector<nn::NodeTiming> names;
+            for (int r = 0; r < 21; ++r) {
+                const nn::RunResult res = nn::run(plan, inputs, ro);
+                if (per.empty()) per.resize(res.timings.size()), names = res.timings;
+                for (size_t k = 0; k < res.timings.size() && k < per.size(); ++k) per[k].push_back(res.timings[k].ms);
+            }
+            std::printf(", \"nodes\": [");
+            for (size_t k = 0; k < per.size(); ++k) {
+                std::sort(per[k].begin(), per[k].end());
+                std::printf("%s{\"name\": \"%s\", \"kernel\": \"%s\", \"ms_median\": %.6f}", k ? ", " : "",
+                            names[k].name.c_str(), names[k].kernel.c_str(), per[k][per[k].size() / 2]);
+            }
+            std::printf("]");
+        }
+        std::printf("}\n");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "stacklab-model-bench: %s\n", e.what());
         return 1;

@@ -856,6 +856,37 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
                 for (int kw = 0; kw < s.kernel_w; ++kw, ++k)
                     offsets[size_t(k)] = size_t(c) * plane + size_t(kh) * size_t(a.dilation_h) * size_t(s.in_w) +
                                          size_t(kw) * size_t(a.dilation_w);
+        // Which way round: vectors across output pixels (the row group above: a row of out_w pixels
+        // fills out_w of each 16 lanes, two narrow rows per tile) or across output channels (the
+        // gathered-A GEMM: rows are pixels, A's elements read from X by offset, B the weights
+        // transposed, Og of each 16 lanes busy), whose pixel-major result is then transposed into
+        // Y's planes. The second wins when the rows are narrow and Og fills its vectors (the
+        // Fashion CNN's second layer: 11-pixel rows, 32 channels) and K is long enough to pay for the
+        // transpose (not its first layer: K = 9, 26-pixel rows); the sums are the same either way.
+        auto busy = [](int n) { return double(n) / double((n + 15) / 16 * 16); };
+        const bool by_channel = Og >= 16 && K >= 32 && busy(Og) > busy(s.out_w) + 0.1;
+        if (by_channel) {
+            std::vector<float> wt(size_t(K) * size_t(Og)), scratch(size_t(P) * size_t(Og)), init(static_cast<size_t>(Og));
+            std::vector<size_t> pixel(static_cast<size_t>(P));
+            for (int oy = 0, p = 0; oy < s.out_h; ++oy)
+                for (int ox = 0; ox < s.out_w; ++ox, ++p) pixel[size_t(p)] = size_t(oy) * size_t(s.in_w) + size_t(ox);
+            for (int g = 0; g < a.groups; ++g) {
+                const float* wg = pw.weights.data() + size_t(g) * size_t(Og) * size_t(K);
+                for (int j = 0; j < Og; ++j) {
+                    init[size_t(j)] = bias ? bias[g * Og + j] : 0.0f;
+                    for (int k = 0; k < K; ++k) wt[size_t(k) * size_t(Og) + size_t(j)] = wg[size_t(j) * size_t(K) + size_t(k)];
+                }
+                for (int n = 0; n < s.batch; ++n) {
+                    const float* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
+                    float* yg = y + (size_t(n) * size_t(s.out_channels) + size_t(g) * size_t(Og)) * size_t(P);
+                    gemm_f32_gather_a(xg, pixel.data(), offsets.data(), wt.data(), size_t(Og), scratch.data(), size_t(Og),
+                                      P, Og, K, init.data(), relu);
+                    transpose_words(reinterpret_cast<const uint32_t*>(scratch.data()), size_t(P), size_t(Og), size_t(Og),
+                                    reinterpret_cast<uint32_t*>(yg), size_t(P));
+                }
+            }
+            return;
+        }
         for (int n = 0; n < s.batch; ++n)
             for (int g = 0; g < a.groups; ++g) {
                 const float* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;

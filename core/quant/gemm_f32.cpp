@@ -82,6 +82,35 @@ void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size
     }
 }
 
+void gemm_f32_gather_a(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb, float* C,
+                       size_t ldc, int M, int N, int K, const float* col_init, bool relu, Isa isa) {
+    if (M < 0 || N < 0 || K < 0)
+        throw std::invalid_argument("gemm_f32_gather_a: negative size M " + std::to_string(M) + ", N " + std::to_string(N) +
+                                    ", K " + std::to_string(K));
+    if (ldb < size_t(N) || ldc < size_t(N)) throw std::invalid_argument("gemm_f32_gather_a: a leading dimension is shorter than N");
+    if (M > 0 && N > 0 && (!C || (K > 0 && (!X || !a_rows || !a_offsets || !B))))
+        throw std::invalid_argument("gemm_f32_gather_a: null matrix or offsets");
+    if (!isa_available(isa)) throw std::invalid_argument(std::string("gemm_f32_gather_a: isa ") + isa_name(isa) +
+                                                " is not available in this build or on this machine");
+    if (M == 0 || N == 0) return;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (isa == Isa::avx512vnni && K > 0)
+        return detail::f32_gemm_gather_a_avx512(X, a_rows, a_offsets, B, ldb, C, ldc, M, N, K, col_init, relu);
+#endif
+    for (int m = 0; m < M; ++m) {
+        float* c = C + size_t(m) * ldc;
+        if (col_init) std::copy_n(col_init, N, c);
+        const float* x = X + a_rows[m];
+        for (int k = 0; k < K; ++k) {
+            const float av = x[a_offsets[k]];
+            const float* b = B + size_t(k) * ldb;
+            for (int n = 0; n < N; ++n) c[n] += av * b[n];
+        }
+        if (relu)
+            for (int n = 0; n < N; ++n) c[n] = c[n] < 0.0f ? 0.0f : c[n];
+    }
+}
+
 void gemm_f32_acc_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N,
                       int K) {
     check(A, lda, B, ldb, C, ldc, M, N, K);

@@ -48,6 +48,15 @@ struct OffsetsGemm {
 void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
                           int M, int N, int K, const OffsetsGemm& options = {}, Isa isa = best_isa());
 
+// The product with a gathered A: A[m, k] = X[a_rows[m] + a_offsets[k]] (a convolution with output
+// pixels as rows and kernel taps as columns, read from the input itself), B a K x N matrix (the
+// weights transposed: output channels as columns), C = col_init[n] + sum_k A[m, k] * B[k, n] in k
+// order (col_init null: accumulated into C), then ReLU if asked. Same bits as gemm_f32_acc on the
+// gathered A. Register-tiled on AVX-512 only (the scalar loop elsewhere).
+void gemm_f32_gather_a(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb, float* C,
+                       size_t ldc, int M, int N, int K, const float* col_init = nullptr, bool relu = false,
+                       Isa isa = best_isa());
+
 // True where gemm_f32_acc and gemm_f32_acc_offsets on `isa` run any N at full SIMD speed
 // (AVX-512); elsewhere columns past the last multiple of the tile width (16 AVX2, 8 SIMD128) take
 // the scalar loop, and callers that can pad N (the convolution's panels) should.

@@ -35,26 +35,52 @@ struct Offsets {
     const float* operator()(int k) const { return B + off[k]; }
 };
 
-// What a tile starts from and does before it stores: C itself or row_init[r] (a bias per row, C not
-// read), and optionally ReLU (x < 0 ? 0 : x, NaN kept, as the executor's Relu).
+// Where A's element (r, k) is: row r's start plus a column index, for a matrix (A + r * lda, k) or a
+// gathered A (X + rows[r], offsets[k]: each row one output pixel of a convolution, each column
+// one kernel tap, read straight from the input).
+struct AStrided {
+    const float* A;
+    size_t lda;
+    const float* row(int r) const { return A + size_t(r) * lda; }
+    size_t col(int k) const { return size_t(k); }
+    AStrided from(int m0) const { return {A + size_t(m0) * lda, lda}; }
+};
+struct AGathered {
+    const float* X;
+    const size_t* rows;
+    const size_t* off;
+    const float* row(int r) const { return X + rows[r]; }
+    size_t col(int k) const { return off[k]; }
+    AGathered from(int m0) const { return {X, rows + m0, off}; }
+};
+
+// What a tile starts from and does before it stores: C itself, row_init[r] (a bias per row) or
+// col_init[n] (a bias per column), C not read then; and optionally ReLU (x < 0 ? 0 : x, NaN kept,
+// as the executor's Relu).
 struct Ends {
     const float* row_init = nullptr;
     bool relu = false;
+    const float* col_init = nullptr;
 };
 
 // C's vector v of row r is at C + r * ldc + v * c_vstep.
-template <int MR, int NV, bool Masked, class Rows>
-void tile(const float* A, size_t lda, Rows rows_of_b, float* C, size_t ldc, size_t c_vstep, int K, __mmask16 m0,
-          __mmask16 m1, Ends ends) {
+template <int MR, int NV, bool Masked, class ARows, class Rows>
+void tile(ARows a_of, Rows rows_of_b, float* C, size_t ldc, size_t c_vstep, int K, __mmask16 m0, __mmask16 m1,
+          Ends ends) {
     const __mmask16 mask[2] = {m0, m1};
     __m512 acc[MR][NV];
+    const float* arow[MR];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) arow[r] = a_of.row(r);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v)
+        for (int v = 0; v < NV; ++v) {
+            const float* from = ends.col_init ? ends.col_init + 16 * v : C + size_t(r) * ldc + size_t(v) * c_vstep;
             acc[r][v] = ends.row_init ? _mm512_set1_ps(ends.row_init[r])
-                        : Masked      ? _mm512_maskz_loadu_ps(mask[v], C + size_t(r) * ldc + size_t(v) * c_vstep)
-                                      : _mm512_loadu_ps(C + size_t(r) * ldc + size_t(v) * c_vstep);
+                        : Masked      ? _mm512_maskz_loadu_ps(mask[v], from)
+                                      : _mm512_loadu_ps(from);
+        }
     for (int k = 0; k < K; ++k) {
         const float* b = rows_of_b(k);
         __m512 bv[NV];
@@ -62,9 +88,10 @@ void tile(const float* A, size_t lda, Rows rows_of_b, float* C, size_t ldc, size
         for (int v = 0; v < NV; ++v)
             bv[v] = Masked ? _mm512_maskz_loadu_ps(mask[v], b + size_t(v) * rows_of_b.vstep)
                            : _mm512_loadu_ps(b + size_t(v) * rows_of_b.vstep);
+        const size_t kk = a_of.col(k);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) {
-            const __m512 a = _mm512_set1_ps(A[size_t(r) * lda + size_t(k)]);
+            const __m512 a = _mm512_set1_ps(arow[r][kk]);
 #pragma GCC unroll 2
             for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_add_ps(acc[r][v], _mm512_mul_ps(a, bv[v]));
         }
@@ -87,55 +114,65 @@ void tile(const float* A, size_t lda, Rows rows_of_b, float* C, size_t ldc, size
         }
 }
 
-template <class Rows>
-using TileFn = void (*)(const float*, size_t, Rows, float*, size_t, size_t, int, __mmask16, __mmask16, Ends);
+template <class ARows, class Rows>
+using TileFn = void (*)(ARows, Rows, float*, size_t, size_t, int, __mmask16, __mmask16, Ends);
 
-template <int MR, class Rows>
-constexpr TileFn<Rows> pick(int nv, bool masked) {
-    return nv == 2 ? (masked ? tile<MR, 2, true, Rows> : tile<MR, 2, false, Rows>)
-                   : (masked ? tile<MR, 1, true, Rows> : tile<MR, 1, false, Rows>);
+template <int MR, class ARows, class Rows>
+constexpr TileFn<ARows, Rows> pick(int nv, bool masked) {
+    return nv == 2 ? (masked ? tile<MR, 2, true, ARows, Rows> : tile<MR, 2, false, ARows, Rows>)
+                   : (masked ? tile<MR, 1, true, ARows, Rows> : tile<MR, 1, false, ARows, Rows>);
 }
 
 __mmask16 lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u); }
 
 // Rows m0 .. M-1 in tiles of up to 8, nv vectors with masks m0 / m1.
-template <class Rows>
-void run_rows(int M, int nv, __mmask16 k0, __mmask16 k1, const float* A, size_t lda, Rows b, float* C, size_t ldc,
-              size_t c_vstep, int K, Ends ends) {
+template <class ARows, class Rows>
+void run_rows(int M, int nv, __mmask16 k0, __mmask16 k1, ARows a, Rows b, float* C, size_t ldc, size_t c_vstep, int K,
+              Ends ends) {
     const bool masked = k0 != 0xFFFF || (nv == 2 && k1 != 0xFFFF);
     for (int m0 = 0; m0 < M; m0 += kF32TileRowsAvx512) {
-        TileFn<Rows> fn;
+        TileFn<ARows, Rows> fn;
         switch (std::min(kF32TileRowsAvx512, M - m0)) {
-            case 8: fn = pick<8, Rows>(nv, masked); break;
-            case 7: fn = pick<7, Rows>(nv, masked); break;
-            case 6: fn = pick<6, Rows>(nv, masked); break;
-            case 5: fn = pick<5, Rows>(nv, masked); break;
-            case 4: fn = pick<4, Rows>(nv, masked); break;
-            case 3: fn = pick<3, Rows>(nv, masked); break;
-            case 2: fn = pick<2, Rows>(nv, masked); break;
-            default: fn = pick<1, Rows>(nv, masked); break;
+            case 8: fn = pick<8, ARows, Rows>(nv, masked); break;
+            case 7: fn = pick<7, ARows, Rows>(nv, masked); break;
+            case 6: fn = pick<6, ARows, Rows>(nv, masked); break;
+            case 5: fn = pick<5, ARows, Rows>(nv, masked); break;
+            case 4: fn = pick<4, ARows, Rows>(nv, masked); break;
+            case 3: fn = pick<3, ARows, Rows>(nv, masked); break;
+            case 2: fn = pick<2, ARows, Rows>(nv, masked); break;
+            default: fn = pick<1, ARows, Rows>(nv, masked); break;
         }
         Ends e = ends;
         if (e.row_init) e.row_init += m0;
-        fn(A + size_t(m0) * lda, lda, b, C + size_t(m0) * ldc, ldc, c_vstep, K, k0, k1, e);
+        fn(a.from(m0), b, C + size_t(m0) * ldc, ldc, c_vstep, K, k0, k1, e);
     }
 }
 
 // One GEMM: strips of 32 columns, the last one masked.
-template <class Rows>
-void run_strips(int M, int N, const float* A, size_t lda, Rows b, float* C, size_t ldc, int K, Ends ends = {}) {
+template <class ARows, class Rows>
+void run_strips(int M, int N, ARows a, Rows b, float* C, size_t ldc, int K, Ends ends = {}) {
     for (int n0 = 0; n0 < N; n0 += kF32TileColsAvx512) {
         const int cols = std::min(kF32TileColsAvx512, N - n0);
         Rows bs = b;
         bs.B += n0;
-        run_rows(M, cols > 16 ? 2 : 1, lanes(cols), lanes(cols - 16), A, lda, bs, C + n0, ldc, 16, K, ends);
+        Ends e = ends;
+        if (e.col_init) e.col_init += n0;
+        run_rows(M, cols > 16 ? 2 : 1, lanes(cols), lanes(cols - 16), a, bs, C + n0, ldc, 16, K, e);
     }
 }
 
 }  // namespace
 
 void f32_gemm_avx512(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K) {
-    run_strips(M, N, A, lda, Strided{B, ldb}, C, ldc, K);
+    run_strips(M, N, AStrided{A, lda}, Strided{B, ldb}, C, ldc, K);
+}
+
+void f32_gemm_gather_a_avx512(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb,
+                              float* C, size_t ldc, int M, int N, int K, const float* col_init, bool relu) {
+    Ends ends;
+    ends.col_init = col_init;
+    ends.relu = relu;
+    run_strips(M, N, AGathered{X, a_rows, a_offsets}, Strided{B, ldb}, C, ldc, K, ends);
 }
 
 void f32_gemm_offsets_avx512(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
@@ -144,15 +181,15 @@ void f32_gemm_offsets_avx512(const float* A, size_t lda, const float* B, const s
     const Ends ends{row_init, relu};
     if (N > 16) {
         for (int q = 0; q < groups; ++q)
-            run_strips(M, N, A, lda, Offsets{B + size_t(q) * b_group_step, b_offsets}, C + size_t(q) * c_group_step, ldc,
-                       K, ends);
+            run_strips(M, N, AStrided{A, lda}, Offsets{B + size_t(q) * b_group_step, b_offsets},
+                       C + size_t(q) * c_group_step, ldc, K, ends);
         return;
     }
     // N <= 16: two GEMMs of the group per tile (vector v is GEMM q + v), an odd last one alone.
     const __mmask16 m = lanes(N);
     for (int q = 0; q < groups; q += 2) {
         const int nv = std::min(2, groups - q);
-        run_rows(M, nv, m, m, A, lda, Offsets{B + size_t(q) * b_group_step, b_offsets, b_group_step},
+        run_rows(M, nv, m, m, AStrided{A, lda}, Offsets{B + size_t(q) * b_group_step, b_offsets, b_group_step},
                  C + size_t(q) * c_group_step, ldc, c_group_step, K, ends);
     }
 }

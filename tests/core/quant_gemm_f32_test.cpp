@@ -121,6 +121,40 @@ BOOST_AUTO_TEST_CASE(rows_by_offset_give_the_bits_of_the_plain_loop_on_every_isa
     }
 }
 
+// A gathered from X by row and column offsets (a convolution with pixels as rows), from a bias per
+// column, with and without ReLU: the plain loop over the gathered A on every ISA.
+BOOST_AUTO_TEST_CASE(gathered_a_gives_the_bits_of_the_plain_loop_on_every_isa) {
+    std::mt19937 rng(13);
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    std::vector<float> X(3000);
+    for (size_t i = 0; i < X.size(); ++i) X[i] = d(rng) * (i % 5 == 0 ? 1e3f : 1.0f);
+    for (const auto& [M, N, K] : std::vector<std::array<int, 3>>{{121, 32, 144}, {9, 16, 9}, {17, 40, 33}, {3, 5, 2}})
+        for (const bool relu : {false, true}) {
+            std::vector<size_t> rows(static_cast<size_t>(M)), offs(static_cast<size_t>(K));
+            for (auto& r : rows) r = size_t(rng() % 1000);
+            for (auto& o : offs) o = size_t(rng() % 2000);
+            std::vector<float> B(size_t(K) * size_t(N)), init(static_cast<size_t>(N));
+            for (auto& v : B) v = d(rng);
+            for (auto& v : init) v = d(rng) * 3.0f;
+            const size_t ldc = size_t(N) + 1;
+            std::vector<float> plain(size_t(M) * ldc, 7.0f);
+            for (int m = 0; m < M; ++m)
+                for (int n = 0; n < N; ++n) {
+                    float c = init[size_t(n)];
+                    for (int k = 0; k < K; ++k)
+                        c += X[rows[size_t(m)] + offs[size_t(k)]] * B[size_t(k) * size_t(N) + size_t(n)];
+                    plain[size_t(m) * ldc + size_t(n)] = relu && c < 0.0f ? 0.0f : c;
+                }
+            for (Isa isa : available_isas()) {
+                std::vector<float> c(size_t(M) * ldc, 7.0f);
+                gemm_f32_gather_a(X.data(), rows.data(), offs.data(), B.data(), size_t(N), c.data(), ldc, M, N, K,
+                                  init.data(), relu, isa);
+                BOOST_TEST(std::memcmp(c.data(), plain.data(), c.size() * sizeof(float)) == 0,
+                           isa_name(isa) << " " << M << "x" << N << "x" << K << (relu ? " relu" : "") << " (padding included)");
+            }
+        }
+}
+
 BOOST_AUTO_TEST_CASE(bad_sizes_are_refused_with_the_reason) {
     float a = 1, b = 1, c = 0;
     auto message = [&](auto call) {
