@@ -61,7 +61,8 @@ struct PreparedNode {
     // without keep_activations the node writes that QuantizeLinear's int8/uint8 output (tensor
     // fused_output) directly, row by row, with the same float operations, and the Relu and
     // QuantizeLinear nodes are skipped (Plan::node_fused). A float conv_f32 whose output only feeds
-    // a Relu writes the Relu's output (fused_output, fused_relu) with the ReLU applied.
+    // a Relu writes the Relu's output (fused_output, fused_relu) with the ReLU applied; a float
+    // gemm_f32 / matmul_f32 likewise through [Add of a bias row (fused_bias) ->] [Relu].
     int fused_output = -1;
     bool fused_relu = false;
     quant::QuantParams fused_q;
@@ -847,7 +848,12 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
                 return y;
             }
             Tensor y = new_output(ws, DataType::FLOAT, dims);
-            gemm_f32(x.as<float>(), p.b.data(), p.bias.empty() ? nullptr : p.bias.data(), data_of<float>(y), M, p.K, p.N);
+            // Fused (PreparedNode::fused_output): MatMul -> Add of a bias row (fused_bias, added after
+            // the sum as the Add does) and/or -> Relu; run apart, the plain product (+ Gemm's C).
+            const bool fused = p.fused_output >= 0 && fuse;
+            const std::vector<float>& bias = fused && !p.fused_bias.empty() ? p.fused_bias : p.bias;
+            gemm_f32(x.as<float>(), p.b.data(), bias.empty() ? nullptr : bias.data(), data_of<float>(y), M, p.K, p.N,
+                     fused && p.fused_relu);
             return y;
         }
         case FastKind::batch_norm: {
@@ -1079,18 +1085,15 @@ void Workspace::give(std::vector<uint8_t>&& buffer) {
 
 const char* kernels_name(Kernels k) { return k == Kernels::reference ? "reference" : "fast"; }
 
-void gemm_f32(const float* A, const float* B, const float* bias, float* C, int64_t M, int64_t K, int64_t N) {
-    // quant::gemm_f32_acc sums each output's products in k order (multiply, then add) from zero, in
-    // register tiles; the bias is added last. Row blocks keep the int arguments in range.
+void gemm_f32(const float* A, const float* B, const float* bias, float* C, int64_t M, int64_t K, int64_t N, bool relu) {
+    // quant::gemm_f32_out sums each output's products in k order (multiply, then add) from +0, in
+    // register tiles, then adds the bias and applies the ReLU before the one store (AVX-512; a pass
+    // after elsewhere). Row blocks keep the int arguments in range.
     if (K > INT32_MAX || N > INT32_MAX) throw std::invalid_argument("gemm_f32: K or N exceeds the int range");
-    std::fill_n(C, size_t(M) * size_t(N), 0.0f);
     constexpr int64_t kRowBlock = int64_t(1) << 20;
     for (int64_t m0 = 0; m0 < M; m0 += kRowBlock)
-        quant::gemm_f32_acc(A + m0 * K, size_t(K), B, size_t(N), C + m0 * N, size_t(N), int(std::min(kRowBlock, M - m0)),
-                            int(N), int(K));
-    if (bias)
-        for (int64_t m = 0; m < M; ++m)
-            for (int64_t j = 0; j < N; ++j) C[m * N + j] += bias[j];
+        quant::gemm_f32_out(A + m0 * K, size_t(K), B, size_t(N), C + m0 * N, size_t(N), int(std::min(kRowBlock, M - m0)),
+                            int(N), int(K), bias, relu);
 }
 
 Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
@@ -1191,6 +1194,45 @@ Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
         p.node_kernels[k] += " + relu";
         p.node_fused[r] = true;
         p.node_kernels[r] = "fused into " + g.nodes[k].label();
+    }
+    // Fuse a float Gemm / MatMul -> [Add of a constant row over the last axis (MatMul only: Gemm has
+    // its own C) ->] [Relu]: the product's tiles add the row after the sum and apply the ReLU before
+    // they store (the same float operations as the nodes apart).
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+        const auto& pk = p.nodes[k];
+        if (!pk || (pk->kind != FastKind::gemm_f32 && pk->kind != FastKind::matmul_f32) || g.nodes[k].outputs.empty() ||
+            g.nodes[k].outputs[0] < 0)
+            continue;
+        const TensorInfo& yt = g.tensors[static_cast<size_t>(g.nodes[k].outputs[0])];
+        size_t r = 0, at = k;
+        std::vector<size_t> chain;
+        std::vector<float> bias;
+        if (pk->kind == FastKind::matmul_f32 && yt.has_shape && !yt.shape.empty() &&
+            only_reader(g.nodes[at].outputs[0], r) && p.nodes[r] && p.nodes[r]->kind == FastKind::add &&
+            g.nodes[r].outputs.size() == 1 && g.nodes[r].outputs[0] >= 0) {
+            const Tensor* b = input_const(constants, g.nodes[r], 1);
+            const TensorInfo& at_t = g.tensors[static_cast<size_t>(g.nodes[r].outputs[0])];
+            if (b && b->dtype == DataType::FLOAT && b->numel() == pk->N && !b->dims.empty() && b->dims.back() == pk->N &&
+                at_t.has_shape && at_t.shape == yt.shape) {
+                bias = b->to_vector<float>();
+                chain.push_back(r);
+                at = r;
+            }
+        }
+        const bool relu = only_reader(g.nodes[at].outputs[0], r) && p.nodes[r] && p.nodes[r]->kind == FastKind::relu &&
+                          !g.nodes[r].outputs.empty() && g.nodes[r].outputs[0] >= 0;
+        if (relu) chain.push_back(r);
+        if (chain.empty()) continue;
+        auto fused = std::make_shared<PreparedNode>(*pk);
+        fused->fused_output = g.nodes[chain.back()].outputs[0];
+        fused->fused_bias = std::move(bias);
+        fused->fused_relu = relu;
+        p.nodes[k] = fused;
+        p.node_kernels[k] += std::string(fused->fused_bias.empty() ? "" : " + add") + (relu ? " + relu" : "");
+        for (size_t c : chain) {
+            p.node_fused[c] = true;
+            p.node_kernels[c] = "fused into " + g.nodes[k].label();
+        }
     }
     // Fuse DequantizeLinear -> [Add of a constant row ->] activation -> QuantizeLinear (see
     // PreparedNode::fused_bias); the chain must end in a QuantizeLinear and do something between.

@@ -156,7 +156,9 @@ struct RunResult {
 RunResult run(const Plan& plan, const std::vector<onnx::Tensor>& inputs, const RunOptions& options = {});
 
 // The fp32 GEMM of the fast path: C (M x N) = A (M x K) * B (K x N) (+ bias[n] when not null), all
-// row-major and dense. Each output sums its K products in k order, then adds the bias, in float.
-void gemm_f32(const float* A, const float* B, const float* bias, float* C, int64_t M, int64_t K, int64_t N);
+// row-major and dense. Each output sums its K products in k order, then adds the bias, in float;
+// relu: then x < 0 ? 0 : x (a Gemm / MatMul fused with the Relu after it).
+void gemm_f32(const float* A, const float* B, const float* bias, float* C, int64_t M, int64_t K, int64_t N,
+              bool relu = false);
 
 }  // namespace stacklab::nn

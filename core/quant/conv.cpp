@@ -847,8 +847,11 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
     // start, so the output rows are a row group of GEMMs over the input plane itself (B rows by
     // offset), summed in registers from the bias in the same k order (the same bits as the panel
     // path), with the ReLU applied before the one store.
-    if (gemm_f32_any_width(best_isa()) && a.stride_h == 1 && a.stride_w == 1 && a.pad_top == 0 && a.pad_left == 0 &&
-        a.pad_bottom == 0 && a.pad_right == 0) {
+    // (Across channels, below, any stride works: only the pixels' start offsets change. The Mixer's
+    // 7x7 / stride 7 patch embedding runs that way.)
+    const bool unpadded = a.pad_top == 0 && a.pad_left == 0 && a.pad_bottom == 0 && a.pad_right == 0;
+    const bool stride1 = a.stride_h == 1 && a.stride_w == 1;
+    if (gemm_f32_any_width(best_isa()) && unpadded && (stride1 || (s.out_per_group() >= 16 && s.gemm_k() >= 32))) {
         std::vector<size_t> offsets(static_cast<size_t>(K));
         const std::vector<float> zeros(bias ? 0 : size_t(Og), 0.0f);
         for (int c = 0, k = 0; c < Cg; ++c)
@@ -864,12 +867,13 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
         // Fashion CNN's second layer: 11-pixel rows, 32 channels) and K is long enough to pay for the
         // transpose (not its first layer: K = 9, 26-pixel rows); the sums are the same either way.
         auto busy = [](int n) { return double(n) / double((n + 15) / 16 * 16); };
-        const bool by_channel = Og >= 16 && K >= 32 && busy(Og) > busy(s.out_w) + 0.1;
+        const bool by_channel = Og >= 16 && K >= 32 && (!stride1 || busy(Og) > busy(s.out_w) + 0.1);
         if (by_channel) {
             std::vector<float> wt(size_t(K) * size_t(Og)), scratch(size_t(P) * size_t(Og)), init(static_cast<size_t>(Og));
             std::vector<size_t> pixel(static_cast<size_t>(P));
             for (int oy = 0, p = 0; oy < s.out_h; ++oy)
-                for (int ox = 0; ox < s.out_w; ++ox, ++p) pixel[size_t(p)] = size_t(oy) * size_t(s.in_w) + size_t(ox);
+                for (int ox = 0; ox < s.out_w; ++ox, ++p)
+                    pixel[size_t(p)] = size_t(oy) * size_t(a.stride_h) * size_t(s.in_w) + size_t(ox) * size_t(a.stride_w);
             for (int g = 0; g < a.groups; ++g) {
                 const float* wg = pw.weights.data() + size_t(g) * size_t(Og) * size_t(K);
                 for (int j = 0; j < Og; ++j) {

@@ -54,6 +54,27 @@ void tiled(const float* A, size_t lda, const float* B, size_t ldb, float* C, siz
 
 bool gemm_f32_any_width(Isa isa) { return isa == Isa::avx512vnni; }
 
+void gemm_f32_out(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
+                  const float* col_add, bool relu, Isa isa) {
+    check(A, lda, B, ldb, C, ldc, M, N, K);
+    if (!isa_available(isa)) throw std::invalid_argument(std::string("gemm_f32_out: isa ") + isa_name(isa) +
+                                                " is not available in this build or on this machine");
+    if (M == 0 || N == 0) return;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (isa == Isa::avx512vnni && K > 0) return detail::f32_gemm_out_avx512(A, lda, B, ldb, C, ldc, M, N, K, col_add, relu);
+#endif
+    for (int m = 0; m < M; ++m) std::fill_n(C + size_t(m) * ldc, N, 0.0f);
+    gemm_f32_acc(A, lda, B, ldb, C, ldc, M, N, K, isa);
+    if (!col_add && !relu) return;
+    for (int m = 0; m < M; ++m) {
+        float* c = C + size_t(m) * ldc;
+        if (col_add)
+            for (int n = 0; n < N; ++n) c[n] += col_add[n];
+        if (relu)
+            for (int n = 0; n < N; ++n) c[n] = c[n] < 0.0f ? 0.0f : c[n];
+    }
+}
+
 void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
                           int M, int N, int K, const OffsetsGemm& o, Isa isa) {
     check(A, lda, B, size_t(N), C, ldc, M, N, K);

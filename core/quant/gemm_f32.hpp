@@ -29,6 +29,12 @@ namespace stacklab::quant {
 // a non-empty product, or an ISA this build or machine lacks.
 void gemm_f32_acc(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
                   Isa isa = best_isa());
+// A layer's output: C = sum from +0 in k order (as gemm_f32_acc on a zeroed C), then + col_add[n]
+// if given (a bias added after the sum, as Gemm / MatMul -> Add compute it), then ReLU if asked.
+// C is only written. AVX-512 does it in the tile (one store); elsewhere zero, gemm_f32_acc, one pass.
+void gemm_f32_out(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
+                  const float* col_add = nullptr, bool relu = false, Isa isa = best_isa());
+
 // The same product with B's row k at B + b_offsets[k] (N floats; rows may overlap): a stride-1
 // convolution reads its taps straight from the input plane this way, with no im2col copy.
 // Same sums in the same order, so the same bits as gemm_f32_acc on the gathered B.

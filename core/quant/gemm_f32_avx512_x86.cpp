@@ -57,10 +57,14 @@ struct AGathered {
 // What a tile starts from and does before it stores: C itself, row_init[r] (a bias per row) or
 // col_init[n] (a bias per column), C not read then; and optionally ReLU (x < 0 ? 0 : x, NaN kept,
 // as the executor's Relu).
+// zero_init: from +0 (C not read); col_add: + col_add[n] after the sum (a bias added last, as
+// MatMul -> Add computes it).
 struct Ends {
     const float* row_init = nullptr;
     bool relu = false;
     const float* col_init = nullptr;
+    bool zero_init = false;
+    const float* col_add = nullptr;
 };
 
 // C's vector v of row r is at C + r * ldc + v * c_vstep.
@@ -77,9 +81,10 @@ void tile(ARows a_of, Rows rows_of_b, float* C, size_t ldc, size_t c_vstep, int 
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) {
             const float* from = ends.col_init ? ends.col_init + 16 * v : C + size_t(r) * ldc + size_t(v) * c_vstep;
-            acc[r][v] = ends.row_init ? _mm512_set1_ps(ends.row_init[r])
-                        : Masked      ? _mm512_maskz_loadu_ps(mask[v], from)
-                                      : _mm512_loadu_ps(from);
+            acc[r][v] = ends.zero_init ? _mm512_setzero_ps()
+                        : ends.row_init ? _mm512_set1_ps(ends.row_init[r])
+                        : Masked        ? _mm512_maskz_loadu_ps(mask[v], from)
+                                        : _mm512_loadu_ps(from);
         }
     for (int k = 0; k < K; ++k) {
         const float* b = rows_of_b(k);
@@ -96,6 +101,13 @@ void tile(ARows a_of, Rows rows_of_b, float* C, size_t ldc, size_t c_vstep, int 
             for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_add_ps(acc[r][v], _mm512_mul_ps(a, bv[v]));
         }
     }
+    if (ends.col_add)
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v)
+                acc[r][v] = _mm512_add_ps(acc[r][v], Masked ? _mm512_maskz_loadu_ps(mask[v], ends.col_add + 16 * v)
+                                                            : _mm512_loadu_ps(ends.col_add + 16 * v));
     if (ends.relu)
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r)
@@ -157,6 +169,7 @@ void run_strips(int M, int N, ARows a, Rows b, float* C, size_t ldc, int K, Ends
         bs.B += n0;
         Ends e = ends;
         if (e.col_init) e.col_init += n0;
+        if (e.col_add) e.col_add += n0;
         run_rows(M, cols > 16 ? 2 : 1, lanes(cols), lanes(cols - 16), a, bs, C + n0, ldc, 16, K, e);
     }
 }
@@ -165,6 +178,15 @@ void run_strips(int M, int N, ARows a, Rows b, float* C, size_t ldc, int K, Ends
 
 void f32_gemm_avx512(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K) {
     run_strips(M, N, AStrided{A, lda}, Strided{B, ldb}, C, ldc, K);
+}
+
+void f32_gemm_out_avx512(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
+                         const float* col_add, bool relu) {
+    Ends ends;
+    ends.zero_init = true;
+    ends.col_add = col_add;
+    ends.relu = relu;
+    run_strips(M, N, AStrided{A, lda}, Strided{B, ldb}, C, ldc, K, ends);
 }
 
 void f32_gemm_gather_a_avx512(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb,

@@ -15,6 +15,8 @@ constexpr int kF32TileRowsAvx512 = 8, kF32TileColsAvx512 = 32;
 // Whole products (the AVX-512 tiles have no scalar edge): gemm_f32_acc, and the row group of
 // gemm_f32_acc_offsets (GEMM q reads B + q * b_group_step and writes C + q * c_group_step).
 void f32_gemm_avx512(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K);
+void f32_gemm_out_avx512(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
+                         const float* col_add, bool relu);
 void f32_gemm_offsets_avx512(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
                              int M, int N, int K, int groups, size_t b_group_step, size_t c_group_step,
                              const float* row_init, bool relu);

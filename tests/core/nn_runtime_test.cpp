@@ -391,6 +391,30 @@ BOOST_AUTO_TEST_CASE(float_conv_and_relu_fuse_with_the_unfused_bytes) {
     BOOST_TEST((fused.outputs.at(0) == apart.outputs.at(0)));
 }
 
+// The shipped Mixer's MatMul -> Add (bias row) pairs run as one node, and the CNN's Gemm -> Relu;
+// the logits are the bytes of the unfused runs.
+BOOST_AUTO_TEST_CASE(float_matmul_add_and_gemm_relu_fuse_with_the_unfused_bytes) {
+    for (const std::string file : {"fashion_mixer.onnx", "fashion_cnn.onnx"}) {
+        std::ifstream in(std::string(STACKLAB_MODELS_DIR) + "/" + file, std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const Graph g = import_onnx(onnx::parse_model(bytes, file));
+        const Plan fast = prepare(g, Kernels::fast);
+        size_t fused_adds = 0, fused_relus = 0;
+        for (const std::string& k : fast.node_kernels) {
+            fused_adds += k == "gemm_f32 (matmul) + add";
+            fused_relus += k == "gemm_f32 + relu";
+        }
+        BOOST_TEST(fused_adds == (file == "fashion_mixer.onnx" ? 8u : 0u), file);
+        BOOST_TEST(fused_relus == (file == "fashion_cnn.onnx" ? 1u : 0u), file);
+        std::vector<float> pixels = random_floats(3 * 784, 33);
+        for (float& v : pixels) v = std::fabs(v);
+        const Tensor x = floats("image", {3, 1, 28, 28}, pixels);
+        RunOptions keep;
+        keep.keep_activations = true;
+        BOOST_TEST((run(fast, {x}).outputs.at(0) == run(fast, {x}, keep).outputs.at(0)), file);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(fast_gemm_stays_within_the_dot_product_bound_of_the_reference) {
     // One Gemm node, odd sizes, values of both signs: |fast - ref| <= (K + 2) eps (sum |a||b| + |c|).
     const int64_t M = 9, K = 301, N = 263;

@@ -757,6 +757,8 @@ BOOST_AUTO_TEST_CASE(fp32_fast_path_is_bit_identical_to_the_plain_ordered_loop) 
     cases.push_back({1, 6, 9, 9, 10, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 2)});     // stride 1, unpadded, two groups
     cases.push_back({2, 8, 7, 7, 32, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 2)});     // by channel, two groups
     cases.push_back({1, 8, 10, 10, 40, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 1)});   // by channel, 40 = 32 + 8 lanes
+    cases.push_back({2, 1, 28, 28, 64, 7, 7, attrs(7, 7, 0, 0, 0, 0, 1, 1, 1)});   // the Mixer's patch embedding
+    cases.push_back({1, 4, 12, 11, 16, 3, 3, attrs(2, 3, 0, 0, 0, 0, 1, 2, 1)});   // by channel, strided, dilated
     for (const Case& c : random_cases(rng, 20)) cases.push_back(c);
     for (const Case& c : cases) {
         const Conv2DShape s = shape_of(c);

@@ -155,6 +155,38 @@ BOOST_AUTO_TEST_CASE(gathered_a_gives_the_bits_of_the_plain_loop_on_every_isa) {
         }
 }
 
+// A layer's output from +0 (C not read), + a bias row after the sum, ReLU: the plain loop on a
+// zeroed C, then the add, then x < 0 ? 0 : x, on every ISA (products of -0 included: +0 + -0 = +0).
+BOOST_AUTO_TEST_CASE(layer_output_gives_the_bits_of_zero_then_sum_then_bias_then_relu_on_every_isa) {
+    std::mt19937 rng(17);
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    for (const auto& [M, N, K] : std::vector<std::array<int, 3>>{{64, 10, 64}, {17, 128, 33}, {9, 40, 7}, {1, 1, 1}})
+        for (const bool relu : {false, true})
+            for (const bool with_bias : {false, true}) {
+                std::vector<float> A(size_t(M) * size_t(K)), B(size_t(K) * size_t(N)), bias(static_cast<size_t>(N));
+                for (size_t i = 0; i < A.size(); ++i) A[i] = i % 11 == 0 ? -0.0f : d(rng) * (i % 3 == 0 ? 1e3f : 1.0f);
+                for (auto& v : B) v = d(rng);
+                for (auto& v : bias) v = d(rng);
+                const size_t ldc = size_t(N) + 3;
+                std::vector<float> plain(size_t(M) * ldc, 5.0f);
+                for (int m = 0; m < M; ++m)
+                    for (int n = 0; n < N; ++n) {
+                        float c = 0.0f;
+                        for (int k = 0; k < K; ++k) c += A[size_t(m) * size_t(K) + size_t(k)] * B[size_t(k) * size_t(N) + size_t(n)];
+                        if (with_bias) c += bias[size_t(n)];
+                        plain[size_t(m) * ldc + size_t(n)] = relu && c < 0.0f ? 0.0f : c;
+                    }
+                for (Isa isa : available_isas()) {
+                    std::vector<float> c(size_t(M) * ldc, 5.0f);
+                    gemm_f32_out(A.data(), size_t(K), B.data(), size_t(N), c.data(), ldc, M, N, K,
+                                 with_bias ? bias.data() : nullptr, relu, isa);
+                    BOOST_TEST(std::memcmp(c.data(), plain.data(), c.size() * sizeof(float)) == 0,
+                               isa_name(isa) << " " << M << "x" << N << "x" << K << (with_bias ? " bias" : "")
+                                             << (relu ? " relu" : ""));
+                }
+            }
+}
+
 BOOST_AUTO_TEST_CASE(bad_sizes_are_refused_with_the_reason) {
     float a = 1, b = 1, c = 0;
     auto message = [&](auto call) {
