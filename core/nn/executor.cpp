@@ -61,8 +61,9 @@ struct PreparedNode {
     // without keep_activations the node writes that QuantizeLinear's int8/uint8 output (tensor
     // fused_output) directly, row by row, with the same float operations, and the Relu and
     // QuantizeLinear nodes are skipped (Plan::node_fused). A float conv_f32 whose output only feeds
-    // a Relu writes the Relu's output (fused_output, fused_relu) with the ReLU applied; a float
-    // gemm_f32 / matmul_f32 likewise through [Add of a bias row (fused_bias) ->] [Relu].
+    // [Relu ->] [MaxPool] writes the last one's output (fused_output; fused_relu, and fused_max_pool
+    // with the pool's attributes in `pool`); a float gemm_f32 / matmul_f32 likewise through [Add of
+    // a bias row (fused_bias) ->] [Relu].
     int fused_output = -1;
     bool fused_relu = false;
     quant::QuantParams fused_q;
@@ -764,9 +765,21 @@ Tensor run_fast(Workspace& ws, const PreparedNode& p, const GraphNode& n, const 
                 throw NodeError(n.proto, n.opset, e.what(), false);
             }
             if (p.kind == FastKind::conv_f32) {
+                const bool fused = p.fused_output >= 0 && fuse;
+                const float* bias = p.bias.empty() ? nullptr : p.bias.data();
+                if (fused && p.fused_max_pool) {
+                    quant::Pool2DShape ps;
+                    try {
+                        ps = quant::conv2d_f32_max_pool_shape(s, p.pool);
+                    } catch (const std::invalid_argument& e) {
+                        throw NodeError(n.proto, n.opset, std::string("the fused MaxPool: ") + e.what(), false);
+                    }
+                    Tensor y = new_output(ws, DataType::FLOAT, {ps.batch, ps.channels, ps.out_h, ps.out_w});
+                    quant::conv2d_f32_max_pool(s, x.as<float>(), p.conv_f32, bias, p.fused_relu, p.pool, data_of<float>(y));
+                    return y;
+                }
                 Tensor y = new_output(ws, DataType::FLOAT, {s.batch, s.out_channels, s.out_h, s.out_w});
-                quant::conv2d_f32(s, x.as<float>(), p.conv_f32, p.bias.empty() ? nullptr : p.bias.data(), data_of<float>(y),
-                                  p.fused_output >= 0 && fuse && p.fused_relu);
+                quant::conv2d_f32(s, x.as<float>(), p.conv_f32, bias, data_of<float>(y), fused && p.fused_relu);
                 return y;
             }
             if (p.kind == FastKind::conv_qdq && p.fused_output >= 0 && fuse) {
@@ -1178,22 +1191,38 @@ Plan prepare(const Graph& g, Kernels kernels, quant::Isa isa) {
             p.node_kernels[r] = "fused into " + g.nodes[k].label();
         }
     }
-    // Fuse a float Conv -> Relu: the convolution applies the ReLU before it stores (the same values;
-    // one pass over the activation less).
+    // Fuse a float Conv -> [Relu] -> [MaxPool]: the convolution applies the ReLU before it stores
+    // (the same values; one pass over the activation less) and pools each image from a scratch that
+    // stays in cache (the full-size activation is never written).
     for (size_t k = 0; k < g.nodes.size(); ++k) {
         const auto& pk = p.nodes[k];
-        size_t r = 0;
-        if (!pk || pk->kind != FastKind::conv_f32 || g.nodes[k].outputs.empty() ||
-            !only_reader(g.nodes[k].outputs[0], r) || !p.nodes[r] || p.nodes[r]->kind != FastKind::relu ||
-            g.nodes[r].outputs.empty() || g.nodes[r].outputs[0] < 0)
-            continue;
+        if (!pk || pk->kind != FastKind::conv_f32 || g.nodes[k].outputs.empty() || g.nodes[k].outputs[0] < 0) continue;
+        size_t r = 0, at = k;
+        std::vector<size_t> chain;
+        bool relu = false, pool = false;
+        if (only_reader(g.nodes[at].outputs[0], r) && p.nodes[r] && p.nodes[r]->kind == FastKind::relu &&
+            !g.nodes[r].outputs.empty() && g.nodes[r].outputs[0] >= 0) {
+            relu = true;
+            chain.push_back(r);
+            at = r;
+        }
+        if (only_reader(g.nodes[at].outputs[0], r) && p.nodes[r] && p.nodes[r]->kind == FastKind::max_pool &&
+            g.nodes[r].outputs.size() == 1 && g.nodes[r].outputs[0] >= 0) {
+            pool = true;
+            chain.push_back(r);
+        }
+        if (chain.empty()) continue;
         auto fused = std::make_shared<PreparedNode>(*pk);
-        fused->fused_output = g.nodes[r].outputs[0];
-        fused->fused_relu = true;
+        fused->fused_output = g.nodes[chain.back()].outputs[0];
+        fused->fused_relu = relu;
+        fused->fused_max_pool = pool;
+        if (pool) fused->pool = p.nodes[chain.back()]->pool;
         p.nodes[k] = fused;
-        p.node_kernels[k] += " + relu";
-        p.node_fused[r] = true;
-        p.node_kernels[r] = "fused into " + g.nodes[k].label();
+        p.node_kernels[k] += std::string(relu ? " + relu" : "") + (pool ? " + max_pool2d" : "");
+        for (size_t c : chain) {
+            p.node_fused[c] = true;
+            p.node_kernels[c] = "fused into " + g.nodes[k].label();
+        }
     }
     // Fuse a float Gemm / MatMul -> [Add of a constant row over the last axis (MatMul only: Gemm has
     // its own C) ->] [Relu]: the product's tiles add the row after the sum and apply the ReLU before

@@ -819,28 +819,30 @@ void relu_pass(float* y, size_t n) {
 }
 }  // namespace
 
-void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, float* y, bool relu) {
-    check_pointers("conv2d_f32", x, &pw, y);
-    if (pw.out_channels != s.out_channels || pw.in_per_group != s.in_per_group() || pw.kernel_h != s.kernel_h ||
-        pw.kernel_w != s.kernel_w || pw.groups != s.attrs.groups)
-        fail("conv2d_f32: the packed weights are for out_channels " + str(pw.out_channels) + ", in_channels / groups " +
-             str(pw.in_per_group) + ", kernel " + dims2(pw.kernel_h, pw.kernel_w) + ", groups " + str(pw.groups) +
-             ", not for this shape");
-    // One input channel per group and several groups (depthwise): the direct loop. A single group
-    // with one input channel (a first layer on grey images) is a GEMM with K = kernel taps and sums
-    // in the same order (bias, then (kh, kw)), so it takes the register-tiled path below.
-    if (s.in_per_group() == 1 && s.attrs.groups > 1) {
-        conv_f32_depthwise(s, x, pw, bias, y);
-        if (relu) relu_pass(y, s.y_size());
-        return;
-    }
+namespace {
+
+// conv2d_f32 and conv2d_f32_max_pool: the path is chosen and set up once per call; image(n, yn)
+// then writes image n's output planes (all channels, ReLU applied) to yn.
+template <class Sink>
+void conv2d_f32_images(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, bool relu,
+                       Sink sink) {
     const Conv2DAttrs& a = s.attrs;
     const int Cg = s.in_per_group(), Og = s.out_per_group(), K = s.gemm_k();
     const int P = s.out_h * s.out_w;
-    const size_t plane = size_t(s.in_h) * size_t(s.in_w);
-    // A panel is whole output rows (about kF32PanelCols pixels), its width rounded up to the
-    // register tile's 16 columns (the extra columns are zero and dropped), so every GEMM tile is full
-    // and each output row leaves the panel with one contiguous copy.
+    const size_t plane = size_t(s.in_h) * size_t(s.in_w), x_image = size_t(s.in_channels) * plane;
+    auto x_group = [&](int n, int g) { return x + size_t(n) * x_image + size_t(g) * size_t(Cg) * plane; };
+    auto w_group = [&](int g) { return pw.weights.data() + size_t(g) * size_t(Og) * size_t(K); };
+    // One input channel per group and several groups (depthwise): the direct loop. A single group
+    // with one input channel (a first layer on grey images) is a GEMM with K = kernel taps and sums
+    // in the same order (bias, then (kh, kw)), so it takes the register-tiled paths below.
+    if (s.in_per_group() == 1 && s.attrs.groups > 1) {
+        Conv2DShape one = s;
+        one.batch = 1;
+        return sink([&](int n, float* yn) {
+            conv_f32_depthwise(one, x + size_t(n) * x_image, pw, bias, yn);
+            if (relu) relu_pass(yn, one.y_size());
+        });
+    }
     // Stride 1 and no padding, where the GEMM runs any width at full speed (AVX-512): no im2col.
     // Output row oy of every channel reads, for tap (c, kh, kw), the out_w input floats from
     // x[c][oy + kh * dilation_h][kw * dilation_w] on: B's row k is a fixed offset from the row's
@@ -851,14 +853,15 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
     // 7x7 / stride 7 patch embedding runs that way.)
     const bool unpadded = a.pad_top == 0 && a.pad_left == 0 && a.pad_bottom == 0 && a.pad_right == 0;
     const bool stride1 = a.stride_h == 1 && a.stride_w == 1;
-    if (gemm_f32_any_width(best_isa()) && unpadded && (stride1 || (s.out_per_group() >= 16 && s.gemm_k() >= 32))) {
+    if (gemm_f32_any_width(best_isa()) && unpadded && (stride1 || (Og >= 16 && K >= 32))) {
         std::vector<size_t> offsets(static_cast<size_t>(K));
-        const std::vector<float> zeros(bias ? 0 : size_t(Og), 0.0f);
         for (int c = 0, k = 0; c < Cg; ++c)
             for (int kh = 0; kh < s.kernel_h; ++kh)
                 for (int kw = 0; kw < s.kernel_w; ++kw, ++k)
                     offsets[size_t(k)] = size_t(c) * plane + size_t(kh) * size_t(a.dilation_h) * size_t(s.in_w) +
                                          size_t(kw) * size_t(a.dilation_w);
+        std::vector<float> init(size_t(s.out_channels), 0.0f);
+        if (bias) std::copy_n(bias, s.out_channels, init.data());
         // Which way round: vectors across output pixels (the row group above: a row of out_w pixels
         // fills out_w of each 16 lanes, two narrow rows per tile) or across output channels (the
         // gathered-A GEMM: rows are pixels, A's elements read from X by offset, B the weights
@@ -869,56 +872,52 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
         auto busy = [](int n) { return double(n) / double((n + 15) / 16 * 16); };
         const bool by_channel = Og >= 16 && K >= 32 && (!stride1 || busy(Og) > busy(s.out_w) + 0.1);
         if (by_channel) {
-            std::vector<float> wt(size_t(K) * size_t(Og)), scratch(size_t(P) * size_t(Og)), init(static_cast<size_t>(Og));
+            std::vector<float> wt(size_t(a.groups) * size_t(K) * size_t(Og)), scratch(size_t(P) * size_t(Og));
+            for (int g = 0; g < a.groups; ++g)
+                for (int j = 0; j < Og; ++j)
+                    for (int k = 0; k < K; ++k)
+                        wt[(size_t(g) * size_t(K) + size_t(k)) * size_t(Og) + size_t(j)] = w_group(g)[size_t(j) * size_t(K) + size_t(k)];
             std::vector<size_t> pixel(static_cast<size_t>(P));
             for (int oy = 0, p = 0; oy < s.out_h; ++oy)
                 for (int ox = 0; ox < s.out_w; ++ox, ++p)
                     pixel[size_t(p)] = size_t(oy) * size_t(a.stride_h) * size_t(s.in_w) + size_t(ox) * size_t(a.stride_w);
-            for (int g = 0; g < a.groups; ++g) {
-                const float* wg = pw.weights.data() + size_t(g) * size_t(Og) * size_t(K);
-                for (int j = 0; j < Og; ++j) {
-                    init[size_t(j)] = bias ? bias[g * Og + j] : 0.0f;
-                    for (int k = 0; k < K; ++k) wt[size_t(k) * size_t(Og) + size_t(j)] = wg[size_t(j) * size_t(K) + size_t(k)];
-                }
-                for (int n = 0; n < s.batch; ++n) {
-                    const float* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
-                    float* yg = y + (size_t(n) * size_t(s.out_channels) + size_t(g) * size_t(Og)) * size_t(P);
-                    gemm_f32_gather_a(xg, pixel.data(), offsets.data(), wt.data(), size_t(Og), scratch.data(), size_t(Og),
-                                      P, Og, K, init.data(), relu);
+            return sink([&](int n, float* yn) {
+                for (int g = 0; g < a.groups; ++g) {
+                    gemm_f32_gather_a(x_group(n, g), pixel.data(), offsets.data(), wt.data() + size_t(g) * size_t(K) * size_t(Og),
+                                      size_t(Og), scratch.data(), size_t(Og), P, Og, K, init.data() + size_t(g) * size_t(Og), relu);
                     transpose_words(reinterpret_cast<const uint32_t*>(scratch.data()), size_t(P), size_t(Og), size_t(Og),
-                                    reinterpret_cast<uint32_t*>(yg), size_t(P));
+                                    reinterpret_cast<uint32_t*>(yn + size_t(g) * size_t(Og) * size_t(P)), size_t(P));
                 }
-            }
-            return;
+            });
         }
-        for (int n = 0; n < s.batch; ++n)
+        return sink([&](int n, float* yn) {
             for (int g = 0; g < a.groups; ++g) {
-                const float* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
-                const float* wg = pw.weights.data() + size_t(g) * size_t(Og) * size_t(K);
-                float* yg = y + (size_t(n) * size_t(s.out_channels) + size_t(g) * size_t(Og)) * size_t(P);
                 OffsetsGemm o;
                 o.groups = s.out_h;
                 o.b_group_step = size_t(s.in_w);
                 o.c_group_step = size_t(s.out_w);
-                o.row_init = bias ? bias + size_t(g) * size_t(Og) : zeros.data();
+                o.row_init = init.data() + size_t(g) * size_t(Og);
                 o.relu = relu;
-                gemm_f32_acc_offsets(wg, size_t(K), xg, offsets.data(), yg, size_t(P), Og, s.out_w, K, o);
+                gemm_f32_acc_offsets(w_group(g), size_t(K), x_group(n, g), offsets.data(), yn + size_t(g) * size_t(Og) * size_t(P),
+                                     size_t(P), Og, s.out_w, K, o);
             }
-        return;
+        });
     }
-    // Where the GEMM runs any width at full speed (AVX-512: masked last strip), the panel is exactly
-    // the panel's pixels and the GEMM accumulates straight into Y's channel planes (ldc = P), with
-    // no scratch block to copy out.
+    // im2col panels of whole output rows (about kF32PanelCols pixels). Where the GEMM runs any width
+    // at full speed (AVX-512: masked last strip), the panel is exactly the panel's pixels and the GEMM
+    // accumulates straight into Y's channel planes (ldc = P); elsewhere its width is rounded up to
+    // the register tile's 16 columns (the extra columns are zero and dropped) and each output row
+    // leaves a scratch block with one contiguous copy.
     const bool direct = gemm_f32_any_width(best_isa());
     const int rows_per_panel = std::max(1, std::min(s.out_h, kF32PanelCols / std::max(1, s.out_w)));
     const int NB = direct ? rows_per_panel * s.out_w : (rows_per_panel * s.out_w + 15) / 16 * 16;
     // panel[k][j]: input tap k of the panel's output pixel j.
     std::vector<float> panel(size_t(K) * size_t(NB));
     std::vector<float> cblock(direct ? 0 : size_t(Og) * size_t(NB));
-    for (int n = 0; n < s.batch; ++n)
+    sink([&](int n, float* yn) {
         for (int g = 0; g < a.groups; ++g) {
-            const float* xg = x + (size_t(n) * size_t(s.in_channels) + size_t(g) * size_t(Cg)) * plane;
-            const float* wg = pw.weights.data() + size_t(g) * size_t(Og) * size_t(K);
+            const float* xg = x_group(n, g);
+            const float* wg = w_group(g);
             for (int oh0 = 0; oh0 < s.out_h; oh0 += rows_per_panel) {
                 const int rows = std::min(rows_per_panel, s.out_h - oh0);
                 const int cols = rows * s.out_w;
@@ -926,8 +925,7 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
                     for (int kh = 0; kh < s.kernel_h; ++kh)
                         for (int kw = 0; kw < s.kernel_w; ++kw, ++k)
                             im2col_row(s, xg + size_t(c) * plane, kh, kw, oh0, rows, panel.data() + size_t(k) * size_t(NB), NB);
-                float* yg = y + (size_t(n) * size_t(s.out_channels) + size_t(g) * size_t(Og)) * size_t(P) +
-                            size_t(oh0) * size_t(s.out_w);
+                float* yg = yn + size_t(g) * size_t(Og) * size_t(P) + size_t(oh0) * size_t(s.out_w);
                 if (direct) {
                     for (int j = 0; j < Og; ++j) std::fill_n(yg + size_t(j) * size_t(P), cols, bias ? bias[g * Og + j] : 0.0f);
                     gemm_f32_acc(wg, size_t(K), panel.data(), size_t(NB), yg, size_t(P), Og, cols, K);
@@ -942,7 +940,44 @@ void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, c
                     std::copy_n(cblock.data() + size_t(j) * size_t(NB), cols, yg + size_t(j) * size_t(P));
             }
         }
-    if (relu) relu_pass(y, s.y_size());
+        if (relu) relu_pass(yn, size_t(s.out_channels) * size_t(P));
+    });
+}
+
+void check_packed(const char* fn, const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* y) {
+    check_pointers(fn, x, &pw, y);
+    if (pw.out_channels != s.out_channels || pw.in_per_group != s.in_per_group() || pw.kernel_h != s.kernel_h ||
+        pw.kernel_w != s.kernel_w || pw.groups != s.attrs.groups)
+        fail(std::string(fn) + ": the packed weights are for out_channels " + str(pw.out_channels) +
+             ", in_channels / groups " + str(pw.in_per_group) + ", kernel " + dims2(pw.kernel_h, pw.kernel_w) + ", groups " +
+             str(pw.groups) + ", not for this shape");
+}
+
+}  // namespace
+
+void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, float* y, bool relu) {
+    check_packed("conv2d_f32", s, x, pw, y);
+    const size_t y_image = size_t(s.out_channels) * size_t(s.out_h) * size_t(s.out_w);
+    conv2d_f32_images(s, x, pw, bias, relu, [&](auto image) {
+        for (int n = 0; n < s.batch; ++n) image(n, y + size_t(n) * y_image);
+    });
+}
+
+Pool2DShape conv2d_f32_max_pool_shape(const Conv2DShape& s, const Pool2DAttrs& pool) {
+    return pool2d_shape(s.batch, s.out_channels, s.out_h, s.out_w, pool);
+}
+
+void conv2d_f32_max_pool(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, bool relu,
+                         const Pool2DAttrs& pool, float* y) {
+    check_packed("conv2d_f32_max_pool", s, x, pw, y);
+    const Pool2DShape one = pool2d_shape(1, s.out_channels, s.out_h, s.out_w, pool);
+    std::vector<float> image_out(size_t(s.out_channels) * size_t(s.out_h) * size_t(s.out_w));
+    conv2d_f32_images(s, x, pw, bias, relu, [&](auto image) {
+        for (int n = 0; n < s.batch; ++n) {
+            image(n, image_out.data());
+            max_pool2d(one, image_out.data(), y + size_t(n) * one.y_size());
+        }
+    });
 }
 
 double conv2d_f32_error_bound(const Conv2DShape& s, double abs_sum) {

@@ -239,6 +239,14 @@ struct Pool2DShape {
 
 Pool2DShape pool2d_shape(int batch, int channels, int in_h, int in_w, const Pool2DAttrs& attrs);
 
+// Conv -> [Relu] -> MaxPool in one pass per image: each image's convolution lands in a scratch
+// that stays in cache and is pooled from there, so the full-size activation is never written.
+// y is the pooled output, conv2d_f32_max_pool_shape(s, pool) (pool2d_shape's errors for attributes
+// that do not fit); the same values as conv2d_f32 then max_pool2d.
+Pool2DShape conv2d_f32_max_pool_shape(const Conv2DShape& s, const Pool2DAttrs& pool);
+void conv2d_f32_max_pool(const Conv2DShape& s, const float* x, const PackedConvF32& w, const float* bias, bool relu,
+                         const Pool2DAttrs& pool, float* y);
+
 void max_pool2d(const Pool2DShape& s, const float* x, float* y);
 void max_pool2d(const Pool2DShape& s, const uint8_t* x, uint8_t* y);
 void max_pool2d(const Pool2DShape& s, const int8_t* x, int8_t* y);

@@ -371,16 +371,18 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_the_reference_on_a_small_cnn_and_re
     BOOST_TEST((x.as<float>()[5] == random_floats(7 * 144, 11)[5]));
 }
 
-// The shipped CNN's Conv -> Relu pairs run as one node (the convolution applies the ReLU before it
-// stores); the logits are the bytes of the unfused run (keep_activations runs every node apart).
-BOOST_AUTO_TEST_CASE(float_conv_and_relu_fuse_with_the_unfused_bytes) {
+// The shipped CNN's Conv -> Relu -> MaxPool chains run as one node (the convolution applies the
+// ReLU before it stores and pools each image from a scratch); the logits are the bytes of the
+// unfused run (keep_activations runs every node apart).
+BOOST_AUTO_TEST_CASE(float_conv_relu_and_max_pool_fuse_with_the_unfused_bytes) {
     std::ifstream in(std::string(STACKLAB_MODELS_DIR) + "/fashion_cnn.onnx", std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const Graph g = import_onnx(onnx::parse_model(bytes, "fashion_cnn.onnx"));
     const Plan fast = prepare(g, Kernels::fast);
-    BOOST_TEST(fast.node_kernels.at(0) == "conv2d_f32 + relu");
+    BOOST_TEST(fast.node_kernels.at(0) == "conv2d_f32 + relu + max_pool2d");
     BOOST_TEST(fast.node_kernels.at(1) == "fused into " + g.nodes[0].label());
-    BOOST_TEST(fast.node_kernels.at(3) == "conv2d_f32 + relu");
+    BOOST_TEST(fast.node_kernels.at(2) == "fused into " + g.nodes[0].label());
+    BOOST_TEST(fast.node_kernels.at(3) == "conv2d_f32 + relu + max_pool2d");
     std::vector<float> pixels = random_floats(5 * 784, 31);
     for (float& v : pixels) v = std::fabs(v);  // [0, 1], as the model's input is
     const Tensor x = floats("image", {5, 1, 28, 28}, pixels);

@@ -803,6 +803,39 @@ BOOST_AUTO_TEST_CASE(fp32_fast_path_is_bit_identical_to_the_plain_ordered_loop) 
     }
 }
 
+// Conv -> [Relu] -> MaxPool fused per image: the bytes of conv2d_f32 then max_pool2d, on every conv
+// path (row group, across channels, panels, depthwise) and pool attributes with padding and strides.
+BOOST_AUTO_TEST_CASE(fp32_conv_relu_max_pool_fused_per_image_gives_the_bytes_of_the_three_apart) {
+    std::mt19937 rng(21);
+    Pool2DAttrs p2;
+    p2.kernel_h = p2.kernel_w = 2;
+    p2.stride_h = p2.stride_w = 2;
+    Pool2DAttrs p3 = p2;
+    p3.kernel_h = p3.kernel_w = 3;
+    p3.pad_top = p3.pad_left = p3.pad_bottom = p3.pad_right = 1;
+    const std::vector<Case> cases = {
+        {3, 1, 28, 28, 16, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 1)},   // the Fashion CNN's conv1 (row group)
+        {2, 16, 13, 13, 32, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 1)},  // its conv2 (across channels)
+        {2, 3, 12, 10, 5, 3, 3, attrs(1, 1, 1, 1, 1, 1, 1, 1, 1)},    // padded (panels)
+        {2, 4, 12, 12, 8, 3, 3, attrs(1, 1, 1, 1, 1, 1, 1, 1, 4)},    // depthwise (x2 multiplier)
+    };
+    for (const Case& c : cases)
+        for (const Pool2DAttrs& pa : {p2, p3})
+            for (const bool relu : {false, true}) {
+                const Conv2DShape s = shape_of(c);
+                const auto [x, w, bias] = random_f32_inputs(s, rng);
+                const PackedConvF32 pw = pack_conv2d_f32(s, w.data());
+                std::vector<float> full(s.y_size());
+                conv2d_f32(s, x.data(), pw, bias.data(), full.data(), relu);
+                const Pool2DShape ps = conv2d_f32_max_pool_shape(s, pa);
+                std::vector<float> apart(ps.y_size()), fused(ps.y_size());
+                max_pool2d(ps, full.data(), apart.data());
+                conv2d_f32_max_pool(s, x.data(), pw, bias.data(), relu, pa, fused.data());
+                BOOST_TEST(std::memcmp(apart.data(), fused.data(), apart.size() * sizeof(float)) == 0,
+                           describe(s) << " pool " << pa.kernel_h << (relu ? " relu" : ""));
+            }
+}
+
 // Max pooling's fast paths (every window inside the input; 2x2 stride 2) keep the generic rule:
 // the first tap starts the maximum, a later tap replaces it only if greater (so a NaN first tap
 // stays, a later NaN is skipped).
