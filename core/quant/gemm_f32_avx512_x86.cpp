@@ -70,7 +70,7 @@ struct Ends {
 // C's vector v of row r is at C + r * ldc + v * c_vstep.
 template <int MR, int NV, bool Masked, class ARows, class Rows>
 void tile(ARows a_of, Rows rows_of_b, float* C, size_t ldc, size_t c_vstep, int K, __mmask16 m0, __mmask16 m1,
-          Ends ends) {
+          const Ends& ends) {
     const __mmask16 mask[2] = {m0, m1};
     __m512 acc[MR][NV];
     const float* arow[MR];
@@ -147,7 +147,7 @@ void tile(ARows a_of, Rows rows_of_b, float* C, size_t ldc, size_t c_vstep, int 
 }
 
 template <class ARows, class Rows>
-using TileFn = void (*)(ARows, Rows, float*, size_t, size_t, int, __mmask16, __mmask16, Ends);
+using TileFn = void (*)(ARows, Rows, float*, size_t, size_t, int, __mmask16, __mmask16, const Ends&);
 
 template <int MR, class ARows, class Rows>
 constexpr TileFn<ARows, Rows> pick(int nv, bool masked) {
@@ -162,10 +162,10 @@ template <class ARows, class Rows>
 void run_rows(int M, int nv, __mmask16 k0, __mmask16 k1, ARows a, Rows b, float* C, size_t ldc, size_t c_vstep, int K,
               Ends ends) {
     const bool masked = k0 != 0xFFFF || (nv == 2 && k1 != 0xFFFF);
+    const TileFn<ARows, Rows> full = pick<8, ARows, Rows>(nv, masked);
     for (int m0 = 0; m0 < M; m0 += kF32TileRowsAvx512) {
-        TileFn<ARows, Rows> fn;
-        switch (std::min(kF32TileRowsAvx512, M - m0)) {
-            case 8: fn = pick<8, ARows, Rows>(nv, masked); break;
+        TileFn<ARows, Rows> fn = full;
+        if (M - m0 < kF32TileRowsAvx512) switch (M - m0) {
             case 7: fn = pick<7, ARows, Rows>(nv, masked); break;
             case 6: fn = pick<6, ARows, Rows>(nv, masked); break;
             case 5: fn = pick<5, ARows, Rows>(nv, masked); break;

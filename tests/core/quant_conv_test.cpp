@@ -852,7 +852,8 @@ BOOST_AUTO_TEST_CASE(max_pool_fast_paths_keep_the_first_tap_and_greater_than_rul
     };
     for (const Pool2DAttrs& a : {pattrs(2, 2, 0, 1), pattrs(3, 2, 0, 1), pattrs(3, 1, 0, 2), pattrs(2, 2, 1, 1),
                                  pattrs(3, 3, 1, 1)})
-    for (const auto& [in_h, in_w] : {std::pair{13, 12}, std::pair{28, 28}, std::pair{9, 7}, std::pair{6, 17}}) {
+    for (const auto& [in_h, in_w] : {std::pair{13, 12}, std::pair{28, 28}, std::pair{9, 7}, std::pair{6, 17},
+                                     std::pair{5, 70}}) {
         // Widths whose 2x2 rows are a multiple of the 4-output SIMD step, not one, and below it.
         const Pool2DShape s = pool2d_shape(2, 3, in_h, in_w, a);
         std::vector<float> x(s.x_size()), y(s.y_size());
