@@ -5,8 +5,11 @@
 //   ours wasm     build/wasm/stacklab-model-bench.js under node
 //   ORT native    onnxruntime-node, intra/inter-op threads 1, all graph optimizations
 //   ORT web       onnxruntime-web's wasm backend under node, numThreads 1, SIMD
-// Medians of 7 runs (5 with --quick) of ms per batch; ratio = ORT time / our time (> 1: we are
-// faster). Writes benchmarks/results/model.json and prints a Markdown table.
+// Each side is a median of 7 runs (5 with --quick) of ms per batch. This machine's speed drifts by
+// up to 1.5x within minutes, so ours and ORT are measured back to back on the same target, in 3
+// pairs of alternating order (ours, ORT / ORT, ours / ours, ORT; --pairs N): ratio = the median
+// of the pairs' ORT time / our time (> 1: we are faster), each ms column the median of its side.
+// Writes benchmarks/results/model.json (every pair too) and prints a Markdown table.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,6 +22,8 @@ const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.argv.includes('--quick');
 const RUNS = quick ? 5 : 7;
+const pairsArg = process.argv.indexOf('--pairs');
+const PAIRS = pairsArg > 0 ? Math.max(1, Number(process.argv[pairsArg + 1])) : (quick ? 1 : 3);
 const MIN_S = quick ? 0.05 : 0.2;
 const modelsArg = process.argv.indexOf('--models');
 const models = modelsArg > 0 ? process.argv[modelsArg + 1].split(',')
@@ -60,16 +65,25 @@ for (const model of models) {
   for (const [precision, file] of [['fp32', model], ['int8', int8]]) {
     for (const batch of [1, 64]) {
       process.stderr.write(`[model-bench] ${model} ${precision} batch ${batch}\n`);
-      const r = {
-        model, precision, batch,
-        ours_native_ms: ours('native', file, batch),
-        ours_wasm_ms: ours('wasm', file, batch),
-        ort_native_ms: await ort(ortNode, nodeOpts, file, batch),
-        ort_web_ms: await ort(ortWeb, webOpts, file, batch),
+      // Pairs of back-to-back measurements, alternating which side goes first.
+      const pairs = async (oursFn, ortFn) => {
+        const list = [];
+        for (let p = 0; p < PAIRS; ++p) {
+          let o, t;
+          if (p % 2 === 0) { o = oursFn(); t = await ortFn(); } else { t = await ortFn(); o = oursFn(); }
+          list.push({ ours_ms: o, ort_ms: t, ratio: t / o });
+        }
+        return list;
       };
-      r.ratio_native = r.ort_native_ms / r.ours_native_ms;
-      r.ratio_wasm = r.ort_web_ms / r.ours_wasm_ms;
-      rows.push(r);
+      const nat = await pairs(() => ours('native', file, batch), () => ort(ortNode, nodeOpts, file, batch));
+      const web = await pairs(() => ours('wasm', file, batch), () => ort(ortWeb, webOpts, file, batch));
+      const med = (list, key) => median(list.map((x) => x[key]));
+      rows.push({
+        model, precision, batch,
+        ours_native_ms: med(nat, 'ours_ms'), ort_native_ms: med(nat, 'ort_ms'), ratio_native: med(nat, 'ratio'),
+        ours_wasm_ms: med(web, 'ours_ms'), ort_web_ms: med(web, 'ort_ms'), ratio_wasm: med(web, 'ratio'),
+        pairs_native: nat, pairs_wasm: web,
+      });
     }
   }
 }
@@ -77,15 +91,17 @@ fs.rmSync(tmp, { recursive: true, force: true });
 
 const version = (name) => JSON.parse(fs.readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
 const result = {
-  date: new Date().toISOString(), quick, runs: RUNS, cpu: os.cpus()[0]?.model, loadavg: os.loadavg(),
+  date: new Date().toISOString(), quick, runs: RUNS, pairs: PAIRS, cpu: os.cpus()[0]?.model, loadavg: os.loadavg(),
   onnxruntime_node: version('onnxruntime-node'), onnxruntime_web: version('onnxruntime-web'), rows,
 };
 fs.mkdirSync(path.join(root, 'benchmarks/results'), { recursive: true });
 fs.writeFileSync(path.join(root, 'benchmarks/results/model.json'), JSON.stringify(result, null, 2) + '\n');
 const f = (v) => v.toFixed(3);
-console.log('| model | precision | batch | ours native ms | ORT native ms | ORT / ours | ours wasm ms | ORT-Web ms | ORT-Web / ours |');
+const range = (list) => `${Math.min(...list.map((x) => x.ratio)).toFixed(2)}-${Math.max(...list.map((x) => x.ratio)).toFixed(2)}`;
+console.log('| model | precision | batch | ours native ms | ORT native ms | ORT / ours (pairs) | ours wasm ms | ORT-Web ms | ORT-Web / ours (pairs) |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows)
   console.log(`| ${path.basename(r.model)} | ${r.precision} | ${r.batch} | ${f(r.ours_native_ms)} | ${f(r.ort_native_ms)} | ` +
-              `${r.ratio_native.toFixed(2)}x | ${f(r.ours_wasm_ms)} | ${f(r.ort_web_ms)} | ${r.ratio_wasm.toFixed(2)}x |`);
+              `${r.ratio_native.toFixed(2)}x (${range(r.pairs_native)}) | ${f(r.ours_wasm_ms)} | ${f(r.ort_web_ms)} | ` +
+              `${r.ratio_wasm.toFixed(2)}x (${range(r.pairs_wasm)}) |`);
 console.log(`load average during the run: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
