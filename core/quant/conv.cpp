@@ -813,13 +813,11 @@ void im2col_row(const Conv2DShape& s, const float* xc, int kh, int kw, int oh0, 
 }  // namespace
 
 namespace {
+
 // ONNX Relu over Y (x < 0 ? 0 : x: NaN kept), for the paths that do not fuse it.
 void relu_pass(float* y, size_t n) {
     for (size_t i = 0; i < n; ++i) y[i] = y[i] < 0.0f ? 0.0f : y[i];
 }
-}  // namespace
-
-namespace {
 
 // conv2d_f32 and conv2d_f32_max_pool: the path is chosen and set up once per call; image(n, yn)
 // then writes image n's output planes (all channels, ReLU applied) to yn.

@@ -39,7 +39,10 @@
 //   once (with the bias), like core/nn/reference_ops.cpp's Conv; it is the correctly ordered
 //   result up to the double summation error (about K * 2^-53 relative), far below float's.
 //   fast path: im2col panels of whole output rows (about kF32PanelCols pixels) and the register-tiled fp32 GEMM of
-//   gemm_f32.hpp (AVX2 / SIMD128). It sums in float from the bias, taps in k order, multiply then
+//   gemm_f32.hpp (AVX2 / SIMD128); on AVX-512 an unpadded convolution reads its taps from X by
+//   offset instead (stride 1: output rows as a row group of GEMMs, vectors across pixels; or any
+//   stride: a gathered-A GEMM, vectors across output channels, then a transpose into NCHW). Every
+//   path sums in float from the bias, taps in k order, multiply then
 //   add, so it is deterministic and bit-identical natively and in wasm. Depthwise (in_channels / groups == 1, groups > 1) runs a direct
 //   loop instead (bias, then the taps in (kh, kw) order), as for int8. Error bound asserted by the tests, from the classic dot-product bound
 //   |fl(sum) - sum| <= gamma_n * sum |x_i w_i|, gamma_n = n u / (1 - n u), u = 2^-24 (Higham,
