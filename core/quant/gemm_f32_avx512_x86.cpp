@@ -76,40 +76,32 @@ void tile(ARows a_of, Rows rows_of_b, float* C, size_t ldc, size_t c_vstep, int 
     const float* arow[MR];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) arow[r] = a_of.row(r);
+    // f(r, v) for every accumulator, fully unrolled (MR and NV are constants).
+    auto each = [&](auto f) {
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) f(r, v);
+    };
+    auto load = [&](const float* p, int v) { return Masked ? _mm512_maskz_loadu_ps(mask[v], p) : _mm512_loadu_ps(p); };
+    auto c_at = [&](int r, int v) { return C + size_t(r) * ldc + size_t(v) * c_vstep; };
     // One branch per tile, then straight-line loads (a test per accumulator had g++ spill and
     // branch: some 130 cycles per tile, most of a K = 9 convolution tile's time).
-    auto load = [&](const float* p, int v) { return Masked ? _mm512_maskz_loadu_ps(mask[v], p) : _mm512_loadu_ps(p); };
     if (ends.zero_init) {
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+        each([&](int r, int v) { acc[r][v] = _mm512_setzero_ps(); });
     } else if (ends.row_init) {
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_set1_ps(ends.row_init[r]);
+        each([&](int r, int v) { acc[r][v] = _mm512_set1_ps(ends.row_init[r]); });
     } else if (ends.col_init) {
-        __m512 init[NV];
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v) init[v] = load(ends.col_init + 16 * v, v);
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; ++v) acc[r][v] = init[v];
+        const __m512 init[2] = {load(ends.col_init, 0), NV > 1 ? load(ends.col_init + 16, 1) : _mm512_setzero_ps()};
+        each([&](int r, int v) { acc[r][v] = init[v]; });
     } else {
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; ++v) acc[r][v] = load(C + size_t(r) * ldc + size_t(v) * c_vstep, v);
+        each([&](int r, int v) { acc[r][v] = load(c_at(r, v), v); });
     }
     for (int k = 0; k < K; ++k) {
         const float* b = rows_of_b(k);
         __m512 bv[NV];
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v)
-            bv[v] = Masked ? _mm512_maskz_loadu_ps(mask[v], b + size_t(v) * rows_of_b.vstep)
-                           : _mm512_loadu_ps(b + size_t(v) * rows_of_b.vstep);
+        for (int v = 0; v < NV; ++v) bv[v] = load(b + size_t(v) * rows_of_b.vstep, v);
         const size_t kk = a_of.col(k);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) {
@@ -119,31 +111,21 @@ void tile(ARows a_of, Rows rows_of_b, float* C, size_t ldc, size_t c_vstep, int 
         }
     }
     if (ends.col_add) {
-        __m512 add[NV];
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v) add[v] = load(ends.col_add + 16 * v, v);
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_add_ps(acc[r][v], add[v]);
+        const __m512 add[2] = {load(ends.col_add, 0), NV > 1 ? load(ends.col_add + 16, 1) : _mm512_setzero_ps()};
+        each([&](int r, int v) { acc[r][v] = _mm512_add_ps(acc[r][v], add[v]); });
     }
     if (ends.relu) {
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; ++v)
-                acc[r][v] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(acc[r][v], _mm512_setzero_ps(), _CMP_LT_OQ), acc[r][v],
-                                                 _mm512_setzero_ps());
+        const __m512 zero = _mm512_setzero_ps();
+        each([&](int r, int v) {
+            acc[r][v] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(acc[r][v], zero, _CMP_LT_OQ), acc[r][v], zero);
+        });
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v) {
-            if (Masked)
-                _mm512_mask_storeu_ps(C + size_t(r) * ldc + size_t(v) * c_vstep, mask[v], acc[r][v]);
-            else
-                _mm512_storeu_ps(C + size_t(r) * ldc + size_t(v) * c_vstep, acc[r][v]);
-        }
+    each([&](int r, int v) {
+        if (Masked)
+            _mm512_mask_storeu_ps(c_at(r, v), mask[v], acc[r][v]);
+        else
+            _mm512_storeu_ps(c_at(r, v), acc[r][v]);
+    });
 }
 
 template <class ARows, class Rows>
