@@ -139,40 +139,62 @@ constexpr TileFn<ARows, Rows> pick(int nv, bool masked) {
 
 __mmask16 lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u); }
 
-// Rows m0 .. M-1 in tiles of up to 8, nv vectors with masks m0 / m1.
+// The tiles for one strip shape (nv vectors, masks k0 / k1) over M rows: full-height tiles and the
+// last, shorter one. Chosen once per strip, not per tile: a row group calls them thousands of times
+// (a K = 9 convolution spent a quarter of its time choosing).
 template <class ARows, class Rows>
-void run_rows(int M, int nv, __mmask16 k0, __mmask16 k1, ARows a, Rows b, float* C, size_t ldc, size_t c_vstep, int K,
-              Ends ends) {
+struct Tiles {
+    TileFn<ARows, Rows> full = nullptr, tail = nullptr;
+    __mmask16 k0 = 0, k1 = 0;
+};
+
+template <class ARows, class Rows>
+Tiles<ARows, Rows> tiles_for(int M, int nv, __mmask16 k0, __mmask16 k1) {
     const bool masked = k0 != 0xFFFF || (nv == 2 && k1 != 0xFFFF);
-    const TileFn<ARows, Rows> full = pick<8, ARows, Rows>(nv, masked);
+    Tiles<ARows, Rows> t;
+    t.k0 = k0;
+    t.k1 = k1;
+    t.full = pick<8, ARows, Rows>(nv, masked);
+    switch (M % kF32TileRowsAvx512) {
+        case 7: t.tail = pick<7, ARows, Rows>(nv, masked); break;
+        case 6: t.tail = pick<6, ARows, Rows>(nv, masked); break;
+        case 5: t.tail = pick<5, ARows, Rows>(nv, masked); break;
+        case 4: t.tail = pick<4, ARows, Rows>(nv, masked); break;
+        case 3: t.tail = pick<3, ARows, Rows>(nv, masked); break;
+        case 2: t.tail = pick<2, ARows, Rows>(nv, masked); break;
+        case 1: t.tail = pick<1, ARows, Rows>(nv, masked); break;
+        default: t.tail = t.full; break;
+    }
+    return t;
+}
+
+// Rows 0 .. M-1 in tiles of up to 8.
+template <class ARows, class Rows>
+void run_rows(const Tiles<ARows, Rows>& t, int M, ARows a, Rows b, float* C, size_t ldc, size_t c_vstep, int K,
+              const Ends& ends) {
     for (int m0 = 0; m0 < M; m0 += kF32TileRowsAvx512) {
-        TileFn<ARows, Rows> fn = full;
-        if (M - m0 < kF32TileRowsAvx512) switch (M - m0) {
-            case 7: fn = pick<7, ARows, Rows>(nv, masked); break;
-            case 6: fn = pick<6, ARows, Rows>(nv, masked); break;
-            case 5: fn = pick<5, ARows, Rows>(nv, masked); break;
-            case 4: fn = pick<4, ARows, Rows>(nv, masked); break;
-            case 3: fn = pick<3, ARows, Rows>(nv, masked); break;
-            case 2: fn = pick<2, ARows, Rows>(nv, masked); break;
-            default: fn = pick<1, ARows, Rows>(nv, masked); break;
-        }
         Ends e = ends;
         if (e.row_init) e.row_init += m0;
-        fn(a.from(m0), b, C + size_t(m0) * ldc, ldc, c_vstep, K, k0, k1, e);
+        (M - m0 >= kF32TileRowsAvx512 ? t.full : t.tail)(a.from(m0), b, C + size_t(m0) * ldc, ldc, c_vstep, K, t.k0, t.k1, e);
     }
 }
 
-// One GEMM: strips of 32 columns, the last one masked.
+// Strips of 32 columns, the last one masked, each over a group of `groups` products: product q
+// reads B q * b_step further and writes C q * c_step further (one product: groups = 1).
 template <class ARows, class Rows>
-void run_strips(int M, int N, ARows a, Rows b, float* C, size_t ldc, int K, Ends ends = {}) {
+void run_strips(int M, int N, ARows a, Rows b, float* C, size_t ldc, int K, const Ends& ends = {}, int groups = 1,
+                size_t b_step = 0, size_t c_step = 0) {
     for (int n0 = 0; n0 < N; n0 += kF32TileColsAvx512) {
         const int cols = std::min(kF32TileColsAvx512, N - n0);
-        Rows bs = b;
-        bs.B += n0;
+        const Tiles<ARows, Rows> t = tiles_for<ARows, Rows>(M, cols > 16 ? 2 : 1, lanes(cols), lanes(cols - 16));
         Ends e = ends;
         if (e.col_init) e.col_init += n0;
         if (e.col_add) e.col_add += n0;
-        run_rows(M, cols > 16 ? 2 : 1, lanes(cols), lanes(cols - 16), a, bs, C + n0, ldc, 16, K, e);
+        for (int q = 0; q < groups; ++q) {
+            Rows bs = b;
+            bs.B += size_t(n0) + size_t(q) * b_step;
+            run_rows(t, M, a, bs, C + size_t(n0) + size_t(q) * c_step, ldc, 16, K, e);
+        }
     }
 }
 
@@ -203,19 +225,17 @@ void f32_gemm_offsets_avx512(const float* A, size_t lda, const float* B, const s
                              int M, int N, int K, int groups, size_t b_group_step, size_t c_group_step,
                              const float* row_init, bool relu) {
     const Ends ends{row_init, relu};
-    if (N > 16) {
-        for (int q = 0; q < groups; ++q)
-            run_strips(M, N, AStrided{A, lda}, Offsets{B + size_t(q) * b_group_step, b_offsets},
-                       C + size_t(q) * c_group_step, ldc, K, ends);
-        return;
-    }
+    if (N > 16)
+        return run_strips(M, N, AStrided{A, lda}, Offsets{B, b_offsets}, C, ldc, K, ends, groups, b_group_step,
+                          c_group_step);
     // N <= 16: two GEMMs of the group per tile (vector v is GEMM q + v), an odd last one alone.
+    using T = Tiles<AStrided, Offsets>;
     const __mmask16 m = lanes(N);
-    for (int q = 0; q < groups; q += 2) {
-        const int nv = std::min(2, groups - q);
-        run_rows(M, nv, m, m, AStrided{A, lda}, Offsets{B + size_t(q) * b_group_step, b_offsets, b_group_step},
-                 C + size_t(q) * c_group_step, ldc, c_group_step, K, ends);
-    }
+    const T two = tiles_for<AStrided, Offsets>(M, 2, m, m), one = tiles_for<AStrided, Offsets>(M, 1, m, m);
+    for (int q = 0; q < groups; q += 2)
+        run_rows(groups - q >= 2 ? two : one, M, AStrided{A, lda},
+                 Offsets{B + size_t(q) * b_group_step, b_offsets, b_group_step}, C + size_t(q) * c_group_step, ldc,
+                 c_group_step, K, ends);
 }
 
 }  // namespace stacklab::quant::detail
