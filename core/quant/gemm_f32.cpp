@@ -34,6 +34,19 @@ void block_loop(const float* A, size_t lda, RowOf row_of, float* C, size_t ldc, 
     }
 }
 
+// ONNX Relu (x < 0 ? 0 : x, NaN kept) over rows [0, M) x columns [0, N) of C: the scalar paths'
+// fused ReLU.
+void relu_block(float* C, size_t ldc, int M, int N) {
+    for (int m = 0; m < M; ++m)
+        for (float* c = C + size_t(m) * ldc; c != C + size_t(m) * ldc + size_t(N); ++c) *c = *c < 0.0f ? 0.0f : *c;
+}
+
+void require_isa(const char* fn, Isa isa) {
+    if (!isa_available(isa))
+        throw std::invalid_argument(std::string(fn) + ": isa " + isa_name(isa) +
+                                    " is not available in this build or on this machine");
+}
+
 void block_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int m0, int m1, int n0,
                int n1, int K) {
     block_loop(A, lda, [=](int k) { return B + size_t(k) * ldb; }, C, ldc, m0, m1, n0, n1, K);
@@ -57,22 +70,17 @@ bool gemm_f32_any_width(Isa isa) { return isa == Isa::avx512vnni; }
 void gemm_f32_out(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
                   const float* col_add, bool relu, Isa isa) {
     check(A, lda, B, ldb, C, ldc, M, N, K);
-    if (!isa_available(isa)) throw std::invalid_argument(std::string("gemm_f32_out: isa ") + isa_name(isa) +
-                                                " is not available in this build or on this machine");
+    require_isa("gemm_f32_out", isa);
     if (M == 0 || N == 0) return;
 #if defined(__x86_64__) || defined(_M_X64)
     if (isa == Isa::avx512vnni && K > 0) return detail::f32_gemm_out_avx512(A, lda, B, ldb, C, ldc, M, N, K, col_add, relu);
 #endif
     for (int m = 0; m < M; ++m) std::fill_n(C + size_t(m) * ldc, N, 0.0f);
     gemm_f32_acc(A, lda, B, ldb, C, ldc, M, N, K, isa);
-    if (!col_add && !relu) return;
-    for (int m = 0; m < M; ++m) {
-        float* c = C + size_t(m) * ldc;
-        if (col_add)
-            for (int n = 0; n < N; ++n) c[n] += col_add[n];
-        if (relu)
-            for (int n = 0; n < N; ++n) c[n] = c[n] < 0.0f ? 0.0f : c[n];
-    }
+    if (col_add)
+        for (int m = 0; m < M; ++m)
+            for (int n = 0; n < N; ++n) C[size_t(m) * ldc + size_t(n)] += col_add[n];
+    if (relu) relu_block(C, ldc, M, N);
 }
 
 void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
@@ -80,8 +88,7 @@ void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size
     check(A, lda, B, size_t(N), C, ldc, M, N, K);
     if (o.groups < 0) throw std::invalid_argument("gemm_f32_acc_offsets: negative group count " + std::to_string(o.groups));
     if (M > 0 && N > 0 && K > 0 && !b_offsets) throw std::invalid_argument("gemm_f32_acc_offsets: null offsets");
-    if (!isa_available(isa)) throw std::invalid_argument(std::string("gemm_f32_acc_offsets: isa ") + isa_name(isa) +
-                                                " is not available in this build or on this machine");
+    require_isa("gemm_f32_acc_offsets", isa);
     if (M == 0 || N == 0 || o.groups == 0) return;
 #if defined(__x86_64__) || defined(_M_X64)
     if (isa == Isa::avx512vnni && K > 0)
@@ -94,12 +101,7 @@ void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size
         if (o.row_init)
             for (int m = 0; m < M; ++m) std::fill_n(Cq + size_t(m) * ldc, N, o.row_init[m]);
         block_loop(A, lda, [=](int k) { return Bq + b_offsets[k]; }, Cq, ldc, 0, M, 0, N, K);
-        if (o.relu)
-            for (int m = 0; m < M; ++m)
-                for (int n = 0; n < N; ++n) {
-                    float& c = Cq[size_t(m) * ldc + size_t(n)];
-                    c = c < 0.0f ? 0.0f : c;
-                }
+        if (o.relu) relu_block(Cq, ldc, M, N);
     }
 }
 
@@ -111,8 +113,7 @@ void gemm_f32_gather_a(const float* X, const size_t* a_rows, const size_t* a_off
     if (ldb < size_t(N) || ldc < size_t(N)) throw std::invalid_argument("gemm_f32_gather_a: a leading dimension is shorter than N");
     if (M > 0 && N > 0 && (!C || (K > 0 && (!X || !a_rows || !a_offsets || !B))))
         throw std::invalid_argument("gemm_f32_gather_a: null matrix or offsets");
-    if (!isa_available(isa)) throw std::invalid_argument(std::string("gemm_f32_gather_a: isa ") + isa_name(isa) +
-                                                " is not available in this build or on this machine");
+    require_isa("gemm_f32_gather_a", isa);
     if (M == 0 || N == 0) return;
 #if defined(__x86_64__) || defined(_M_X64)
     if (isa == Isa::avx512vnni && K > 0)
@@ -127,9 +128,8 @@ void gemm_f32_gather_a(const float* X, const size_t* a_rows, const size_t* a_off
             const float* b = B + size_t(k) * ldb;
             for (int n = 0; n < N; ++n) c[n] += av * b[n];
         }
-        if (relu)
-            for (int n = 0; n < N; ++n) c[n] = c[n] < 0.0f ? 0.0f : c[n];
     }
+    if (relu) relu_block(C, ldc, M, N);
 }
 
 void gemm_f32_acc_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N,
@@ -141,8 +141,7 @@ void gemm_f32_acc_ref(const float* A, size_t lda, const float* B, size_t ldb, fl
 void gemm_f32_acc(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
                   Isa isa) {
     check(A, lda, B, ldb, C, ldc, M, N, K);
-    if (!isa_available(isa)) throw std::invalid_argument(std::string("gemm_f32_acc: isa ") + isa_name(isa) +
-                                                " is not available in this build or on this machine");
+    require_isa("gemm_f32_acc", isa);
     if (M == 0 || N == 0 || K == 0) return;
     switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
