@@ -819,11 +819,13 @@ void relu_pass(float* y, size_t n) {
     for (size_t i = 0; i < n; ++i) y[i] = y[i] < 0.0f ? 0.0f : y[i];
 }
 
-// conv2d_f32 and conv2d_f32_max_pool: the path is chosen and set up once per call; image(n, yn)
-// then writes image n's output planes (all channels, ReLU applied) to yn.
+// conv2d_f32 and conv2d_f32_max_pool: the path is chosen and set up once per call, then
+// sink(image, pooled) runs; image(n, yn) writes image n's output planes (all channels, ReLU
+// applied) to yn. With pool2 (a 2x2 / stride 2 floor-mode max pool follows) a path that can pool in
+// registers writes the pooled planes instead, and says so by pooled = true.
 template <class Sink>
 void conv2d_f32_images(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, bool relu,
-                       Sink sink) {
+                       bool pool2, Sink sink) {
     const Conv2DAttrs& a = s.attrs;
     const int Cg = s.in_per_group(), Og = s.out_per_group(), K = s.gemm_k();
     const int P = s.out_h * s.out_w;
@@ -836,10 +838,12 @@ void conv2d_f32_images(const Conv2DShape& s, const float* x, const PackedConvF32
     if (s.in_per_group() == 1 && s.attrs.groups > 1) {
         Conv2DShape one = s;
         one.batch = 1;
-        return sink([&](int n, float* yn) {
-            conv_f32_depthwise(one, x + size_t(n) * x_image, pw, bias, yn);
-            if (relu) relu_pass(yn, one.y_size());
-        });
+        return sink(
+            [&](int n, float* yn) {
+                conv_f32_depthwise(one, x + size_t(n) * x_image, pw, bias, yn);
+                if (relu) relu_pass(yn, one.y_size());
+            },
+            false);
     }
     // Stride 1 and no padding, where the GEMM runs any width at full speed (AVX-512): no im2col.
     // Output row oy of every channel reads, for tap (c, kh, kw), the out_w input floats from
@@ -869,37 +873,73 @@ void conv2d_f32_images(const Conv2DShape& s, const float* x, const PackedConvF32
         // transpose (not its first layer: K = 9, 26-pixel rows); the sums are the same either way.
         auto busy = [](int n) { return double(n) / double((n + 15) / 16 * 16); };
         const bool by_channel = Og >= 16 && K >= 32 && (!stride1 || busy(Og) > busy(s.out_w) + 0.1);
+        const int pooled_h = s.out_h / 2, pooled_w = s.out_w / 2;  // with pool2
         if (by_channel) {
-            std::vector<float> wt(size_t(a.groups) * size_t(K) * size_t(Og)), scratch(size_t(P) * size_t(Og));
+            std::vector<float> wt(size_t(a.groups) * size_t(K) * size_t(Og));
             for (int g = 0; g < a.groups; ++g)
                 for (int j = 0; j < Og; ++j)
                     for (int k = 0; k < K; ++k)
                         wt[(size_t(g) * size_t(K) + size_t(k)) * size_t(Og) + size_t(j)] = w_group(g)[size_t(j) * size_t(K) + size_t(k)];
-            std::vector<size_t> pixel(static_cast<size_t>(P));
-            for (int oy = 0, p = 0; oy < s.out_h; ++oy)
-                for (int ox = 0; ox < s.out_w; ++ox, ++p)
-                    pixel[size_t(p)] = size_t(oy) * size_t(a.stride_h) * size_t(s.in_w) + size_t(ox) * size_t(a.stride_w);
-            return sink([&](int n, float* yn) {
-                for (int g = 0; g < a.groups; ++g) {
-                    gemm_f32_gather_a(x_group(n, g), pixel.data(), offsets.data(), wt.data() + size_t(g) * size_t(K) * size_t(Og),
-                                      size_t(Og), scratch.data(), size_t(Og), P, Og, K, init.data() + size_t(g) * size_t(Og), relu);
-                    transpose_words(reinterpret_cast<const uint32_t*>(scratch.data()), size_t(P), size_t(Og), size_t(Og),
-                                    reinterpret_cast<uint32_t*>(yn + size_t(g) * size_t(Og) * size_t(P)), size_t(P));
-                }
-            });
-        }
-        return sink([&](int n, float* yn) {
-            for (int g = 0; g < a.groups; ++g) {
-                OffsetsGemm o;
-                o.groups = s.out_h;
-                o.b_group_step = size_t(s.in_w);
-                o.c_group_step = size_t(s.out_w);
-                o.row_init = init.data() + size_t(g) * size_t(Og);
-                o.relu = relu;
-                gemm_f32_acc_offsets(w_group(g), size_t(K), x_group(n, g), offsets.data(), yn + size_t(g) * size_t(Og) * size_t(P),
-                                     size_t(P), Og, s.out_w, K, o);
+            // The product's rows: the output pixels in order, or with a 2x2 pool after it, window by
+            // window in the pool's tap order ((0, 0), (0, 1), (1, 0), (1, 1)), pooled in registers
+            // (gemm_f32_gather_a_max_pool4). A floor-mode pool's last odd row and column are then
+            // never computed.
+            const int rows = pool2 ? 4 * pooled_h * pooled_w : P, out_pixels = pool2 ? pooled_h * pooled_w : P;
+            auto pixel_at = [&](int oy, int ox) {
+                return size_t(oy) * size_t(a.stride_h) * size_t(s.in_w) + size_t(ox) * size_t(a.stride_w);
+            };
+            std::vector<size_t> pixel;
+            pixel.reserve(static_cast<size_t>(rows));
+            if (pool2) {
+                for (int py = 0; py < pooled_h; ++py)
+                    for (int px = 0; px < pooled_w; ++px)
+                        for (int tap = 0; tap < 4; ++tap) pixel.push_back(pixel_at(2 * py + tap / 2, 2 * px + tap % 2));
+            } else {
+                for (int oy = 0; oy < s.out_h; ++oy)
+                    for (int ox = 0; ox < s.out_w; ++ox) pixel.push_back(pixel_at(oy, ox));
             }
-        });
+            std::vector<float> scratch(size_t(out_pixels) * size_t(Og));
+            return sink(
+                [&](int n, float* yn) {
+                    for (int g = 0; g < a.groups; ++g) {
+                        const float* wg = wt.data() + size_t(g) * size_t(K) * size_t(Og);
+                        const float* ig = init.data() + size_t(g) * size_t(Og);
+                        if (pool2)
+                            gemm_f32_gather_a_max_pool4(x_group(n, g), pixel.data(), offsets.data(), wg, size_t(Og),
+                                                        scratch.data(), size_t(Og), rows, Og, K, ig, relu);
+                        else
+                            gemm_f32_gather_a(x_group(n, g), pixel.data(), offsets.data(), wg, size_t(Og), scratch.data(),
+                                              size_t(Og), rows, Og, K, ig, relu);
+                        transpose_words(reinterpret_cast<const uint32_t*>(scratch.data()), size_t(out_pixels), size_t(Og),
+                                        size_t(Og), reinterpret_cast<uint32_t*>(yn + size_t(g) * size_t(Og) * size_t(out_pixels)),
+                                        size_t(out_pixels));
+                    }
+                },
+                pool2);
+        }
+        // With a 2x2 pool after it, each pair of output rows is pooled in registers as it is summed
+        // (gemm_f32_offsets_max_pool2): the full-size output never reaches memory.
+        return sink(
+            [&](int n, float* yn) {
+                for (int g = 0; g < a.groups; ++g) {
+                    OffsetsGemm o;
+                    o.groups = s.out_h;
+                    o.b_group_step = size_t(s.in_w);
+                    o.c_group_step = size_t(s.out_w);
+                    o.row_init = init.data() + size_t(g) * size_t(Og);
+                    o.relu = relu;
+                    if (pool2) {
+                        const size_t pooled = size_t(pooled_h) * size_t(pooled_w);
+                        gemm_f32_offsets_max_pool2(w_group(g), size_t(K), x_group(n, g), offsets.data(),
+                                                   yn + size_t(g) * size_t(Og) * pooled, pooled, size_t(pooled_w), Og,
+                                                   s.out_w, K, o);
+                    } else {
+                        gemm_f32_acc_offsets(w_group(g), size_t(K), x_group(n, g), offsets.data(),
+                                             yn + size_t(g) * size_t(Og) * size_t(P), size_t(P), Og, s.out_w, K, o);
+                    }
+                }
+            },
+            pool2);
     }
     // im2col panels of whole output rows (about kF32PanelCols pixels). Where the GEMM runs any width
     // at full speed (AVX-512: masked last strip), the panel is exactly the panel's pixels and the GEMM
@@ -939,7 +979,7 @@ void conv2d_f32_images(const Conv2DShape& s, const float* x, const PackedConvF32
             }
         }
         if (relu) relu_pass(yn, size_t(s.out_channels) * size_t(P));
-    });
+    }, false);
 }
 
 void check_packed(const char* fn, const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* y) {
@@ -956,7 +996,7 @@ void check_packed(const char* fn, const Conv2DShape& s, const float* x, const Pa
 void conv2d_f32(const Conv2DShape& s, const float* x, const PackedConvF32& pw, const float* bias, float* y, bool relu) {
     check_packed("conv2d_f32", s, x, pw, y);
     const size_t y_image = size_t(s.out_channels) * size_t(s.out_h) * size_t(s.out_w);
-    conv2d_f32_images(s, x, pw, bias, relu, [&](auto image) {
+    conv2d_f32_images(s, x, pw, bias, relu, false, [&](auto image, bool) {
         for (int n = 0; n < s.batch; ++n) image(n, y + size_t(n) * y_image);
     });
 }
@@ -969,8 +1009,18 @@ void conv2d_f32_max_pool(const Conv2DShape& s, const float* x, const PackedConvF
                          const Pool2DAttrs& pool, float* y) {
     check_packed("conv2d_f32_max_pool", s, x, pw, y);
     const Pool2DShape one = pool2d_shape(1, s.out_channels, s.out_h, s.out_w, pool);
-    std::vector<float> image_out(size_t(s.out_channels) * size_t(s.out_h) * size_t(s.out_w));
-    conv2d_f32_images(s, x, pw, bias, relu, [&](auto image) {
+    // The 2x2 / stride 2 pool without padding whose windows all lie inside (floor mode, or ceil mode
+    // on even sizes): the convolution may pool in registers.
+    const bool pool2 = pool.kernel_h == 2 && pool.kernel_w == 2 && pool.stride_h == 2 && pool.stride_w == 2 &&
+                       pool.dilation_h == 1 && pool.dilation_w == 1 && pool.pad_top == 0 && pool.pad_left == 0 &&
+                       pool.pad_bottom == 0 && pool.pad_right == 0 && one.out_h == s.out_h / 2 && one.out_w == s.out_w / 2;
+    std::vector<float> image_out;
+    conv2d_f32_images(s, x, pw, bias, relu, pool2, [&](auto image, bool pooled) {
+        if (pooled) {
+            for (int n = 0; n < s.batch; ++n) image(n, y + size_t(n) * one.y_size());
+            return;
+        }
+        image_out.resize(size_t(s.out_channels) * size_t(s.out_h) * size_t(s.out_w));
         for (int n = 0; n < s.batch; ++n) {
             image(n, image_out.data());
             max_pool2d(one, image_out.data(), y + size_t(n) * one.y_size());

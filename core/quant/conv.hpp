@@ -243,7 +243,9 @@ struct Pool2DShape {
 Pool2DShape pool2d_shape(int batch, int channels, int in_h, int in_w, const Pool2DAttrs& attrs);
 
 // Conv -> [Relu] -> MaxPool in one pass per image: each image's convolution lands in a scratch
-// that stays in cache and is pooled from there, so the full-size activation is never written.
+// that stays in cache and is pooled from there, so the full-size activation is never written. On
+// the AVX-512 paths a 2x2 / stride 2 pool (no padding, every window inside) runs in the GEMM's
+// registers instead, and a floor-mode pool's dropped last row and column are not computed.
 // y is the pooled output, conv2d_f32_max_pool_shape(s, pool) (pool2d_shape's errors for attributes
 // that do not fit); the same values as conv2d_f32 then max_pool2d.
 Pool2DShape conv2d_f32_max_pool_shape(const Conv2DShape& s, const Pool2DAttrs& pool);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "quant/gemm_f32_kernels.hpp"
 
@@ -105,22 +106,62 @@ void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size
     }
 }
 
-void gemm_f32_gather_a(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb, float* C,
-                       size_t ldc, int M, int N, int K, const float* col_init, bool relu, Isa isa) {
-    if (M < 0 || N < 0 || K < 0)
-        throw std::invalid_argument("gemm_f32_gather_a: negative size M " + std::to_string(M) + ", N " + std::to_string(N) +
-                                    ", K " + std::to_string(K));
-    if (ldb < size_t(N) || ldc < size_t(N)) throw std::invalid_argument("gemm_f32_gather_a: a leading dimension is shorter than N");
-    if (M > 0 && N > 0 && (!C || (K > 0 && (!X || !a_rows || !a_offsets || !B))))
-        throw std::invalid_argument("gemm_f32_gather_a: null matrix or offsets");
-    require_isa("gemm_f32_gather_a", isa);
-    if (M == 0 || N == 0) return;
+void gemm_f32_offsets_max_pool2(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* Y,
+                                size_t ldy, size_t y_group_step, int M, int N, int K, const OffsetsGemm& o, Isa isa) {
+    check(A, lda, B, size_t(N), Y, ldy, M, N / 2, K);
+    if (o.groups < 0)
+        throw std::invalid_argument("gemm_f32_offsets_max_pool2: negative group count " + std::to_string(o.groups));
+    if (M > 0 && N > 0 && K > 0 && !b_offsets) throw std::invalid_argument("gemm_f32_offsets_max_pool2: null offsets");
+    require_isa("gemm_f32_offsets_max_pool2", isa);
+    const int pairs = o.groups / 2, out_w = N / 2;
+    if (M == 0 || out_w == 0 || pairs == 0) return;
 #if defined(__x86_64__) || defined(_M_X64)
     if (isa == Isa::avx512vnni && K > 0)
-        return detail::f32_gemm_gather_a_avx512(X, a_rows, a_offsets, B, ldb, C, ldc, M, N, K, col_init, relu);
+        return detail::f32_gemm_offsets_max_pool2_avx512(A, lda, B, b_offsets, Y, ldy, M, N, K, pairs, o.b_group_step,
+                                                        y_group_step, o.row_init, o.relu);
 #endif
-    for (int m = 0; m < M; ++m) {
-        float* c = C + size_t(m) * ldc;
+    // Products 2p and 2p + 1 into a scratch (rows m of product q at (2m + q) * N), then the pool.
+    std::vector<float> two(size_t(2) * size_t(M) * size_t(N));
+    for (int p = 0; p < pairs; ++p) {
+        for (int q = 0; q < 2; ++q) {
+            float* c = two.data() + size_t(q) * size_t(N);
+            for (int m = 0; m < M; ++m) std::fill_n(c + size_t(m) * 2 * size_t(N), N, o.row_init ? o.row_init[m] : 0.0f);
+            const float* Bq = B + size_t(2 * p + q) * o.b_group_step;
+            block_loop(A, lda, [=](int k) { return Bq + b_offsets[k]; }, c, 2 * size_t(N), 0, M, 0, N, K);
+            if (o.relu) relu_block(c, 2 * size_t(N), M, N);
+        }
+        for (int m = 0; m < M; ++m) {
+            const float* r0 = two.data() + size_t(m) * 2 * size_t(N);
+            const float* r1 = r0 + N;
+            float* y = Y + size_t(p) * y_group_step + size_t(m) * ldy;
+            for (int j = 0; j < out_w; ++j) {
+                float best = r0[2 * j];
+                for (const float v : {r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]}) best = v > best ? v : best;
+                y[j] = best;
+            }
+        }
+    }
+}
+
+namespace {
+
+void check_gather_a(const char* fn, const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B,
+                    size_t ldb, const float* C, size_t ldc, int M, int N, int K, Isa isa) {
+    if (M < 0 || N < 0 || K < 0)
+        throw std::invalid_argument(std::string(fn) + ": negative size M " + std::to_string(M) + ", N " + std::to_string(N) +
+                                    ", K " + std::to_string(K));
+    if (ldb < size_t(N) || ldc < size_t(N))
+        throw std::invalid_argument(std::string(fn) + ": a leading dimension is shorter than N");
+    if (M > 0 && N > 0 && (!C || (K > 0 && (!X || !a_rows || !a_offsets || !B))))
+        throw std::invalid_argument(std::string(fn) + ": null matrix or offsets");
+    require_isa(fn, isa);
+}
+
+// Rows [m0, m1) of the gathered product into C's rows from 0 (from col_init, or accumulated).
+void gather_a_loop(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb, float* C,
+                   size_t ldc, int m0, int m1, int N, int K, const float* col_init) {
+    for (int m = m0; m < m1; ++m) {
+        float* c = C + size_t(m - m0) * ldc;
         if (col_init) std::copy_n(col_init, N, c);
         const float* x = X + a_rows[m];
         for (int k = 0; k < K; ++k) {
@@ -129,7 +170,48 @@ void gemm_f32_gather_a(const float* X, const size_t* a_rows, const size_t* a_off
             for (int n = 0; n < N; ++n) c[n] += av * b[n];
         }
     }
+}
+
+}  // namespace
+
+void gemm_f32_gather_a(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb, float* C,
+                       size_t ldc, int M, int N, int K, const float* col_init, bool relu, Isa isa) {
+    check_gather_a("gemm_f32_gather_a", X, a_rows, a_offsets, B, ldb, C, ldc, M, N, K, isa);
+    if (M == 0 || N == 0) return;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (isa == Isa::avx512vnni && K > 0)
+        return detail::f32_gemm_gather_a_avx512(X, a_rows, a_offsets, B, ldb, C, ldc, M, N, K, col_init, relu, false);
+#endif
+    gather_a_loop(X, a_rows, a_offsets, B, ldb, C, ldc, 0, M, N, K, col_init);
     if (relu) relu_block(C, ldc, M, N);
+}
+
+void gemm_f32_gather_a_max_pool4(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb,
+                                 float* C, size_t ldc, int M, int N, int K, const float* col_init, bool relu, Isa isa) {
+    check_gather_a("gemm_f32_gather_a_max_pool4", X, a_rows, a_offsets, B, ldb, C, ldc, M, N, K, isa);
+    if (M % 4 != 0)
+        throw std::invalid_argument("gemm_f32_gather_a_max_pool4: M " + std::to_string(M) +
+                                    " is not a multiple of 4 (rows in fours are a pool window's taps)");
+    if (M == 0 || N == 0) return;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (isa == Isa::avx512vnni && K > 0)
+        return detail::f32_gemm_gather_a_avx512(X, a_rows, a_offsets, B, ldb, C, ldc, M, N, K, col_init, relu, true);
+#endif
+    std::vector<float> four(size_t(4) * size_t(N));
+    for (int w = 0; w < M / 4; ++w) {
+        if (!col_init) std::fill(four.begin(), four.end(), 0.0f);
+        gather_a_loop(X, a_rows, a_offsets, B, ldb, four.data(), size_t(N), 4 * w, 4 * w + 4, N, K, col_init);
+        if (relu) relu_block(four.data(), size_t(N), 4, N);
+        float* c = C + size_t(w) * ldc;
+        for (int n = 0; n < N; ++n) {
+            float best = four[size_t(n)];
+            for (int j = 1; j < 4; ++j) {
+                const float v = four[size_t(j) * size_t(N) + size_t(n)];
+                best = v > best ? v : best;
+            }
+            c[n] = best;
+        }
+    }
 }
 
 void gemm_f32_acc_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N,

@@ -54,6 +54,19 @@ struct OffsetsGemm {
 void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
                           int M, int N, int K, const OffsetsGemm& options = {}, Isa isa = best_isa());
 
+// The row group of gemm_f32_acc_offsets followed by a 2x2 / stride 2 max pool over pairs of its
+// products, which are never stored: products 2p and 2p + 1 (each from row_init, or from +0 when it
+// is null; ReLU if asked) pool into Y + p * y_group_step, whose row m column j is the best of
+// columns 2j and 2j + 1 of both products' row m, taken as max_pool2d takes them (product 2p's two
+// columns, then product 2p + 1's, each replacing the best only if greater). p < groups / 2 and
+// j < N / 2: a last odd product or column is not computed (a floor-mode pool drops it).
+// options.c_group_step is not used. A convolution with stride 1 and no padding followed by
+// [Relu ->] MaxPool(2x2, stride 2) writes its pooled planes this way (output channels as rows).
+// Register-tiled on AVX-512 only; elsewhere the scalar loop through a two-product scratch.
+void gemm_f32_offsets_max_pool2(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* Y,
+                                size_t ldy, size_t y_group_step, int M, int N, int K, const OffsetsGemm& options,
+                                Isa isa = best_isa());
+
 // The product with a gathered A: A[m, k] = X[a_rows[m] + a_offsets[k]] (a convolution with output
 // pixels as rows and kernel taps as columns, read from the input itself), B a K x N matrix (the
 // weights transposed: output channels as columns), C = col_init[n] + sum_k A[m, k] * B[k, n] in k
@@ -62,6 +75,16 @@ void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size
 void gemm_f32_gather_a(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb, float* C,
                        size_t ldc, int M, int N, int K, const float* col_init = nullptr, bool relu = false,
                        Isa isa = best_isa());
+
+// The gathered product max-pooled over rows in fours (each four a pool window's taps in the
+// window's order: a convolution's output pixels listed window by window): C's row i is the best of
+// the product's rows 4i .. 4i + 3, each from col_init (or +0 when null) and after ReLU if asked,
+// taken as max_pool2d takes them (the first, then each later one only if greater). C has M / 4 rows
+// and is only written; M must be a multiple of 4. Register-tiled on AVX-512 (the four rows never
+// reach memory); the scalar loop elsewhere.
+void gemm_f32_gather_a_max_pool4(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb,
+                                 float* C, size_t ldc, int M, int N, int K, const float* col_init = nullptr,
+                                 bool relu = false, Isa isa = best_isa());
 
 // True where gemm_f32_acc and gemm_f32_acc_offsets on `isa` run any N at full SIMD speed
 // (AVX-512); elsewhere columns past the last multiple of the tile width (16 AVX2, 8 SIMD128) take

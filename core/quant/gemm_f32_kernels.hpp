@@ -21,7 +21,10 @@ void f32_gemm_offsets_avx512(const float* A, size_t lda, const float* B, const s
                              int M, int N, int K, int groups, size_t b_group_step, size_t c_group_step,
                              const float* row_init, bool relu);
 void f32_gemm_gather_a_avx512(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb,
-                              float* C, size_t ldc, int M, int N, int K, const float* col_init, bool relu);
+                              float* C, size_t ldc, int M, int N, int K, const float* col_init, bool relu, bool pool4);
+void f32_gemm_offsets_max_pool2_avx512(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* Y,
+                                      size_t ldy, int M, int N, int K, int pairs, size_t b_group_step,
+                                      size_t y_group_step, const float* row_init, bool relu);
 #endif
 #if defined(__wasm_simd128__)
 constexpr int kF32TileRowsWasm = 4, kF32TileColsWasm = 8;

@@ -818,9 +818,15 @@ BOOST_AUTO_TEST_CASE(fp32_conv_relu_max_pool_fused_per_image_gives_the_bytes_of_
         {2, 16, 13, 13, 32, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 1)},  // its conv2 (across channels)
         {2, 3, 12, 10, 5, 3, 3, attrs(1, 1, 1, 1, 1, 1, 1, 1, 1)},    // padded (panels)
         {2, 4, 12, 12, 8, 3, 3, attrs(1, 1, 1, 1, 1, 1, 1, 1, 4)},    // depthwise (x2 multiplier)
+        {2, 1, 40, 40, 5, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 1)},    // row group over two strips (38 = 32 + 6)
+        {2, 2, 15, 17, 9, 3, 3, attrs(1, 1, 0, 0, 0, 0, 1, 1, 1)},    // odd 13 x 15 output: last row, column dropped
     };
+    // Ceil mode on odd sizes keeps a last partial window: the pool cannot run in the convolution's
+    // registers, so that path must step aside.
+    Pool2DAttrs p2_ceil = p2;
+    p2_ceil.ceil_mode = true;
     for (const Case& c : cases)
-        for (const Pool2DAttrs& pa : {p2, p3})
+        for (const Pool2DAttrs& pa : {p2, p3, p2_ceil})
             for (const bool relu : {false, true}) {
                 const Conv2DShape s = shape_of(c);
                 const auto [x, w, bias] = random_f32_inputs(s, rng);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include <boost/test/unit_test.hpp>
@@ -121,6 +122,67 @@ BOOST_AUTO_TEST_CASE(rows_by_offset_give_the_bits_of_the_plain_loop_on_every_isa
     }
 }
 
+// The row group pooled 2x2 in registers: the plain loop's products (from the bias or +0, ReLU),
+// then max_pool2d's rule (first tap, later ones only if greater) over pairs of products and
+// columns, on every ISA. NaN and zeros sit in the data (scattered NaN inputs, a NaN weight row),
+// Y is padded and must stay untouched outside the pooled block, and odd products / columns drop.
+BOOST_AUTO_TEST_CASE(rows_by_offset_pooled_2x2_give_the_bits_of_the_loop_then_the_pool_on_every_isa) {
+    std::mt19937 rng(19);
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    std::vector<float> pool(4096);
+    for (size_t i = 0; i < pool.size(); ++i) pool[i] = i % 97 < 8 ? (i % 2 ? -0.0f : 0.0f) : d(rng) * (i % 7 == 0 ? 1e3f : 1.0f);
+    // Scattered NaN inputs: some taps of a window are NaN and others not, so the taps' order shows.
+    for (size_t i = 100; i < pool.size(); i += 331) pool[i] = std::numeric_limits<float>::quiet_NaN();
+    struct Shape {
+        int M, N, K, groups;
+    };
+    for (const Shape& sh : std::vector<Shape>{{16, 26, 9, 26}, {5, 11, 12, 7}, {9, 40, 5, 4}, {3, 3, 1, 2},
+                                              {8, 32, 18, 3}, {13, 16, 2, 2}, {2, 1, 3, 4}})
+        for (const bool relu : {false, true})
+            for (const bool with_bias : {false, true}) {
+                const int M = sh.M, N = sh.N, K = sh.K, G = sh.groups, out_w = N / 2, pairs = G / 2;
+                const size_t b_step = size_t(N) + 3, y_step = size_t(out_w) + 1, ldy = size_t(pairs) * y_step + 2;
+                std::vector<size_t> off(static_cast<size_t>(K));
+                for (auto& o : off) o = size_t(rng() % (pool.size() - size_t(N) - size_t(G) * b_step));
+                std::vector<float> A(size_t(M) * size_t(K)), bias(static_cast<size_t>(M));
+                for (auto& v : A) v = d(rng);
+                for (auto& v : bias) v = d(rng);
+                if (M > 2) A[size_t(2) * size_t(K)] = std::numeric_limits<float>::quiet_NaN();  // row 2 all NaN
+                std::vector<float> prod(size_t(G) * size_t(M) * size_t(N));  // [q][m][n]
+                for (int q = 0; q < G; ++q)
+                    for (int m = 0; m < M; ++m)
+                        for (int n = 0; n < N; ++n) {
+                            float c = with_bias ? bias[size_t(m)] : 0.0f;
+                            for (int k = 0; k < K; ++k)
+                                c += A[size_t(m) * size_t(K) + size_t(k)] * pool[size_t(q) * b_step + off[size_t(k)] + size_t(n)];
+                            prod[(size_t(q) * size_t(M) + size_t(m)) * size_t(N) + size_t(n)] = relu && c < 0.0f ? 0.0f : c;
+                        }
+                std::vector<float> want(size_t(M) * ldy + 5, 9.0f);
+                for (int p = 0; p < pairs; ++p)
+                    for (int m = 0; m < M; ++m)
+                        for (int j = 0; j < out_w; ++j) {
+                            auto at = [&](int q, int n) { return prod[(size_t(q) * size_t(M) + size_t(m)) * size_t(N) + size_t(n)]; };
+                            float best = at(2 * p, 2 * j);
+                            for (const float v : {at(2 * p, 2 * j + 1), at(2 * p + 1, 2 * j), at(2 * p + 1, 2 * j + 1)})
+                                if (v > best) best = v;
+                            want[size_t(p) * y_step + size_t(m) * ldy + size_t(j)] = best;
+                        }
+                for (Isa isa : available_isas()) {
+                    std::vector<float> y(want.size(), 9.0f);
+                    OffsetsGemm o;
+                    o.groups = G;
+                    o.b_group_step = b_step;
+                    o.row_init = with_bias ? bias.data() : nullptr;
+                    o.relu = relu;
+                    gemm_f32_offsets_max_pool2(A.data(), size_t(K), pool.data(), off.data(), y.data(), ldy, y_step, M, N,
+                                               K, o, isa);
+                    BOOST_TEST(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0,
+                               isa_name(isa) << " " << G << " x " << M << "x" << N << "x" << K << (relu ? " relu" : "")
+                                             << (with_bias ? " bias" : "") << " (padding included)");
+                }
+            }
+}
+
 // A gathered from X by row and column offsets (a convolution with pixels as rows), from a bias per
 // column, with and without ReLU: the plain loop over the gathered A on every ISA.
 BOOST_AUTO_TEST_CASE(gathered_a_gives_the_bits_of_the_plain_loop_on_every_isa) {
@@ -153,6 +215,55 @@ BOOST_AUTO_TEST_CASE(gathered_a_gives_the_bits_of_the_plain_loop_on_every_isa) {
                            isa_name(isa) << " " << M << "x" << N << "x" << K << (relu ? " relu" : "") << " (padding included)");
             }
         }
+}
+
+// The gathered product pooled over rows in fours (a convolution's pixels listed window by window):
+// the plain loop's rows (from the bias or +0, ReLU), then max_pool2d's rule over each four in
+// order, on every ISA. Scattered NaN inputs make the taps' order show; C is padded and must keep
+// its other values. M a multiple of 4 but not of the 8-row tile, and M = 4 alone.
+BOOST_AUTO_TEST_CASE(gathered_a_pooled_over_rows_in_fours_gives_the_bits_of_the_loop_then_the_pool_on_every_isa) {
+    std::mt19937 rng(23);
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    std::vector<float> X(3000);
+    for (size_t i = 0; i < X.size(); ++i) X[i] = d(rng) * (i % 5 == 0 ? 1e3f : 1.0f);
+    for (size_t i = 7; i < X.size(); i += 113) X[i] = std::numeric_limits<float>::quiet_NaN();
+    for (const auto& [M, N, K] : std::vector<std::array<int, 3>>{{100, 32, 144}, {12, 16, 9}, {4, 40, 33}, {20, 5, 2}})
+        for (const bool relu : {false, true})
+            for (const bool with_bias : {false, true}) {
+                std::vector<size_t> rows(static_cast<size_t>(M)), offs(static_cast<size_t>(K));
+                for (auto& r : rows) r = size_t(rng() % 1000);
+                for (auto& o : offs) o = size_t(rng() % 2000);
+                std::vector<float> B(size_t(K) * size_t(N)), init(static_cast<size_t>(N));
+                for (auto& v : B) v = d(rng);
+                for (auto& v : init) v = d(rng) * 3.0f;
+                std::vector<float> prod(size_t(M) * size_t(N));
+                for (int m = 0; m < M; ++m)
+                    for (int n = 0; n < N; ++n) {
+                        float c = with_bias ? init[size_t(n)] : 0.0f;
+                        for (int k = 0; k < K; ++k)
+                            c += X[rows[size_t(m)] + offs[size_t(k)]] * B[size_t(k) * size_t(N) + size_t(n)];
+                        prod[size_t(m) * size_t(N) + size_t(n)] = relu && c < 0.0f ? 0.0f : c;
+                    }
+                const size_t ldc = size_t(N) + 1;
+                std::vector<float> want(size_t(M / 4) * ldc, 7.0f);
+                for (int w = 0; w < M / 4; ++w)
+                    for (int n = 0; n < N; ++n) {
+                        float best = prod[size_t(4 * w) * size_t(N) + size_t(n)];
+                        for (int j = 1; j < 4; ++j) {
+                            const float v = prod[size_t(4 * w + j) * size_t(N) + size_t(n)];
+                            if (v > best) best = v;
+                        }
+                        want[size_t(w) * ldc + size_t(n)] = best;
+                    }
+                for (Isa isa : available_isas()) {
+                    std::vector<float> c(want.size(), 7.0f);
+                    gemm_f32_gather_a_max_pool4(X.data(), rows.data(), offs.data(), B.data(), size_t(N), c.data(), ldc, M,
+                                                N, K, with_bias ? init.data() : nullptr, relu, isa);
+                    BOOST_TEST(std::memcmp(c.data(), want.data(), c.size() * sizeof(float)) == 0,
+                               isa_name(isa) << " " << M << "x" << N << "x" << K << (relu ? " relu" : "")
+                                             << (with_bias ? " bias" : "") << " (padding included)");
+                }
+            }
 }
 
 // A layer's output from +0 (C not read), + a bias row after the sum, ReLU: the plain loop on a
@@ -201,6 +312,9 @@ BOOST_AUTO_TEST_CASE(bad_sizes_are_refused_with_the_reason) {
     BOOST_TEST(message([&] { gemm_f32_acc(&a, 1, &b, 1, &c, 1, 1, 2, 2); }).find("leading dimension") != std::string::npos);
     BOOST_TEST(message([&] { gemm_f32_acc(nullptr, 1, &b, 1, &c, 1, 1, 1, 1); }).find("null") != std::string::npos);
     BOOST_TEST(message([&] { gemm_f32_acc_offsets(&a, 1, &b, nullptr, &c, 1, 1, 1, 1); }).find("null offsets") !=
+               std::string::npos);
+    const size_t row = 0;
+    BOOST_TEST(message([&] { gemm_f32_gather_a_max_pool4(&a, &row, &row, &b, 1, &c, 1, 3, 1, 1); }).find("multiple of 4") !=
                std::string::npos);
 }
 
