@@ -855,7 +855,11 @@ void conv2d_f32_images(const Conv2DShape& s, const float* x, const PackedConvF32
     // 7x7 / stride 7 patch embedding runs that way.)
     const bool unpadded = a.pad_top == 0 && a.pad_left == 0 && a.pad_bottom == 0 && a.pad_right == 0;
     const bool stride1 = a.stride_h == 1 && a.stride_w == 1;
-    if (gemm_f32_any_width(best_isa()) && unpadded && (stride1 || (Og >= 16 && K >= 32))) {
+    // With a 2x2 pool after it, the pooled GEMMs below also run where they alone are register-tiled
+    // (SIMD128: there the convolutions without such a pool take the panels).
+    const bool pooled = pool2 && unpadded && gemm_f32_pooled_tiled(best_isa());
+    if ((gemm_f32_any_width(best_isa()) && unpadded && (stride1 || (Og >= 16 && K >= 32))) ||
+        (pooled && (stride1 || (Og >= 16 && K >= 32)))) {
         std::vector<size_t> offsets(static_cast<size_t>(K));
         for (int c = 0, k = 0; c < Cg; ++c)
             for (int kh = 0; kh < s.kernel_h; ++kh)

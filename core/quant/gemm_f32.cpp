@@ -68,6 +68,8 @@ void tiled(const float* A, size_t lda, const float* B, size_t ldb, float* C, siz
 
 bool gemm_f32_any_width(Isa isa) { return isa == Isa::avx512vnni; }
 
+bool gemm_f32_pooled_tiled(Isa isa) { return isa == Isa::avx512vnni || isa == Isa::wasm_simd128; }
+
 void gemm_f32_out(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
                   const float* col_add, bool relu, Isa isa) {
     check(A, lda, B, ldb, C, ldc, M, N, K);
@@ -120,21 +122,29 @@ void gemm_f32_offsets_max_pool2(const float* A, size_t lda, const float* B, cons
         return detail::f32_gemm_offsets_max_pool2_avx512(A, lda, B, b_offsets, Y, ldy, M, N, K, pairs, o.b_group_step,
                                                         y_group_step, o.row_init, o.relu);
 #endif
+    int n0 = 0;  // columns [0, n0) done by a SIMD tile (even), the rest by the scalar loop
+#if defined(__wasm_simd128__)
+    if (isa == Isa::wasm_simd128 && K > 0)
+        n0 = detail::f32_offsets_pool2_wasm(A, lda, B, b_offsets, Y, ldy, M, N, K, pairs, o.b_group_step, y_group_step,
+                                            o.row_init, o.relu);
+#endif
+    if (n0 / 2 == out_w) return;
     // Products 2p and 2p + 1 into a scratch (rows m of product q at (2m + q) * N), then the pool.
     std::vector<float> two(size_t(2) * size_t(M) * size_t(N));
     for (int p = 0; p < pairs; ++p) {
         for (int q = 0; q < 2; ++q) {
             float* c = two.data() + size_t(q) * size_t(N);
-            for (int m = 0; m < M; ++m) std::fill_n(c + size_t(m) * 2 * size_t(N), N, o.row_init ? o.row_init[m] : 0.0f);
+            for (int m = 0; m < M; ++m)
+                std::fill_n(c + size_t(m) * 2 * size_t(N) + n0, N - n0, o.row_init ? o.row_init[m] : 0.0f);
             const float* Bq = B + size_t(2 * p + q) * o.b_group_step;
-            block_loop(A, lda, [=](int k) { return Bq + b_offsets[k]; }, c, 2 * size_t(N), 0, M, 0, N, K);
-            if (o.relu) relu_block(c, 2 * size_t(N), M, N);
+            block_loop(A, lda, [=](int k) { return Bq + b_offsets[k]; }, c, 2 * size_t(N), 0, M, n0, N, K);
+            if (o.relu) relu_block(c + n0, 2 * size_t(N), M, N - n0);
         }
         for (int m = 0; m < M; ++m) {
             const float* r0 = two.data() + size_t(m) * 2 * size_t(N);
             const float* r1 = r0 + N;
             float* y = Y + size_t(p) * y_group_step + size_t(m) * ldy;
-            for (int j = 0; j < out_w; ++j) {
+            for (int j = n0 / 2; j < out_w; ++j) {
                 float best = r0[2 * j];
                 for (const float v : {r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]}) best = v > best ? v : best;
                 y[j] = best;
@@ -197,16 +207,24 @@ void gemm_f32_gather_a_max_pool4(const float* X, const size_t* a_rows, const siz
     if (isa == Isa::avx512vnni && K > 0)
         return detail::f32_gemm_gather_a_avx512(X, a_rows, a_offsets, B, ldb, C, ldc, M, N, K, col_init, relu, true);
 #endif
-    std::vector<float> four(size_t(4) * size_t(N));
+    int n0 = 0;  // columns [0, n0) done by a SIMD tile, the rest by the scalar loop
+#if defined(__wasm_simd128__)
+    if (isa == Isa::wasm_simd128)
+        n0 = detail::f32_gather_a_pool4_wasm(X, a_rows, a_offsets, B, ldb, C, ldc, M, N, K, col_init, relu);
+#endif
+    if (n0 == N) return;
+    const int cols = N - n0;
+    std::vector<float> four(size_t(4) * size_t(cols));
     for (int w = 0; w < M / 4; ++w) {
         if (!col_init) std::fill(four.begin(), four.end(), 0.0f);
-        gather_a_loop(X, a_rows, a_offsets, B, ldb, four.data(), size_t(N), 4 * w, 4 * w + 4, N, K, col_init);
-        if (relu) relu_block(four.data(), size_t(N), 4, N);
-        float* c = C + size_t(w) * ldc;
-        for (int n = 0; n < N; ++n) {
+        gather_a_loop(X, a_rows, a_offsets, B + n0, ldb, four.data(), size_t(cols), 4 * w, 4 * w + 4, cols, K,
+                      col_init ? col_init + n0 : nullptr);
+        if (relu) relu_block(four.data(), size_t(cols), 4, cols);
+        float* c = C + size_t(w) * ldc + n0;
+        for (int n = 0; n < cols; ++n) {
             float best = four[size_t(n)];
             for (int j = 1; j < 4; ++j) {
-                const float v = four[size_t(j) * size_t(N) + size_t(n)];
+                const float v = four[size_t(j) * size_t(cols) + size_t(n)];
                 best = v > best ? v : best;
             }
             c[n] = best;

@@ -62,7 +62,8 @@ void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size
 // j < N / 2: a last odd product or column is not computed (a floor-mode pool drops it).
 // options.c_group_step is not used. A convolution with stride 1 and no padding followed by
 // [Relu ->] MaxPool(2x2, stride 2) writes its pooled planes this way (output channels as rows).
-// Register-tiled on AVX-512 only; elsewhere the scalar loop through a two-product scratch.
+// Register-tiled on AVX-512 and on SIMD128 (N >= 8 there); elsewhere the scalar loop through a
+// two-product scratch.
 void gemm_f32_offsets_max_pool2(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* Y,
                                 size_t ldy, size_t y_group_step, int M, int N, int K, const OffsetsGemm& options,
                                 Isa isa = best_isa());
@@ -80,11 +81,15 @@ void gemm_f32_gather_a(const float* X, const size_t* a_rows, const size_t* a_off
 // window's order: a convolution's output pixels listed window by window): C's row i is the best of
 // the product's rows 4i .. 4i + 3, each from col_init (or +0 when null) and after ReLU if asked,
 // taken as max_pool2d takes them (the first, then each later one only if greater). C has M / 4 rows
-// and is only written; M must be a multiple of 4. Register-tiled on AVX-512 (the four rows never
-// reach memory); the scalar loop elsewhere.
+// and is only written; M must be a multiple of 4. Register-tiled on AVX-512 and SIMD128 (the four
+// rows never reach memory; N >= 4 on SIMD128), the scalar loop elsewhere.
 void gemm_f32_gather_a_max_pool4(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb,
                                  float* C, size_t ldc, int M, int N, int K, const float* col_init = nullptr,
                                  bool relu = false, Isa isa = best_isa());
+
+// True where gemm_f32_offsets_max_pool2 and gemm_f32_gather_a_max_pool4 are register-tiled
+// (AVX-512, SIMD128): a convolution followed by a 2x2 pool takes them there.
+bool gemm_f32_pooled_tiled(Isa isa);
 
 // True where gemm_f32_acc and gemm_f32_acc_offsets on `isa` run any N at full SIMD speed
 // (AVX-512); elsewhere columns past the last multiple of the tile width (16 AVX2, 8 SIMD128) take

@@ -29,6 +29,13 @@ void f32_gemm_offsets_max_pool2_avx512(const float* A, size_t lda, const float* 
 #if defined(__wasm_simd128__)
 constexpr int kF32TileRowsWasm = 4, kF32TileColsWasm = 8;
 void f32_tile_wasm(int rows, const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int K);
+// The pooled products on as many columns as they tile (returned: every column from 0 up to it is
+// done; the caller's scalar loop takes the rest).
+int f32_offsets_pool2_wasm(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* Y, size_t ldy,
+                           int M, int N, int K, int pairs, size_t b_group_step, size_t y_group_step,
+                           const float* row_init, bool relu);
+int f32_gather_a_pool4_wasm(const float* X, const size_t* a_rows, const size_t* a_offsets, const float* B, size_t ldb,
+                            float* C, size_t ldc, int M, int N, int K, const float* col_init, bool relu);
 #endif
 
 }  // namespace stacklab::quant::detail
