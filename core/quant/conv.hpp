@@ -41,9 +41,10 @@
 //   fast path: im2col panels of whole output rows (about kF32PanelCols pixels) and the register-tiled fp32 GEMM of
 //   gemm_f32.hpp (AVX2 / SIMD128); on AVX-512 an unpadded convolution reads its taps from X by
 //   offset instead (stride 1: output rows as a row group of GEMMs, vectors across pixels; or any
-//   stride: a gathered-A GEMM, vectors across output channels, then a transpose into NCHW). Every
-//   path sums in float from the bias, taps in k order, multiply then
-//   add, so it is deterministic and bit-identical natively and in wasm. Depthwise (in_channels / groups == 1, groups > 1) runs a direct
+//   stride: a gathered-A GEMM, vectors across output channels, then a transpose into NCHW); with
+//   a 2x2 max pool after it (conv2d_f32_max_pool) so does SIMD128. Every path sums in float from
+//   the bias, taps in k order, multiply then add, so it is deterministic and bit-identical
+//   natively and in wasm. Depthwise (in_channels / groups == 1, groups > 1) runs a direct
 //   loop instead (bias, then the taps in (kh, kw) order), as for int8. Error bound asserted by the tests, from the classic dot-product bound
 //   |fl(sum) - sum| <= gamma_n * sum |x_i w_i|, gamma_n = n u / (1 - n u), u = 2^-24 (Higham,
 //   Accuracy and Stability of Numerical Algorithms, 2nd ed., eq. 3.5), with n = K + 1 terms (the
@@ -243,9 +244,11 @@ struct Pool2DShape {
 Pool2DShape pool2d_shape(int batch, int channels, int in_h, int in_w, const Pool2DAttrs& attrs);
 
 // Conv -> [Relu] -> MaxPool in one pass per image: each image's convolution lands in a scratch
-// that stays in cache and is pooled from there, so the full-size activation is never written. On
-// the AVX-512 paths a 2x2 / stride 2 pool (no padding, every window inside) runs in the GEMM's
-// registers instead, and a floor-mode pool's dropped last row and column are not computed.
+// that stays in cache and is pooled from there, so the full-size activation is never written. A
+// 2x2 / stride 2 pool (no padding, every window inside) after an unpadded convolution runs in the
+// GEMM's registers instead on AVX-512 and SIMD128 (gemm_f32_offsets_max_pool2 for stride 1,
+// gemm_f32_gather_a_max_pool4 when the output channels fill the vectors), and a floor-mode pool's
+// dropped last row and column are not computed.
 // y is the pooled output, conv2d_f32_max_pool_shape(s, pool) (pool2d_shape's errors for attributes
 // that do not fit); the same values as conv2d_f32 then max_pool2d.
 Pool2DShape conv2d_f32_max_pool_shape(const Conv2DShape& s, const Pool2DAttrs& pool);
