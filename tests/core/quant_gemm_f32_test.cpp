@@ -28,6 +28,23 @@ bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
     return true;
 }
 
+// A random gathered product over X: M row offsets (below 1000), K column offsets (below 2000), B
+// (K x N) and a bias per column.
+struct Gathered {
+    std::vector<size_t> rows, offs;
+    std::vector<float> B, init;
+};
+Gathered random_gathered(std::mt19937& rng, int M, int N, int K) {
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    Gathered g{std::vector<size_t>(static_cast<size_t>(M)), std::vector<size_t>(static_cast<size_t>(K)),
+               std::vector<float>(size_t(K) * size_t(N)), std::vector<float>(static_cast<size_t>(N))};
+    for (auto& r : g.rows) r = size_t(rng() % 1000);
+    for (auto& o : g.offs) o = size_t(rng() % 2000);
+    for (auto& v : g.B) v = d(rng);
+    for (auto& v : g.init) v = d(rng) * 3.0f;
+    return g;
+}
+
 // The plain loop over a gathered A (A[m, k] = X[rows[m] + offs[k]]): M x N, from init[n] (or +0
 // when null), summed in k order, then ReLU if asked.
 std::vector<float> gathered_plain(const std::vector<float>& X, const std::vector<size_t>& rows,
@@ -222,12 +239,7 @@ BOOST_AUTO_TEST_CASE(gathered_a_gives_the_bits_of_the_plain_loop_on_every_isa) {
     for (size_t i = 0; i < X.size(); ++i) X[i] = d(rng) * (i % 5 == 0 ? 1e3f : 1.0f);
     for (const auto& [M, N, K] : std::vector<std::array<int, 3>>{{121, 32, 144}, {9, 16, 9}, {17, 40, 33}, {3, 5, 2}})
         for (const bool relu : {false, true}) {
-            std::vector<size_t> rows(static_cast<size_t>(M)), offs(static_cast<size_t>(K));
-            for (auto& r : rows) r = size_t(rng() % 1000);
-            for (auto& o : offs) o = size_t(rng() % 2000);
-            std::vector<float> B(size_t(K) * size_t(N)), init(static_cast<size_t>(N));
-            for (auto& v : B) v = d(rng);
-            for (auto& v : init) v = d(rng) * 3.0f;
+            const auto [rows, offs, B, init] = random_gathered(rng, M, N, K);
             const size_t ldc = size_t(N) + 1;
             const std::vector<float> dense = gathered_plain(X, rows, offs, B, init.data(), relu, M, N, K);
             std::vector<float> plain(size_t(M) * ldc, 7.0f);
@@ -255,12 +267,7 @@ BOOST_AUTO_TEST_CASE(gathered_a_pooled_over_rows_in_fours_gives_the_bits_of_the_
     for (const auto& [M, N, K] : std::vector<std::array<int, 3>>{{100, 32, 144}, {12, 16, 9}, {4, 40, 33}, {20, 5, 2}})
         for (const bool relu : {false, true})
             for (const bool with_bias : {false, true}) {
-                std::vector<size_t> rows(static_cast<size_t>(M)), offs(static_cast<size_t>(K));
-                for (auto& r : rows) r = size_t(rng() % 1000);
-                for (auto& o : offs) o = size_t(rng() % 2000);
-                std::vector<float> B(size_t(K) * size_t(N)), init(static_cast<size_t>(N));
-                for (auto& v : B) v = d(rng);
-                for (auto& v : init) v = d(rng) * 3.0f;
+                const auto [rows, offs, B, init] = random_gathered(rng, M, N, K);
                 const std::vector<float> prod =
                     gathered_plain(X, rows, offs, B, with_bias ? init.data() : nullptr, relu, M, N, K);
                 const size_t ldc = size_t(N) + 1;
