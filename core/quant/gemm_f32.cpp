@@ -10,15 +10,22 @@
 namespace stacklab::quant {
 namespace {
 
-void check(const float* A, size_t lda, const float* B, size_t ldb, const float* C, size_t ldc, int M, int N, int K) {
+// Sizes, leading dimensions and pointers of C = A x B (fn names the caller in the message). C's rows
+// hold c_cols values: N, or N / 2 for a pooled product.
+void check(const char* fn, const float* A, size_t lda, const float* B, size_t ldb, const float* C, size_t ldc, int M,
+           int N, int K, int c_cols) {
     if (M < 0 || N < 0 || K < 0)
-        throw std::invalid_argument("gemm_f32_acc: negative size M " + std::to_string(M) + ", N " + std::to_string(N) +
-                                    ", K " + std::to_string(K));
-    if (lda < size_t(K) || ldb < size_t(N) || ldc < size_t(N))
-        throw std::invalid_argument("gemm_f32_acc: a leading dimension is shorter than its row (lda " +
+        throw std::invalid_argument(std::string(fn) + ": negative size M " + std::to_string(M) + ", N " +
+                                    std::to_string(N) + ", K " + std::to_string(K));
+    if (lda < size_t(K) || ldb < size_t(N) || ldc < size_t(c_cols))
+        throw std::invalid_argument(std::string(fn) + ": a leading dimension is shorter than its row (lda " +
                                     std::to_string(lda) + ", ldb " + std::to_string(ldb) + ", ldc " +
                                     std::to_string(ldc) + " for K " + std::to_string(K) + ", N " + std::to_string(N) + ")");
-    if (M > 0 && N > 0 && (!C || (K > 0 && (!A || !B)))) throw std::invalid_argument("gemm_f32_acc: null matrix");
+    if (M > 0 && N > 0 && (!C || (K > 0 && (!A || !B)))) throw std::invalid_argument(std::string(fn) + ": null matrix");
+}
+void check(const char* fn, const float* A, size_t lda, const float* B, size_t ldb, const float* C, size_t ldc, int M,
+           int N, int K) {
+    check(fn, A, lda, B, ldb, C, ldc, M, N, K, N);
 }
 
 // The scalar loop on a sub-block: rows [m0, m1) x columns [n0, n1), B's row k at row_of(k).
@@ -48,6 +55,20 @@ void require_isa(const char* fn, Isa isa) {
                                     " is not available in this build or on this machine");
 }
 
+// gemm_f32_acc_offsets and gemm_f32_offsets_max_pool2: the product's checks, the group count, the
+// offsets, the ISA.
+void check_offsets(const char* fn, const float* A, size_t lda, const float* B, const size_t* b_offsets, const float* C,
+                   size_t ldc, int M, int N, int K, int c_cols, int groups, Isa isa) {
+    check(fn, A, lda, B, size_t(N), C, ldc, M, N, K, c_cols);
+    if (groups < 0) throw std::invalid_argument(std::string(fn) + ": negative group count " + std::to_string(groups));
+    if (M > 0 && N > 0 && K > 0 && !b_offsets) throw std::invalid_argument(std::string(fn) + ": null offsets");
+    require_isa(fn, isa);
+}
+
+// max_pool2d's step: v replaces the best so far only if greater (a NaN best stays, a later NaN is
+// skipped, -0 / +0 ties keep the earlier tap).
+float later_if_greater(float best, float v) { return v > best ? v : best; }
+
 void block_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int m0, int m1, int n0,
                int n1, int K) {
     block_loop(A, lda, [=](int k) { return B + size_t(k) * ldb; }, C, ldc, m0, m1, n0, n1, K);
@@ -72,7 +93,7 @@ bool gemm_f32_pooled_tiled(Isa isa) { return isa == Isa::avx512vnni || isa == Is
 
 void gemm_f32_out(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
                   const float* col_add, bool relu, Isa isa) {
-    check(A, lda, B, ldb, C, ldc, M, N, K);
+    check("gemm_f32_out", A, lda, B, ldb, C, ldc, M, N, K);
     require_isa("gemm_f32_out", isa);
     if (M == 0 || N == 0) return;
 #if defined(__x86_64__) || defined(_M_X64)
@@ -88,10 +109,7 @@ void gemm_f32_out(const float* A, size_t lda, const float* B, size_t ldb, float*
 
 void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* C, size_t ldc,
                           int M, int N, int K, const OffsetsGemm& o, Isa isa) {
-    check(A, lda, B, size_t(N), C, ldc, M, N, K);
-    if (o.groups < 0) throw std::invalid_argument("gemm_f32_acc_offsets: negative group count " + std::to_string(o.groups));
-    if (M > 0 && N > 0 && K > 0 && !b_offsets) throw std::invalid_argument("gemm_f32_acc_offsets: null offsets");
-    require_isa("gemm_f32_acc_offsets", isa);
+    check_offsets("gemm_f32_acc_offsets", A, lda, B, b_offsets, C, ldc, M, N, K, N, o.groups, isa);
     if (M == 0 || N == 0 || o.groups == 0) return;
 #if defined(__x86_64__) || defined(_M_X64)
     if (isa == Isa::avx512vnni && K > 0)
@@ -110,11 +128,7 @@ void gemm_f32_acc_offsets(const float* A, size_t lda, const float* B, const size
 
 void gemm_f32_offsets_max_pool2(const float* A, size_t lda, const float* B, const size_t* b_offsets, float* Y,
                                 size_t ldy, size_t y_group_step, int M, int N, int K, const OffsetsGemm& o, Isa isa) {
-    check(A, lda, B, size_t(N), Y, ldy, M, N / 2, K);
-    if (o.groups < 0)
-        throw std::invalid_argument("gemm_f32_offsets_max_pool2: negative group count " + std::to_string(o.groups));
-    if (M > 0 && N > 0 && K > 0 && !b_offsets) throw std::invalid_argument("gemm_f32_offsets_max_pool2: null offsets");
-    require_isa("gemm_f32_offsets_max_pool2", isa);
+    check_offsets("gemm_f32_offsets_max_pool2", A, lda, B, b_offsets, Y, ldy, M, N, K, N / 2, o.groups, isa);
     const int pairs = o.groups / 2, out_w = N / 2;
     if (M == 0 || out_w == 0 || pairs == 0) return;
 #if defined(__x86_64__) || defined(_M_X64)
@@ -146,7 +160,7 @@ void gemm_f32_offsets_max_pool2(const float* A, size_t lda, const float* B, cons
             float* y = Y + size_t(p) * y_group_step + size_t(m) * ldy;
             for (int j = n0 / 2; j < out_w; ++j) {
                 float best = r0[2 * j];
-                for (const float v : {r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]}) best = v > best ? v : best;
+                for (const float v : {r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]}) best = later_if_greater(best, v);
                 y[j] = best;
             }
         }
@@ -223,10 +237,7 @@ void gemm_f32_gather_a_max_pool4(const float* X, const size_t* a_rows, const siz
         float* c = C + size_t(w) * ldc + n0;
         for (int n = 0; n < cols; ++n) {
             float best = four[size_t(n)];
-            for (int j = 1; j < 4; ++j) {
-                const float v = four[size_t(j) * size_t(cols) + size_t(n)];
-                best = v > best ? v : best;
-            }
+            for (int j = 1; j < 4; ++j) best = later_if_greater(best, four[size_t(j) * size_t(cols) + size_t(n)]);
             c[n] = best;
         }
     }
@@ -234,13 +245,13 @@ void gemm_f32_gather_a_max_pool4(const float* X, const size_t* a_rows, const siz
 
 void gemm_f32_acc_ref(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N,
                       int K) {
-    check(A, lda, B, ldb, C, ldc, M, N, K);
+    check("gemm_f32_acc_ref", A, lda, B, ldb, C, ldc, M, N, K);
     block_ref(A, lda, B, ldb, C, ldc, 0, M, 0, N, K);
 }
 
 void gemm_f32_acc(const float* A, size_t lda, const float* B, size_t ldb, float* C, size_t ldc, int M, int N, int K,
                   Isa isa) {
-    check(A, lda, B, ldb, C, ldc, M, N, K);
+    check("gemm_f32_acc", A, lda, B, ldb, C, ldc, M, N, K);
     require_isa("gemm_f32_acc", isa);
     if (M == 0 || N == 0 || K == 0) return;
     switch (isa) {

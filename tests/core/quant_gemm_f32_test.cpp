@@ -342,6 +342,9 @@ BOOST_AUTO_TEST_CASE(bad_sizes_are_refused_with_the_reason) {
     const size_t row = 0;
     BOOST_TEST(message([&] { gemm_f32_gather_a_max_pool4(&a, &row, &row, &b, 1, &c, 1, 3, 1, 1); }).find("multiple of 4") !=
                std::string::npos);
+    // The pooled row group names itself, and a negative N is refused even though N / 2 rounds to 0.
+    BOOST_TEST(message([&] { gemm_f32_offsets_max_pool2(&a, 1, &b, &row, &c, 1, 1, 1, -1, 1, {}); })
+                   .find("gemm_f32_offsets_max_pool2: negative size") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
